@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment (.venv) idempotently.
+# A second run with unchanged requirements only checks a stamp and returns.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${CODEBIND_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+STAMP="$VENV/.codebind-stamp"
+want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-ros.txt" "$ROOT/constraints.txt" \
+        "$ROOT/scripts/bootstrap.sh" "$ROOT/scripts/torchvision_cpu_ops.py" \
+        "$ROOT/scripts/build_interfaces.sh" "$ROOT/setup.py" \
+        $(ls "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv 2>/dev/null) 2>/dev/null | sha256sum | cut -c1-16)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+  exit 0
+fi
+echo "[bootstrap] setting up $VENV (first run takes a few minutes)" >&2
+[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+# torch first and pinned: an unpinned resolve would pull CUDA wheels.
+"${PIP[@]}" install torch==2.13.0 -c "$ROOT/constraints.txt"
+"${PIP[@]}" install -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt"
+"${PIP[@]}" install -r "$ROOT/requirements-ros.txt" -c "$ROOT/constraints.txt"
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cp "$ROOT/scripts/torchvision_cpu_ops.py" "$SITE/_codebind_torchvision_cpu_ops.py"
+echo "import _codebind_torchvision_cpu_ops" > "$SITE/codebind-torchvision-cpu-ops.pth"
+"${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
+if [[ -x "$ROOT/scripts/build_interfaces.sh" ]]; then
+  "$ROOT/scripts/build_interfaces.sh" "$VENV"
+fi
+echo "$want" > "$STAMP"
+echo "[bootstrap] ready" >&2

@@ -6,14 +6,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${CODEBIND_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 STAMP="$VENV/.codebind-stamp"
-want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-ros.txt" "$ROOT/constraints.txt" \
-        "$ROOT/scripts/bootstrap.sh" "$ROOT/scripts/torchvision_cpu_ops.py" \
-        "$ROOT/scripts/build_interfaces.sh" "$ROOT/setup.py" \
-        $(ls "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv 2>/dev/null) 2>/dev/null | sha256sum | cut -c1-16)"
+inputs=("$ROOT"/requirements*.txt "$ROOT"/constraints.txt "$ROOT"/setup.py "$ROOT"/scripts/*.sh \
+        "$ROOT"/scripts/*.py "$ROOT"/msg/* "$ROOT"/srv/* "$ROOT"/CMakeLists.txt "$ROOT"/package.xml)
+want="$(cat "${inputs[@]}" 2>/dev/null | sha256sum | cut -c1-16 || true)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   exit 0
 fi
 echo "[bootstrap] setting up $VENV (first run takes a few minutes)" >&2
+# open3d needs libusb at import time (Debian: libusb-1.0-0).
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null
+fi
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 # torch first and pinned: an unpinned resolve would pull CUDA wheels.

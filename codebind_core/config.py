@@ -1,0 +1,267 @@
+"""Typed, self-validating model configuration (loads from and saves to YAML/JSON dicts).
+
+Architectures are data: :data:`PRESETS` maps a size name to a function building a config, and
+``CodeBindConfig.preset(name, targets=[...])`` is the one way to get a standard model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+TARGET_MODALITIES = ("video", "audio", "depth", "thermal", "tactile", "pointcloud", "eeg")
+BRIDGE_MODALITIES = ("text", "image")
+ALL_MODALITIES = BRIDGE_MODALITIES + TARGET_MODALITIES
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+@dataclass
+class BridgeConfig:
+    """Frozen text + image bridge. ``kind='openclip'`` builds any OpenCLIP architecture:
+    ``arch`` names a built-in config (e.g. ``ViT-B-16``) or ``model_cfg`` gives one inline;
+    ``weights`` is a local file (safetensors or a plain state dict), ``None`` = random init."""
+
+    kind: str = "openclip"
+    arch: str = "ViT-B-16"
+    model_cfg: Optional[Dict[str, Any]] = None
+    weights: Optional[str] = None
+
+    def validate(self) -> None:
+        _check(self.kind in ("openclip", "imagebind"), f"bridge.kind must be openclip or imagebind, got {self.kind!r}")
+
+
+@dataclass
+class TrunkConfig:
+    """A target-modality transformer trunk (ViT-style)."""
+
+    width: int = 768
+    depth: int = 12
+    heads: int = 12
+    mlp_ratio: float = 4.0
+    drop_path: float = 0.0
+    init: Optional[str] = None  # local safetensors checkpoint of this trunk (e.g. a ViT-Lens encoder)
+
+    def validate(self) -> None:
+        _check(self.width > 0 and self.depth > 0 and self.heads > 0, "trunk sizes must be positive")
+        _check(self.width % self.heads == 0, f"trunk width {self.width} not divisible by heads {self.heads}")
+
+
+@dataclass
+class InputConfig:
+    """Tensor geometry of every modality's preprocessed input (see codebind_core.modalities)."""
+
+    image_size: int = 224
+    patch_size: int = 16
+    num_frames: int = 8
+    tubelet: int = 2
+    mel_bins: int = 128
+    audio_frames: int = 204
+    audio_patch: int = 16
+    audio_stride: int = 10
+    num_groups: int = 64
+    group_size: int = 32
+    eeg_channels: int = 128
+    eeg_samples: int = 512
+    eeg_patch: int = 16
+
+    def validate(self) -> None:
+        _check(self.image_size % self.patch_size == 0, "image_size must be a multiple of patch_size")
+        _check(self.num_frames % self.tubelet == 0, "num_frames must be a multiple of tubelet")
+        _check(self.eeg_samples % self.eeg_patch == 0, "eeg_samples must be a multiple of eeg_patch")
+        _check(self.mel_bins >= self.audio_patch and self.audio_frames >= self.audio_patch,
+               "audio spectrogram smaller than one patch")
+
+
+@dataclass
+class QuantizerConfig:
+    """Compositional VQ (§3.3): sub-vectors of ``sub_dim`` snapped to shared/specific codebooks."""
+
+    enabled: bool = True
+    sub_dim: int = 8
+    shared_size: int = 1024
+    specific_size: int = 256
+    decay: float = 0.99
+    reinit: bool = True
+
+    def validate(self) -> None:
+        _check(self.sub_dim > 0 and self.shared_size > 1 and self.specific_size > 1, "bad codebook sizes")
+        _check(0.0 < self.decay < 1.0, "quantizer.decay must be in (0, 1)")
+
+
+@dataclass
+class LoRAConfig:
+    """LoRA on the last ``last_k`` blocks of each target trunk (App. A.3: rank 4, last 6).
+
+    ``mode='auto'`` applies LoRA when a trunk starts from a checkpoint (the paper's setting) and
+    trains a randomly initialised trunk in full; ``on``/``off`` force it."""
+
+    mode: str = "auto"
+    rank: int = 4
+    alpha: float = 8.0
+    last_k: int = 6
+    merged: bool = False  # set when a checkpoint stores merged weights
+
+    def validate(self) -> None:
+        _check(self.mode in ("auto", "on", "off"), f"lora.mode must be auto/on/off, got {self.mode!r}")
+        _check(self.rank > 0 and self.last_k > 0, "lora rank and last_k must be positive")
+
+
+@dataclass
+class LossConfig:
+    """Loss weighting (App. A.1, B.2): ``weights='preset'`` uses Table 1 for each target,
+    ``'adaptive'`` the magnitude balancer of §3.4, or a dict of explicit weights."""
+
+    weights: Any = "preset"
+    temperature: float = 0.07
+    learnable_temperature: bool = True
+    recon: bool = True
+    decoder_depth: int = 8
+    decoder_width: int = 512
+    decoder_heads: int = 8
+
+    def validate(self) -> None:
+        _check(isinstance(self.weights, dict) or self.weights in ("preset", "adaptive"),
+               "loss.weights must be 'preset', 'adaptive' or a dict of weights")
+        _check(0.0 < self.temperature < 10.0, "loss.temperature must be in (0, 10)")
+        _check(self.decoder_width % self.decoder_heads == 0, "decoder width not divisible by heads")
+
+
+@dataclass
+class CodeBindConfig:
+    """The whole model. ``targets`` are aligned to the bridges, one codebook set per
+    bridge-target path (§3.4) unless ``unified``. ``decouple=False`` is the hard-alignment
+    baseline (no specific part, no codebook)."""
+
+    name: str = "codebind"
+    targets: Tuple[str, ...] = ("depth",)
+    embed_dim: int = 512
+    specific_dim: Optional[int] = None
+    unified: bool = False
+    decouple: bool = True
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    trunk: TrunkConfig = field(default_factory=TrunkConfig)
+    trunks: Dict[str, TrunkConfig] = field(default_factory=dict)  # per-modality overrides
+    inputs: InputConfig = field(default_factory=InputConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        self.targets = tuple(self.targets)
+        if self.specific_dim is None:
+            self.specific_dim = self.embed_dim
+        self.validate()
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        _check(len(self.targets) > 0, "at least one target modality is required")
+        for t in self.targets:
+            _check(t in TARGET_MODALITIES, f"unknown target modality {t!r}; choose from {TARGET_MODALITIES}")
+        _check(len(set(self.targets)) == len(self.targets), "targets must not repeat")
+        _check(self.embed_dim > 0 and self.specific_dim > 0, "embedding dims must be positive")
+        q = self.quantizer
+        if self.decouple and q.enabled:
+            _check(self.embed_dim % q.sub_dim == 0, f"embed_dim {self.embed_dim} not divisible by sub_dim {q.sub_dim}")
+            _check(self.specific_dim % q.sub_dim == 0, f"specific_dim {self.specific_dim} not divisible by sub_dim {q.sub_dim}")
+        for part in (self.bridge, self.trunk, self.inputs, self.quantizer, self.lora, self.loss,
+                     *self.trunks.values()):
+            part.validate()
+
+    # ---- derived ----------------------------------------------------------------------------
+    def trunk_for(self, modality: str) -> TrunkConfig:
+        return self.trunks.get(modality, self.trunk)
+
+    def paths(self) -> Tuple[str, ...]:
+        """Codebook sets: one per bridge-target path, or the single ``unified`` set."""
+        return ("unified",) if self.unified else self.targets
+
+    def path_for(self, modality: str, path: Optional[str] = None) -> str:
+        if self.unified:
+            return "unified"
+        if path is not None:
+            _check(path in self.targets, f"unknown path {path!r}; this model has {self.targets}")
+            return path
+        if modality in self.targets:
+            return modality
+        return self.targets[0]  # bridges default to the first path
+
+    # ---- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["targets"] = list(self.targets)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "CodeBindConfig":
+        d = dict(d)
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        _check(not unknown, f"unknown config keys: {sorted(unknown)}")
+        sub = {"bridge": BridgeConfig, "trunk": TrunkConfig, "inputs": InputConfig,
+               "quantizer": QuantizerConfig, "lora": LoRAConfig, "loss": LossConfig}
+        for key, typ in sub.items():
+            if key in d and isinstance(d[key], dict):
+                d[key] = _build(typ, d[key], key)
+        if "trunks" in d:
+            d["trunks"] = {k: _build(TrunkConfig, v, f"trunks.{k}") for k, v in (d["trunks"] or {}).items()}
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "CodeBindConfig":
+        text = Path(path).read_text()
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
+
+            return cls.from_dict(yaml.safe_load(text) or {})
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "CodeBindConfig":
+        _check(name in PRESETS, f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        d = PRESETS[name]().to_dict()
+        d.update(overrides)
+        return cls.from_dict(d)
+
+
+def _build(typ, values: Dict[str, Any], where: str):
+    unknown = set(values) - {f.name for f in dataclasses.fields(typ)}
+    _check(not unknown, f"unknown keys in {where}: {sorted(unknown)}")
+    return typ(**values)
+
+
+# ---- presets (architectures as data) ---------------------------------------------------------
+TINY_CLIP = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def _tiny() -> CodeBindConfig:
+    return CodeBindConfig(
+        name="codebind-tiny", embed_dim=64,
+        bridge=BridgeConfig(arch="tiny", model_cfg=TINY_CLIP),
+        trunk=TrunkConfig(width=64, depth=2, heads=2),
+        inputs=InputConfig(image_size=64, patch_size=8, num_frames=4, num_groups=16, group_size=16,
+                           eeg_channels=16, eeg_samples=256, eeg_patch=16),
+        quantizer=QuantizerConfig(shared_size=256, specific_size=64),
+        lora=LoRAConfig(last_k=2),
+        loss=LossConfig(decoder_depth=2, decoder_width=64, decoder_heads=2),
+    )
+
+
+def _base() -> CodeBindConfig:
+    """ViT-B/16 bridge (CodeBind-VL scale); bridge weights from a local OpenCLIP file."""
+    return CodeBindConfig(name="codebind-base", embed_dim=512,
+                          bridge=BridgeConfig(arch="ViT-B-16"), trunk=TrunkConfig())
+
+
+PRESETS: Dict[str, Callable[[], CodeBindConfig]] = {"tiny": _tiny, "base": _base}

@@ -1,0 +1,87 @@
+"""One ``Embedder`` interface over several runtime backends (torch here; ONNX Runtime and
+TensorRT register themselves in :data:`BACKENDS`)."""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+
+from ..types import Embedding
+
+
+class Embedder:
+    """Callable: a preprocessed batch tensor (or list of str for text) -> :class:`Embedding`."""
+
+    modality: str
+    path: str
+
+    def __call__(self, batch) -> Embedding:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def warmup(self, batch_size: int = 1) -> None:
+        """Run once on an example batch so the first real message is not slow."""
+        self(self.example(batch_size))
+
+    def example(self, batch_size: int = 1):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class TorchEmbedder(Embedder):
+    """Eager (optionally ``torch.compile``d) PyTorch inference on CPU or CUDA, fp32/bf16/fp16."""
+
+    def __init__(self, model, modality: str, path: Optional[str] = None, device: str = "cpu",
+                 dtype: str = "fp32", compile: bool = False, specific: bool = True):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        self.model = model.to(device).eval()
+        self.modality = "image" if modality == "camera" else modality
+        self.path = model.config.path_for(self.modality, path)
+        self.device = torch.device(device)
+        self.dtype = DTYPES[dtype]
+        self.specific = specific
+        self._fn = self._encode
+        if compile:
+            self._fn = torch.compile(self._encode)
+
+    def _encode(self, batch) -> Embedding:
+        return self.model.encode(self.modality, batch, path=self.path, specific=self.specific)
+
+    @torch.inference_mode()
+    def __call__(self, batch) -> Embedding:
+        if torch.is_tensor(batch):
+            batch = batch.to(self.device)
+        autocast = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+            emb = self._fn(batch)
+        return _float(emb)
+
+    def example(self, batch_size: int = 1):
+        return example_batch(self.model, self.modality, batch_size)
+
+
+def example_batch(model, modality: str, batch_size: int = 1):
+    """A random, correctly shaped preprocessed batch for ``modality``."""
+    if modality == "text":
+        return ["an example"] * batch_size
+    if modality == "image":
+        s = model.bridge.image_size
+        return torch.randn(batch_size, 3, s, s)
+    shape = model.encoders[modality].expected_shape
+    return torch.randn(batch_size, *shape)
+
+
+def _float(e: Embedding) -> Embedding:
+    f = lambda t: None if t is None else t.float()  # noqa: E731
+    return Embedding(f(e.shared), f(e.specific), e.codes, e.specific_codes, e.modality, e.path)
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+BACKENDS: Dict[str, Callable[..., Embedder]] = {"torch": TorchEmbedder}
+
+
+def create_embedder(model, modality: str, backend: str = "torch", **options) -> Embedder:
+    """Build an Embedder for ``modality`` with the named backend (see :data:`BACKENDS`)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS)}")
+    return BACKENDS[backend](model, modality, **options)

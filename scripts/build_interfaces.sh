@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Build the codebind_ros interfaces (msg/, srv/) with plain CMake into a virtual environment, so
+# that `from codebind_ros.msg import Embedding` works there without colcon.
+#
+#   scripts/build_interfaces.sh [VENV]        (default: .venv)
+#
+# Uses the ROS 2 generator wheels installed from requirements-ros.txt. Idempotent: a second run
+# with unchanged inputs only compares a stamp. Layout in the venv:
+#   $VENV/lib/libcodebind_ros__*.so                         typesupport libraries (on the loader path)
+#   $VENV/lib/codebind_ros_interfaces/codebind_ros/{msg,srv} generated Python, found by
+#                                                            codebind_ros/__init__.py (__path__)
+#   $VENV/share/codebind_ros/, $VENV/share/ament_index/...   interface files and the index marker
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$(cd "${1:-$ROOT/.venv}" && pwd)"
+PY="$VENV/bin/python"
+BUILD="$VENV/build/codebind_ros"
+STAMP="$BUILD/.interfaces-stamp"
+PYDIR="lib/codebind_ros_interfaces"
+
+want="$(cat "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv "$ROOT/CMakeLists.txt" "$ROOT/package.xml" \
+        "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" \
+      && -d "$VENV/$PYDIR/codebind_ros/msg" ]]; then
+  exit 0
+fi
+echo "[build_interfaces] generating codebind_ros interfaces into $VENV" >&2
+
+for tool in cmake make; do
+  command -v "$tool" >/dev/null || { echo "[build_interfaces] $tool is required" >&2; exit 1; }
+done
+if ! command -v cc >/dev/null || ! command -v c++ >/dev/null; then
+  echo "[build_interfaces] a C and C++ compiler are required (Debian: build-essential)" >&2
+  exit 1
+fi
+
+rm -rf "$BUILD" "$VENV/$PYDIR/codebind_ros"
+mkdir -p "$BUILD"
+# The generators are Python packages of this venv; ament/rosidl look packages up via these paths.
+export PATH="$VENV/bin:$PATH"
+export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+export LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Skip the ROS wheels' re-exec hook inside the generator subprocesses (paths are set above).
+export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
+
+jobs="$(nproc 2>/dev/null || echo 2)"
+cmake -S "$ROOT" -B "$BUILD" -Wno-dev \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_INSTALL_PREFIX="$VENV" \
+  -DPython3_EXECUTABLE="$PY" \
+  -DPYTHON_INSTALL_DIR="$PYDIR" \
+  -DCODEBIND_INTERFACES_ONLY=ON \
+  -DBUILD_TESTING=OFF >"$BUILD/configure.log" 2>&1 \
+  || { tail -40 "$BUILD/configure.log" >&2; exit 1; }
+cmake --build "$BUILD" -j "$jobs" >"$BUILD/build.log" 2>&1 \
+  || { grep -m 20 -B2 -A8 -i "error" "$BUILD/build.log" >&2 || tail -40 "$BUILD/build.log" >&2; exit 1; }
+cmake --install "$BUILD" >"$BUILD/install.log" 2>&1 \
+  || { tail -40 "$BUILD/install.log" >&2; exit 1; }
+
+# Check the result in a fresh interpreter (the venv's own start-up hooks set the loader path).
+(cd "$ROOT" && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH "$PY" -c \
+  "from codebind_ros.msg import Embedding; from codebind_ros.srv import QueryText; Embedding(); QueryText.Request()") \
+  || { echo "[build_interfaces] the generated interfaces do not import" >&2; exit 1; }
+echo "$want" > "$STAMP"
+echo "[build_interfaces] done" >&2

@@ -34,7 +34,10 @@ def main(argv=None) -> None:
         for m in MODALITIES:
             if m != "image" and m not in model.encoders:
                 continue
-            x = model.preprocess(m, [cb.modalities.get(m).example(rng)])
+            raw = cb.modalities.get(m).example(rng)
+            if m == "eeg":
+                raw = raw[: model.config.inputs.eeg_channels]
+            x = model.preprocess(m, [raw])
             emb = model.encode(m, x)
             rows.append((m, model.similarity(emb, text)[0], emb))
     print(f"model {model.config.name}: shared dim {model.config.embed_dim}, "

@@ -27,7 +27,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 cp "$ROOT/scripts/torchvision_cpu_ops.py" "$SITE/_codebind_torchvision_cpu_ops.py"
 echo "import _codebind_torchvision_cpu_ops" > "$SITE/codebind-torchvision-cpu-ops.pth"
-"${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
+"${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" --config-settings editable_mode=compat
 if [[ -x "$ROOT/scripts/build_interfaces.sh" ]]; then
   "$ROOT/scripts/build_interfaces.sh" "$VENV"
 fi

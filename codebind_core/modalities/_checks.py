@@ -22,7 +22,8 @@ def to_array(name: str, raw: Any) -> np.ndarray:
     if isinstance(raw, np.ndarray):
         arr = raw
     elif torch.is_tensor(raw):
-        arr = raw.detach().cpu().numpy()
+        raw = raw.detach().cpu()
+        arr = (raw.float() if raw.dtype == torch.bfloat16 else raw).numpy()
     elif raw is None or isinstance(raw, (str, bytes, dict)):
         raise ValueError(f"{name}: expected a numeric array, got {type(raw).__name__}")
     else:
@@ -37,6 +38,8 @@ def to_array(name: str, raw: Any) -> np.ndarray:
         raise ValueError(f"{name}: boolean dtype is not supported (pass numeric values)")
     if kind not in "iuf":
         raise ValueError(f"{name}: dtype {arr.dtype} is not numeric")
+    if not arr.dtype.isnative:  # big-endian data from some file formats
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -109,7 +112,8 @@ def check_float(name: str, field: str, value: Any, lo: float, hi: float, *, open
     ok = ok and np.isfinite(value) and (value > lo if open_lo else value >= lo) and value <= hi
     if not ok:
         bracket = "(" if open_lo else "["
-        raise ValueError(f"{name}: option {field} must be a number in {bracket}{lo:g}, {hi:g}], got {value!r}")
+        raise ValueError(f"{name}: option {field} must be a number in {bracket}{lo:g}, {hi:g}], "
+                         f"got {value!r}")
 
 
 def check_choice(name: str, field: str, value: Any, choices: Iterable[str]) -> None:
@@ -123,7 +127,7 @@ def check_stats(name: str, field: str, values: Any, length: int) -> tuple:
     """A per-channel mean/std tuple of ``length`` finite numbers (std entries checked by caller)."""
     try:
         out = tuple(float(v) for v in values)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"{name}: option {field} must be a sequence of {length} numbers") from None
     if len(out) != length or not all(np.isfinite(out)):
         raise ValueError(f"{name}: option {field} must be {length} finite numbers, got {values!r}")
@@ -146,4 +150,7 @@ def stack_batch(name: str, preprocess: Callable[..., torch.Tensor], raws: Any,
             out.append(preprocess(raw, **options))
         except ValueError as exc:
             raise ValueError(f"batch item {i}: {exc}") from None
+    shapes = {tuple(t.shape) for t in out}
+    if len(shapes) > 1:
+        raise ValueError(f"{name}: batch items preprocess to different shapes {sorted(shapes)}")
     return torch.stack(out)

@@ -2,11 +2,13 @@
 
 uint8 RGB (or float in [0, 1]) -> bicubic resize of the short side to S -> centre crop S x S ->
 (x - CLIP mean) / CLIP std. RGBA drops alpha; grayscale is rejected (stack it to 3 channels).
+uint8 images are resampled as PIL does (ImageBind's loader opens images with PIL), which this
+matches to within one grey level; float images are resampled in float and clamped to [0, 1].
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Tuple
+from typing import Any, ClassVar, Tuple
 
 import numpy as np
 import torch
@@ -59,8 +61,6 @@ def check_frames(name: str, arr: np.ndarray, layout: str) -> np.ndarray:
         hint = ""
         if arr.ndim >= 3 and arr.shape[-3] in (3, 4):
             hint = " (looks channels-first: move the channel axis last)"
-        elif arr.ndim == len(layout.split(",")) - 1:
-            hint = " (grayscale is not accepted: stack it to 3 channels)"
         raise ValueError(f"{name}: expected {layout} with 3 (RGB) or 4 (RGBA) channels, "
                          f"got shape {tuple(arr.shape)}{hint}")
     _checks.require_nonempty(name, arr)
@@ -88,13 +88,13 @@ def frames_to_tensor(rgb: np.ndarray, cfg: RGBConfig) -> torch.Tensor:
     return ((x - mean) / std).contiguous()
 
 
-def preprocess_rgb_image(name: str, raw, cfg: RGBConfig) -> torch.Tensor:
+def preprocess_rgb_image(name: str, raw: Any, cfg: RGBConfig) -> torch.Tensor:
     """One (H, W, 3|4) image -> (3, S, S)."""
     arr = _checks.to_array(name, raw)
-    _checks.require_ndim(name, arr, (3,), "3-D (H, W, 3) RGB") if arr.ndim != 2 else None
     if arr.ndim == 2:
         raise ValueError(f"{name}: expected a 3-D (H, W, 3) RGB array, got a 2-D grayscale array of "
                          f"shape {tuple(arr.shape)} (stack it to 3 channels)")
+    _checks.require_ndim(name, arr, (3,), "3-D (H, W, 3) RGB")
     rgb = check_frames(name, arr, "(H, W, C)")
     return frames_to_tensor(rgb[None], cfg)[0]
 

@@ -1,0 +1,320 @@
+"""Every loss of the paper's App. A.1, and the per-modality weights of App. B.2 Table 1.
+
+All losses are pure functions returning a scalar tensor. Conventions fixed here:
+
+* Embedding-level losses (Eq. 1, 3, 4) L2-normalise their inputs, so a quantized concatenation of
+  m unit sub-vectors (norm √m) and its normalised version give the same loss.
+* Codebook-level losses (Eq. 6, 7, 8) take sub-vectors and codevectors as given (the quantizer
+  hands out unit sub-vectors and a unit codebook); Eq. 8 normalises like Eq. 4.
+* Bad shapes or values raise ValueError naming the problem.
+
+The adaptive balancing of §3.4 lives in :mod:`codebind_core.balancer`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from statistics import median
+from typing import Dict, Mapping, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOSS_NAMES: Tuple[str, ...] = ("align", "recon", "orth", "uni", "vq", "cm", "ctr", "cuni")
+
+
+# ---- validation helpers -------------------------------------------------------------------
+def _tensor(x: object, name: str, min_ndim: int = 1) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {x.dtype}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} needs at least {min_ndim} dims, got shape {tuple(x.shape)}")
+    return x
+
+
+def _same_shape(a: Tensor, b: Tensor, names: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{names} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def _non_negative(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _positive(value: Union[float, Tensor], name: str) -> None:
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got shape {tuple(value.shape)}")
+        value = value.detach()
+        ok = bool(torch.isfinite(value).all()) and float(value) > 0
+    else:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    if not ok:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _sq_dists(x: Tensor, y: Tensor) -> Tensor:
+    """(n, d), (k, d) -> (n, k) squared Euclidean distances (clamped at 0 against rounding)."""
+    return (x.pow(2).sum(-1, keepdim=True) + y.pow(2).sum(-1)[None, :] - 2.0 * x @ y.T).clamp_min(0.0)
+
+
+def _log_mean_gaussian_potential(x: Tensor, t: float) -> Tensor:
+    """log( 1/(N(N-1)) Σ_{i≠j} exp(-t ||x_i - x_j||²) ) on L2-normalised rows of x (N, D)."""
+    n = x.shape[0]
+    if n < 2:
+        return x.sum() * 0.0  # no pair: zero, still attached to the graph
+    x = F.normalize(x, dim=-1)
+    sq = _sq_dists(x, x)
+    off = ~torch.eye(n, dtype=torch.bool, device=x.device)
+    return torch.logsumexp(-t * sq[off], dim=0) - math.log(n * (n - 1))
+
+
+# ---- Eq. 1 --------------------------------------------------------------------------------
+def info_nce(a: Tensor, b: Tensor, temperature: Union[float, Tensor]) -> Tensor:
+    """Symmetric InfoNCE, App. A.1 Eq. 1: ``L_align = L(a->b) + L(b->a)`` with
+
+    ``L(a->b) = -1/B Σ_i log( exp(a_i·b_i/η) / Σ_j exp(a_i·b_j/η) )``
+
+    on L2-normalised (B, D) inputs; row i of ``a`` and ``b`` is a positive pair, every j ≠ i a
+    negative. ``temperature`` η > 0 (float or scalar tensor, e.g. 1 / learnable logit scale).
+    B = 1 gives 0 (no negatives)."""
+    _tensor(a, "a", 2)
+    _tensor(b, "b", 2)
+    if a.ndim != 2:
+        raise ValueError(f"info_nce expects (B, D) inputs, got {tuple(a.shape)}")
+    _same_shape(a, b, "a and b")
+    if a.shape[0] == 0:
+        raise ValueError("info_nce needs a non-empty batch")
+    _positive(temperature, "temperature")
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
+    target = torch.arange(a.shape[0], device=a.device)
+    return F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)
+
+
+# ---- Eq. 2 --------------------------------------------------------------------------------
+def reconstruction_loss(x: Tensor, x_hat: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    """Reconstruction, App. A.1 Eq. 2: mean squared error ``||x - x̂||²`` over all elements.
+
+    ``mask`` (optional, bool or float weights) has the leading shape of ``x`` (e.g. (B, L) for
+    (B, L, P) patch targets) or its full shape; the loss is then the weighted mean over the
+    selected elements: Σ mask·(x - x̂)² / Σ mask."""
+    _tensor(x, "x")
+    _tensor(x_hat, "x_hat")
+    _same_shape(x, x_hat, "x and x_hat")
+    if x.numel() == 0:
+        raise ValueError("reconstruction_loss needs a non-empty target")
+    err = (x - x_hat).pow(2)
+    if mask is None:
+        return err.mean()
+    if not isinstance(mask, Tensor) or mask.ndim > x.ndim or tuple(mask.shape) != tuple(x.shape[:mask.ndim]):
+        shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise ValueError(f"mask must have a leading shape of x {tuple(x.shape)}, got {shape}")
+    weight = mask.to(err.dtype).reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(err)
+    if bool((weight < 0).any()):
+        raise ValueError("mask weights must be >= 0")
+    denom = weight.sum()
+    if float(denom) <= 0:
+        raise ValueError("mask selects no element")
+    return (err * weight).sum() / denom
+
+
+# ---- Eq. 3 --------------------------------------------------------------------------------
+def orthogonal_loss(shared: Tensor, specific: Tensor) -> Tensor:
+    """Orthogonality, App. A.1 Eq. 3: ``1/N Σ_i <s_i, p_i>²`` on L2-normalised inputs (..., D).
+
+    The paper uses equal shared/specific sizes. If they differ, both are normalised in their own
+    space and the shorter one is zero-padded (it is embedded in the larger space by its leading
+    coordinates), i.e. the inner product runs over the first min(D_s, D_p) coordinates."""
+    _tensor(shared, "shared")
+    _tensor(specific, "specific")
+    if shared.shape[:-1] != specific.shape[:-1]:
+        raise ValueError(f"shared and specific need the same leading shape, got "
+                         f"{tuple(shared.shape)} and {tuple(specific.shape)}")
+    if shared.numel() == 0 or specific.numel() == 0:
+        raise ValueError("orthogonal_loss needs at least one pair")
+    d = min(shared.shape[-1], specific.shape[-1])
+    s = F.normalize(shared, dim=-1)[..., :d]
+    p = F.normalize(specific, dim=-1)[..., :d]
+    return (s * p).sum(-1).pow(2).mean()
+
+
+# ---- Eq. 4 --------------------------------------------------------------------------------
+def uniform_loss(specific: Tensor, t: float = 1.0) -> Tensor:
+    """Uniformity, App. A.1 Eq. 4 in the form of Wang & Isola (2020) that the paper cites:
+
+    ``L_uni = log( 1/(N(N-1)) Σ_{i≠j} exp(-t ||ẑ_i - ẑ_j||²) )``
+
+    over the L2-normalised (N, D) specific [CLS] embeddings. The printed Eq. 4 normalises the
+    double sum (diagonal included) by 1/N; we average over the N(N-1) distinct ordered pairs, so
+    the value is 0 for identical embeddings and -4t for two antipodal ones, independent of N
+    (printed form = log(1 + (N-1)·exp(L_uni))). N = 1 has no pair and gives 0."""
+    _tensor(specific, "specific", 2)
+    if specific.ndim != 2:
+        raise ValueError(f"uniform_loss expects (N, D), got {tuple(specific.shape)}")
+    _positive(t, "t")
+    return _log_mean_gaussian_potential(specific, float(t))
+
+
+# ---- Eq. 5 --------------------------------------------------------------------------------
+def commitment_loss(z: Tensor, z_q: Tensor, beta: float = 1.0) -> Tensor:
+    """Commitment, App. A.1 Eq. 5: ``β ||z - sg[ẑ]||²₂``, the squared norm over the last dim
+    averaged over all leading positions; no gradient reaches ``z_q``. With the quantizer's unit
+    sub-vectors (..., m, d*) and their codevectors this equals ``VQOutput.commit_loss``·β."""
+    _tensor(z, "z")
+    _tensor(z_q, "z_q")
+    _same_shape(z, z_q, "z and z_q")
+    if z.numel() == 0:
+        raise ValueError("commitment_loss needs a non-empty input")
+    return _non_negative(beta, "beta") * (z - z_q.detach()).pow(2).sum(-1).mean()
+
+
+# ---- Eq. 6 --------------------------------------------------------------------------------
+def _check_subs(sub: Tensor, codebook: Tensor, name: str) -> None:
+    _tensor(sub, name)
+    _tensor(codebook, "codebook", 2)
+    if codebook.ndim != 2 or codebook.shape[0] < 1:
+        raise ValueError(f"codebook must be (K, d*), got {tuple(codebook.shape)}")
+    if sub.shape[-1] != codebook.shape[1]:
+        raise ValueError(f"{name} sub-vector size {sub.shape[-1]} != codevector size {codebook.shape[1]}")
+
+
+def cmcm_loss(sub_a: Tensor, sub_t: Tensor, codebook: Tensor) -> Tensor:
+    """Cross-modal code matching (CMCM, Liu et al. 2022), App. A.1 Eq. 6.
+
+    ``sub_a``, ``sub_t``: (N, m, d*) sub-vectors of paired bridge/target embeddings; ``codebook``
+    (K, d*). With ``P(e_k|z) = softmax_k(-||z - e_k||²)`` and
+
+    ``S(a, t) = Σ_k P(e_k|a) log P(e_k|t) + Σ_k P(e_k|t) log P(e_k|a)``,
+
+    ``L_cm = -1/(N·m) Σ_{i,h} log( exp S(a_ih, t_ih) / Σ_j exp S(a_ih, t_jh) )``:
+    the sub-vectors at the same position h of the other samples j are the negatives. The printed
+    normaliser 1/(N+m) is read as the mean over the N·m (i, h) terms. N = 1 gives 0."""
+    _check_subs(sub_a, codebook, "sub_a")
+    _check_subs(sub_t, codebook, "sub_t")
+    if sub_a.ndim != 3:
+        raise ValueError(f"cmcm_loss expects (N, m, d*) sub-vectors, got {tuple(sub_a.shape)}")
+    _same_shape(sub_a, sub_t, "sub_a and sub_t")
+    n, m, d = sub_a.shape
+    if n == 0 or m == 0:
+        raise ValueError("cmcm_loss needs a non-empty batch")
+    book = codebook.to(sub_a.dtype)
+    log_pa = F.log_softmax(-_sq_dists(sub_a.reshape(-1, d), book), dim=-1).view(n, m, -1)
+    log_pt = F.log_softmax(-_sq_dists(sub_t.reshape(-1, d), book), dim=-1).view(n, m, -1)
+    pa, pt = log_pa.exp(), log_pt.exp()
+    scores = torch.einsum("ihk,jhk->hij", pa, log_pt) + torch.einsum("ihk,jhk->hij", log_pa, pt)
+    target = torch.arange(n, device=sub_a.device).repeat(m)
+    return F.cross_entropy(scores.reshape(m * n, n), target)
+
+
+# ---- Eq. 7 --------------------------------------------------------------------------------
+def _count(frac: float, k: int, name: str) -> int:
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {frac!r}")
+    return max(1, int(math.floor(frac * k + 1e-9)))
+
+
+def codevector_contrastive_loss(sub: Tensor, codebook: Tensor, pos_frac: float = 0.1,
+                                neg_frac: float = 0.5) -> Tensor:
+    """Codevector contrastive loss, App. A.1 Eq. 7, averaged over all sub-vectors z (..., d*):
+
+    ``L_ctr = mean_z [ (1/|C_pos|) Σ_{e∈C_pos} d(e, z) / Σ_{e∈C_neg} d(e, z) ]``
+
+    with C_pos the ``pos_frac`` closest and C_neg the ``neg_frac`` furthest codevectors
+    (|C| = max(1, floor(frac·K))) and d the Euclidean distance, computed as
+    sqrt(max(||e - z||², 1e-12)) so the gradient stays finite when z sits on a codevector. The
+    denominator is clamped at 1e-12 (all codevectors equal to z)."""
+    _check_subs(sub, codebook, "sub")
+    k = codebook.shape[0]
+    n_pos, n_neg = _count(pos_frac, k, "pos_frac"), _count(neg_frac, k, "neg_frac")
+    flat = sub.reshape(-1, sub.shape[-1])
+    if flat.shape[0] == 0:
+        raise ValueError("codevector_contrastive_loss needs at least one sub-vector")
+    dist = _sq_dists(flat, codebook.to(flat.dtype)).clamp_min(1e-12).sqrt()
+    pos = dist.topk(n_pos, dim=-1, largest=False).values.mean(-1)
+    neg = dist.topk(n_neg, dim=-1, largest=True).values.sum(-1)
+    return (pos / neg.clamp_min(1e-12)).mean()
+
+
+# ---- Eq. 8 --------------------------------------------------------------------------------
+def codevector_uniform_loss(codebook: Tensor, t: float = 1.0) -> Tensor:
+    """Codevector uniformity, App. A.1 Eq. 8, the Eq. 4 form applied to the codevectors:
+
+    ``L_cuni = log( 1/(K(K-1)) Σ_{m≠n} exp(-t ||e_m - e_n||²) )`` on unit codevectors.
+
+    Same reading of the normaliser as :func:`uniform_loss`. Note: an EMA codebook is a buffer,
+    so this loss only sends gradient where the codebook is a trainable tensor."""
+    _tensor(codebook, "codebook", 2)
+    if codebook.ndim != 2:
+        raise ValueError(f"codebook must be (K, d*), got {tuple(codebook.shape)}")
+    _positive(t, "t")
+    return _log_mean_gaussian_potential(codebook, float(t))
+
+
+# ---- weights (App. B.2 Table 1) -----------------------------------------------------------
+@dataclass(frozen=True)
+class LossWeights:
+    """λ of each loss in the weighted sum ``Σ λ_name · L_name`` (all finite and >= 0)."""
+
+    vq: float
+    ctr: float
+    cuni: float
+    cm: float
+    orth: float
+    uni: float
+    recon: float
+    align: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            _non_negative(value, f"LossWeights.{name}")
+
+    def as_dict(self) -> Dict[str, float]:
+        """{name: λ} in the order of :data:`LOSS_NAMES`."""
+        return {name: float(getattr(self, name)) for name in LOSS_NAMES}
+
+    def total(self, losses: Mapping[str, Tensor]) -> Tensor:
+        """Σ λ_name · losses[name] over the names present in ``losses`` (all must be known)."""
+        unknown = sorted(set(losses) - set(LOSS_NAMES))
+        if unknown:
+            raise ValueError(f"unknown loss names {unknown}; known: {list(LOSS_NAMES)}")
+        if not losses:
+            raise ValueError("no loss to weight")
+        return sum(getattr(self, name) * value for name, value in losses.items())
+
+
+# Table 1 of App. B.2, column order Image, Video, Depth, Audio, Thermal, Tactile, EEG.
+TABLE1_COLUMNS: Tuple[str, ...] = ("image", "video", "depth", "audio", "thermal", "tactile", "eeg")
+TABLE1_ROWS: Dict[str, Tuple[float, ...]] = {
+    "vq": (10, 10, 1000, 50, 1000, 1000, 10),
+    "ctr": (0.01, 0.01, 0.01, 0.01, 0.05, 0.01, 0.01),   # one column "L_cctr, L_cuni" ...
+    "cuni": (0.01, 0.01, 0.01, 0.01, 0.05, 0.01, 0.01),  # ... shared by both losses
+    "cm": (0.05, 0.05, 0.1, 1.0, 1.0, 0.1, 0.1),
+    "orth": (0.1, 0.1, 0.1, 0.1, 1.0, 0.05, 0.05),
+    "uni": (1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1),
+    "recon": (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+}
+
+
+def _table1_presets() -> Dict[str, LossWeights]:
+    presets = {col: LossWeights(**{row: float(vals[i]) for row, vals in TABLE1_ROWS.items()})
+               for i, col in enumerate(TABLE1_COLUMNS)}
+    # Point clouds are not in Table 1: like depth they are geometry-only, so they take its column.
+    presets["pointcloud"] = presets["depth"]
+    # Any other target: the per-row median of Table 1.
+    presets["default"] = LossWeights(**{row: float(median(vals)) for row, vals in TABLE1_ROWS.items()})
+    return presets
+
+
+WEIGHT_PRESETS: Dict[str, LossWeights] = _table1_presets()
+
+
+def weights_for(modality: str) -> LossWeights:
+    """The Table 1 weights for a target modality (``"default"`` for others)."""
+    if modality not in WEIGHT_PRESETS:
+        raise ValueError(f"no loss-weight preset for {modality!r}; choose one of {sorted(WEIGHT_PRESETS)}")
+    return WEIGHT_PRESETS[modality]

@@ -1,0 +1,117 @@
+"""The model's shared codebooks as numpy arrays: decode codes, build query lookup tables.
+
+Compositional VQ (paper §3.3, App. A.2): a D-dim shared embedding is cut into m = D / d*
+sub-vectors, each replaced by a codevector of its path's shared codebook (K, d*). A stored
+observation is therefore fully described by its m codes, and the inner product of a query q with
+the decoded vector x is sum_h <q_h, e_{codes[h]}> = sum_h LUT[h, codes[h]] (asymmetric distance,
+as in product-quantization search).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Dict, Iterable, Mapping
+
+import numpy as np
+
+from .kernels import lookup_table
+
+CODE_DTYPE = np.uint16
+MAX_CODEBOOK_SIZE = int(np.iinfo(CODE_DTYPE).max) + 1
+
+
+class CodebookMismatchError(ValueError):
+    """A memory database was written with other codebooks than the ones given."""
+
+
+class CodebookSet:
+    """Shared codebooks per path ("depth", "audio", "unified", ...), each (K, d*) float32."""
+
+    def __init__(self, books: Mapping[str, np.ndarray]):
+        if not books:
+            raise ValueError("CodebookSet needs at least one path's shared codebook")
+        self.books: Dict[str, np.ndarray] = {}
+        for path, book in books.items():
+            arr = np.ascontiguousarray(np.asarray(book, dtype=np.float32))
+            if not isinstance(path, str) or not path:
+                raise ValueError(f"codebook path names must be non-empty strings, got {path!r}")
+            if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+                raise ValueError(f"codebook {path!r} must be (K, d*), got shape {arr.shape}")
+            if arr.shape[0] > MAX_CODEBOOK_SIZE:
+                raise ValueError(f"codebook {path!r} has {arr.shape[0]} codevectors; codes are uint16 (<= {MAX_CODEBOOK_SIZE})")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"codebook {path!r} has NaN or inf entries")
+            self.books[path] = arr
+        self.sq_norms = {p: (b.astype(np.float64) ** 2).sum(1) for p, b in self.books.items()}
+
+    @classmethod
+    def from_model(cls, model) -> "CodebookSet":
+        """The shared codebook of every path of a quantized :class:`codebind_core.CodeBind`."""
+        books = getattr(model, "codebooks", None)
+        if not books:
+            raise ValueError("the model has no codebooks (quantizer disabled?): the memory stores codebook indices")
+        return cls({path: vqs["shared"].codebook.detach().cpu().float().numpy() for path, vqs in books.items()})
+
+    @property
+    def paths(self) -> Iterable[str]:
+        return self.books.keys()
+
+    def size(self, path: str) -> int:
+        return self.book(path).shape[0]
+
+    def sub_dim(self, path: str) -> int:
+        return self.book(path).shape[1]
+
+    def book(self, path: str) -> np.ndarray:
+        try:
+            return self.books[path]
+        except KeyError:
+            raise ValueError(f"unknown codebook path {path!r}; known: {sorted(self.books)}") from None
+
+    def fingerprint(self) -> str:
+        """sha256 over path names, shapes and values: identifies the codebooks a memory was built with."""
+        h = hashlib.sha256()
+        for path in sorted(self.books):
+            b = self.books[path]
+            h.update(path.encode() + b"\0" + np.asarray(b.shape, np.int64).tobytes() + b.tobytes())
+        return h.hexdigest()
+
+    def check_codes(self, path: str, codes: np.ndarray) -> np.ndarray:
+        """Validate (..., m) integer codes against the path's codebook size; returns uint16."""
+        codes = np.asarray(codes)
+        if codes.size == 0 or codes.ndim < 1:
+            raise ValueError(f"codes for path {path!r} are empty")
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
+        k = self.size(path)
+        if codes.min() < 0 or codes.max() >= k:
+            raise ValueError(f"codes for path {path!r} must be in [0, {k}), got range [{codes.min()}, {codes.max()}]")
+        return codes.astype(CODE_DTYPE, copy=False)
+
+    def decode(self, path: str, codes: np.ndarray) -> np.ndarray:
+        """(N, m) codes -> (N, m * d*) concatenated codevectors (not re-normalised)."""
+        codes = np.atleast_2d(codes)
+        return self.book(path)[codes.astype(np.int64)].reshape(codes.shape[0], -1)
+
+    def inverse_norms(self, path: str, codes: np.ndarray) -> np.ndarray:
+        """1 / ||decode(codes)|| per row, float32 (sqrt(m) for unit codevectors)."""
+        sq = self.sq_norms[path][np.atleast_2d(codes).astype(np.int64)].sum(1)
+        return (1.0 / np.sqrt(np.maximum(sq, 1e-30))).astype(np.float32)
+
+    def lookup_table(self, path: str, query: np.ndarray) -> np.ndarray:
+        """(m, K) table LUT[h, k] = <q_h, e_k> for a (D,) query (D = m * d*)."""
+        book = self.book(path)
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        d = book.shape[1]
+        if q.size % d:
+            raise ValueError(f"query dim {q.size} is not a multiple of the sub-vector dim {d} of path {path!r}")
+        if not np.isfinite(q).all():
+            raise ValueError("query has NaN or inf entries")
+        return lookup_table(q.reshape(-1, d), book)
+
+    def quantize(self, path: str, vectors: np.ndarray) -> np.ndarray:
+        """(N, D) vectors -> (N, m) codes: each sub-vector's nearest codevector by cosine (App. A.2)."""
+        book = self.book(path)
+        v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        sub = v.reshape(v.shape[0], -1, book.shape[1])
+        unit_book = book / np.maximum(np.linalg.norm(book, axis=1, keepdims=True), 1e-12)
+        return np.argmax(sub @ unit_book.T, axis=-1).astype(CODE_DTYPE)

@@ -1,0 +1,163 @@
+"""audio: PCM waveform -> (num_clips, 1, 128, 204) float32 normalised log-mel clips (ImageBind).
+
+Steps (ImageBind's ``load_and_transform_audio_data``):
+1. (samples,) or (channels, samples); float PCM, or int16/int32 PCM scaled to [-1, 1).
+2. mono: the mean of the channels (``channel=i`` picks one; ImageBind's loader effectively used
+   channel 0, since Kaldi's fbank reads only the first channel).
+3. the model's rate is 16 kHz: another ``sample_rate`` raises unless ``resample=True`` (sinc
+   resampling in torch, :mod:`.resample`).
+4. ``num_clips`` clips of ``clip_seconds`` at uniformly spaced starts over the signal
+   (pytorchvideo's ``ConstantClipsPerVideoSampler``: start_i = i * (duration - clip) / (clips - 1)).
+   A signal shorter than a clip: ``pad_mode="zeros"`` (default, as ImageBind) uses the whole
+   signal and zero-pads the spectrogram; ``"repeat"`` tiles the waveform to the clip length first.
+5. Kaldi fbank (:mod:`.fbank`: 128 mel bins, 25 ms Hann frames every 10 ms), transposed to
+   (mel, frames), zero-padded or cropped to 204 frames.
+6. ``(fbank - mean) / std`` with mean -4.268 and std 9.138 (torchvision ``Normalize`` in ImageBind).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from . import _checks
+from .fbank import fbank, num_frames
+from .resample import resample
+
+NAME = "audio"
+MODEL_SAMPLE_RATE = 16000
+MAX_CHANNELS = 32
+MAX_SAMPLES = 1 << 25  # per channel: 35 min at 16 kHz, 11.6 min at 48 kHz
+PCM_SCALE = {np.dtype(np.int16): 1.0 / 32768.0, np.dtype(np.int32): 1.0 / 2147483648.0,
+             **{d: 1.0 for d in _checks.FLOAT_DTYPES}}
+PAD_MODES = ("zeros", "repeat")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Audio options.
+
+    Attributes:
+        sample_rate: rate of the input in Hz.
+        resample: resample to 16 kHz when ``sample_rate`` differs (otherwise that is an error).
+        channel: None averages the channels; an index picks one.
+        num_clips, clip_seconds: clips sampled uniformly over the signal (3 x 2 s).
+        num_mel_bins, target_frames: spectrogram size per clip (128 x 204).
+        mean, std: spectrogram normalisation (-4.268, 9.138).
+        pad_mode: ``zeros`` or ``repeat`` for signals shorter than a clip.
+    """
+
+    NAME: ClassVar[str] = NAME
+    sample_rate: int = MODEL_SAMPLE_RATE
+    resample: bool = False
+    channel: Optional[int] = None
+    num_clips: int = 3
+    clip_seconds: float = 2.0
+    num_mel_bins: int = 128
+    target_frames: int = 204
+    mean: float = -4.268
+    std: float = 9.138
+    pad_mode: str = "zeros"
+
+    def __post_init__(self) -> None:
+        _checks.check_int(NAME, "sample_rate", self.sample_rate, 1000, 1_000_000)
+        if not isinstance(self.resample, bool):
+            raise ValueError(f"{NAME}: option resample must be True or False, got {self.resample!r}")
+        if self.channel is not None:
+            _checks.check_int(NAME, "channel", self.channel, 0, MAX_CHANNELS - 1)
+        _checks.check_int(NAME, "num_clips", self.num_clips, 1, 64)
+        _checks.check_float(NAME, "clip_seconds", self.clip_seconds, 0.025, 60.0)
+        _checks.check_int(NAME, "num_mel_bins", self.num_mel_bins, 1, 256)
+        _checks.check_int(NAME, "target_frames", self.target_frames, 1, 10_000)
+        _checks.check_float(NAME, "mean", self.mean, -1e3, 1e3)
+        _checks.check_float(NAME, "std", self.std, 0.0, 1e3, open_lo=True)
+        _checks.check_choice(NAME, "pad_mode", self.pad_mode, PAD_MODES)
+
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.num_clips, 1, self.num_mel_bins, self.target_frames)
+
+
+DEFAULTS = AudioConfig()
+MODEL_OPTIONS = {"num_mel_bins": "mel_bins", "target_frames": "audio_frames"}
+
+
+def to_mono(raw: Any, cfg: AudioConfig) -> torch.Tensor:
+    """Validated PCM -> (samples,) float32 mono at the input rate."""
+    arr = _checks.to_array(NAME, raw)
+    _checks.require_dtype(NAME, arr, PCM_SCALE, " - pass float PCM or int16/int32 PCM")
+    _checks.require_ndim(NAME, arr, (1, 2), "1-D (samples,) or 2-D (channels, samples)")
+    _checks.require_nonempty(NAME, arr)
+    pcm = arr if arr.ndim == 2 else arr[None]
+    if pcm.shape[0] > MAX_CHANNELS:
+        hint = " (looks like (samples, channels): transpose it)" if pcm.shape[1] <= MAX_CHANNELS else ""
+        raise ValueError(f"{NAME}: {pcm.shape[0]} channels exceeds the limit of {MAX_CHANNELS}, "
+                         f"shape {tuple(arr.shape)}{hint}")
+    _checks.require_at_most(NAME, pcm.shape[1], MAX_SAMPLES, "samples per channel")
+    _checks.require_finite(NAME, pcm, "samples")
+    if cfg.channel is not None and cfg.channel >= pcm.shape[0]:
+        raise ValueError(f"{NAME}: channel {cfg.channel} requested but the input has {pcm.shape[0]}")
+    x = torch.from_numpy(np.ascontiguousarray(pcm)).to(torch.float32) * PCM_SCALE[arr.dtype]
+    return x[cfg.channel] if cfg.channel is not None else x.mean(dim=0)
+
+
+def clip_bounds(num_samples: int, sample_rate: int, num_clips: int,
+                clip_seconds: float) -> List[Tuple[int, int]]:
+    """[start, end) sample indices of uniformly spaced clips (ConstantClipsPerVideoSampler)."""
+    duration, clip = Fraction(num_samples, sample_rate), Fraction(clip_seconds)
+    step = max(duration - clip, Fraction(0)) / max(num_clips - 1, 1)
+    return [(int(step * i * sample_rate), min(int((step * i + clip) * sample_rate), num_samples))
+            for i in range(num_clips)]
+
+
+def clips_to_fbank(clips: List[torch.Tensor], cfg: AudioConfig) -> torch.Tensor:
+    """Waveform clips -> (num_clips, mel, target_frames) raw log-mel, padded/cropped."""
+    opts = dict(sample_rate=MODEL_SAMPLE_RATE, num_mel_bins=cfg.num_mel_bins)
+    if len({c.shape[0] for c in clips}) == 1:  # usual case: one batched call
+        feats = list(fbank(torch.stack(clips), **opts))
+    else:
+        feats = [fbank(c, **opts) for c in clips]
+    out = torch.zeros(len(clips), cfg.num_mel_bins, cfg.target_frames)
+    for i, f in enumerate(feats):  # f: (frames, mel)
+        n = min(f.shape[0], cfg.target_frames)
+        out[i, :, :n] = f[:n].T
+    return out
+
+
+def preprocess(raw: Any, **options: Any) -> torch.Tensor:
+    """One waveform -> (num_clips, 1, num_mel_bins, target_frames) float32."""
+    cfg = _checks.parse_options(NAME, AudioConfig, options)
+    wave = to_mono(raw, cfg)
+    if cfg.sample_rate != MODEL_SAMPLE_RATE:
+        if not cfg.resample:
+            raise ValueError(f"{NAME}: sample_rate is {cfg.sample_rate} Hz but the model expects "
+                             f"{MODEL_SAMPLE_RATE} Hz; pass resample=True to convert")
+        wave = resample(wave, cfg.sample_rate, MODEL_SAMPLE_RATE)
+    clip_len = int(Fraction(cfg.clip_seconds) * MODEL_SAMPLE_RATE)
+    if cfg.pad_mode == "repeat" and wave.shape[0] < clip_len:
+        wave = wave.repeat(-(-clip_len // wave.shape[0]))[:clip_len]
+    if num_frames(wave.shape[0], MODEL_SAMPLE_RATE) == 0:
+        raise ValueError(f"{NAME}: {wave.shape[0]} samples at {MODEL_SAMPLE_RATE} Hz is shorter than "
+                         f"one 25 ms frame; pass pad_mode='repeat' or a longer signal")
+    bounds = clip_bounds(wave.shape[0], MODEL_SAMPLE_RATE, cfg.num_clips, cfg.clip_seconds)
+    spec = clips_to_fbank([wave[a:b] for a, b in bounds], cfg)
+    return ((spec - cfg.mean) / cfg.std).unsqueeze(1).contiguous()
+
+
+def preprocess_batch(raws: Sequence[Any], **options: Any) -> torch.Tensor:
+    """A list of waveforms (any lengths) -> (B, num_clips, 1, num_mel_bins, target_frames)."""
+    return _checks.stack_batch(NAME, preprocess, raws, options)
+
+
+def example(rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """A 1.5 s float32 mono clip at 16 kHz: a decaying harmonic impact sound over faint noise."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    t = np.arange(int(1.5 * MODEL_SAMPLE_RATE)) / MODEL_SAMPLE_RATE
+    f0 = rng.uniform(200.0, 800.0)
+    tone = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3, 5))
+    onset = rng.uniform(0.1, 0.4)
+    env = np.where(t >= onset, np.exp(-(t - onset) * rng.uniform(3.0, 8.0)), 0.0)
+    wave = 0.4 * env * tone + rng.normal(0, 0.003, size=t.shape)
+    return wave.astype(np.float32)

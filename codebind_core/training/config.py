@@ -1,0 +1,217 @@
+"""Typed, self-validating training-run configuration: one YAML file per run.
+
+```yaml
+name: synth-depth
+seed: 0
+model: {preset: tiny, targets: [depth, thermal], overrides: {loss: {weights: adaptive}}}
+data: {kind: synthbind, options: {cache_dir: .cache/synthbind}}
+bridge_pretrain: {enabled: true, steps: 400}     # Stage 0 (SynthBind only)
+optim: {name: adamw, lr: 5.0e-4}
+schedule: {name: cosine, warmup_steps: 20}
+steps: 300
+batch_size: 32
+grad_accum: 1
+precision: bf16          # fp32 | bf16 | fp16
+```
+Every section is a dataclass; unknown keys and bad values raise ``ValueError`` naming the field.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..config import CodeBindConfig
+from .optim import OPTIMIZERS, SCHEDULES
+from .precision import PRECISIONS
+from .run_log import LOG_BACKENDS
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    """`base` updated recursively by `over` (dicts merge, everything else replaces); new dict."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+@dataclass
+class ModelSpec:
+    """Which CodeBind model to train: a preset, its targets and nested overrides of any field."""
+
+    preset: str = "tiny"
+    targets: List[str] = field(default_factory=lambda: ["depth"])
+    overrides: Dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        self.build()  # CodeBindConfig validates itself
+
+    def build(self, bridge_weights: Optional[str] = None) -> CodeBindConfig:
+        base = CodeBindConfig.preset(self.preset, targets=list(self.targets)).to_dict()
+        d = deep_merge(base, self.overrides)
+        if bridge_weights is not None:
+            d["bridge"]["weights"] = bridge_weights
+        return CodeBindConfig.from_dict(d)
+
+
+@dataclass
+class DataConfig:
+    """``kind`` picks a dataset builder from the registry in :mod:`.datasets`; ``options`` are its
+    keyword arguments (validated by the builder)."""
+
+    kind: str = "synthbind"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        from .datasets import DATASETS
+
+        _check(self.kind in DATASETS, f"data.kind {self.kind!r} unknown; choose from {sorted(DATASETS)}")
+
+
+@dataclass
+class BridgePretrainConfig:
+    """Stage 0: train a small OpenCLIP bridge on image-caption pairs (open_clip's ClipLoss), save it
+    as a local safetensors file, then freeze it like a downloaded bridge. Reused when present."""
+
+    enabled: bool = False
+    steps: int = 400
+    batch_size: int = 64
+    lr: float = 1.0e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 20
+    output: Optional[str] = None  # default: <out_dir>/bridge/open_clip_model.safetensors
+
+    def validate(self) -> None:
+        _check(self.steps > 0 and self.batch_size > 1, "bridge_pretrain.steps > 0 and batch_size > 1 required")
+        _check(self.lr > 0, "bridge_pretrain.lr must be positive")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"
+    lr: float = 5.0e-4
+    weight_decay: float = 0.05
+    betas: Tuple[float, float] = (0.9, 0.98)
+    grad_clip: Optional[float] = 1.0
+
+    def validate(self) -> None:
+        _check(self.name in OPTIMIZERS, f"optim.name {self.name!r} unknown; choose from {sorted(OPTIMIZERS)}")
+        _check(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas must be two values in [0, 1)")
+        _check(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip must be positive or null")
+        self.betas = tuple(self.betas)
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "cosine"
+    warmup_steps: int = 0
+
+    def validate(self) -> None:
+        _check(self.name in SCHEDULES, f"schedule.name {self.name!r} unknown; choose from {sorted(SCHEDULES)}")
+        _check(self.warmup_steps >= 0, "schedule.warmup_steps must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    """One training run (Stage 0 bridge + Stage 1 CodeBind alignment)."""
+
+    name: str = "run"
+    seed: int = 0
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DataConfig = field(default_factory=DataConfig)
+    bridge_pretrain: BridgePretrainConfig = field(default_factory=BridgePretrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    steps: int = 300
+    batch_size: int = 32
+    grad_accum: int = 1
+    precision: str = "fp32"
+    device: str = "auto"
+    init_batches: int = 4            # batches per target for the k-means codebook init (App. A.2)
+    checkpoint_every: int = 100
+    log_every: int = 10
+    log_backend: str = "csv"
+    progress: bool = True
+    num_workers: int = 0
+    find_unused_parameters: Optional[bool] = None  # DDP; default True (paths leave heads unused)
+    out_dir: str = "runs/run"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(self.steps > 0, f"steps must be positive, got {self.steps}")
+        _check(self.batch_size > 1, f"batch_size must be >= 2 (InfoNCE needs negatives), got {self.batch_size}")
+        _check(self.grad_accum >= 1, f"grad_accum must be >= 1, got {self.grad_accum}")
+        _check(self.precision in PRECISIONS, f"precision {self.precision!r} unknown; choose from {sorted(PRECISIONS)}")
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        _check(self.init_batches >= 0, "init_batches must be >= 0")
+        _check(self.checkpoint_every > 0, "checkpoint_every must be positive")
+        _check(self.log_every > 0, "log_every must be positive")
+        _check(self.log_backend in LOG_BACKENDS, f"log_backend must be one of {LOG_BACKENDS}")
+        _check(self.num_workers >= 0, "num_workers must be >= 0")
+        for part in (self.model, self.data, self.bridge_pretrain, self.optim, self.schedule):
+            part.validate()
+        _check(not self.bridge_pretrain.enabled or self.data.kind == "synthbind",
+               "bridge_pretrain (Stage 0) needs image-caption pairs: only data.kind 'synthbind' provides them")
+
+    # ---- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["optim"]["betas"] = list(self.optim.betas)
+        return d
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the training trajectory (not logging/paths/progress)."""
+        d = self.to_dict()
+        for k in ("out_dir", "progress", "log_every", "log_backend", "checkpoint_every", "num_workers", "device"):
+            d.pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        _check(isinstance(d, dict), "a training config must be a mapping")
+        d = dict(d)
+        sections = {"model": ModelSpec, "data": DataConfig, "bridge_pretrain": BridgePretrainConfig,
+                    "optim": OptimConfig, "schedule": ScheduleConfig}
+        _reject_unknown(cls, d, "config")
+        for key, typ in sections.items():
+            if key in d:
+                _check(isinstance(d[key], dict), f"{key} must be a mapping")
+                _reject_unknown(typ, d[key], key)
+                d[key] = typ(**d[key])
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+
+        p = Path(path)
+        _check(p.is_file(), f"training config not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{p}: invalid YAML ({e})") from e
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        import yaml
+
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _reject_unknown(typ, d: Dict[str, Any], where: str) -> None:
+    unknown = set(d) - {f.name for f in dataclasses.fields(typ)}
+    _check(not unknown, f"unknown keys in {where}: {sorted(unknown)}")

@@ -1,0 +1,92 @@
+"""One training run from a :class:`TrainConfig`: Stage 0 (bridge) then Stage 1 (CodeBind).
+
+    from codebind_core.training import TrainConfig, run_training
+    result = run_training(TrainConfig.from_file("training/configs/synth_tiny.yaml"))
+
+Writes under ``out_dir``: ``train_config.yaml``, ``bridge/`` (Stage 0), ``checkpoints/last.pt``
+(resumable state), ``log.csv`` (+ ``tensorboard/``), ``model/`` (the final ``cb.load``-able
+checkpoint) and ``result.json``. Re-running the same command resumes from the last checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from .bridge_pretrain import WEIGHTS_NAME, bridge_is_trained, pretrain_bridge
+from .config import TrainConfig
+from .datasets import build_training_data
+from .distributed import DistInfo, barrier, cleanup, init_distributed, resolve_device
+from .rng import seed_everything
+from .stream import RoundRobinStream
+from .trainer import LoopSettings, Trainer
+
+
+def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(), device: Optional[torch.device] = None) -> Optional[str]:
+    """Train (or reuse) the Stage-0 bridge; returns its weights path, or None when disabled."""
+    bp = cfg.bridge_pretrain
+    if not bp.enabled:
+        return None
+    from .synth_source import SynthSource, synth_config
+
+    model_cfg = cfg.model.build().bridge.model_cfg
+    if model_cfg is None:
+        import open_clip
+
+        model_cfg = open_clip.get_model_config(cfg.model.build().bridge.arch)
+    out = Path(bp.output).parent if bp.output else Path(cfg.out_dir) / "bridge"
+    if dist.is_main and not bridge_is_trained(out, model_cfg):
+        opts = cfg.data.options
+        source = SynthSource(synth_config(opts.get("synth", {})), opts.get("cache_dir", ".cache/synthbind"),
+                             workers=opts.get("workers", 2))
+        inputs = cfg.model.build().inputs
+        train = source.prepare(inputs, "train", ["image"])
+        val = source.prepare(inputs, "val", ["image"])
+        result = pretrain_bridge(model_cfg, train.inputs("image"), train.captions, bp, out, seed=cfg.seed,
+                                 device=device or "cpu", progress=cfg.progress,
+                                 holdout=(val.inputs("image"), val.captions))
+        (out / "stage0.json").write_text(json.dumps(result, indent=2))
+    barrier(dist)
+    return str(out / WEIGHTS_NAME)
+
+
+def settings_from(cfg: TrainConfig) -> LoopSettings:
+    o, s = cfg.optim, cfg.schedule
+    unused = cfg.find_unused_parameters
+    return LoopSettings(
+        steps=cfg.steps, grad_accum=cfg.grad_accum, precision=cfg.precision, optimizer=o.name, lr=o.lr,
+        weight_decay=o.weight_decay, betas=o.betas, grad_clip=o.grad_clip, schedule=s.name,
+        warmup_steps=s.warmup_steps, checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
+        log_backend=cfg.log_backend, progress=cfg.progress, init_batches=cfg.init_batches,
+        find_unused_parameters=True if unused is None else unused,
+        fingerprint=cfg.fingerprint())
+
+
+def run_training(cfg: TrainConfig, resume: bool = True) -> Dict[str, Any]:
+    """Run (or resume) a training run; returns {"model_dir", "steps", "last": last logged row}."""
+    import codebind_core as cb
+
+    dist = init_distributed(cfg.device)
+    try:
+        device = resolve_device(cfg.device, dist)
+        out = Path(cfg.out_dir)
+        if dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            cfg.save(out / "train_config.yaml")
+        bridge_weights = stage0_bridge(cfg, dist, device)
+        seed_everything(cfg.seed)
+        model = cb.create_model(cfg.model.build(bridge_weights=bridge_weights))
+        parts = build_training_data(cfg.data.kind, cfg.data.options, model)
+        stream = RoundRobinStream(parts, cfg.batch_size, cfg.seed, dist.rank, dist.world_size, cfg.num_workers)
+        trainer = Trainer(model, stream, settings_from(cfg), out, device, dist)
+        rows = trainer.fit(resume=resume)
+        result = {"model_dir": str(out / "model"), "steps": trainer.step, "last": rows[-1] if rows else None}
+        if dist.is_main:
+            model.save(out / "model")
+            (out / "result.json").write_text(json.dumps(result, indent=2))
+        barrier(dist)
+        return result
+    finally:
+        cleanup(dist)

@@ -1,0 +1,201 @@
+"""The encoder node: one sensor topic in, one codebind_ros/Embedding per message out.
+
+    ros2 run codebind_ros encoder_node --ros-args -p modality:=depth -p model_path:=/path/ckpt
+
+Work is bounded: the subscription callback only checks the size and queues the message in a
+:class:`LatestQueue` (``queue_size``); a worker thread takes the newest ``batch_size`` messages,
+converts, preprocesses, encodes and publishes. When the model is slower than the sensor, the
+oldest pending messages are dropped and counted (``dropped_overload`` in /diagnostics). A
+malformed message is dropped, counted (``dropped_invalid``) and logged at a throttled rate; the
+node never dies of its input.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import rclpy
+import torch
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo
+
+from codebind_ros import embedding_msg, sensors
+from codebind_ros.audio_window import AudioWindow
+from codebind_ros.conversions.audio import array_to_audio, audio_to_array
+from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter,
+                                      NodeStats, ThrottledLog)
+from codebind_ros.encoder_params import EncoderParams
+from codebind_ros.msg import Embedding as EmbeddingMsg
+from codebind_ros.params import declare, parse_mapping
+from codebind_ros.qos import results_qos, sensor_qos
+from codebind_ros.topics import embedding_topic
+from codebind_ros.worker import LatestQueue, Worker
+
+
+@dataclass
+class Pending:
+    """A received message waiting for the model."""
+
+    msg: object
+    received: float  # time.monotonic() at reception
+
+
+def load_model(model_path: str, device: str = "cpu"):
+    """The checkpoint at ``model_path`` (codebind_core.load); ValueError when it is missing."""
+    import codebind_core as cb
+
+    if not model_path:
+        raise ValueError("parameter model_path is empty: give a checkpoint directory")
+    if not Path(model_path).is_dir():
+        raise ValueError(f"model_path {model_path!r} is not a directory")
+    return cb.load(model_path, device=device)
+
+
+class EncoderNode(Node):
+    """Encode one sensor stream with a CodeBind model.
+
+    Args:
+        model: an already loaded ``codebind_core`` model; when None, ``model_path`` is loaded.
+        node_name: ROS node name.
+        **node_kwargs: forwarded to :class:`rclpy.node.Node` (context, cli_args, parameter_overrides ...).
+    """
+
+    def __init__(self, model=None, node_name: str = "codebind_encoder", **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        from codebind_core.export import create_embedder
+
+        self.params = p = declare(self, EncoderParams)
+        self.sensor = sensors.get(p.modality)
+        self.model = model if model is not None else load_model(p.model_path, p.device)
+        self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
+        self.preprocess_options = parse_mapping(p.preprocess_options, "parameter preprocess_options")
+        backend_options = {"device": p.device, "specific": p.publish_specific,
+                           **parse_mapping(p.backend_options, "parameter backend_options")}
+        self.embedder = create_embedder(self.model, self.sensor.core, backend=p.backend, **backend_options)
+        if p.warmup:
+            self.embedder.warmup(1)
+
+        self.audio_window = (AudioWindow(p.audio_window_seconds, p.audio_hop_seconds)
+                             if p.audio_window_seconds > 0 else None)
+        self.context_info = sensors.SensorContext()
+        self.stats = NodeStats()
+        self.queue: LatestQueue[Pending] = LatestQueue(
+            p.queue_size, on_drop=lambda n: self.stats.on_dropped(DROP_OVERLOAD, n))
+        self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
+        self._error = ThrottledLog(self.get_logger().error, p.log_throttle_sec)
+        self.input_topic = p.input_topic or self.sensor.default_topic
+        self.output_topic = p.output_topic or embedding_topic(p.modality)
+        self.publisher = self.create_publisher(EmbeddingMsg, self.output_topic, results_qos())
+        self.subscription = self.create_subscription(
+            self.sensor.message, self.input_topic, self._on_message, sensor_qos(p.qos_depth))
+        if p.camera_info_topic:
+            self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, sensor_qos(1))
+        self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id=p.modality,
+                                               period_s=p.diagnostics_period, extra=self._extra)
+        self.worker: Worker[Pending] = Worker(self.queue, self._encode_batch, p.batch_size,
+                                              on_error=self._on_worker_error,
+                                              name=f"codebind-encoder-{p.modality}").start()
+        self.get_logger().info(f"encoding {p.modality} from '{self.input_topic}' to "
+                               f"'{self.output_topic}' with {p.backend} ({self.model_id})")
+
+    # ---- subscription side: cheap, never blocks on the model --------------------------------
+    def _on_message(self, msg) -> None:
+        self.stats.on_received()
+        size = sensors.message_bytes(msg)
+        if size > self.params.max_message_bytes:
+            self._drop_invalid(f"message of {size} bytes exceeds max_message_bytes "
+                               f"{self.params.max_message_bytes}")
+            return
+        if self.audio_window is not None:
+            msg = self._window(msg)
+            if msg is None:
+                return
+        self.queue.put(Pending(msg, time.monotonic()))  # a full queue evicts (and counts) the oldest
+
+    def _window(self, chunk):
+        """Audio streams: add ``chunk`` to the sliding window; a message when a window is due."""
+        try:
+            window = self.audio_window.push(audio_to_array(chunk), chunk.sample_rate)
+        except ValueError as exc:
+            self._drop_invalid(str(exc))
+            return None
+        if window is None:
+            return None
+        return array_to_audio(window, chunk.sample_rate, "F32LE", header=chunk.header)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+        self.context_info.camera_k = k if k[0, 0] > 0 else None
+
+    # ---- worker side --------------------------------------------------------------------------
+    def _encode_batch(self, items: List[Pending]) -> None:
+        batch, kept = [], []
+        for item in items:
+            tensor = self._preprocess(item.msg)
+            if tensor is not None:
+                batch.append(tensor)
+                kept.append(item)
+        if not kept:
+            return
+        embedding = self.embedder(torch.cat(batch))
+        for i, item in enumerate(kept):
+            out = embedding_msg.to_msg(embedding, i, item.msg.header, self.params.modality, self.model_id)
+            self.publisher.publish(out)
+            self.stats.on_processed(time.monotonic() - item.received)
+
+    def _preprocess(self, msg) -> Optional[torch.Tensor]:
+        """Message -> (1, ...) model input, or None when the message is malformed (counted)."""
+        try:
+            raw = self.sensor.convert(msg)
+            options = {**self.preprocess_options, **self.sensor.options(msg, self.context_info)}
+            return self.model.preprocess(self.sensor.core, [raw], **options)
+        except ValueError as exc:
+            self._drop_invalid(str(exc))
+        except Exception as exc:  # not a validation error: still the input's doing; keep going
+            self._drop_invalid(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _drop_invalid(self, reason: str) -> None:
+        self.stats.on_dropped(DROP_INVALID, detail=reason)
+        self._warn(f"dropped a {self.params.modality} message: {reason}")
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        detail = f"{type(exc).__name__}: {exc}"
+        self.stats.on_error(detail)
+        self._error(f"encoding failed: {detail}")
+
+    def _extra(self):
+        return {"queue_depth": str(len(self.queue)), "queue_size": str(self.params.queue_size),
+                "model_id": self.model_id, "backend": self.params.backend,
+                "input_topic": self.input_topic}
+
+    def destroy_node(self) -> None:
+        self.worker.stop()
+        super().destroy_node()
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """``encoder_node`` executable: spin one EncoderNode until shutdown."""
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = EncoderNode()
+            except ValueError as exc:
+                rclpy.logging.get_logger("codebind_encoder").fatal(str(exc))
+                return 1
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

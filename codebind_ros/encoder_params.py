@@ -1,0 +1,56 @@
+"""Parameters of the encoder node (declared up front; see codebind_ros.params)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from codebind_ros.params import doc
+
+MODALITIES = ("camera", "depth", "thermal", "tactile", "pointcloud", "audio")
+
+
+@dataclass
+class EncoderParams:
+    modality: str = field(default="camera", metadata=doc(f"sensor to encode: one of {MODALITIES}"))
+    input_topic: str = field(default="", metadata=doc("sensor topic; '' = the modality's default"))
+    output_topic: str = field(default="", metadata=doc("Embedding topic; '' = codebind/embeddings/<modality>"))
+    camera_info_topic: str = field(default="", metadata=doc(
+        "depth only: CameraInfo topic whose K sets the focal length of the disparity ('' = off)"))
+    model_path: str = field(default="", metadata=doc("checkpoint directory (config.json + model.safetensors)"))
+    model_id: str = field(default="", metadata=doc("id put in each Embedding; '' = checkpoint name"))
+    backend: str = field(default="torch", metadata=doc("runtime backend of codebind_core.export"))
+    backend_options: str = field(default="", metadata=doc("YAML/JSON mapping passed to the backend"))
+    device: str = field(default="cpu", metadata=doc("torch device for the model"))
+    publish_specific: bool = field(default=True, metadata=doc("also compute and publish the specific part"))
+    preprocess_options: str = field(default="", metadata=doc(
+        "YAML/JSON mapping of core preprocess options, e.g. '{resample: true}' for audio"))
+    audio_window_seconds: float = field(default=0.0, metadata=doc(
+        "audio only: embed this many seconds of the stream at a time (0 = each message on its own)"))
+    audio_hop_seconds: float = field(default=0.0, metadata=doc(
+        "audio only: seconds between windows (0 = the window length)"))
+    batch_size: int = field(default=1, metadata=doc("most messages encoded together"))
+    queue_size: int = field(default=2, metadata=doc("pending messages kept; older ones are dropped"))
+    qos_depth: int = field(default=5, metadata=doc("depth of the sensor-data subscription"))
+    max_message_bytes: int = field(default=64 << 20, metadata=doc("larger messages are dropped unread"))
+    warmup: bool = field(default=True, metadata=doc("run the model once at start-up"))
+    diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
+    log_throttle_sec: float = field(default=5.0, metadata=doc("at most one warning per this many seconds"))
+
+    def validate(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"parameter modality must be one of {MODALITIES}, got {self.modality!r}")
+        if self.camera_info_topic and self.modality != "depth":
+            raise ValueError("parameter camera_info_topic is only used with modality 'depth'")
+        for name in ("batch_size", "queue_size", "qos_depth", "max_message_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
+        if self.queue_size < self.batch_size:
+            raise ValueError(f"parameter queue_size ({self.queue_size}) must be >= batch_size "
+                             f"({self.batch_size})")
+        if (self.audio_window_seconds or self.audio_hop_seconds) and self.modality != "audio":
+            raise ValueError("parameters audio_window_seconds/audio_hop_seconds need modality 'audio'")
+        if self.audio_window_seconds < 0 or self.audio_hop_seconds < 0:
+            raise ValueError("audio_window_seconds and audio_hop_seconds must be >= 0")
+        if self.audio_hop_seconds > self.audio_window_seconds > 0:
+            raise ValueError("audio_hop_seconds must not exceed audio_window_seconds")
+        if self.diagnostics_period <= 0 or self.log_throttle_sec < 0:
+            raise ValueError("diagnostics_period must be > 0 and log_throttle_sec >= 0")

@@ -1,0 +1,214 @@
+"""Run the whole perception graph in one process from the params YAML (no ``ros2 launch`` needed).
+
+    codebind-graph --model-path runs/synthbind --query "the red sphere"
+
+starts the nodes that ``launch/perception.launch.py`` starts (one per YAML section, the sensor
+player with ``--use-sim true``) in one MultiThreadedExecutor, sharing one loaded model. With
+``--query`` it waits ``--wait`` seconds for observations, asks the memory node's QueryText
+service, prints the ranked results (where the queried object is) and exits; without it, it
+spins until Ctrl-C or ``--duration`` seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import yaml
+
+from codebind_ros.registry import graph_nodes
+from codebind_ros.topics import QUERY_SERVICE
+
+DEFAULT_PARAMS = "ros_params.yaml"
+
+
+def default_params_file() -> Path:
+    """The YAML next to the sources (checkout) or in the installed share directory."""
+    here = Path(__file__).resolve().parents[1] / "config" / DEFAULT_PARAMS
+    if here.is_file():
+        return here
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("codebind_ros")) / "config" / DEFAULT_PARAMS
+
+
+@dataclass
+class GraphOptions:
+    """What to start: the params file, the sensor player, model overrides."""
+
+    params_file: Path = field(default_factory=default_params_file)
+    use_sim: bool = True
+    model_path: str = ""
+    backend: str = ""
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if not Path(self.params_file).is_file():
+            raise ValueError(f"params file {str(self.params_file)!r} does not exist")
+
+
+class Graph:
+    """The nodes of one params file, created in ``context`` and spun by one executor."""
+
+    def __init__(self, options: GraphOptions, context=None, model=None):
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        options.validate()
+        sections = yaml.safe_load(Path(options.params_file).read_text()) or {}
+        self.plan = graph_nodes(sections, options.use_sim)
+        overrides = [Parameter(k, value=v) for k, v in
+                     (("model_path", options.model_path), ("backend", options.backend)) if v]
+        if model is None and any(k.uses_model for _, k in self.plan):
+            model = _shared_model(options, sections)
+        self.nodes = []
+        try:
+            for name, kind in self.plan:
+                cls = kind.load()
+                kwargs = dict(context=context, cli_args=["--ros-args", "-r", f"__node:={name}",
+                                                         "--params-file", str(options.params_file)])
+                if kind.uses_model:
+                    kwargs["parameter_overrides"] = list(overrides)
+                    if model is not None and "model" in inspect.signature(cls).parameters:
+                        kwargs["model"] = model
+                self.nodes.append(cls(**kwargs))
+        except Exception:
+            self.destroy()
+            raise
+        self.executor = MultiThreadedExecutor(context=context)
+        for node in self.nodes:
+            self.executor.add_node(node)
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "Graph":
+        """Spin in a background thread."""
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True, name="codebind-graph")
+        self._thread.start()
+        return self
+
+    def destroy(self) -> None:
+        executor = getattr(self, "executor", None)
+        if executor is not None:
+            executor.shutdown(timeout_sec=2.0)
+        for node in self.nodes:
+            node.destroy_node()
+        self.nodes = []
+
+
+def _shared_model(options: GraphOptions, sections):
+    """Load the checkpoint once for every node that runs the model (None when none is set)."""
+    path = options.model_path or str(((sections.get("/**") or {}).get("ros__parameters") or {})
+                                     .get("model_path", ""))
+    if not path:
+        return None
+    from codebind_ros.encoder_node import load_model
+
+    return load_model(path, options.device)
+
+
+def query(node, text: str, top_k: int = 5, modality: str = "", timeout: float = 10.0,
+          service: str = QUERY_SERVICE):
+    """Call the memory node's QueryText service from ``node``; returns the response."""
+    from codebind_ros.srv import QueryText
+
+    client = node.create_client(QueryText, service)
+    try:
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service '{service}' is not available")
+        future = client.call_async(QueryText.Request(text=text, top_k=top_k, modality=modality))
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not future.done():
+            raise TimeoutError(f"no answer from '{service}' within {timeout} s")
+        return future.result()
+    finally:
+        node.destroy_client(client)
+
+
+def format_results(text: str, response) -> str:
+    """Human-readable ranked results of a QueryText response."""
+    if not response.success:
+        return f"query {text!r} failed: {response.message}"
+    lines = [f"query {text!r}: {len(response.results)} results"]
+    for rank, r in enumerate(response.results, 1):
+        where = (f"at ({r.position.x:.3f}, {r.position.y:.3f}, {r.position.z:.3f}) m in '{r.frame_id}'"
+                 if r.has_position else "no 3-D position")
+        box = (f", box x={r.box.x_offset} y={r.box.y_offset} w={r.box.width} h={r.box.height}"
+               if r.has_box else "")
+        lines.append(f"{rank:2d}. score {r.score:.3f}  {r.modality:<10s} {where}{box}  "
+                     f"t={r.stamp.sec}.{r.stamp.nanosec:09d}")
+    return "\n".join(lines)
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+    return value in ("true", "1", "yes")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="codebind-graph", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params-file", type=Path, default=None, help="params YAML (default: config/ros_params.yaml)")
+    parser.add_argument("--use-sim", type=_bool, default=True, help="start the sensor player (default true)")
+    parser.add_argument("--model-path", default="", help="checkpoint directory (overrides the YAML)")
+    parser.add_argument("--backend", default="", help="runtime backend (overrides the YAML)")
+    parser.add_argument("--device", default="cpu", help="torch device for the shared model")
+    parser.add_argument("--query", default="", help="text to look for; prints the ranked results and exits")
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--wait", type=float, default=8.0, help="seconds of observations before querying")
+    parser.add_argument("--duration", type=float, default=0.0, help="run this long, then exit (0: until Ctrl-C)")
+    args = parser.parse_args(argv)
+    if args.top_k < 1 or args.wait < 0 or args.duration < 0:
+        parser.error("--top-k must be >= 1, --wait and --duration >= 0")
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``codebind-graph`` console command."""
+    import rclpy
+    from rclpy.node import Node
+
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path,
+                           backend=args.backend, device=args.device)
+    if args.params_file is not None:
+        options.params_file = args.params_file
+    with rclpy.init():
+        try:
+            graph = Graph(options).start()
+        except ValueError as exc:
+            print(f"codebind-graph: {exc}", file=sys.stderr)
+            return 2
+        try:
+            names = ", ".join(n.get_name() for n in graph.nodes)
+            print(f"codebind-graph: running {len(graph.nodes)} nodes: {names}", flush=True)
+            if args.query:
+                time.sleep(args.wait)
+                asker = Node("codebind_graph_query")
+                graph.executor.add_node(asker)
+                try:
+                    response = query(asker, args.query, args.top_k)
+                except TimeoutError as exc:
+                    print(f"codebind-graph: {exc}", file=sys.stderr)
+                    return 1
+                print(format_results(args.query, response), flush=True)
+                return 0 if response.success and response.results else 1
+            deadline = time.monotonic() + args.duration if args.duration else None
+            while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            graph.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The node kinds of the graph, by name, for the launch file and the one-process runner.
+
+A params YAML section named ``<kind>`` or ``<kind>_<anything>`` (e.g. ``encoder_depth``) starts
+one node of that kind. Each kind names its installed executable (CMakeLists.txt, setup.py) and
+its node class ``module:Class``; a class takes ``**kwargs`` for :class:`rclpy.node.Node`
+(``context``, ``cli_args``, ``parameter_overrides``) and, if it has a ``model`` argument, may be
+handed an already loaded model. Importing this module does not import rclpy.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Tuple
+
+WILDCARD = "/**"  # the params-file section that applies to every node
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """One kind of node.
+
+    Attributes:
+        kind: section-name prefix in the params YAML.
+        executable: name installed in lib/codebind_ros (``ros2 run codebind_ros <executable>``).
+        target: ``module:Class`` of the node class.
+        uses_model: takes ``model_path``/``backend`` parameters (the launch overrides them).
+        sim_only: started only when ``use_sim`` is true.
+    """
+
+    kind: str
+    executable: str
+    target: str
+    uses_model: bool
+    sim_only: bool = False
+
+    def load(self) -> type:
+        """Import and return the node class."""
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+NODE_KINDS: Dict[str, NodeKind] = {k.kind: k for k in (
+    NodeKind("sensor_player", "sensor_player", "codebind_ros.sensor_player:SensorPlayerNode",
+             uses_model=False, sim_only=True),
+    NodeKind("encoder", "encoder_node", "codebind_ros.encoder_node:EncoderNode", uses_model=True),
+    NodeKind("localisation", "localisation_node", "codebind_ros.localisation_node:LocalisationNode",
+             uses_model=True),
+    NodeKind("memory", "memory_node", "codebind_ros.memory_node:MemoryNode", uses_model=True),
+)}
+
+
+def kind_of(section: str) -> NodeKind:
+    """The node kind a params section name starts; ValueError when none matches."""
+    for kind in sorted(NODE_KINDS, key=len, reverse=True):
+        if section == kind or section.startswith(kind + "_"):
+            return NODE_KINDS[kind]
+    raise ValueError(f"params section {section!r} names no node kind; it must be one of "
+                     f"{sorted(NODE_KINDS)} or start with '<kind>_'")
+
+
+def graph_nodes(params: Mapping, use_sim: bool) -> List[Tuple[str, NodeKind]]:
+    """(node name, kind) for every section of a parsed params YAML, in file order."""
+    if not isinstance(params, Mapping):
+        raise ValueError("the params file must be a mapping of node names to sections")
+    nodes = []
+    for section, body in params.items():
+        if section == WILDCARD:
+            continue
+        if not isinstance(body, Mapping) or "ros__parameters" not in body:
+            raise ValueError(f"params section {section!r} needs a 'ros__parameters' mapping")
+        kind = kind_of(str(section).lstrip("/"))
+        if kind.sim_only and not use_sim:
+            continue
+        nodes.append((str(section).lstrip("/"), kind))
+    return nodes

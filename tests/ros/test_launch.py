@@ -1,0 +1,165 @@
+"""The launch file, params YAML, install rules and the one-process graph agree with each other.
+
+``launch``/``launch_ros`` are not installable here, so the launch file is checked by parsing it
+(ast); the graph runner, which starts the same nodes from the same YAML, runs for real."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import Collector, wait_for_subscribers, wait_until
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from codebind_ros.conversions.image import array_to_image
+from codebind_ros.encoder_params import EncoderParams
+from codebind_ros.graph import Graph, GraphOptions, format_results, parse_args
+from codebind_ros.msg import Embedding, QueryResult
+from codebind_ros.registry import NODE_KINDS, graph_nodes, kind_of
+from codebind_ros.srv import QueryText
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch" / "perception.launch.py"
+PARAMS = ROOT / "config" / "ros_params.yaml"
+
+
+def _cmake_executables():
+    block = re.search(r"set\(CODEBIND_EXECUTABLES(.*?)\)", (ROOT / "CMakeLists.txt").read_text(), re.S)[1]
+    return dict(re.findall(r'"(\w+)=([\w.]+:\w+)"', block))
+
+
+def _calls(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+
+
+def test_launch_declares_its_arguments_and_starts_registry_nodes():
+    tree = ast.parse(LAUNCH.read_text())
+    declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
+    assert declared == {"params_file", "use_sim", "model_path", "backend"}
+    used = {c.args[0].value for c in _calls(tree, "LaunchConfiguration") if c.args and
+            isinstance(c.args[0], ast.Constant)}
+    assert used <= declared  # model_path/backend are read through a loop over their names
+    (node_call,) = _calls(tree, "Node")
+    keywords = {k.arg: k.value for k in node_call.keywords}
+    assert ast.unparse(keywords["package"]) == "PACKAGE" and "PACKAGE = 'codebind_ros'" in ast.unparse(tree)
+    assert ast.unparse(keywords["executable"]) == "kind.executable"
+    assert ast.unparse(keywords["name"]) == "name"
+    assert {"generate_launch_description"} <= {f.name for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert "'config', 'ros_params.yaml'" in ast.unparse(tree) and PARAMS.is_file()
+
+
+def test_every_node_kind_is_installed_as_an_executable():
+    executables = _cmake_executables()
+    for kind in NODE_KINDS.values():
+        assert kind.executable in executables, kind
+        module = executables[kind.executable].split(":")[0]
+        assert module == kind.target.split(":")[0]
+    assert executables["graph"] == "codebind_ros.graph:main"
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert 'DESTINATION "lib/${PROJECT_NAME}"' in cmake
+    assert re.search(r"install\(DIRECTORY launch config DESTINATION \"share/\$\{PROJECT_NAME\}\"\)", cmake)
+
+
+def test_every_executable_target_exists_in_the_sources():
+    for exe, target in _cmake_executables().items():
+        module, function = target.split(":")
+        path = ROOT / (module.replace(".", "/") + ".py")
+        assert path.is_file(), f"{exe}: {path} is missing"
+        names = {n.name for n in ast.parse(path.read_text()).body
+                 if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert function in names, f"{exe}: {module} has no {function}()"
+        kind = next((k for k in NODE_KINDS.values() if k.executable == exe), None)
+        if kind is not None:
+            assert kind.target.split(":")[1] in names, f"{module} has no class {kind.target}"
+
+
+def test_console_scripts_match_the_installed_executables():
+    setup = (ROOT / "setup.py").read_text()
+    scripts = dict(re.findall(r'"([\w-]+)\s*=\s*([\w.]+:\w+)"', setup))
+    for target in _cmake_executables().values():
+        assert target in scripts.values(), f"setup.py has no console script for {target}"
+
+
+def test_params_yaml_sections_and_encoder_parameters_exist():
+    sections = yaml.safe_load(PARAMS.read_text())
+    with_sim = graph_nodes(sections, use_sim=True)
+    assert {k.kind for _, k in with_sim} == set(NODE_KINDS)
+    assert "sensor_player" not in [n for n, _ in graph_nodes(sections, use_sim=False)]
+    fields = {f.name for f in dataclasses.fields(EncoderParams)}
+    modalities = set()
+    for name, kind in with_sim:
+        if kind.kind == "encoder":
+            params = sections[name]["ros__parameters"]
+            assert set(params) <= fields, (name, set(params) - fields)
+            EncoderParams(**params).validate()
+            modalities.add(params["modality"])
+    assert modalities == {"camera", "depth", "thermal", "tactile", "pointcloud", "audio"}
+    # what the launch overrides for model nodes is a real parameter and set in the YAML
+    assert set(sections["/**"]["ros__parameters"]) == {"model_path", "backend"} <= fields
+
+
+def test_section_names_map_to_kinds():
+    assert kind_of("encoder_depth").kind == "encoder" and kind_of("memory").kind == "memory"
+    with pytest.raises(ValueError, match="names no node kind"):
+        kind_of("encoders")
+    with pytest.raises(ValueError, match="ros__parameters"):
+        graph_nodes({"memory": {"x": 1}}, use_sim=False)
+
+
+def test_graph_starts_the_yaml_nodes_in_one_process(ros_context, tiny_model, topic, tmp_path):
+    params = {
+        "/**": {"ros__parameters": {"model_path": "", "backend": "torch"}},
+        "encoder_cam": {"ros__parameters": {"modality": "camera", "queue_size": 3, "warmup": False,
+                                            "input_topic": f"{topic}/cam", "output_topic": f"{topic}/out"}},
+        "encoder_heat": {"ros__parameters": {"modality": "thermal", "warmup": False,
+                                             "input_topic": f"{topic}/heat", "output_topic": f"{topic}/out"}},
+        "sensor_player": {"ros__parameters": {}},
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    checkpoint = tmp_path / "synth-ckpt"
+    checkpoint.mkdir()
+    graph = Graph(GraphOptions(params_file=path, use_sim=False, model_path=str(checkpoint)),
+                  context=ros_context, model=tiny_model).start()
+    helper = Node("graph_helper", context=ros_context)
+    graph.executor.add_node(helper)
+    try:
+        assert [n.get_name() for n in graph.nodes] == ["encoder_cam", "encoder_heat"]
+        cam, heat = graph.nodes
+        assert cam.params.queue_size == 3 and heat.params.queue_size == 2  # YAML, then defaults
+        assert cam.model_id == "synth-ckpt"  # model_path override reached the node
+        out = Collector(helper, Embedding, f"{topic}/out")
+        pubs = [helper.create_publisher(Image, f"{topic}/{t}", 5) for t in ("cam", "heat")]
+        assert all(wait_for_subscribers(p) for p in pubs)
+        assert wait_until(lambda: cam.publisher.get_subscription_count() >= 1)
+        rng = np.random.default_rng(0)
+        pubs[0].publish(array_to_image(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), "rgb8"))
+        pubs[1].publish(array_to_image(rng.integers(0, 255, (24, 32), dtype=np.uint8), "mono8"))
+        received = out.wait_for(2, timeout=20.0)
+        assert sorted(m.modality for m in received) == ["camera", "thermal"]
+    finally:
+        graph.destroy()
+        helper.destroy_node()
+
+
+def test_graph_options_and_arguments_are_validated(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        Graph(GraphOptions(params_file=tmp_path / "missing.yaml"))
+    with pytest.raises(SystemExit):
+        parse_args(["--top-k", "0"])
+    args = parse_args(["--use-sim", "false", "--query", "the red sphere"])
+    assert args.use_sim is False and args.query == "the red sphere"
+
+
+def test_results_are_printed_with_their_location():
+    response = QueryText.Response(success=True, results=[QueryResult(
+        score=0.91, modality="pointcloud", frame_id="map", has_position=True)])
+    response.results[0].position.x, response.results[0].position.z = 1.25, 0.5
+    text = format_results("the red sphere", response)
+    assert "score 0.910" in text and "(1.250, 0.000, 0.500) m in 'map'" in text

@@ -1,0 +1,88 @@
+"""Overload: a sensor publishing far faster than the model runs. The encoder keeps at most
+``queue_size`` messages, drops the old ones (counted), and its output latency stays bounded."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from conftest import Collector, make_encoder, wait_for_subscribers, wait_until
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from codebind_ros.conversions.image import array_to_image
+from codebind_ros.msg import Embedding
+
+QUEUE_SIZE = 3
+LATENCY_BOUND_S = 2.0  # generous: a few model runs on a loaded 2-core machine
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _now_stamp(msg, clock_ns: int) -> None:
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(clock_ns, 1_000_000_000)
+
+
+def test_overload_keeps_queue_latency_and_memory_bounded(spin, ros_context, tiny_model, topic):
+    encoder = spin.add(make_encoder(tiny_model, "camera", topic, ros_context,
+                                    queue_size=QUEUE_SIZE, qos_depth=5))
+    helper = spin.add(Node("overload_helper", context=ros_context))
+    out = Collector(helper, Embedding, f"{topic}/out")
+    pub = helper.create_publisher(Image, f"{topic}/in", 5)
+    assert wait_for_subscribers(pub) and wait_until(lambda: encoder.publisher.get_subscription_count() >= 1)
+
+    frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    msg = array_to_image(frame, "rgb8")
+
+    # how fast is the model alone? (one message, end to end)
+    _now_stamp(msg, time.time_ns())
+    pub.publish(msg)
+    assert len(out.wait_for(1, timeout=20.0)) == 1
+    single_s = encoder.stats.snapshot().latency_max_ms / 1e3
+
+    depths, stop = [], threading.Event()
+
+    def watch_queue():
+        while not stop.is_set():
+            depths.append(len(encoder.queue))
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch_queue, daemon=True)
+    watcher.start()
+    rss_before = _rss_mb()
+    sent, start = 0, time.monotonic()
+    while time.monotonic() - start < 3.0:  # as fast as Python can publish
+        _now_stamp(msg, time.time_ns())
+        pub.publish(msg)
+        sent += 1
+    publish_rate = sent / (time.monotonic() - start)
+    rss_after = _rss_mb()
+    assert wait_until(lambda: len(encoder.queue) == 0 and not encoder.worker.busy.is_set(), 10.0)
+    stop.set()
+    watcher.join()
+    time.sleep(0.3)
+
+    snap = encoder.stats.snapshot()
+    model_rate = 1.0 / max(single_s, 1e-3)
+    assert publish_rate > 5 * model_rate, (publish_rate, model_rate)  # really an overload
+    assert max(depths) <= QUEUE_SIZE
+    assert snap.dropped["overload"] > 0
+    # every received message is accounted for: encoded or dropped as overload
+    assert snap.received == snap.processed + snap.dropped["overload"] + snap.dropped["invalid"]
+    assert snap.dropped["invalid"] == 0 and snap.errors == 0
+    # latency stays bounded: reception -> publication inside the node, and stamp -> arrival
+    assert snap.latency_max_ms / 1e3 < LATENCY_BOUND_S
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in out.messages[1:]]
+    arrivals = out.arrivals[1:]
+    wall_offset = time.time() - time.monotonic()
+    end_to_end = [a + wall_offset - s for a, s in zip(arrivals, stamps)]
+    assert len(end_to_end) > 0 and max(end_to_end) < LATENCY_BOUND_S
+    # memory: nothing accumulates per message (many MB of images went through)
+    assert sent * frame.nbytes > 200e6 or sent > 200
+    assert rss_after - rss_before < 150.0

@@ -72,14 +72,14 @@ def method_table(cbs, codes, tmp: Path, nprobe: int) -> Dict[str, Callable[[np.n
 
     faiss.omp_set_num_threads(1)  # training with OpenMP barriers stalls badly on a busy 2-core CPU
     n = codes.shape[0]
-    mem = build_memory(tmp / "exact.db", cbs, codes, MemoryConfig(max_observations=n))
     ivf_cfg = MemoryConfig(max_observations=n, index="ivf", ivf_nprobe=nprobe, ivf_min_observations=n)
-    ivf = build_memory(tmp / "ivf.db", cbs, codes, ivf_cfg)
+    mem = build_memory(tmp / "memory.db", cbs, codes, ivf_cfg)
     x = decoded_unit(cbs, codes)
     flat = faiss.IndexFlatIP(x.shape[1])
     flat.add(x)
     pq = faiss.IndexPQ(x.shape[1], x.shape[1] // 8, 8, faiss.METRIC_INNER_PRODUCT)
-    pq.train(x[np.random.default_rng(0).choice(n, min(n, 65_536), replace=False)])
+    pq.pq.cp.niter = 10
+    pq.train(x[np.random.default_rng(0).choice(n, min(n, 16_384), replace=False)])
     pq.add(x)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
 
@@ -90,8 +90,8 @@ def method_table(cbs, codes, tmp: Path, nprobe: int) -> Dict[str, Callable[[np.n
 
     return {
         "code table, exact": lambda q: np.array([h.id - 1 for h in mem.search({"camera": q}, TOP_K, exact=True)]),
-        f"code table, ivf (nprobe {nprobe}/{ivf._coarse['camera'].nlist})":
-            lambda q: np.array([h.id - 1 for h in ivf.search({"camera": q}, TOP_K)]),
+        f"code table, ivf (nprobe {nprobe}/{mem._coarse['camera'].nlist})":
+            lambda q: np.array([h.id - 1 for h in mem.search({"camera": q}, TOP_K)]),
         "numpy float matmul": numpy_bf,
         "faiss IndexFlatIP": lambda q: flat.search(q[None], TOP_K)[1][0],
         "faiss IndexPQ (m=D/8, 8 bit)": lambda q: pq.search(q[None], TOP_K)[1][0],

@@ -38,7 +38,6 @@ class _Encoded:
     specific_codes: Optional[torch.Tensor]
     sub_shared: Optional[torch.Tensor]   # (B, m, d*) unit sub-vectors of the CLS shared part
     sub_specific: Optional[torch.Tensor]
-    commit: torch.Tensor                 # summed commitment loss (Eq. 5 without beta)
     recon: Optional[torch.Tensor] = None  # Eq. 2 for this modality
 
 
@@ -155,39 +154,61 @@ class CodeBind(nn.Module):
         target = enc.patchify(x) if modality in self.decoders else None
         return (*self.heads[modality](tok), target, clips)
 
-    def _quantize(self, vq: CompositionalVQ, z: torch.Tensor, update: bool):
-        """Quantize (B, D); ``update`` runs the EMA/reinit of a training step."""
+    def _quantize(self, vq: CompositionalVQ, z: torch.Tensor, update: bool, record: bool = False):
+        """Quantize (..., D) -> (straight-through quantized, codes, unit sub-vectors, commitment).
+
+        ``update`` runs the EMA/reinit of a training step (App. A.2); otherwise the codebook is
+        only read (``record`` adds the codes to its usage statistics)."""
         if update:
             out = vq(z)
             return out.quantized, out.codes, out.sub_vectors, out.commit_loss
         codes = vq.encode(z)
+        if record:
+            vq.record_usage(codes)
         zs = _unit(z.unflatten(-1, (-1, vq.sub_dim)))
         q = vq.decode(codes).unflatten(-1, (-1, vq.sub_dim))
         commit = ((zs - q.detach()) ** 2).sum(-1).mean()
         return (zs + (q - zs).detach()).flatten(-2), codes, zs, commit
 
-    def _encode(self, modality: str, x, path: str, *, update: bool = False, recon: bool = False,
-                specific: bool = True) -> _Encoded:
-        shared, spec, target, clips = self._tokens(modality, x)
-        cls_s = shared[:, 0].unflatten(0, (-1, clips)).mean(1)
-        cls_p = spec[:, 0].unflatten(0, (-1, clips)).mean(1) if (spec is not None and specific) else None
-        zero = cls_s.new_zeros(())
+    def _encode_many(self, inputs: Dict[str, object], path: str, *, update: bool = False,
+                     recon: bool = False, specific: bool = True):
+        """Encode several modalities of one batch -> ({modality: _Encoded}, commitment loss).
+
+        The shared codebook sees the CLS shared parts of all modalities in ONE call, so a
+        training step makes one EMA update of it (App. A.2: "updated via batched shared
+        embeddings from bridging and target modalities")."""
+        toks = {m: self._tokens(m, x) for m, x in inputs.items()}
+        pooled = {}
+        for m, (shared, spec, _, clips) in toks.items():
+            cls_p = spec[:, 0].unflatten(0, (-1, clips)).mean(1) if (spec is not None and specific) else None
+            pooled[m] = (shared[:, 0].unflatten(0, (-1, clips)).mean(1), cls_p)
+        first = next(iter(pooled.values()))[0]
         if not self.quantized:
-            return _Encoded(_unit(cls_s), None if cls_p is None else _unit(cls_p), None, None, None, None, zero)
+            return {m: _Encoded(_unit(s), None if p is None else _unit(p), None, None, None, None)
+                    for m, (s, p) in pooled.items()}, first.new_zeros(())
         books = self.codebooks[path]
-        qs, codes, sub_s, commit = self._quantize(books["shared"], cls_s, update)
-        qp = pcodes = sub_p = None
-        if cls_p is not None:
-            qp, pcodes, sub_p, c2 = self._quantize(books[modality], cls_p, update)
-            commit = commit + c2
-        out = _Encoded(_unit(qs), None if qp is None else _unit(qp), codes, pcodes, sub_s, sub_p, commit)
-        if recon and target is not None and qp is not None:
-            tok_s = self._quantize(books["shared"], shared[:, 1:], False)[0]
-            tok_p = self._quantize(books[modality], spec[:, 1:], False)[0]
-            cls = torch.cat([qs, qp], -1).repeat_interleave(clips, 0).unsqueeze(1)
-            dec_in = torch.cat([cls, torch.cat([tok_s, tok_p], -1)], dim=1)
-            out.recon = L.reconstruction_loss(target, self.decoders[modality](dec_in))
-        return out
+        names = list(pooled)
+        sizes = [pooled[m][0].shape[0] for m in names]
+        qs, codes, subs, commit = self._quantize(books["shared"], torch.cat([pooled[m][0] for m in names]),
+                                                 update, record=not update)
+        out, spec_commits = {}, []
+        for m, q, c, sub in zip(names, qs.split(sizes), codes.split(sizes), subs.split(sizes)):
+            cls_p = pooled[m][1]
+            qp = pcodes = sub_p = None
+            if cls_p is not None:
+                qp, pcodes, sub_p, c2 = self._quantize(books[m], cls_p, update, record=not update)
+                spec_commits.append(c2)
+            out[m] = _Encoded(_unit(q), None if qp is None else _unit(qp), c, pcodes, sub, sub_p)
+            shared, spec, target, clips = toks[m]
+            if recon and target is not None and qp is not None:
+                tok_s = self._quantize(books["shared"], shared[:, 1:], False)[0]
+                tok_p = self._quantize(books[m], spec[:, 1:], False)[0]
+                cls = torch.cat([q, qp], -1).repeat_interleave(clips, 0).unsqueeze(1)
+                dec_in = torch.cat([cls, torch.cat([tok_s, tok_p], -1)], dim=1)
+                out[m].recon = L.reconstruction_loss(target, self.decoders[m](dec_in))
+        if spec_commits:
+            commit = commit + torch.stack(spec_commits).mean()
+        return out, commit
 
     def encode(self, modality: str, batch, path: Optional[str] = None, specific: bool = True) -> Embedding:
         """Encode a preprocessed batch of one modality (text may be a list of strings).
@@ -197,7 +218,7 @@ class CodeBind(nn.Module):
         if modality == "camera":
             modality = "image"
         path = self.config.path_for(modality, path)
-        e = self._encode(modality, batch, path, specific=specific and modality != "text")
+        e = self._encode_many({modality: batch}, path, specific=specific and modality != "text")[0][modality]
         return Embedding(e.shared, e.specific, e.codes if e.codes is not None else _no_codes(e.shared),
                          e.specific_codes, modality, path)
 
@@ -257,8 +278,8 @@ class CodeBind(nn.Module):
         target = self._target_of(batch)
         path = self.config.path_for(target)
         recon = bool(self.decoders)
-        enc = {m: self._encode(m, batch[m], path, update=self.training, recon=recon)
-               for m in ("text", "image", target) if m in batch}
+        enc, commit = self._encode_many({m: batch[m] for m in ("text", "image", target) if m in batch},
+                                        path, update=self.training, recon=recon)
         scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
         pairs = [(target, "text"), (target, "image"), ("image", "text")]
         aligns = [L.info_nce(enc[a].shared, enc[b].shared, 1.0 / scale) for a, b in pairs if a in enc and b in enc]
@@ -273,18 +294,19 @@ class CodeBind(nn.Module):
         if self.quantized:
             books = self.codebooks[path]
             shared_book = books["shared"].codebook
-            out["vq"] = _mean([e.commit for e in enc.values()], zero)
+            out["vq"] = commit
             out["cm"] = _mean([L.cmcm_loss(enc[b].sub_shared, enc[target].sub_shared, shared_book)
                                for b in ("text", "image") if b in enc], zero)
             ctr = [L.codevector_contrastive_loss(e.sub_shared, shared_book) for e in enc.values()]
             ctr += [L.codevector_contrastive_loss(enc[m].sub_specific, books[m].codebook)
                     for m in enc if enc[m].sub_specific is not None]
             out["ctr"] = _mean(ctr, zero)
+            # Eq. 8 on EMA codebooks (buffers) carries no gradient: it is reported, as in App. C.4
             out["cuni"] = _mean([L.codevector_uniform_loss(books[m].codebook) for m in ("shared", *enc) if m in books], zero)
         else:
             out.update(vq=zero, cm=zero, ctr=zero, cuni=zero)
         if self.balancer is not None:
-            out["total"], _ = self.balancer(out, step if step is not None else 0)
+            out["total"], _ = self.balancer(out, step)
         else:
             w = self.loss_weights(target)
             out["total"] = sum(getattr(w, k) * out[k] for k in L.LOSS_NAMES)

@@ -94,7 +94,6 @@ def test_lora_only_adapters_heads_and_codebook_params_train(lora_model):
     trainable = {n for n, p in lora_model.named_parameters() if p.requires_grad}
     assert any("lora_A" in n for n in trainable)
     for n in trainable:
-        allowed = ("lora_", "heads.", "decoders.", "logit_scale")
         assert n.startswith(("heads.", "decoders.", "logit_scale")) or "lora_" in n, n
     assert not any(n.startswith("bridge.") for n in trainable)
     enc = lora_model.encoders["depth"]

@@ -24,11 +24,19 @@ def merge_lora(module: nn.Module) -> nn.Module:
     from peft.tuners.lora import LoraLayer
 
     wrappers = [(name, m) for name, m in module.named_modules() if isinstance(m, LoraLayer)]
+    replaced: List[str] = []
     for name, layer in wrappers:
-        layer.merge()
+        if any(name.startswith(done + ".") for done in replaced):
+            continue  # nested in a wrapper already unloaded (e.g. MultiheadAttention.out_proj)
+        if hasattr(layer, "unload_and_optionally_merge_module"):  # nn.MultiheadAttention wrappers
+            base = layer.unload_and_optionally_merge_module(merge=True, safe_merge=False, adapter_names=None)
+        else:
+            layer.merge()
+            base = layer.get_base_layer()
         parent_name, _, child = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, child, layer.get_base_layer())
+        setattr(parent, child, base)
+        replaced.append(name)
     return module
 
 

@@ -39,7 +39,7 @@ class MemoryConfig:
     ivf_nlist: int = 0
     ivf_nprobe: int = 32
     ivf_min_observations: int = 50_000
-    ivf_train_sample: int = 65_536
+    ivf_train_sample: int = 32_768
 
     def __post_init__(self) -> None:
         self.validate()

@@ -25,7 +25,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def kmeans(vectors: np.ndarray, nlist: int, iters: int = 12, seed: int = 0) -> np.ndarray:
+def kmeans(vectors: np.ndarray, nlist: int, iters: int = 10, seed: int = 0) -> np.ndarray:
     """Spherical k-means (cosine) centroids (nlist, D); empty cells re-seeded from far points."""
     x = _unit(np.asarray(vectors, np.float32))
     n = x.shape[0]

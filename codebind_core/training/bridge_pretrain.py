@@ -106,10 +106,11 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _atomic_write(out / WEIGHTS_NAME, lambda p: save_file(state, p))
     _atomic_write(out / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps({"model_cfg": model_cfg}, indent=2)))
-    result = {"weights": str(out / WEIGHTS_NAME), "loss": float(loss)}
+    result = {"weights": str(out / WEIGHTS_NAME), "loss": float(loss.detach())}
     if holdout is not None:
         h_img, h_cap = holdout
         result["holdout_i2t_acc"] = contrastive_accuracy(model.cpu(), h_img, tok(list(h_cap)))
+        result["holdout_size"] = len(h_img)
     return result
 
 

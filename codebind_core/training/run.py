@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..config import CodeBindConfig
 from .bridge_pretrain import WEIGHTS_NAME, bridge_is_trained, pretrain_bridge
 from .config import TrainConfig
 from .datasets import build_training_data
@@ -24,30 +25,46 @@ from .stream import RoundRobinStream
 from .trainer import LoopSettings, Trainer
 
 
+def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path, seed: int,
+                        device: Optional[torch.device] = None, progress: bool = False) -> str:
+    """Stage 0 on a SynthBind source: train the bridge on the train split's image-caption pairs
+    (scored on val) unless `out` already holds one of this architecture; returns the weights path."""
+    if not bridge_is_trained(out, model_cfg):
+        train = source.prepare(inputs, "train", ["image"])
+        val = source.prepare(inputs, "val", ["image"])
+        result = pretrain_bridge(model_cfg, train.inputs("image"), train.captions, bp, out, seed=seed,
+                                 device=device or "cpu", progress=progress,
+                                 holdout=(val.inputs("image"), val.captions))
+        (out / "stage0.json").write_text(json.dumps(result, indent=2))
+    return str(out / WEIGHTS_NAME)
+
+
+def bridge_model_cfg(model_cfg: CodeBindConfig) -> Dict[str, Any]:
+    """The OpenCLIP architecture dict of a model's bridge (inline ``model_cfg`` or a named arch)."""
+    if model_cfg.bridge.model_cfg is not None:
+        return model_cfg.bridge.model_cfg
+    import open_clip
+
+    arch = open_clip.get_model_config(model_cfg.bridge.arch)
+    if arch is None:
+        raise ValueError(f"unknown OpenCLIP architecture {model_cfg.bridge.arch!r}")
+    return arch
+
+
 def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(), device: Optional[torch.device] = None) -> Optional[str]:
-    """Train (or reuse) the Stage-0 bridge; returns its weights path, or None when disabled."""
+    """Train (or reuse) the Stage-0 bridge of a run; returns its weights path, or None when disabled."""
     bp = cfg.bridge_pretrain
     if not bp.enabled:
         return None
     from .synth_source import SynthSource, synth_config
 
-    model_cfg = cfg.model.build().bridge.model_cfg
-    if model_cfg is None:
-        import open_clip
-
-        model_cfg = open_clip.get_model_config(cfg.model.build().bridge.arch)
+    built = cfg.model.build()
     out = Path(bp.output).parent if bp.output else Path(cfg.out_dir) / "bridge"
-    if dist.is_main and not bridge_is_trained(out, model_cfg):
+    if dist.is_main:
         opts = cfg.data.options
         source = SynthSource(synth_config(opts.get("synth", {})), opts.get("cache_dir", ".cache/synthbind"),
                              workers=opts.get("workers", 2))
-        inputs = cfg.model.build().inputs
-        train = source.prepare(inputs, "train", ["image"])
-        val = source.prepare(inputs, "val", ["image"])
-        result = pretrain_bridge(model_cfg, train.inputs("image"), train.captions, bp, out, seed=cfg.seed,
-                                 device=device or "cpu", progress=cfg.progress,
-                                 holdout=(val.inputs("image"), val.captions))
-        (out / "stage0.json").write_text(json.dumps(result, indent=2))
+        ensure_synth_bridge(source, built.inputs, bridge_model_cfg(built), bp, out, cfg.seed, device, cfg.progress)
     barrier(dist)
     return str(out / WEIGHTS_NAME)
 

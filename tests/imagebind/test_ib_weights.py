@@ -159,3 +159,14 @@ def test_missing_files_are_reported(tmp_path):
         load_imagebind_checkpoint(tmp_path / "nope.pth")
     with pytest.raises(ValueError, match="config.json is missing"):
         load_converted(tmp_path)
+
+
+def test_convert_command_line(small_pth, tmp_path, capsys, small_model):
+    from codebind_core.encoders.imagebind.convert import main
+
+    assert main([str(small_pth), str(tmp_path / "out"), "--config", "auto"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    _same_state(load_converted(tmp_path / "out"), small_model)
+    assert main([str(small_pth), str(tmp_path / "bad")]) == 2  # default config is huge: refused
+    assert "does not match the ImageBind architecture" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / WEIGHTS_FILE).exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import Collector, make_encoder, wait_for_subscribers, wait_until
+from ros_testing import Collector, make_encoder, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, PointCloud2

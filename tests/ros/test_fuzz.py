@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Collector, make_encoder, wait_for_subscribers, wait_until
+from ros_testing import Collector, make_encoder, wait_for_subscribers, wait_until
 from diagnostic_msgs.msg import DiagnosticArray
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import wait_until
+from ros_testing import wait_until
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 

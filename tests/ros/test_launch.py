@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import Collector, wait_for_subscribers, wait_until
+from ros_testing import Collector, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 

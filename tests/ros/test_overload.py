@@ -6,7 +6,7 @@ import threading
 import time
 
 import numpy as np
-from conftest import Collector, make_encoder, wait_for_subscribers, wait_until
+from ros_testing import Collector, make_encoder, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 

@@ -12,6 +12,7 @@ from typing import Dict, FrozenSet, Tuple
 
 import numpy as np
 
+from .appearance import COLOURS, palette_linear
 from .config import SynthConfig
 from .geometry import random_quaternion
 
@@ -153,12 +154,10 @@ def sample_factors(cfg: SynthConfig, index: int, split: str, held: HeldOutPairs)
         light_ambient=float(rng.uniform(0.15, 0.4)), light_intensity=float(rng.uniform(0.7, 1.2)),
         background_angle=float(rng.uniform(0, 2 * np.pi)), background_gradient=float(rng.uniform(0.0, 0.6)),
         video_speed=speed, rotation=tuple(float(v) for v in random_quaternion(rng)), position=position,
-        light_direction=(rxy * np.cos(az), rxy * np.sin(az), lz), albedo=albedo, occluder=occluder)
+        light_direction=(float(rxy * np.cos(az)), float(rxy * np.sin(az)), lz), albedo=albedo, occluder=occluder)
 
 
 def _jittered_albedo(colour: str, rng: np.random.Generator) -> Tuple[float, float, float]:
     """The palette colour with a small multiplicative jitter (still clearly the same colour word)."""
-    from .appearance import COLOURS, palette_linear
-
     base = palette_linear(COLOURS, colour)
     return tuple(float(v) for v in np.clip(base * np.exp(rng.normal(0.0, 0.08, 3)), 0.0, 1.0))

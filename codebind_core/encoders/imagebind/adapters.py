@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import Bridge, TargetEncoder
-from .config import (IMAGE_SIZE, IMAGEBIND_CONFIGS, IMU_CHANNELS, IMU_LENGTH, IMU_WINDOW, TARGET_MODALITIES,
-                     ImageBindConfig, get_config)
+from .config import (CONTEXT_LENGTH, IMAGE_SIZE, IMAGEBIND_CONFIGS, IMU_CHANNELS, IMU_LENGTH, IMU_WINDOW,
+                     TARGET_MODALITIES, ImageBindConfig, get_config)
 from .heads import build_head, build_postprocessor, head_norm, head_projection
 from .model import ImageBindModel, build_trunk, check_input
 from .preprocessors import ImuPreprocessor, build_preprocessor, stem_geometry
@@ -48,7 +48,10 @@ class ImageBindTargetEncoder(TargetEncoder):
         self.register_buffer("projection", head_projection(head).weight.detach().clone(), persistent=False)
         self.width = config.tower(modality).width
         self.num_patches = config.num_patches(modality)
-        self.patch_dim = IMU_CHANNELS * IMU_WINDOW if modality == "imu" else stem_geometry(modality, config)[0] ** 2
+        if modality == "imu":
+            self.patch_dim = IMU_CHANNELS * IMU_WINDOW
+        else:
+            self.patch_dim = stem_geometry(modality, config)[0] ** 2
         self.pretrained = False  # set when the weights come from an ImageBind checkpoint
 
     @classmethod
@@ -97,25 +100,27 @@ class ImageBindTargetEncoder(TargetEncoder):
         return F.normalize(self(x)[:, 0] @ self.projection.T, dim=-1)
 
 
+def _fresh_towers(config: ImageBindConfig, modalities: Sequence[str]) -> nn.Module:
+    """Randomly initialised towers of ``modalities`` under ImageBind's four ModuleDict names."""
+    towers = nn.Module()
+    towers.modality_preprocessors = nn.ModuleDict({m: build_preprocessor(m, config) for m in modalities})
+    towers.modality_trunks = nn.ModuleDict({m: build_trunk(m, config) for m in modalities})
+    towers.modality_heads = nn.ModuleDict({m: build_head(m, config) for m in modalities})
+    towers.modality_postprocessors = nn.ModuleDict({m: build_postprocessor(m) for m in modalities})
+    return towers
+
+
 class ImageBindBridge(Bridge):
     """Frozen ImageBind text + vision towers. State-dict names are ImageBind's (vision/text keys)."""
 
     def __init__(self, config: ImageBindConfig, model: Optional[ImageBindModel] = None):
         super().__init__()
         self.imagebind_config = config
-        take = (lambda d, m: d[m]) if model is not None else None
-        self.modality_preprocessors = nn.ModuleDict(
-            {m: take(model.modality_preprocessors, m) if take else build_preprocessor(m, config)
-             for m in BRIDGE_MODALITIES})
-        self.modality_trunks = nn.ModuleDict(
-            {m: take(model.modality_trunks, m) if take else build_trunk(m, config) for m in BRIDGE_MODALITIES})
-        self.modality_heads = nn.ModuleDict(
-            {m: take(model.modality_heads, m) if take else build_head(m, config) for m in BRIDGE_MODALITIES})
-        self.modality_postprocessors = nn.ModuleDict(
-            {m: take(model.modality_postprocessors, m) if take else build_postprocessor(m)
-             for m in BRIDGE_MODALITIES})
+        source = model if model is not None else _fresh_towers(config, BRIDGE_MODALITIES)
+        for part in ("modality_preprocessors", "modality_trunks", "modality_heads", "modality_postprocessors"):
+            setattr(self, part, nn.ModuleDict({m: getattr(source, part)[m] for m in BRIDGE_MODALITIES}))
         self.embed_dim = config.out_embed_dim
-        self.context_length = 77
+        self.context_length = CONTEXT_LENGTH
         self.image_size = IMAGE_SIZE
         self.patch_hw = tuple(config.kernel_size[1:])
         self.pretrained = False

@@ -206,5 +206,6 @@ IMAGEBIND_CONFIGS: Dict[str, Dict[str, Any]] = {
 
 def get_config(name: str) -> ImageBindConfig:
     """A registered architecture by name (``imagebind_huge``, ``imagebind_small``, ``imagebind_tiny``)."""
-    _check(name in IMAGEBIND_CONFIGS, f"unknown ImageBind config {name!r}; choose from {sorted(IMAGEBIND_CONFIGS)}")
+    _check(name in IMAGEBIND_CONFIGS,
+           f"unknown ImageBind config {name!r}; choose from {sorted(IMAGEBIND_CONFIGS)}")
     return ImageBindConfig.from_kwargs(IMAGEBIND_CONFIGS[name])

@@ -28,7 +28,8 @@ class EosHead(nn.Module):
 
 def _cls_head(width: int, out_dim: int) -> nn.Sequential:
     """Slots: 0 LayerNorm, 1 select the cls token, 2 Linear (no bias)."""
-    return nn.Sequential(nn.LayerNorm(width, eps=HEAD_LN_EPS), SelectToken(0), nn.Linear(width, out_dim, bias=False))
+    return nn.Sequential(nn.LayerNorm(width, eps=HEAD_LN_EPS), SelectToken(0),
+                         nn.Linear(width, out_dim, bias=False))
 
 
 def _imu_head(width: int, out_dim: int) -> nn.Sequential:

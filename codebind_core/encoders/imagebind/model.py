@@ -1,13 +1,15 @@
 """``ImageBindModel``: six towers whose parameter names and shapes match ImageBind's state dict.
 
 ``forward(inputs)`` follows ImageBind's rule for multi-clip inputs: a tensor with 5 or more dims is
-B x S x (one input) and its S normalised, scaled embeddings are averaged (not re-normalised). So a
-5-D vision tensor is S images per item; a single video clip per item goes through
-:meth:`ImageBindModel.embed` as B x 3 x T x H x W (a 4-D image equals a 2-frame clip of it).
+B x S x (one input) and its S normalised, scaled embeddings are averaged (not re-normalised). So
+B x S x 3 x H x W is S images per item and B x S x 3 x T x H x W is S clips per item. One extension:
+a 5-D vision tensor B x 3 x T x H x W with T != 3 (which ImageBind rejects) is one clip per item;
+:meth:`ImageBindModel.embed` always takes one input per item. A 4-D image equals the 2-frame clip
+of it (PadIm2Video repeats the frame).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Mapping, Optional, Union
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -141,7 +143,7 @@ class ImageBindModel(nn.Module):
         return self.config.out_embed_dim
 
     # ---- stages ----------------------------------------------------------------------------------
-    def trunk_tokens(self, modality: str, x: torch.Tensor):
+    def trunk_tokens(self, modality: str, x: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Preprocessor + trunk -> (B x L x D tokens, head inputs). No input checks."""
         tokens, extra = self.modality_preprocessors[modality](x)
         mask = extra.pop("attn_mask", None)

@@ -1,0 +1,178 @@
+"""The SynthBind benchmark: one command trains CodeBind and every baseline/ablation on the same
+data and budget over several seeds, evaluates them, and writes one report (docs/results.md).
+
+Pipeline: generate SynthBind (cached) -> Stage 0 bridge (cached) -> preprocess every modality
+(cached) -> for each (variant, targets, seed): train, evaluate, store ``runs/<name>.json``
+(finished runs are skipped when the command is re-run) -> tables, plots and the claim checks.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+from ..data.synth.captions import TEMPLATES, class_name, with_article
+from ..training.config import deep_merge
+from ..training.prepared import PairDataset, PreparedSplit, collate_pairs
+from ..training.rng import seed_everything
+from ..training.run import bridge_model_cfg, ensure_synth_bridge
+from ..training.stream import RoundRobinStream, TargetData
+from ..training.synth_source import SynthSource, synth_config
+from ..training.trainer import LoopSettings, Trainer
+from .benchmark_config import BenchmarkConfig
+from .embed import embed
+from .suite import EvalOptions, TargetEvalData, evaluate_target
+from .tsne import plot_groups
+from .variants import VARIANTS
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class BenchData:
+    """Everything the runs share: prepared splits, probe subset, prompts, bridge weights."""
+
+    train: PreparedSplit
+    test: PreparedSplit
+    unseen: PreparedSplit
+    probe: PreparedSplit
+    prompts: List[List[str]]
+    bridge_weights: str
+    stage0: Dict[str, Any]
+
+
+def prepare(cfg: BenchmarkConfig, log: Log) -> BenchData:
+    base = cfg.model.build()
+    t = time.perf_counter()
+    source = SynthSource(synth_config(cfg.synth), cfg.cache_dir, workers=cfg.workers, progress=False)
+    log(f"SynthBind {len(source.set)} samples ({'cached' if source.set.cache_hit else 'generated'}) "
+        f"in {time.perf_counter() - t:.0f} s")
+    t = time.perf_counter()
+    bridge_dir = Path(cfg.out_dir) / "bridge"
+    weights = ensure_synth_bridge(source, base.inputs, bridge_model_cfg(base), cfg.bridge_pretrain, bridge_dir,
+                                  seed=0, progress=False)
+    stage0 = json.loads((bridge_dir / "stage0.json").read_text())
+    log(f"Stage 0 bridge ready in {time.perf_counter() - t:.0f} s (val image->caption top-1 "
+        f"{stage0.get('holdout_i2t_acc', float('nan')):.3f})")
+    t = time.perf_counter()
+    mods = ["image", *cfg.targets]
+    train = source.prepare(base.inputs, "train", mods)
+    test = source.prepare(base.inputs, "test", mods)
+    unseen = source.prepare(base.inputs, "test_unseen", mods)
+    log(f"preprocessed {len(train)}/{len(test)}/{len(unseen)} train/test/unseen samples "
+        f"in {time.perf_counter() - t:.0f} s")
+    probe = train.subset(range(min(cfg.probe_samples, len(train))))
+    prompts = [[tpl.format(np=with_article(class_name(c))) for tpl in TEMPLATES] for c in source.categories]
+    return BenchData(train, test, unseen, probe, prompts, weights, stage0)
+
+
+def build_model(cfg: BenchmarkConfig, variant: str, targets: List[str], bridge_weights: str, seed: int):
+    import codebind_core as cb
+
+    base = cfg.model.build()
+    spec = dataclass_replace(cfg.model, targets=list(targets),
+                             overrides=deep_merge(cfg.model.overrides, VARIANTS[variant].overrides(base)))
+    seed_everything(seed)
+    return cb.create_model(spec.build(bridge_weights=bridge_weights))
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def train_run(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], run_dir: Path):
+    """Train one run; returns (model, last logged losses)."""
+    model = build_model(cfg, run["variant"], run["targets"], data.bridge_weights, run["seed"])
+    tokens = model.tokenize(data.train.captions)
+    parts = [TargetData(t, PairDataset(data.train, ["image", t], tokens), collate_pairs) for t in run["targets"]]
+    steps = cfg.steps * len(run["targets"])
+    settings = LoopSettings(steps=steps, precision=cfg.precision, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            schedule="cosine", warmup_steps=cfg.warmup_steps, checkpoint_every=steps,
+                            log_every=max(1, steps // 20), progress=False, init_batches=2,
+                            fingerprint=run["name"])
+    trainer = Trainer(model, RoundRobinStream(parts, cfg.batch_size, run["seed"]), settings, run_dir,
+                      torch.device("cpu"))
+    rows = trainer.fit(resume=False)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the benchmark keeps logs, not weights
+    return model, rows[-1]
+
+
+def tsne_plots(model, cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], fig_dir: Path) -> List[str]:
+    """Fig. 4 (target vs caption shared embeddings) and Fig. 5 (shared vs specific) pictures."""
+    out = []
+    n = min(cfg.tsne_samples, len(data.test))
+    sub = data.test.subset(range(n))
+    for t in run["targets"]:
+        if t not in cfg.tsne_targets:
+            continue
+        path = model.config.path_for(t)
+        emb = embed(model, t, sub.inputs(t))
+        txt = embed(model, "text", sub.captions, path=path)
+        labels = {f"{t} shared": sub.labels, "caption (text)": sub.labels}
+        f = plot_groups({f"{t} shared": emb.shared, "caption (text)": txt.shared}, labels,
+                        fig_dir / f"tsne_gap_{run['variant']}_{t}.png",
+                        f"{run['variant']}: {t} and caption embeddings (colour = category)")
+        out.append(str(f))
+        if emb.specific is not None:
+            f = plot_groups({f"{t} shared": emb.shared, f"{t} specific": emb.specific},
+                            {f"{t} shared": sub.labels, f"{t} specific": sub.labels},
+                            fig_dir / f"tsne_decoupled_{run['variant']}_{t}.png",
+                            f"{run['variant']}: {t} shared vs specific (colour = category)")
+            out.append(str(f))
+    return out
+
+
+def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Path) -> Dict[str, Any]:
+    t0 = time.perf_counter()
+    model, last = train_run(cfg, data, run, out / "runs" / run["name"])
+    t1 = time.perf_counter()
+    opt = EvalOptions(toc_fractions=tuple(cfg.toc_fractions), toc_random=cfg.toc_random, toc_lambda=cfg.toc_lambda,
+                      run_toc=run["variant"] == "codebind", seed=run["seed"])
+    metrics = {t: evaluate_target(model, TargetEvalData(t, data.probe, data.test, data.unseen, data.prompts), opt)
+               for t in run["targets"]}
+    figures = []
+    if run["variant"] in ("codebind", "hard_align") and run["seed"] == cfg.seeds[0]:
+        figures = tsne_plots(model, cfg, data, run, Path(cfg.report).parent / "figures")
+    return {"run": run, "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
+            "final_losses": last, "metrics": metrics, "figures": figures,
+            "trainable_parameters": sum(p.numel() for p in model.trainable_parameters())}
+
+
+def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None) -> Path:
+    """Run (or finish) the whole benchmark and write the report; returns the report path."""
+    from .report import write_report
+
+    log = log or (lambda msg: print(msg, flush=True))
+    start = time.perf_counter()
+    out = Path(cfg.out_dir)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    base = cfg.model.build()
+    skipped = {v: "the model config has no knob for it" for v in cfg.main_variants + cfg.ablation_variants
+               if not VARIANTS[v].available(base)}
+    for v, why in skipped.items():
+        log(f"skipping variant {v!r}: {why}")
+    data = prepare(cfg, log)
+    runs = [r for r in cfg.run_names() if r["variant"] not in skipped]
+    results = []
+    for i, run in enumerate(runs, 1):
+        path = out / "runs" / f"{run['name']}.json"
+        if path.is_file():
+            results.append(json.loads(path.read_text()))
+            continue
+        res = run_one(cfg, data, run, out)
+        path.write_text(json.dumps(res, indent=1))
+        results.append(res)
+        zs = {t: m["zero_shot"]["acc@1"] for t, m in res["metrics"].items()}
+        log(f"[{i}/{len(runs)}] {run['name']}: train {res['train_seconds']:.0f} s, eval {res['eval_seconds']:.0f} s, "
+            f"zero-shot acc@1 {zs}")
+    wall = time.perf_counter() - start
+    report = write_report(cfg, results, data.stage0, skipped, command, wall)
+    log(f"report written to {report} (wall {wall / 60:.1f} min)")
+    return report

@@ -1,0 +1,53 @@
+"""CodeBind and its baselines/ablations as config changes, trained on the same data and budget.
+
+Each variant is a function of the base model config returning nested overrides, so e.g.
+conventional VQ always uses codevectors as long as the whole embedding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict
+
+from ..config import CodeBindConfig, QuantizerConfig
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    paper: str                                              # where the paper measures it
+    overrides: Callable[[CodeBindConfig], Dict[str, Any]]
+    joint: bool = False                                     # trains all its targets in one model
+
+    def available(self, base: CodeBindConfig) -> bool:
+        """False when the model config has no knob for this variant."""
+        q = self.overrides(base).get("quantizer", {})
+        return all(k in QuantizerConfig.__dataclass_fields__ for k in q)
+
+
+def _conventional(base: CodeBindConfig) -> Dict[str, Any]:
+    if base.specific_dim != base.embed_dim:
+        raise ValueError("conventional VQ needs specific_dim == embed_dim (one codevector per embedding)")
+    return {"quantizer": {"sub_dim": base.embed_dim}}
+
+
+VARIANTS: Dict[str, Variant] = {v.name: v for v in (
+    Variant("codebind", "CodeBind", "Tab. 2", lambda b: {}),
+    Variant("hard_align", "Hard alignment (ImageBind-style: no decoupling, no codebook)", "Tab. 2, Tab. 6 row 1",
+            lambda b: {"decouple": False}),
+    Variant("no_codebook", "Decoupled, no codebook", "Tab. 6 row 2", lambda b: {"quantizer": {"enabled": False}}),
+    Variant("no_recon", "Without reconstruction", "Tab. 6 row 4", lambda b: {"loss": {"recon": False}}),
+    Variant("conventional_vq", "Conventional VQ (codevector = whole embedding)", "Tab. 7 row 1, App. Tab. 6-8",
+            _conventional),
+    Variant("separate_codebooks", "Separate (per-modality) shared codebooks", "Tab. 7 row 2",
+            lambda b: {"quantizer": {"shared_codebook": False}}),
+    Variant("adaptive", "Adaptive loss weights", "App. B.2 Tab. 2", lambda b: {"loss": {"weights": "adaptive"}}),
+    Variant("unified", "Unified: one shared codebook for all targets (trained jointly)", "ours (§3.4 option)",
+            lambda b: {"unified": True}, joint=True),
+)}
+
+
+def get_variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
+    return VARIANTS[name]

@@ -1,0 +1,171 @@
+"""Exported artefacts on disk: the ONNX graph, its codebooks as plain arrays, and a manifest.
+
+For one modality and precision ``<stem>.<precision>.onnx`` is written next to
+``<stem>.<precision>.json`` (the :class:`Manifest`) and ``<stem>.codebooks.safetensors`` (the
+float32 (K, d*) codebooks the graph quantizes with: ``shared`` and, with a specific part,
+``specific``), so a runtime can decode codes without the graph or the model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+
+FORMAT = "codebind-onnx"
+FORMAT_VERSION = 1
+PRECISIONS = ("fp32", "fp16")
+INPUT_NAME = "input"
+
+
+def sha256_file(path: Union[str, Path], chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_fingerprint(model) -> str:
+    """Hex sha256 of a model's config and every tensor of its state dict (names, dtypes,
+    shapes, bytes): equal fingerprints mean the exported graph would be the same."""
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def stem_for(modality: str, path: str, default_path: str) -> str:
+    """File stem: the modality, suffixed with the codebook path when it is not the default."""
+    return modality if path == default_path else f"{modality}-{path}"
+
+
+@dataclass
+class Manifest:
+    """Everything a runtime needs to feed an exported graph and rebuild an :class:`Embedding`.
+
+    ``input_shape`` is per sample (batch axis excluded); ``outputs`` lists graph outputs in order;
+    ``onnx_sha256`` identifies the graph (TensorRT engine caches key on it)."""
+
+    modality: str
+    path: str
+    precision: str
+    opset: int
+    input_name: str
+    input_shape: Tuple[int, ...]
+    input_dtype: str
+    clip_axis: bool
+    outputs: Tuple[str, ...]
+    embed_dim: int
+    specific_dim: Optional[int]
+    sub_dim: Optional[int]
+    codebook_sizes: Dict[str, int]
+    onnx_file: str
+    onnx_sha256: str
+    codebooks_file: Optional[str]
+    model_name: str
+    model_fingerprint: str
+    max_batch: int
+    torch_version: str = torch.__version__
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+    extra: Dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(d) for d in self.input_shape)
+        self.outputs = tuple(self.outputs)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.format != FORMAT:
+            raise ValueError(f"not a codebind ONNX manifest (format {self.format!r})")
+        if self.format_version > FORMAT_VERSION:
+            raise ValueError(f"manifest format_version {self.format_version} is newer than this "
+                             f"codebind ({FORMAT_VERSION})")
+        if not self.outputs or self.outputs[0] != "shared":
+            raise ValueError(f"manifest outputs must start with 'shared', got {self.outputs}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def save(self, path: Union[str, Path]) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "Manifest":
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"manifest not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON ({e})") from e
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"{path}: unknown manifest keys {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ValueError(f"{path}: incomplete manifest ({e})") from e
+
+
+@dataclass
+class ExportedGraph:
+    """Paths of one export (ONNX + manifest + codebooks) and its parsed manifest."""
+
+    onnx_path: Path
+    manifest_path: Path
+    codebooks_path: Optional[Path]
+    manifest: Manifest
+
+    @classmethod
+    def from_onnx(cls, onnx_path: Union[str, Path]) -> "ExportedGraph":
+        """Open an export from its ``.onnx`` path (the manifest sits next to it)."""
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise ValueError(f"ONNX file not found: {onnx_path}")
+        manifest_path = onnx_path.with_suffix(".json")
+        manifest = Manifest.load(manifest_path)
+        books = onnx_path.parent / manifest.codebooks_file if manifest.codebooks_file else None
+        return cls(onnx_path, manifest_path, books, manifest)
+
+    def is_current(self) -> bool:
+        """True when the ONNX file still has the bytes the manifest describes."""
+        return self.onnx_path.is_file() and sha256_file(self.onnx_path) == self.manifest.onnx_sha256
+
+
+def save_codebooks(path: Union[str, Path], books: Dict[str, torch.Tensor]) -> None:
+    """Write named (K, d*) codebooks as float32 safetensors."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().float().contiguous() for k, v in books.items()}, str(path),
+              metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
+
+
+def load_codebooks(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
+    """Read codebooks written by :func:`save_codebooks` (never unpickles)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a valid codebook file ({e})") from e
+
+
+def decode_codes(codes: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(..., m) codes -> (..., m * d*) concatenated codevectors, L2-normalised (the quantized
+    embedding a graph outputs, rebuilt from codes alone: §3.3 compositional VQ)."""
+    if codes.dtype.is_floating_point or codes.dtype == torch.bool:
+        raise ValueError("codes must be an integer tensor")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook.shape[0]):
+        raise ValueError(f"codes must lie in [0, {codebook.shape[0]})")
+    q = torch.nn.functional.embedding(codes.long(), codebook).flatten(-2)
+    return torch.nn.functional.normalize(q, dim=-1)

@@ -1,0 +1,150 @@
+"""ONNX export of one modality: encoder + heads + compositional VQ, dynamic batch axis.
+
+Uses the ``torch.export`` based ONNX exporter (opset >= 17). The fp16 variant runs trunk and heads
+in float16 and quantizes in float32 (:class:`EncoderGraph` with ``half=True``); inputs and
+outputs stay float32 / int64 in both variants so one runtime feeds either. The codebooks are inside
+the graph (codes and quantized vectors are outputs) and written apart as plain arrays.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Union
+
+import torch
+
+from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, model_fingerprint,
+                       save_codebooks, sha256_file, stem_for)
+from .graph import EncoderGraph, input_shape
+
+MIN_OPSET = 17
+
+
+@dataclass
+class OnnxExportConfig:
+    """Options of :func:`export_onnx`.
+
+    Attributes:
+        precision: "fp32" or "fp16" (trunk + heads in half, VQ in float32).
+        opset: ONNX opset (>= 17).
+        specific: export the specific part too (§3.4: optional at inference).
+        max_batch: upper bound of the dynamic batch axis.
+        merge_lora: fold LoRA adapters into the trunk weights before export.
+        optimize: run the exporter's graph optimisation (constant folding, dead code removal).
+    """
+
+    precision: str = "fp32"
+    opset: int = 18
+    specific: bool = True
+    max_batch: int = 1024
+    merge_lora: bool = True
+    optimize: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if isinstance(self.opset, bool) or not isinstance(self.opset, int) or self.opset < MIN_OPSET:
+            raise ValueError(f"opset must be an int >= {MIN_OPSET}, got {self.opset!r}")
+        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) or self.max_batch < 2:
+            raise ValueError(f"max_batch must be an int >= 2, got {self.max_batch!r}")
+
+
+def example_input(model, modality: str, batch_size: int = 2, clips: int = 2) -> torch.Tensor:
+    """A random input of the exported graph's shape (token ids for text)."""
+    shape = input_shape(model, modality, clips)
+    if modality == "text":
+        return model.tokenize(["an example"] * batch_size)
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(batch_size, *shape, generator=gen)
+
+
+def _dynamic_shapes(graph: EncoderGraph, max_batch: int):
+    dims = {0: torch.export.Dim("batch", min=1, max=max_batch)}
+    if graph.clip_axis:
+        dims[1] = torch.export.Dim("clips", min=1, max=64)
+    return {"x": dims}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter prints progress lines and warnings; keep a CLI's output readable."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optional[OnnxExportConfig] = None,
+                path: Optional[str] = None, fingerprint: Optional[str] = None) -> ExportedGraph:
+    """Export ``modality`` of ``model`` to ``out_dir`` (created) and return the artefact.
+
+    Writes ``<stem>.<precision>.onnx``, ``<stem>.<precision>.json`` (manifest) and
+    ``<stem>.codebooks.safetensors``. ``fingerprint`` (from :func:`model_fingerprint`) is
+    computed when not given. The model is not modified."""
+    config = config or OnnxExportConfig()
+    modality = "image" if modality == "camera" else modality
+    model = model.eval()
+    graph = EncoderGraph(model, modality, path, specific=config.specific,
+                         half=config.precision == "fp16", merge_lora=config.merge_lora).eval()
+    spec = graph.spec(model)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem_for(modality, spec.path, model.config.path_for(modality))
+    onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
+    x = example_input(model, modality)
+    tmp = onnx_path.with_name(f".{onnx_path.name}.{os.getpid()}.tmp")
+    try:
+        with _quiet(), torch.no_grad():
+            program = torch.onnx.export(
+                graph, (x,), dynamo=True, opset_version=config.opset, input_names=[INPUT_NAME],
+                output_names=list(spec.outputs), dynamic_shapes=_dynamic_shapes(graph, config.max_batch),
+                optimize=config.optimize, verify=False, external_data=False)
+        program.save(str(tmp))
+        os.replace(tmp, onnx_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    books_file = None
+    books = {}
+    if graph.quantized:
+        books["shared"] = graph.vq_shared.codebook
+        if graph.vq_specific is not None:
+            books["specific"] = graph.vq_specific.codebook
+        books_file = f"{stem}.codebooks.safetensors"
+        save_codebooks(out_dir / books_file, books)
+    q = model.config.quantizer
+    manifest = Manifest(
+        modality=modality, path=spec.path, precision=config.precision, opset=config.opset,
+        input_name=INPUT_NAME, input_shape=spec.input_shape, input_dtype=spec.input_dtype,
+        clip_axis=spec.clip_axis, outputs=spec.outputs, embed_dim=int(model.config.embed_dim),
+        specific_dim=int(model.config.specific_dim) if graph.specific else None,
+        sub_dim=int(q.sub_dim) if graph.quantized else None,
+        codebook_sizes={k: int(v.shape[0]) for k, v in books.items()},
+        onnx_file=onnx_path.name, onnx_sha256=sha256_file(onnx_path), codebooks_file=books_file,
+        model_name=model.config.name, model_fingerprint=fingerprint or model_fingerprint(model),
+        max_batch=config.max_batch)
+    manifest_path = onnx_path.with_suffix(".json")
+    manifest.save(manifest_path)
+    return ExportedGraph(onnx_path, manifest_path, out_dir / books_file if books_file else None, manifest)
+
+
+def exportable_modalities(model) -> List[str]:
+    """Every modality ``model`` can encode: text, image and its targets."""
+    return ["text", "image", *model.encoders.keys()]
+
+
+def export_all(model, out_dir: Union[str, Path], modalities: Optional[Iterable[str]] = None,
+               precisions: Sequence[str] = PRECISIONS, **options) -> List[ExportedGraph]:
+    """Export several modalities and precisions (default: all of both) into ``out_dir``.
+    ``options`` are fields of :class:`OnnxExportConfig` other than ``precision``."""
+    names = list(modalities) if modalities is not None else exportable_modalities(model)
+    known = exportable_modalities(model)
+    for m in names:
+        if ("image" if m == "camera" else m) not in known:
+            raise ValueError(f"this model cannot encode {m!r}; it encodes {known}")
+    fingerprint = model_fingerprint(model)
+    return [export_onnx(model, m, out_dir, OnnxExportConfig(precision=p, **options), fingerprint=fingerprint)
+            for m in names for p in precisions]

@@ -1,0 +1,270 @@
+"""The memory + query node: stores observations in SQLite and answers text queries.
+
+    ros2 run codebind_ros memory_node --ros-args -p model_path:=/path/ckpt -p db_path:=/data/mem.db
+
+Stored: every sensor's Embedding (at most one per ``min_period`` per modality, no 3-D position)
+and, from the localisation node, every object proposal with its 3-D centre and 2-D box. Each
+observation keeps only its shared codebook indices (codebind_core.memory: uint16 per
+sub-vector); a QueryText request embeds the text with the model for every stored codebook path
+and ranks observations by lookup-table search over the model's codebooks.
+
+Durability: observations wait in a bounded list and are committed every ``commit_period``; after
+each commit the highest committed row id is published on ``codebind/memory/ack``. Everything
+acknowledged survives a crash (SQLite WAL, ``synchronous`` FULL by default): a restarted node
+re-opens ``db_path`` with every acknowledged observation in it.
+"""
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+import rclpy
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import UInt64
+
+from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
+from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
+                                      ThrottledLog)
+from codebind_ros.encoder_node import load_model
+from codebind_ros.memory_params import MemoryParams
+from codebind_ros.msg import Embedding as EmbeddingMsg
+from codebind_ros.msg import EmbeddingArray, LocalizationArray
+from codebind_ros.params import declare
+from codebind_ros.qos import latched_qos, results_qos
+from codebind_ros.results import query_result, roi_to_box, stamp_to_ns
+from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.srv import QueryText
+from codebind_ros.topics import QUERY_SERVICE, embedding_topic
+
+_PAIR_BUFFER = 32  # proposal frames waiting for their other half
+
+
+def text_queries(model, text: str, paths) -> Dict[str, np.ndarray]:
+    """The text's shared embedding for each codebook path (path -> (D,) float32)."""
+    with torch.no_grad():
+        return {p: model.encode_text([text], path=p).shared[0].float().cpu().numpy() for p in paths}
+
+
+class MemoryNode(Node):
+    """Store observations, serve QueryText.
+
+    Args:
+        model: an already loaded ``codebind_core`` model; when None, ``model_path`` is loaded.
+        node_name: ROS node name.
+        **node_kwargs: forwarded to :class:`rclpy.node.Node`.
+    """
+
+    def __init__(self, model=None, node_name: str = "codebind_memory", **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        self.params = p = declare(self, MemoryParams)
+        self.model = model if model is not None else load_model(p.model_path, p.device)
+        self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
+        self.config = MemoryConfig(max_observations=p.max_observations, max_top_k=p.max_top_k,
+                                   max_text_chars=p.max_text_chars, synchronous=p.synchronous,
+                                   on_codebook_mismatch=p.on_codebook_mismatch, index=p.index,
+                                   ivf_nprobe=p.ivf_nprobe, ivf_min_observations=p.ivf_min_observations)
+        self.db_path = Path(p.db_path).expanduser()
+        self.memory = ObservationMemory(self.db_path, CodebookSet.from_model(self.model), self.config)
+        self.stats = NodeStats()
+        self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
+        self._pending: Deque[Tuple[Observation, float]] = collections.deque()  # (obs, received)
+        self._pending_lock = threading.Lock()
+        self._last_stored: Dict[str, int] = {}
+        self._pairs: Dict[int, Dict[str, object]] = {}
+        self.acknowledged = 0  # highest committed row id
+
+        inputs = ReentrantCallbackGroup()
+        for modality in p.modality_list():
+            self.create_subscription(EmbeddingMsg, embedding_topic(modality), self._on_embedding,
+                                     results_qos(50), callback_group=inputs)
+        if p.store_proposals:
+            self.create_subscription(EmbeddingArray, PROPOSALS, self._on_proposals, results_qos(10),
+                                     callback_group=inputs)
+            self.create_subscription(LocalizationArray, PROPOSAL_BOXES, self._on_boxes, results_qos(10),
+                                     callback_group=inputs)
+        self.ack_publisher = self.create_publisher(UInt64, MEMORY_ACK, latched_qos())
+        self.create_timer(p.commit_period, self.flush, callback_group=MutuallyExclusiveCallbackGroup())
+        self.service = self.create_service(QueryText, QUERY_SERVICE, self._on_query,
+                                           callback_group=MutuallyExclusiveCallbackGroup())
+        self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id="memory",
+                                               period_s=p.diagnostics_period, extra=self._extra)
+        self.get_logger().info(f"memory at {self.db_path}: {len(self.memory)} observations "
+                               f"(max {p.max_observations}), serving '{QUERY_SERVICE}'")
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def _observation(self, msg: EmbeddingMsg, stamp_ns: int, frame_id: str, **where) -> Observation:
+        if self.params.check_model_id and msg.model_id != self.model_id:
+            raise ValueError(f"embedding of model {msg.model_id!r}; this memory uses {self.model_id!r}")
+        codes = np.asarray(msg.codes, dtype=np.uint16)
+        spec = np.asarray(msg.specific_codes, dtype=np.uint16)
+        obs = Observation(msg.modality, msg.path, codes, stamp_ns, frame_id,
+                          specific_codes=spec if spec.size else None, model_id=msg.model_id, **where)
+        obs = obs.validated()
+        self.memory.codebooks.check_codes(obs.path, obs.codes)
+        return obs
+
+    def _queue(self, observations: List[Observation], received: float) -> None:
+        with self._pending_lock:
+            for obs in observations:
+                self._pending.append((obs, received))
+            excess = len(self._pending) - self.params.max_pending
+            for _ in range(max(0, excess)):
+                self._pending.popleft()
+        if excess > 0:
+            self.stats.on_dropped(DROP_OVERLOAD, excess)
+
+    def _on_embedding(self, msg: EmbeddingMsg) -> None:
+        received = time.monotonic()
+        self.stats.on_received()
+        stamp = stamp_to_ns(msg.header.stamp)
+        last = self._last_stored.get(msg.modality)
+        if last is not None and 0 <= stamp - last < self.params.min_period * 1e9:
+            return  # rate limit per modality (not a drop: by design)
+        try:
+            obs = self._observation(msg, stamp, msg.header.frame_id)
+        except ValueError as exc:
+            self._drop(f"embedding ({msg.modality}): {exc}")
+            return
+        self._last_stored[msg.modality] = stamp
+        self._queue([obs], received)
+
+    def _on_proposals(self, msg: EmbeddingArray) -> None:
+        self._pair(stamp_to_ns(msg.header.stamp), "embeddings", msg)
+
+    def _on_boxes(self, msg: LocalizationArray) -> None:
+        self._pair(stamp_to_ns(msg.header.stamp), "boxes", msg)
+
+    def _pair(self, stamp: int, kind: str, msg) -> None:
+        """Join a frame's proposal embeddings with their geometry (both stamped with the frame)."""
+        with self._pending_lock:
+            entry = self._pairs.setdefault(stamp, {})
+            entry[kind] = msg
+            if len(entry) < 2:
+                while len(self._pairs) > _PAIR_BUFFER:
+                    self._pairs.pop(min(self._pairs))
+                return
+            del self._pairs[stamp]
+        received = time.monotonic()
+        embeddings, boxes = entry["embeddings"], entry["boxes"]
+        self.stats.on_received(len(embeddings.embeddings))
+        if len(embeddings.embeddings) != len(boxes.results):
+            self._drop(f"proposal frame with {len(embeddings.embeddings)} embeddings but "
+                       f"{len(boxes.results)} boxes")
+            return
+        observations = []
+        for emb, geo in zip(embeddings.embeddings, boxes.results):
+            where = {"box": roi_to_box(geo.box)}
+            if geo.has_position:
+                where["position"] = (geo.position.x, geo.position.y, geo.position.z)
+                where["size"] = (geo.size.x, geo.size.y, geo.size.z)
+            try:
+                observations.append(self._observation(emb, stamp, boxes.header.frame_id, **where))
+            except ValueError as exc:
+                self._drop(f"proposal: {exc}")
+        self._queue(observations, received)
+
+    def _drop(self, reason: str) -> None:
+        self.stats.on_dropped(DROP_INVALID, detail=reason)
+        self._warn(f"dropped an observation: {reason}")
+
+    # ---- commits -----------------------------------------------------------------------------
+    def flush(self) -> int:
+        """Commit pending observations; publish the ack. Returns how many were committed."""
+        with self._pending_lock:
+            batch = list(self._pending)
+            self._pending.clear()
+        if not batch:
+            return 0
+        try:
+            ids = self.memory.add([obs for obs, _ in batch])
+        except ValueError as exc:  # a bad observation slipped through: store the rest one by one
+            ids = []
+            for obs, _ in batch:
+                try:
+                    ids += self.memory.add([obs])
+                except ValueError as one:
+                    self._drop(str(one))
+            if not ids:
+                self._warn(f"commit failed: {exc}")
+                return 0
+        now = time.monotonic()
+        for _, received in batch[: len(ids)]:
+            self.stats.on_processed(now - received)
+        self.acknowledged = max(self.acknowledged, max(ids))
+        self.ack_publisher.publish(UInt64(data=self.acknowledged))
+        return len(ids)
+
+    # ---- queries -----------------------------------------------------------------------------
+    def search(self, text: str, top_k: int, modality: str = "", since_ns: Optional[int] = None,
+               until_ns: Optional[int] = None):
+        """Ranked :class:`codebind_core.memory.SearchHit` for a text (ValueError on bad input)."""
+        text, k = self.config.bounded_query(text, top_k)
+        paths = self.memory.paths
+        if not paths:
+            return []
+        return self.memory.search(text_queries(self.model, text, paths), top_k=k,
+                                  modalities=[modality] if modality else None,
+                                  since_ns=since_ns, until_ns=until_ns)
+
+    def _on_query(self, request: QueryText.Request, response: QueryText.Response):
+        since = stamp_to_ns(request.since) or None
+        until = stamp_to_ns(request.until) or None
+        try:
+            hits = self.search(request.text, request.top_k, request.modality, since, until)
+        except ValueError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        response.success = True
+        response.message = f"{len(hits)} of {len(self.memory)} observations"
+        response.results = [query_result(h.score, h.id, h.observation.modality, h.observation.stamp_ns,
+                                         h.observation.frame_id, h.observation.position, h.observation.box)
+                            for h in hits]
+        return response
+
+    def _extra(self):
+        with self._pending_lock:
+            pending = len(self._pending)
+        return {"observations": str(len(self.memory)), "pending": str(pending),
+                "acknowledged_id": str(self.acknowledged), "db_path": str(self.db_path),
+                "model_id": self.model_id}
+
+    def destroy_node(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.memory.close()
+            super().destroy_node()
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """``memory_node`` executable: spin one MemoryNode until shutdown."""
+    from rclpy.executors import MultiThreadedExecutor
+
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = MemoryNode()
+            except ValueError as exc:
+                rclpy.logging.get_logger("codebind_memory").fatal(str(exc))
+                return 1
+            executor = MultiThreadedExecutor()
+            executor.add_node(node)
+            try:
+                executor.spin()
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

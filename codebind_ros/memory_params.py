@@ -1,0 +1,54 @@
+"""Parameters of the memory + query node (declared up front; see codebind_ros.params)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from codebind_ros.encoder_params import MODALITIES
+from codebind_ros.params import doc
+
+
+@dataclass
+class MemoryParams:
+    db_path: str = field(default="~/.ros/codebind/memory.db", metadata=doc(
+        "SQLite file of the observations (re-opened on restart)"))
+    model_path: str = field(default="", metadata=doc("checkpoint directory (codebooks and text encoder)"))
+    model_id: str = field(default="", metadata=doc("accepted Embedding model_id; '' = checkpoint name"))
+    backend: str = field(default="torch", metadata=doc("unused here (text runs on the torch model); shared YAML key"))
+    device: str = field(default="cpu", metadata=doc("torch device for the text encoder"))
+    modalities: str = field(default=",".join(MODALITIES), metadata=doc(
+        "comma-separated sensor modalities whose Embedding topics are stored"))
+    store_proposals: bool = field(default=True, metadata=doc(
+        "store the localisation node's proposals (embedding + 3-D position + box)"))
+    min_period: float = field(default=0.5, metadata=doc(
+        "seconds between stored whole-frame embeddings of one modality (0 = store every one)"))
+    check_model_id: bool = field(default=True, metadata=doc("drop embeddings of another model_id"))
+    max_observations: int = field(default=1_000_000, metadata=doc("oldest observations are evicted beyond this"))
+    max_top_k: int = field(default=50, metadata=doc("a query returns at most this many results"))
+    max_text_chars: int = field(default=256, metadata=doc("longer query texts are refused"))
+    synchronous: str = field(default="FULL", metadata=doc("SQLite synchronous mode: FULL or NORMAL"))
+    index: str = field(default="exact", metadata=doc("search: exact (code-table scan) or ivf (coarse cells)"))
+    ivf_nprobe: int = field(default=32, metadata=doc("ivf: cells scanned per query"))
+    ivf_min_observations: int = field(default=50_000, metadata=doc("ivf: train the cells at this size"))
+    on_codebook_mismatch: str = field(default="error", metadata=doc(
+        "a database of other codebooks: error, or reindex (re-quantize the stored codes)"))
+    commit_period: float = field(default=0.2, metadata=doc("seconds between commits of pending observations"))
+    max_pending: int = field(default=2000, metadata=doc("observations waiting for a commit; older ones dropped"))
+    diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
+    log_throttle_sec: float = field(default=5.0, metadata=doc("at most one warning per this many seconds"))
+
+    def validate(self) -> None:
+        mods = self.modality_list()
+        unknown = [m for m in mods if m not in MODALITIES]
+        if unknown:
+            raise ValueError(f"parameter modalities has unknown {unknown}; known: {MODALITIES}")
+        if not self.db_path:
+            raise ValueError("parameter db_path is empty")
+        for name in ("max_observations", "max_top_k", "max_text_chars", "max_pending", "ivf_nprobe",
+                     "ivf_min_observations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
+        if self.commit_period <= 0 or self.diagnostics_period <= 0 or self.min_period < 0:
+            raise ValueError("commit_period and diagnostics_period must be > 0, min_period >= 0")
+
+    def modality_list(self):
+        return [m.strip() for m in self.modalities.split(",") if m.strip()]

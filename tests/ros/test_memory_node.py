@@ -1,0 +1,196 @@
+"""Memory + query node with real rclpy nodes: stores embeddings and proposals, answers QueryText
+exactly like the core search, bounds its inputs, and keeps every acknowledged observation
+across a SIGKILL."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ros_testing import wait_for_subscribers, wait_until
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import Header, UInt64
+
+import codebind_core as cb
+from codebind_core.memory import CodebookSet, ObservationMemory
+from codebind_ros import embedding_msg
+from codebind_ros.memory_node import MemoryNode
+from codebind_ros.msg import Embedding, EmbeddingArray, Localization, LocalizationArray
+from codebind_ros.qos import latched_qos, results_qos
+from codebind_ros.results import box_to_roi, ns_to_stamp
+from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.srv import QueryText
+from codebind_ros.topics import QUERY_SERVICE, embedding_topic
+
+TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
+PATH = "depth"
+
+
+def _header(sec: int, frame: str = "camera_optical_frame") -> Header:
+    return Header(stamp=ns_to_stamp(sec * 1_000_000_000), frame_id=frame)
+
+
+def _messages(model, texts, modality="camera", first_sec=1, model_id=None):
+    with torch.no_grad():
+        emb = model.encode_text(texts, path=PATH)
+    mid = model_id or model.config.name
+    return emb, [embedding_msg.to_msg(emb, i, _header(first_sec + i), modality, mid) for i in range(len(texts))]
+
+
+def _call(helper, request, timeout=20.0):
+    client = helper.create_client(QueryText, QUERY_SERVICE)
+    assert client.wait_for_service(timeout_sec=timeout)
+    future = client.call_async(request)
+    assert wait_until(future.done, timeout)
+    helper.destroy_client(client)
+    return future.result()
+
+
+def _memory(spin, ros_context, model, topic, db, **params):
+    overrides = [Parameter("db_path", value=str(db)), Parameter("commit_period", value=0.05),
+                 Parameter("min_period", value=0.0)]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
+                               parameter_overrides=overrides))
+
+
+def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, tmp_path):
+    node = _memory(spin, ros_context, tiny_model, topic, tmp_path / "m.db")
+    helper = spin.add(Node("helper_store", namespace=topic, context=ros_context))
+    acks = []
+    helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
+    pub = helper.create_publisher(Embedding, embedding_topic("camera"), results_qos())
+    assert wait_for_subscribers(pub)
+    emb, msgs = _messages(tiny_model, TEXTS)
+    for m in msgs:
+        pub.publish(m)
+    assert wait_until(lambda: acks and acks[-1] >= len(TEXTS), 20.0), "no ack for the stored embeddings"
+
+    # proposals: embeddings + geometry of one frame, joined by stamp
+    prop_emb, prop_msgs = _messages(tiny_model, ["a purple mobius strip", "a white arrow"], first_sec=50)
+    arr = EmbeddingArray(header=_header(50), embeddings=prop_msgs)
+    geo = LocalizationArray(header=_header(50), results=[
+        Localization(box=box_to_roi((10, 20, 40, 60)), has_position=True),
+        Localization(box=box_to_roi((100, 20, 140, 80)), has_position=True)])
+    geo.results[0].position.x, geo.results[0].position.y, geo.results[0].position.z = 0.1, -0.2, 1.5
+    geo.results[1].position.z = 2.0
+    p1 = helper.create_publisher(EmbeddingArray, PROPOSALS, results_qos())
+    p2 = helper.create_publisher(LocalizationArray, PROPOSAL_BOXES, results_qos())
+    assert wait_for_subscribers(p1) and wait_for_subscribers(p2)
+    p2.publish(geo)
+    p1.publish(arr)
+    assert wait_until(lambda: acks and acks[-1] >= len(TEXTS) + 2, 20.0)
+
+    # the service ranks exactly like the core search over the same codebooks
+    res = _call(helper, QueryText.Request(text="a blue box", top_k=3))
+    assert res.success, res.message
+    assert [(r.stamp.sec, r.modality) for r in res.results][0] == (2, "camera")
+    cos = tiny_model.similarity(emb, emb)[1].numpy()  # stored text embeddings vs the query
+    assert res.results[0].score == pytest.approx(1.0, abs=1e-5) == pytest.approx(float(cos[1]), abs=1e-5)
+    with ObservationMemory(tmp_path / "copy_check.db", CodebookSet.from_model(tiny_model)) as ref:
+        ref.add([o for o in node.memory.get(range(1, 7)).values()])
+        q = {p: tiny_model.encode_text(["a blue box"], path=p).shared[0].detach().numpy() for p in ref.paths}
+        want = [(h.observation.stamp_ns, round(h.score, 5)) for h in ref.search(q, top_k=3)]
+    got = [(r.stamp.sec * 1_000_000_000 + r.stamp.nanosec, round(r.score, 5)) for r in res.results]
+    assert got == want
+
+    res = _call(helper, QueryText.Request(text="a purple mobius strip", top_k=1))
+    top = res.results[0]
+    assert top.stamp.sec == 50 and top.has_position and top.has_box and top.frame_id == "camera_optical_frame"
+    assert (top.position.x, top.position.y, top.position.z) == pytest.approx((0.1, -0.2, 1.5), abs=1e-6)
+    assert (top.box.x_offset, top.box.y_offset, top.box.width, top.box.height) == (10, 20, 31, 41)
+
+    # filters: modality and time window
+    assert _call(helper, QueryText.Request(text="a blue box", top_k=5, modality="depth")).results == []
+    res = _call(helper, QueryText.Request(text="a blue box", top_k=10, since=ns_to_stamp(3 * 10 ** 9),
+                                          until=ns_to_stamp(4 * 10 ** 9)))
+    assert sorted(r.stamp.sec for r in res.results) == [3, 4]
+
+
+def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_model, topic, tmp_path):
+    node = _memory(spin, ros_context, tiny_model, topic, tmp_path / "m.db", max_top_k=2, max_text_chars=30)
+    helper = spin.add(Node("helper_bounds", namespace=topic, context=ros_context))
+    pub = helper.create_publisher(Embedding, embedding_topic("depth"), results_qos())
+    assert wait_for_subscribers(pub)
+    _, good = _messages(tiny_model, TEXTS, modality="depth")
+    _, foreign = _messages(tiny_model, ["x"], modality="depth", first_sec=20, model_id="another-model")
+    bad_codes = embedding_msg.to_msg(tiny_model.encode_text(["y"], path=PATH), 0, _header(30), "depth",
+                                     tiny_model.config.name)
+    bad_codes.codes = np.full(len(bad_codes.codes), 60000, np.uint16)
+    for m in good + foreign + [bad_codes]:
+        pub.publish(m)
+    assert wait_until(lambda: len(node.memory) == len(TEXTS) and node.stats.snapshot().dropped["invalid"] == 2, 20.0)
+
+    res = _call(helper, QueryText.Request(text="a red sphere", top_k=1000))
+    assert res.success and len(res.results) == 2
+    for text, msg in [("x" * 31, "limit is 30"), ("   ", "empty")]:
+        res = _call(helper, QueryText.Request(text=text, top_k=3))
+        assert not res.success and msg in res.message
+    assert not _call(helper, QueryText.Request(text="a red sphere", top_k=0)).success
+
+
+def _start_memory_process(model_dir: Path, db: Path, domain: int, namespace: str, log: Path):
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cmd = [sys.executable, "-m", "codebind_ros.memory_node", "--ros-args", "-r", f"__ns:={namespace}",
+           "-p", f"model_path:={model_dir}", "-p", f"db_path:={db}", "-p", "commit_period:=0.05",
+           "-p", "min_period:=0.0"]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_model, topic, tmp_path):
+    model_dir = tmp_path / "tiny-ckpt"
+    cb.save(tiny_model, model_dir)
+    db = tmp_path / "memory.db"
+    domain = ros_context.get_domain_id()
+    helper = spin.add(Node("helper_kill", namespace=topic, context=ros_context))
+    acks = []
+    helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
+    pub = helper.create_publisher(Embedding, embedding_topic("audio"), results_qos(100))
+    with torch.no_grad():
+        emb = tiny_model.encode_text(TEXTS, path=PATH)
+    model_id = model_dir.name
+
+    proc = _start_memory_process(model_dir, db, domain, topic, tmp_path / "run1.log")
+    try:
+        assert wait_for_subscribers(pub, timeout=90.0), (tmp_path / "run1.log").read_text()
+        published = {}
+        for i in range(400):  # keep publishing while the node commits, then kill it mid-stream
+            stamp = 1_000 + i
+            pub.publish(embedding_msg.to_msg(emb, i % len(TEXTS), _header(stamp), "audio", model_id))
+            published[stamp] = i % len(TEXTS)
+            time.sleep(0.005)
+            if i == 300:
+                assert wait_until(lambda: bool(acks), 30.0), "the memory node never acknowledged"
+                proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    acked = max(acks)
+    assert acked >= 50
+
+    proc = _start_memory_process(model_dir, db, domain, topic, tmp_path / "run2.log")
+    try:
+        assert wait_until(lambda: helper.count_subscribers(f"{topic}/{embedding_topic('audio')}") >= 1, 90.0)
+        res = _call(helper, QueryText.Request(text=TEXTS[2], top_k=3), timeout=60.0)
+        assert res.success and res.results and res.results[0].score == pytest.approx(1.0, abs=1e-5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    with ObservationMemory(db, CodebookSet.from_model(tiny_model)) as mem:
+        stored = mem.get(range(1, acked + 1))
+        assert sorted(stored) == list(range(1, acked + 1)), "an acknowledged observation is missing"
+        for obs in stored.values():  # each is one of the published messages, intact
+            sec = obs.stamp_ns // 1_000_000_000
+            expected = emb.codes[published[sec]].numpy()
+            np.testing.assert_array_equal(obs.codes, expected)

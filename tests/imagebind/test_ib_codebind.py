@@ -68,3 +68,22 @@ def test_checkpoint_round_trip_gives_identical_embeddings(built):
                                        model.encode(modality, x[modality]).shared, rtol=0, atol=0)
         torch.testing.assert_close(loaded.encode_text(["a red mug"]).shared,
                                    model.encode_text(["a red mug"]).shared, rtol=0, atol=0)
+
+
+def test_merged_lora_checkpoint_matches_the_adapters(built, tmp_path):
+    model, _ = built
+    with torch.no_grad():  # non-trivial adapters (lora_B starts at zero)
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.02)
+    x = random_inputs(batch=2, seed=7)
+    with torch.no_grad():
+        before = {m: model.encode(m, x[m]) for m in ("depth", "audio")}
+    cb.save(model, tmp_path / "merged", merge_lora=True)
+    merged = cb.load(tmp_path / "merged")
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    with torch.no_grad():
+        for m, e in before.items():
+            after = merged.encode(m, x[m])
+            torch.testing.assert_close(after.shared, e.shared, rtol=0, atol=1e-5)
+            assert torch.equal(after.codes, e.codes)

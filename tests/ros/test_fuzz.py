@@ -11,7 +11,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rclpy.node import Node
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import Image, PointCloud2
 
 from codebind_ros.conversions.audio import array_to_audio
 from codebind_ros.conversions.image import array_to_image

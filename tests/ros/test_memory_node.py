@@ -45,12 +45,20 @@ def _messages(model, texts, modality="camera", first_sec=1, model_id=None):
 
 
 def _call(helper, request, timeout=20.0):
+    """Call QueryText, re-sending every 5 s: after a SIGKILL, discovery still lists the dead
+    server for a while and a request sent before the new server has matched is lost."""
     client = helper.create_client(QueryText, QUERY_SERVICE)
-    assert client.wait_for_service(timeout_sec=timeout)
-    future = client.call_async(request)
-    assert wait_until(future.done, timeout)
-    helper.destroy_client(client)
-    return future.result()
+    try:
+        assert client.wait_for_service(timeout_sec=timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            future = client.call_async(request)
+            if wait_until(future.done, min(5.0, max(0.1, deadline - time.monotonic()))):
+                return future.result()
+            client.remove_pending_request(future)
+        raise AssertionError(f"no QueryText answer within {timeout} s")
+    finally:
+        helper.destroy_client(client)
 
 
 def _memory(spin, ros_context, model, topic, db, **params):
@@ -178,7 +186,6 @@ def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_mo
 
     proc = _start_memory_process(model_dir, db, domain, topic, tmp_path / "run2.log")
     try:
-        assert wait_until(lambda: helper.count_subscribers(f"{topic}/{embedding_topic('audio')}") >= 1, 90.0)
         res = _call(helper, QueryText.Request(text=TEXTS[2], top_k=3), timeout=60.0)
         assert res.success and res.results and res.results[0].score == pytest.approx(1.0, abs=1e-5)
     finally:

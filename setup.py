@@ -10,6 +10,11 @@ setup(
     entry_points={
         "console_scripts": [
             "codebind-demo=codebind_core.demo:main",
+            "codebind-encoder=codebind_ros.encoder_node:main",
+            "codebind-graph=codebind_ros.graph:main",
+            "codebind-localisation=codebind_ros.localisation_node:main",
+            "codebind-memory=codebind_ros.memory_node:main",
+            "codebind-sensor-player=codebind_ros.sensor_player:main",
         ],
     },
 )

@@ -66,67 +66,90 @@ def build_memory(db: Path, cbs: CodebookSet, codes: np.ndarray, config: MemoryCo
     return mem
 
 
-def method_table(cbs, codes, tmp: Path, nprobe: int) -> Dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """name -> query function returning top-k row indices (0-based insertion order)."""
+def measure(name: str, fn: Callable[[np.ndarray], np.ndarray], queries: np.ndarray,
+            truth: List[np.ndarray]) -> Dict[str, float]:
+    for q in queries[:3]:
+        fn(q)  # warm-up (JIT, caches)
+    lat, recall = [], []
+    for q, gt in zip(queries, truth):
+        t = time.perf_counter()
+        got = fn(q)
+        lat.append((time.perf_counter() - t) * 1e3)
+        recall.append(len(set(np.asarray(got).tolist()) & set(gt.tolist())) / TOP_K)
+    return dict(method=name, p50=float(np.percentile(lat, 50)), p99=float(np.percentile(lat, 99)),
+                recall=float(np.mean(recall)))
+
+
+def run_size(n: int, args, tmp: Path) -> List[dict]:
+    """Every method at one N, each built and measured on its own (one method's threads or memory
+    never run beside another's measurement)."""
     import faiss
 
-    faiss.omp_set_num_threads(1)  # training with OpenMP barriers stalls badly on a busy 2-core CPU
-    n = codes.shape[0]
-    ivf_cfg = MemoryConfig(max_observations=n, index="ivf", ivf_nprobe=nprobe, ivf_min_observations=n)
-    mem = build_memory(tmp / "memory.db", cbs, codes, ivf_cfg)
+    cbs, codes, queries = make_data(n, args.dim, args.sub_dim, args.codebook, args.queries)
+    m = codes.shape[1]
+    rows = []
+
+    def add(row, bytes_per_obs, built_s):
+        row.update(n=n, bytes=bytes_per_obs, build_s=built_s)
+        rows.append(row)
+        print(f"  {row['method']:40s} p50 {row['p50']:8.2f} ms  p99 {row['p99']:8.2f} ms  recall@10 "
+              f"{row['recall']:.3f}  {bytes_per_obs} B/obs  (built in {built_s:.1f} s)", flush=True)
+
+    t = time.perf_counter()
+    cfg = MemoryConfig(max_observations=n, index="ivf", ivf_nprobe=args.nprobe, ivf_min_observations=n)
+    mem = build_memory(tmp / "memory.db", cbs, codes, cfg)
+    built = time.perf_counter() - t
+    exact = lambda q: np.array([h.id - 1 for h in mem.search({"camera": q}, TOP_K, exact=True)])  # noqa: E731
+    truth = [exact(q) for q in queries]
+    add(measure("code table, exact", exact, queries, truth), 2 * m, built)
+    nlist = mem._coarse["camera"].nlist
+    add(measure(f"code table, ivf (nprobe {args.nprobe}/{nlist})",
+                lambda q: np.array([h.id - 1 for h in mem.search({"camera": q}, TOP_K)]), queries, truth),
+        2 * m, built)
+    mem.close()
+
+    t = time.perf_counter()
     x = decoded_unit(cbs, codes)
-    flat = faiss.IndexFlatIP(x.shape[1])
-    flat.add(x)
-    pq = faiss.IndexPQ(x.shape[1], x.shape[1] // 8, 8, faiss.METRIC_INNER_PRODUCT)
-    pq.pq.cp.niter = 10
-    pq.train(x[np.random.default_rng(0).choice(n, min(n, 16_384), replace=False)])
-    pq.add(x)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    built = time.perf_counter() - t
 
     def numpy_bf(q):
         s = x @ q
         top = np.argpartition(-s, TOP_K)[:TOP_K]
         return top[np.argsort(-s[top])]
 
-    return {
-        "code table, exact": lambda q: np.array([h.id - 1 for h in mem.search({"camera": q}, TOP_K, exact=True)]),
-        f"code table, ivf (nprobe {nprobe}/{mem._coarse['camera'].nlist})":
-            lambda q: np.array([h.id - 1 for h in mem.search({"camera": q}, TOP_K)]),
-        "numpy float matmul": numpy_bf,
-        "faiss IndexFlatIP": lambda q: flat.search(q[None], TOP_K)[1][0],
-        "faiss IndexPQ (m=D/8, 8 bit)": lambda q: pq.search(q[None], TOP_K)[1][0],
-    }, {"code table, exact": 2 * codes.shape[1], "numpy float matmul": 4 * x.shape[1],
-        "faiss IndexFlatIP": 4 * x.shape[1], "faiss IndexPQ (m=D/8, 8 bit)": x.shape[1] // 8}
+    add(measure("numpy float matmul", numpy_bf, queries, truth), 4 * x.shape[1], built)
 
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    t = time.perf_counter()
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    built = time.perf_counter() - t
+    add(measure("faiss IndexFlatIP", lambda q: flat.search(q[None], TOP_K)[1][0], queries, truth),
+        4 * x.shape[1], built)
 
-def run(sizes: List[int], dim: int, sub_dim: int, k: int, n_queries: int, nprobe: int) -> List[dict]:
-    rows = []
-    for n in sizes:
-        cbs, codes, queries = make_data(n, dim, sub_dim, k, n_queries)
-        with tempfile.TemporaryDirectory() as tmp:
-            t = time.perf_counter()
-            methods, bytes_per = method_table(cbs, codes, Path(tmp), nprobe)
-            print(f"N={n}: built all indexes in {time.perf_counter() - t:.1f} s", flush=True)
-            truth = [methods["code table, exact"](q) for q in queries]
-            for name, fn in methods.items():
-                for q in queries[:3]:
-                    fn(q)  # warm-up (JIT, caches)
-                lat, recall = [], []
-                for q, gt in zip(queries, truth):
-                    t = time.perf_counter()
-                    got = fn(q)
-                    lat.append((time.perf_counter() - t) * 1e3)
-                    recall.append(len(set(got.tolist()) & set(gt.tolist())) / TOP_K)
-                row = dict(n=n, method=name, p50=float(np.percentile(lat, 50)), p99=float(np.percentile(lat, 99)),
-                           recall=float(np.mean(recall)),
-                           bytes=bytes_per.get(name, bytes_per["code table, exact"]))
-                rows.append(row)
-                print(f"  {name:40s} p50 {row['p50']:8.2f} ms  p99 {row['p99']:8.2f} ms  "
-                      f"recall@10 {row['recall']:.3f}  {row['bytes']} B/obs", flush=True)
+    faiss.omp_set_num_threads(1)  # k-means with OpenMP barriers stalls badly on a busy 2-core CPU
+    t = time.perf_counter()
+    pq = faiss.IndexPQ(x.shape[1], x.shape[1] // 8, 8, faiss.METRIC_INNER_PRODUCT)
+    pq.pq.cp.niter = 10
+    pq.train(x[np.random.default_rng(0).choice(n, min(n, 16_384), replace=False)])
+    pq.add(x)
+    built = time.perf_counter() - t
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    add(measure("faiss IndexPQ (m=D/8, 8 bit)", lambda q: pq.search(q[None], TOP_K)[1][0], queries, truth),
+        x.shape[1] // 8, built)
     return rows
 
 
-def markdown(rows: List[dict], command: str, args) -> str:
+def run(args) -> List[dict]:
+    rows = []
+    for n in args.sizes:
+        print(f"N={n}:", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += run_size(n, args, Path(tmp))
+    return rows
+
+
+def markdown(rows: List[dict], command: str, args, load) -> str:
     lines = ["## Memory search", "",
              f"Text query (top-{TOP_K}) over N stored observations, D = {args.dim}, d* = {args.sub_dim}, "
              f"K = {args.codebook} (m = {args.dim // args.sub_dim} uint16 codes per observation), "
@@ -135,6 +158,9 @@ def markdown(rows: List[dict], command: str, args) -> str:
              "force over the decoded vectors, tests/test_memory.py). The float and faiss baselines search "
              "the decoded vectors. Target: p50 <= 5 ms at N = 1M.", "",
              f"Command: `{command}`", "",
+             f"1-minute load average of the machine (other jobs included): {load[0][0]:.1f} at the start, "
+             f"{load[1][0]:.1f} at the end; timings on a busy machine are inflated, compare methods "
+             "within one run.", "",
              "| N | method | p50 ms | p99 ms | recall@10 | bytes/obs |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['n']:,} | {r['method']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['recall']:.3f} | {r['bytes']} |")
@@ -177,8 +203,10 @@ def main() -> None:
     args = ap.parse_args()
     command = "python benchmarks/memory_search.py " + " ".join(sys.argv[1:])
     print(f"command: {command.strip()}")
-    rows = run(args.sizes, args.dim, args.sub_dim, args.codebook, args.queries, args.nprobe)
-    section = markdown(rows, command.strip(), args)
+    load = os.getloadavg()
+    rows = run(args)
+    load = (load, os.getloadavg())
+    section = markdown(rows, command.strip(), args, load)
     print("\n" + section)
     if not args.no_docs:
         write_docs(section, ROOT / "docs" / "benchmarks.md")

@@ -35,6 +35,7 @@ class ProposalConfig:
         window_scales: window side as a fraction of the image's shorter side ([] = no windows).
         window_stride: window step as a fraction of the window side.
         max_points: larger clouds are rejected (bounded work).
+        max_range: points farther than this from the camera (m) are ignored.
         seed: RANSAC seed (deterministic proposals).
     """
 
@@ -51,6 +52,7 @@ class ProposalConfig:
     window_scales: Tuple[float, ...] = (0.5, 0.35, 0.25)
     window_stride: float = 0.5
     max_points: int = 2_000_000
+    max_range: float = 100.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -68,6 +70,7 @@ class ProposalConfig:
             (all(0 < s <= 1 for s in self.window_scales), "window_scales must be in (0, 1]"),
             (0 < self.window_stride <= 1, "window_stride must be in (0, 1]"),
             (self.max_points >= 1, "max_points must be >= 1"),
+            (self.max_range > 0, "max_range must be > 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -173,17 +176,21 @@ def cloud_proposals(points: np.ndarray, camera: Pinhole, cfg: ProposalConfig = P
     if pts.shape[0] > cfg.max_points:
         raise ValueError(f"cloud has {pts.shape[0]} points; the limit is {cfg.max_points}")
     pts = pts[:, :3]
-    pts = pts[np.isfinite(pts).all(axis=1)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        pts = pts[np.isfinite(pts).all(axis=1) & (np.abs(pts) <= cfg.max_range).all(axis=1)]
     if pts.shape[0] < cfg.min_cluster_points:
         return []
-    if cfg.voxel_size > 0:
-        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
-        pts = np.asarray(cloud.voxel_down_sample(cfg.voxel_size).points, dtype=np.float32)
-    rest = remove_dominant_plane(pts, cfg)
-    if rest.shape[0] < cfg.min_cluster_points:
-        return []
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(rest.astype(np.float64)))
-    labels = np.asarray(cloud.cluster_dbscan(cfg.cluster_eps, cfg.cluster_min_points), dtype=np.int64)
+    try:
+        if cfg.voxel_size > 0:
+            cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
+            pts = np.asarray(cloud.voxel_down_sample(cfg.voxel_size).points, dtype=np.float32)
+        rest = remove_dominant_plane(pts, cfg)
+        if rest.shape[0] < cfg.min_cluster_points:
+            return []
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(rest.astype(np.float64)))
+        labels = np.asarray(cloud.cluster_dbscan(cfg.cluster_eps, cfg.cluster_min_points), dtype=np.int64)
+    except RuntimeError as exc:  # open3d reports degenerate geometry this way
+        raise ValueError(f"point cloud rejected by open3d: {exc}") from None
     found = []
     for label in range(labels.max(initial=-1) + 1):
         members = rest[labels == label]

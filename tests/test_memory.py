@@ -235,3 +235,13 @@ def test_coarse_cells_follow_eviction(tmp_path, rng):
             hits = mem.search({"depth": q}, top_k=50)
             assert hits and min(h.id for h in hits) > ids[1999]  # evicted rows never come back
         assert mem._coarse["depth"].used <= 3 * 4096 + 16 * 64  # arena stays bounded
+
+
+def test_known_sub_vector_count_is_enforced(tmp_path, rng):
+    cbs = CodebookSet({"depth": _book(rng)}, sub_vectors={"depth": M})
+    with ObservationMemory(tmp_path / "m.db", cbs) as mem:
+        with pytest.raises(ValueError, match="has 16 codes per embedding, got 15"):
+            mem.add([Observation("depth", "depth", np.zeros(M - 1, int), 0)])
+        assert mem.add([Observation("depth", "depth", np.zeros(M, int), 0)]) == [1]
+    with pytest.raises(ValueError, match="sub_vectors"):
+        CodebookSet({"depth": _book(rng)}, sub_vectors={"audio": 4})

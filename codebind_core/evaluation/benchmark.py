@@ -145,8 +145,27 @@ def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Pat
             "trainable_parameters": sum(p.numel() for p in model.trainable_parameters())}
 
 
+_WORKER: Dict[str, Any] = {}
+
+
+def _worker_init(cfg_dict: Dict[str, Any], threads: int) -> None:
+    """Pool worker: single-threaded torch (runs are the parallel unit) and the shared data, loaded
+    from the caches the parent process filled."""
+    torch.set_num_threads(threads)
+    cfg = BenchmarkConfig.from_dict(cfg_dict)
+    _WORKER["cfg"], _WORKER["data"] = cfg, prepare(cfg, lambda msg: None)
+
+
+def _worker_run(run: Dict[str, Any]) -> Dict[str, Any]:
+    return run_one(_WORKER["cfg"], _WORKER["data"], run, Path(_WORKER["cfg"].out_dir))
+
+
 def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None) -> Path:
-    """Run (or finish) the whole benchmark and write the report; returns the report path."""
+    """Run (or finish) the whole benchmark and write the report; returns the report path.
+
+    Runs are independent, so ``cfg.parallel_runs`` worker processes (``cfg.threads_per_run``
+    torch threads each) train them side by side; every run is seeded on its own, so the results
+    do not depend on which worker ran it."""
     from .report import write_report
 
     log = log or (lambda msg: print(msg, flush=True))
@@ -160,18 +179,31 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
         log(f"skipping variant {v!r}: {why}")
     data = prepare(cfg, log)
     runs = [r for r in cfg.run_names() if r["variant"] not in skipped]
-    results = []
-    for i, run in enumerate(runs, 1):
-        path = out / "runs" / f"{run['name']}.json"
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
-            continue
-        res = run_one(cfg, data, run, out)
-        path.write_text(json.dumps(res, indent=1))
-        results.append(res)
-        zs = {t: m["zero_shot"]["acc@1"] for t, m in res["metrics"].items()}
-        log(f"[{i}/{len(runs)}] {run['name']}: train {res['train_seconds']:.0f} s, eval {res['eval_seconds']:.0f} s, "
+    done = {r["name"]: json.loads((out / "runs" / f"{r['name']}.json").read_text())
+            for r in runs if (out / "runs" / f"{r['name']}.json").is_file()}
+    todo = [r for r in runs if r["name"] not in done]
+    log(f"{len(runs)} runs, {len(done)} already finished, {len(todo)} to go on {cfg.parallel_runs} worker(s)")
+
+    def finished(res: Dict[str, Any]) -> None:
+        name = res["run"]["name"]
+        (out / "runs" / f"{name}.json").write_text(json.dumps(res, indent=1))
+        done[name] = res
+        zs = {t: round(100 * m["zero_shot"]["acc@1"], 1) for t, m in res["metrics"].items()}
+        log(f"[{len(done)}/{len(runs)}] {name}: train {res['train_seconds']:.0f} s, eval {res['eval_seconds']:.0f} s, "
             f"zero-shot acc@1 {zs}")
+
+    if cfg.parallel_runs <= 1:
+        torch.set_num_threads(cfg.threads_per_run)
+        for run in todo:
+            finished(run_one(cfg, data, run, out))
+    elif todo:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(cfg.parallel_runs, _worker_init, (cfg.to_dict(), cfg.threads_per_run),
+                                          maxtasksperchild=None) as pool:
+            for res in pool.imap_unordered(_worker_run, todo):
+                finished(res)
+    results = [done[r["name"]] for r in runs]
     wall = time.perf_counter() - start
     report = write_report(cfg, results, data.stage0, skipped, command, wall)
     log(f"report written to {report} (wall {wall / 60:.1f} min)")

@@ -25,7 +25,7 @@ class BenchmarkConfig:
 
     name: str = "synthbind-benchmark"
     synth: Dict[str, Any] = field(default_factory=lambda: {"seed": 0, "num_samples": 3000})
-    cache_dir: str = ".cache/synthbind"
+    cache_dir: str = "cache/synthbind"
     workers: int = 2
     model: ModelSpec = field(default_factory=ModelSpec)
     bridge_pretrain: BridgePretrainConfig = field(default_factory=lambda: BridgePretrainConfig(enabled=True))
@@ -47,6 +47,8 @@ class BenchmarkConfig:
     toc_lambda: float = 0.3
     tsne_samples: int = 300
     tsne_targets: List[str] = field(default_factory=lambda: ["audio", "thermal"])
+    parallel_runs: int = 2                # worker processes training runs side by side
+    threads_per_run: int = 1              # torch threads of each worker
     out_dir: str = "runs/benchmark"
     report: str = "docs/results.md"
 
@@ -70,6 +72,7 @@ class BenchmarkConfig:
         _check(all(0 < f <= 1 for f in self.toc_fractions), "toc_fractions must lie in (0, 1]")
         _check(self.toc_random >= 1 and 0 <= self.toc_lambda <= 1, "toc_random >= 1 and toc_lambda in [0, 1]")
         _check(self.tsne_samples >= 20, "tsne_samples must be >= 20")
+        _check(self.parallel_runs >= 1 and self.threads_per_run >= 1, "parallel_runs and threads_per_run must be >= 1")
         self.bridge_pretrain.validate()
 
     @classmethod

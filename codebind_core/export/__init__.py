@@ -1,4 +1,22 @@
-"""Export and deployment runtime."""
-from .runtime import BACKENDS, Embedder, TorchEmbedder, create_embedder, example_batch
+"""Export and deployment runtime.
 
-__all__ = ["BACKENDS", "Embedder", "TorchEmbedder", "create_embedder", "example_batch"]
+* :func:`export_onnx` / :func:`export_all`: encoder + heads + compositional VQ of a modality as an
+  ONNX graph (dynamic batch, fp32 or fp16) with a manifest and the codebooks as plain arrays.
+* :func:`create_embedder`: one :class:`Embedder` interface over the backends in :data:`BACKENDS`
+  ("torch", "onnxruntime", "tensorrt", "torch_tensorrt"); all return an :class:`Embedding`.
+* :mod:`.tensorrt_engine`: TensorRT engine build + cache (needs TensorRT and a GPU).
+* :mod:`.fast_vq`: CPU compositional-VQ encoding at (or above) faiss PQ speed.
+"""
+from . import ort_backend as _ort_backend  # noqa: F401  (registers "onnxruntime")
+from . import trt_backend as _trt_backend  # noqa: F401  (registers "tensorrt", "torch_tensorrt")
+from .artifact import ExportedGraph, Manifest, decode_codes, load_codebooks
+from .onnx_export import OnnxExportConfig, ensure_exported, export_all, export_onnx
+from .ort_backend import OnnxRuntimeEmbedder
+from .runtime import BACKENDS, Embedder, TorchEmbedder, create_embedder, example_batch
+from .tensorrt_engine import TensorRTConfig, TensorRTUnavailable, tensorrt_available
+from .trt_backend import TensorRTEmbedder, TorchTensorRTEmbedder
+
+__all__ = ["BACKENDS", "Embedder", "ExportedGraph", "Manifest", "OnnxExportConfig", "OnnxRuntimeEmbedder",
+           "TensorRTConfig", "TensorRTEmbedder", "TensorRTUnavailable", "TorchEmbedder",
+           "TorchTensorRTEmbedder", "create_embedder", "decode_codes", "ensure_exported", "example_batch",
+           "export_all", "export_onnx", "load_codebooks", "tensorrt_available"]

@@ -13,7 +13,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
@@ -125,7 +125,7 @@ def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optiona
         codebook_sizes={k: int(v.shape[0]) for k, v in books.items()},
         onnx_file=onnx_path.name, onnx_sha256=sha256_file(onnx_path), codebooks_file=books_file,
         model_name=model.config.name, model_fingerprint=fingerprint or model_fingerprint(model),
-        max_batch=config.max_batch)
+        max_batch=config.max_batch, extra=_export_options(config))
     manifest_path = onnx_path.with_suffix(".json")
     manifest.save(manifest_path)
     return ExportedGraph(onnx_path, manifest_path, out_dir / books_file if books_file else None, manifest)
@@ -148,3 +148,46 @@ def export_all(model, out_dir: Union[str, Path], modalities: Optional[Iterable[s
     fingerprint = model_fingerprint(model)
     return [export_onnx(model, m, out_dir, OnnxExportConfig(precision=p, **options), fingerprint=fingerprint)
             for m in names for p in precisions]
+
+
+def default_export_dir() -> Path:
+    """Where runtimes export graphs they were not given: ``$CODEBIND_CACHE/onnx`` or
+    ``~/.cache/codebind/onnx``."""
+    root = os.environ.get("CODEBIND_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "codebind")
+    return Path(root) / "onnx"
+
+
+def ensure_exported(model, modality: str, export_dir: Optional[Union[str, Path]] = None,
+                    config: Optional[OnnxExportConfig] = None, path: Optional[str] = None) -> ExportedGraph:
+    """Return an up-to-date export of ``modality``, exporting only when needed.
+
+    Exports go to ``export_dir/<fingerprint[:16]>/`` (default :func:`default_export_dir`); an
+    existing export is reused when its manifest names this model's fingerprint, the same
+    options, and its ONNX file is unchanged."""
+    config = config or OnnxExportConfig()
+    modality = "image" if modality == "camera" else modality
+    fingerprint = model_fingerprint(model)
+    out_dir = Path(export_dir or default_export_dir()) / fingerprint[:16]
+    resolved = model.config.path_for(modality, path)
+    stem = stem_for(modality, resolved, model.config.path_for(modality))
+    onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
+    if onnx_path.is_file() and onnx_path.with_suffix(".json").is_file():
+        try:
+            found = ExportedGraph.from_onnx(onnx_path)
+        except ValueError:
+            found = None
+        if found is not None and _matches(found.manifest, fingerprint, config, resolved) and found.is_current():
+            return found
+    return export_onnx(model, modality, out_dir, config, path=path, fingerprint=fingerprint)
+
+
+def _export_options(config: OnnxExportConfig) -> Dict[str, str]:
+    """Options recorded in the manifest that change the graph (besides precision and opset)."""
+    return {"specific": str(config.specific), "merge_lora": str(config.merge_lora),
+            "optimize": str(config.optimize)}
+
+
+def _matches(m: Manifest, fingerprint: str, config: OnnxExportConfig, path: str) -> bool:
+    return (m.model_fingerprint == fingerprint and m.path == path and m.opset == config.opset
+            and m.precision == config.precision and m.max_batch == config.max_batch
+            and m.extra == _export_options(config) and m.torch_version == torch.__version__)

@@ -9,7 +9,7 @@ as in product-quantization search).
 from __future__ import annotations
 
 import hashlib
-from typing import Dict, Iterable, Mapping
+from typing import Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -24,9 +24,12 @@ class CodebookMismatchError(ValueError):
 
 
 class CodebookSet:
-    """Shared codebooks per path ("depth", "audio", "unified", ...), each (K, d*) float32."""
+    """Shared codebooks per path ("depth", "audio", "unified", ...), each (K, d*) float32.
 
-    def __init__(self, books: Mapping[str, np.ndarray]):
+    ``sub_vectors`` (optional, path -> m) fixes how many codes an embedding of that path has;
+    codes of another length are then refused."""
+
+    def __init__(self, books: Mapping[str, np.ndarray], sub_vectors: Optional[Mapping[str, int]] = None):
         if not books:
             raise ValueError("CodebookSet needs at least one path's shared codebook")
         self.books: Dict[str, np.ndarray] = {}
@@ -42,6 +45,10 @@ class CodebookSet:
                 raise ValueError(f"codebook {path!r} has NaN or inf entries")
             self.books[path] = arr
         self.sq_norms = {p: (b.astype(np.float64) ** 2).sum(1) for p, b in self.books.items()}
+        self.sub_vectors: Dict[str, int] = {p: int(m) for p, m in (sub_vectors or {}).items()}
+        unknown = set(self.sub_vectors) - set(self.books)
+        if unknown or any(m < 1 for m in self.sub_vectors.values()):
+            raise ValueError(f"sub_vectors must give m >= 1 for known paths, got {dict(self.sub_vectors)}")
 
     @classmethod
     def from_model(cls, model) -> "CodebookSet":
@@ -49,7 +56,9 @@ class CodebookSet:
         books = getattr(model, "codebooks", None)
         if not books:
             raise ValueError("the model has no codebooks (quantizer disabled?): the memory stores codebook indices")
-        return cls({path: vqs["shared"].codebook.detach().cpu().float().numpy() for path, vqs in books.items()})
+        arrays = {path: vqs["shared"].codebook.detach().cpu().float().numpy() for path, vqs in books.items()}
+        dim = int(model.config.embed_dim)
+        return cls(arrays, {path: dim // a.shape[1] for path, a in arrays.items() if dim % a.shape[1] == 0})
 
     @property
     def paths(self) -> Iterable[str]:
@@ -83,6 +92,9 @@ class CodebookSet:
         if not np.issubdtype(codes.dtype, np.integer):
             raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
         k = self.size(path)
+        m = self.sub_vectors.get(path)
+        if m is not None and codes.shape[-1] != m:
+            raise ValueError(f"path {path!r} has {m} codes per embedding, got {codes.shape[-1]}")
         if codes.min() < 0 or codes.max() >= k:
             raise ValueError(f"codes for path {path!r} must be in [0, {k}), got range [{codes.min()}, {codes.max()}]")
         return codes.astype(CODE_DTYPE, copy=False)

@@ -16,6 +16,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .codebooks import CODE_DTYPE
+from .kernels import matvec
 
 _CHUNK = 16384
 _FIELDS = {"ids": np.int64, "stamps": np.int64, "mod_ids": np.uint8, "inv_norm": np.float32}
@@ -176,7 +177,7 @@ class CoarseIndex:
 
     def probe(self, query: np.ndarray, nprobe: int) -> Tuple[np.ndarray, np.ndarray]:
         """Arena row ranges [lo, hi) of the ``nprobe`` cells most similar to the query."""
-        sims = self.centroids @ np.asarray(query, np.float32).reshape(-1)
+        sims = matvec(self.centroids, query)
         nprobe = min(nprobe, self.nlist)
         top = np.argpartition(-sims, nprobe - 1)[:nprobe]
         for c in top:

@@ -81,11 +81,33 @@ def _lookup_table(q, book):
     return out
 
 
+def _matvec(mat, vec):
+    out = np.empty(mat.shape[0], dtype=np.float32)
+    for i in range(mat.shape[0]):
+        acc = np.float32(0.0)
+        for j in range(mat.shape[1]):
+            acc += mat[i, j] * vec[j]
+        out[i] = acc
+    return out
+
+
 if HAVE_NUMBA:
+    _matvec_jit = njit(fastmath=True, cache=True)(_matvec)
     _sift_down = njit(cache=True, inline="always")(_sift_down)
     _scan_topk_parallel = njit(parallel=True, fastmath=True, cache=True)(_scan_topk)
     _scan_topk_serial = njit(fastmath=True, cache=True)(_scan_topk)
     _lookup_table_jit = njit(fastmath=True, cache=True)(_lookup_table)
+
+
+def matvec(mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """mat (n, d) @ vec (d,) in float32 on the calling thread (see :func:`lookup_table`)."""
+    mat = np.ascontiguousarray(mat, np.float32)
+    vec = np.ascontiguousarray(vec, np.float32).reshape(-1)
+    if mat.shape[1] != vec.size:
+        raise ValueError(f"matrix has {mat.shape[1]} columns, vector has {vec.size} entries")
+    if HAVE_NUMBA:
+        return _matvec_jit(mat, vec)
+    return np.einsum("nd,d->n", mat, vec, optimize=False).astype(np.float32)
 
 
 def lookup_table(q: np.ndarray, book: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@
 name: synth-depth
 seed: 0
 model: {preset: tiny, targets: [depth, thermal], overrides: {loss: {weights: adaptive}}}
-data: {kind: synthbind, options: {cache_dir: .cache/synthbind}}
+data: {kind: synthbind, options: {cache_dir: cache/synthbind}}
 bridge_pretrain: {enabled: true, steps: 400}     # Stage 0 (SynthBind only)
 optim: {name: adamw, lr: 5.0e-4}
 schedule: {name: cosine, warmup_steps: 20}

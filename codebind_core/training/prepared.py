@@ -87,6 +87,7 @@ def load_or_build(path: Path, build: Callable[[], torch.Tensor]) -> torch.Tensor
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # a shared cache: readable like any other file
     try:
         save_file({"x": x.contiguous()}, tmp)
         os.replace(tmp, path)

@@ -62,7 +62,7 @@ def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(), device: Optiona
     out = Path(bp.output).parent if bp.output else Path(cfg.out_dir) / "bridge"
     if dist.is_main:
         opts = cfg.data.options
-        source = SynthSource(synth_config(opts.get("synth", {})), opts.get("cache_dir", ".cache/synthbind"),
+        source = SynthSource(synth_config(opts.get("synth", {})), opts.get("cache_dir", "cache/synthbind"),
                              workers=opts.get("workers", 2))
         ensure_synth_bridge(source, built.inputs, bridge_model_cfg(built), bp, out, cfg.seed, device, cfg.progress)
     barrier(dist)

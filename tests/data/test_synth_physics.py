@@ -16,7 +16,8 @@ ALL = CFG.modalities
 
 def base_factors(index=3, **changes):
     f = sample_factors(CFG, index, "train", held_out_pairs(CFG))
-    defaults = dict(category=CFG.categories.index("cylinder"), position=(0.0, 0.0, 0.6), scale=0.12, occluded=0)
+    defaults = dict(category=CFG.categories.index("cylinder"), position=(0.0, 0.0, 0.6), scale=0.12,
+                    aspect=(1.0, 1.0, 1.0), occluded=0)
     return f.replace(**(defaults | changes))
 
 

@@ -14,7 +14,7 @@ CFG = SynthConfig(num_samples=40, image_size=64, sensor_noise=False, occlusion_p
 def sphere_factors(position, scale=0.1) -> ObjectFactors:
     f = sample_factors(CFG, 0, "train", held_out_pairs(CFG))
     return f.replace(category=CFG.categories.index("sphere"), position=tuple(position), scale=scale,
-                     rotation=(1.0, 0.0, 0.0, 0.0), occluded=0, wall_distance=3.5)
+                     rotation=(1.0, 0.0, 0.0, 0.0), aspect=(1.0, 1.0, 1.0), occluded=0, wall_distance=3.5)
 
 
 def analytic_sphere_depth(camera: PinholeCamera, centre, radius) -> np.ndarray:

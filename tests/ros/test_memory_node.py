@@ -3,6 +3,7 @@ exactly like the core search, bounds its inputs, and keeps every acknowledged ob
 across a SIGKILL."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -114,6 +115,17 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     assert top.stamp.sec == 50 and top.has_position and top.has_box and top.frame_id == "camera_optical_frame"
     assert (top.position.x, top.position.y, top.position.z) == pytest.approx((0.1, -0.2, 1.5), abs=1e-6)
     assert (top.box.x_offset, top.box.y_offset, top.box.width, top.box.height) == (10, 20, 31, 41)
+
+    # the command-line client answers the same
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()))
+    out = subprocess.run([sys.executable, "-m", "codebind_ros.query_cli", "a purple mobius strip", "--top-k", "2",
+                          "--json", "--service", f"{topic}/{QUERY_SERVICE}"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    cli = json.loads(out.stdout)["results"]
+    assert cli[0]["position"] == pytest.approx([0.1, -0.2, 1.5], abs=1e-6) and cli[0]["box"] == [10, 20, 31, 41]
+    assert [r["score"] for r in cli] == pytest.approx([r.score for r in _call(helper, QueryText.Request(
+        text="a purple mobius strip", top_k=2)).results], abs=1e-6)
 
     # filters: modality and time window
     assert _call(helper, QueryText.Request(text="a blue box", top_k=5, modality="depth")).results == []

@@ -21,7 +21,8 @@ MODALITIES: Tuple[str, ...] = ("image", "depth", "thermal", "pointcloud", "tacti
                                "video", "eeg", "text")
 SPLITS: Tuple[str, ...] = ("train", "val", "test", "test_unseen")
 # bump when a change of the generator changes its output for the same config (invalidates caches)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+POINTCLOUD_VIEWS: Tuple[str, ...] = ("partial", "full")
 
 Range = Tuple[float, float]
 
@@ -35,9 +36,11 @@ def _require(cond: bool, msg: str) -> None:
 class SynthConfig:
     """Options of the SynthBind generator (sizes, factor vocabularies and ranges, splits).
 
-    Geometry: objects have a bounding radius ``scale_range`` [m] and stand ``distance_range`` [m] in
+    Geometry: objects have a bounding radius ``scale_range`` [m], are stretched per axis by
+    exp(U(-shape_jitter, shape_jitter)) (intra-class shape variation) and stand ``distance_range`` [m] in
     front of a ``fov_deg`` camera, shifted sideways by up to ``offset_max`` [m]; a wall stands
     ``wall_distance_range`` [m] away and depth beyond ``depth_max_range`` reads 0 (no return).
+    ``pointcloud_view``: "partial" (single-view scan from the camera) or "full" (whole surface).
     Splits: ``val/test/unseen_fraction`` of ``num_samples`` (train gets the rest); per category,
     ``unseen_colours_per_category`` colours and ``unseen_materials_per_category`` materials never
     occur in train/val/test and every ``test_unseen`` sample has at least one such pair.
@@ -61,6 +64,7 @@ class SynthConfig:
     audio_rate: int = 16000
     pointcloud_points: int = 1024
     pointcloud_rgb: bool = False
+    pointcloud_view: str = "partial"
     tactile_size: int = 32
     tactile_patch_m: float = 0.02
     eeg_channels: int = 16
@@ -70,6 +74,7 @@ class SynthConfig:
     eeg_noise_uv: float = 6.0
     # factor ranges
     scale_range: Range = (0.07, 0.17)
+    shape_jitter: float = 0.2
     distance_range: Range = (0.5, 0.8)
     offset_max: float = 0.06
     temperature_range: Range = (275.0, 345.0)
@@ -132,6 +137,10 @@ class SynthConfig:
         _require(self.val_fraction + self.test_fraction + self.unseen_fraction < 1.0,
                  "val + test + unseen fractions must leave a non-empty train split (sum < 1)")
         _require(self.eeg_noise_uv >= 0 and self.offset_max >= 0, "eeg_noise_uv and offset_max must be >= 0")
+        _require(isinstance(self.shape_jitter, (int, float)) and 0 <= self.shape_jitter <= 1.0,
+                 f"shape_jitter must be in [0, 1], got {self.shape_jitter!r}")
+        _require(self.pointcloud_view in POINTCLOUD_VIEWS,
+                 f"pointcloud_view must be one of {POINTCLOUD_VIEWS}, got {self.pointcloud_view!r}")
         for name in ("scale_range", "distance_range", "temperature_range", "ambient_range",
                      "wall_distance_range", "video_speed_range"):
             lo, hi = getattr(self, name)

@@ -48,6 +48,7 @@ class ObjectFactors:
     background_gradient: float  # strength of the background gradient        (image, video)
     video_speed: float          # turntable step [rad / frame]               (video)
     rotation: Tuple[float, float, float, float]  # object orientation, quaternion (w, x, y, z)
+    aspect: Tuple[float, float, float]           # stretch of the canonical shape per axis (geometric modalities)
     position: Tuple[float, float, float]         # object centre [m]
     light_direction: Tuple[float, float, float]  # unit vector towards the light
     albedo: Tuple[float, float, float]           # linear RGB of the painted colour (image, video)
@@ -144,6 +145,7 @@ def sample_factors(cfg: SynthConfig, index: int, split: str, held: HeldOutPairs)
                     rng.uniform(0.25, 0.5) * scale, 8.0 * scale)
         occluder = tuple(float(v) for v in occluder)
     speed = float(rng.uniform(*cfg.video_speed_range)) * (1.0 if rng.random() < 0.5 else -1.0)
+    aspect = tuple(float(v) for v in np.exp(rng.uniform(-cfg.shape_jitter, cfg.shape_jitter, 3)))
     return ObjectFactors(
         category=category, colour=colour, pattern=int(rng.integers(len(cfg.patterns))), material=material,
         background=int(rng.integers(len(cfg.backgrounds))), subject=int(rng.integers(cfg.eeg_subjects)),
@@ -153,7 +155,7 @@ def sample_factors(cfg: SynthConfig, index: int, split: str, held: HeldOutPairs)
         scale=scale, wall_distance=float(rng.uniform(*cfg.wall_distance_range)),
         light_ambient=float(rng.uniform(0.15, 0.4)), light_intensity=float(rng.uniform(0.7, 1.2)),
         background_angle=float(rng.uniform(0, 2 * np.pi)), background_gradient=float(rng.uniform(0.0, 0.6)),
-        video_speed=speed, rotation=tuple(float(v) for v in random_quaternion(rng)), position=position,
+        video_speed=speed, rotation=tuple(float(v) for v in random_quaternion(rng)), aspect=aspect, position=position,
         light_direction=(float(rxy * np.cos(az)), float(rxy * np.sin(az)), lz), albedo=albedo, occluder=occluder)
 
 

@@ -26,7 +26,7 @@ from .materials import material_spec
 from .pointcloud import object_point_cloud
 from .raycast import Hits, ObjectPose, cast_objects
 from .shading import Lighting, Paint, background_image, block_mean, camera_noise, shade
-from .shapes import CUBE_HALF_SIDE, UnitMesh, category_spec, unit_mesh
+from .shapes import CUBE_HALF_SIDE, UnitMesh, category_spec, stretched_axes, unit_mesh
 from .tactile import gelsight_image
 from .thermal import HeatSource, apparent_radiance, sensor, to_kelvin, wall_temperature
 
@@ -52,6 +52,7 @@ class SampleContext:
         self.material = material_spec(cfg.materials[factors.material])
         self.mesh: UnitMesh = unit_mesh(self.category)
         self.rotation = quaternion_to_matrix(np.asarray(factors.rotation))
+        self.axes = stretched_axes(self.mesh, np.asarray(factors.aspect), factors.scale)
         self.noise = cfg.sensor_noise
 
     def rng(self, modality: str) -> np.random.Generator:
@@ -60,7 +61,7 @@ class SampleContext:
     # ---- scene content ---------------------------------------------------------------------
     def objects(self, rotation: Array) -> List[Tuple[UnitMesh, ObjectPose]]:
         """The object (index 0) at ``rotation`` and, if present, the occluding bar (index 1)."""
-        objs = [(self.mesh, ObjectPose(rotation, np.asarray(self.f.position), self.f.scale))]
+        objs = [(self.mesh, ObjectPose(rotation, np.asarray(self.f.position), self.axes))]
         if self.f.occluded:
             x, y, z, angle, width, length = self.f.occluder
             axes = np.array([length, width, width]) / (2 * CUBE_HALF_SIDE)
@@ -138,13 +139,17 @@ def _video(ctx: SampleContext) -> Array:
 
 
 def _pointcloud(ctx: SampleContext) -> Array:
-    albedo = np.asarray(ctx.f.albedo) if ctx.cfg.pointcloud_rgb else None
-    return object_point_cloud(ctx.mesh, ctx.rotation, ctx.f.scale, ctx.cfg.pointcloud_points, ctx.rng("pointcloud"),
-                              noise=ctx.noise, albedo=albedo, pattern=ctx.cfg.patterns[ctx.f.pattern])
+    cfg = ctx.cfg
+    objs = ctx.objects(ctx.rotation)
+    albedo = np.asarray(ctx.f.albedo) if cfg.pointcloud_rgb else None
+    partial = cfg.pointcloud_view == "partial"
+    return object_point_cloud(ctx.mesh, objs[0][1], cfg.pointcloud_points, ctx.rng("pointcloud"), noise=ctx.noise,
+                              albedo=albedo, pattern=cfg.patterns[ctx.f.pattern],
+                              view_origin=np.zeros(3) if partial else None, occluders=objs[1:])
 
 
 def _tactile(ctx: SampleContext) -> Array:
-    return gelsight_image(ctx.mesh, ctx.f.scale, ctx.material, ctx.cfg.tactile_size, ctx.cfg.tactile_patch_m,
+    return gelsight_image(ctx.mesh, ctx.axes, ctx.material, ctx.cfg.tactile_size, ctx.cfg.tactile_patch_m,
                           ctx.rng("tactile"), noise=ctx.noise)
 
 

@@ -121,6 +121,15 @@ class UnitMesh:
         return pts, self.face_normals[faces]
 
 
+def stretched_axes(mesh: UnitMesh, aspect: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    """Per-axis scale that stretches the canonical mesh by ``aspect`` (3,) and keeps its bounding
+    radius equal to ``radius`` (intra-class shape variation at a fixed size)."""
+    aspect = np.asarray(aspect, dtype=np.float64)
+    if aspect.shape != (3,) or np.any(~np.isfinite(aspect)) or np.any(aspect <= 0):
+        raise ValueError(f"aspect must be 3 positive numbers, got {aspect!r}")
+    return radius * aspect / float(np.linalg.norm(mesh.vertices * aspect, axis=1).max())
+
+
 def category_spec(name: str) -> CategorySpec:
     """The registered :class:`CategorySpec` called ``name`` (ValueError if unknown)."""
     if name not in CATEGORIES:

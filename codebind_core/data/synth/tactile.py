@@ -76,14 +76,17 @@ TEXTURES: Dict[str, Callable[[int, float, np.random.Generator], np.ndarray]] = {
 }
 
 
-def contact_height(mesh: UnitMesh, scale: float, size: int, patch_m: float, indent_m: float,
+def contact_height(mesh: UnitMesh, axes: np.ndarray, size: int, patch_m: float, indent_m: float,
                    rng: np.random.Generator, attempts: int = 16) -> np.ndarray:
-    """(size, size) gel displacement [m] from pressing at a random surface point (see module doc)."""
-    pose = ObjectPose(np.eye(3), np.zeros(3), scale)
+    """(size, size) gel displacement [m] from pressing at a random surface point of the mesh
+    scaled by ``axes`` [m] (see module doc)."""
+    axes = np.broadcast_to(np.asarray(axes, dtype=np.float64), (3,))
+    pose = ObjectPose(np.eye(3), np.zeros(3), axes)
     offsets = (np.arange(size) - (size - 1) / 2) * (patch_m / size)
     for _ in range(attempts):
         point, normal = mesh.sample_surface(1, rng)
-        point, normal = scale * point[0], normal[0]
+        point, normal = axes * point[0], normal[0] / axes
+        normal /= np.linalg.norm(normal)
         tangents = tangent_frame(normal, rng.uniform(0, 2 * np.pi))
         origins = (point + STANDOFF_M * normal)[None, None, :] + offsets[:, None, None] * tangents[1] \
             + offsets[None, :, None] * tangents[0]
@@ -97,11 +100,12 @@ def contact_height(mesh: UnitMesh, scale: float, size: int, patch_m: float, inde
     return np.full((size, size), indent_m)
 
 
-def gelsight_image(mesh: UnitMesh, scale: float, material: MaterialSpec, size: int, patch_m: float,
+def gelsight_image(mesh: UnitMesh, axes: np.ndarray | float, material: MaterialSpec, size: int, patch_m: float,
                    rng: np.random.Generator, noise: bool = True) -> np.ndarray:
-    """(size, size, 3) uint8 tactile image of pressing the gel on the object."""
+    """(size, size, 3) uint8 tactile image of pressing the gel on the mesh scaled by ``axes`` [m]
+    (a bounding radius, or per-axis)."""
     indent = rng.uniform(0.6e-3, 1.5e-3)
-    contact = contact_height(mesh, scale, size, patch_m, indent, rng)
+    contact = contact_height(mesh, np.asarray(axes, dtype=np.float64), size, patch_m, indent, rng)
     # the elastic gel (and a soft object) rounds the imprint's rim
     contact = gaussian_filter(contact, (GEL_BLUR_PX + 2.0 * material.softness) * size / 32.0, mode="nearest")
     pixel_m = patch_m / size

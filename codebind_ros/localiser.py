@@ -1,0 +1,163 @@
+"""Cross-modal localisation on one camera frame (no rclpy): proposals, crop embeddings, ranking.
+
+A frame's proposals (:mod:`codebind_ros.proposals`) are cropped from the camera image (or the
+depth image when the query is a depth embedding), embedded with the model on the query's codebook
+path, and ranked by cosine similarity of the shared parts with the query (paper Eq. 1 aligns
+quantized shared embeddings). A query is any shared embedding: a text, or the latest embedding of
+audio, depth, thermal, tactile or point cloud.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from codebind_ros.conversions.camera_info import Pinhole
+from codebind_ros.proposals import Proposal, ProposalConfig, cloud_proposals, crop, depth_to_points, window_proposals
+
+# query modality -> the modality its proposals are cropped from (anything else: the camera image)
+CROP_MODALITY: Dict[str, str] = {"depth": "depth"}
+WINDOW_MODES = ("auto", "always", "never")
+
+
+@dataclass
+class Query:
+    """What to look for: a shared embedding on a codebook path."""
+
+    modality: str            # "text" or a ROS sensor modality
+    path: str                # codebook set the vector was quantized with
+    vector: np.ndarray       # (D,) shared embedding
+    text: str = ""
+    stamp_ns: int = 0        # stamp of the source message (0 for text)
+
+
+@dataclass
+class Frame:
+    """One synchronised camera frame with its proposals and (lazily) their embeddings."""
+
+    rgb: np.ndarray
+    camera: Pinhole
+    stamp_ns: int
+    frame_id: str
+    proposals: List[Proposal]
+    depth: Optional[np.ndarray] = None
+    embeddings: Dict[Tuple[str, str], object] = field(default_factory=dict)  # (crop modality, path) -> Embedding
+
+
+@dataclass
+class Match:
+    score: float
+    index: int               # into Frame.proposals
+    proposal: Proposal
+
+
+def square_box(box, width: int, height: int, margin: float = 0.1):
+    """The smallest square around ``box`` (plus ``margin`` of its side), shifted into the image;
+    the model's centre crop then sees the whole object."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    side = min(side, width - 1, height - 1)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    nx0 = float(np.clip(cx - side / 2, 0, width - 1 - side))
+    ny0 = float(np.clip(cy - side / 2, 0, height - 1 - side))
+    return nx0, ny0, nx0 + side, ny0 + side
+
+
+class Localiser:
+    """Proposals + embeddings + ranking for one model.
+
+    Args:
+        model: a ``codebind_core`` CodeBind model (eval mode).
+        proposal_config: cloud clustering and window settings.
+        windows: "auto" (image windows only when the cloud gives no proposal), "always", "never".
+        max_proposals: bound on the crops embedded per frame.
+        batch_size: crops per model call.
+    """
+
+    def __init__(self, model, proposal_config: Optional[ProposalConfig] = None, windows: str = "auto",
+                 max_proposals: int = 64, batch_size: int = 32):
+        if windows not in WINDOW_MODES:
+            raise ValueError(f"windows must be one of {WINDOW_MODES}, got {windows!r}")
+        if max_proposals < 1 or batch_size < 1:
+            raise ValueError("max_proposals and batch_size must be >= 1")
+        self.model = model
+        self.cfg = proposal_config or ProposalConfig()
+        self.windows, self.max_proposals, self.batch_size = windows, max_proposals, batch_size
+        self.default_path = model.config.path_for("image", None)
+
+    # ---- frames ------------------------------------------------------------------------------
+    def frame(self, rgb: np.ndarray, camera: Pinhole, stamp_ns: int = 0, frame_id: str = "",
+              depth: Optional[np.ndarray] = None, cloud: Optional[np.ndarray] = None) -> Frame:
+        """Proposals for one frame: clusters of ``cloud`` (or of ``depth`` back-projected), image
+        windows per ``windows``. Raises ValueError for inconsistent inputs."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"camera image must be (H, W, 3), got {rgb.shape}")
+        if rgb.shape[:2] != (camera.height, camera.width):
+            raise ValueError(f"camera image is {rgb.shape[1]}x{rgb.shape[0]} but CameraInfo is "
+                             f"{camera.width}x{camera.height}")
+        if depth is not None and depth.shape != rgb.shape[:2]:
+            raise ValueError(f"depth image {depth.shape} does not match the camera image {rgb.shape[:2]}")
+        points = cloud if cloud is not None else (depth_to_points(depth, camera) if depth is not None else None)
+        proposals = cloud_proposals(points, camera, self.cfg) if points is not None else []
+        if self.windows == "always" or (self.windows == "auto" and not proposals):
+            proposals += window_proposals(camera.width, camera.height, self.cfg, depth, camera)
+        return Frame(rgb, camera, int(stamp_ns), frame_id, proposals[: self.max_proposals], depth)
+
+    def crop_modality(self, query: Query, frame: Frame) -> str:
+        wanted = CROP_MODALITY.get(query.modality, "image")
+        return "image" if wanted == "depth" and frame.depth is None else wanted
+
+    def embeddings(self, frame: Frame, crop_modality: str, path: str):
+        """The proposals' embeddings (cached per frame, crop modality and path)."""
+        key = (crop_modality, path)
+        if key not in frame.embeddings:
+            frame.embeddings[key] = self._embed(frame, crop_modality, path)
+        return frame.embeddings[key]
+
+    def _embed(self, frame: Frame, crop_modality: str, path: str):
+        source = frame.rgb if crop_modality == "image" else frame.depth
+        options = {}
+        if crop_modality == "depth":
+            options["intrinsics"] = frame.camera.k
+        boxes = [square_box(p.box, frame.camera.width, frame.camera.height) for p in frame.proposals]
+        parts = []
+        with torch.no_grad():
+            for a in range(0, len(boxes), self.batch_size):
+                crops = [crop(source, b) for b in boxes[a: a + self.batch_size]]
+                batch = self.model.preprocess(crop_modality, crops, **options)
+                parts.append(self.model.encode(crop_modality, batch, path=path, specific=False))
+        if not parts:
+            return None
+        first = parts[0]
+        cat = lambda name: None if getattr(first, name) is None else torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+        return type(first)(cat("shared"), None, cat("codes"), None, first.modality, first.path)
+
+    # ---- queries -----------------------------------------------------------------------------
+    def text_query(self, text: str, path: Optional[str] = None) -> Query:
+        if not text.strip():
+            raise ValueError("query text is empty")
+        path = path or self.default_path
+        with torch.no_grad():
+            vec = self.model.encode_text([text], path=path).shared[0].float().numpy()
+        return Query("text", path, vec, text=text)
+
+    def rank(self, frame: Frame, query: Query, top_k: int = 5) -> List[Match]:
+        """The ``top_k`` proposals most similar to ``query``, best first."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if not frame.proposals:
+            return []
+        q = np.asarray(query.vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(q))
+        if not np.isfinite(q).all() or norm == 0.0:
+            raise ValueError("query embedding is zero or not finite")
+        path = query.path if query.path in self.model.config.paths() else self.default_path
+        emb = self.embeddings(frame, self.crop_modality(query, frame), path)
+        shared = emb.shared.float().numpy()
+        if shared.shape[1] != q.size:
+            raise ValueError(f"query has {q.size} dims, the model's shared space has {shared.shape[1]}")
+        scores = shared @ q / (np.linalg.norm(shared, axis=1) * norm)
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [Match(float(scores[i]), int(i), frame.proposals[i]) for i in order]

@@ -1,0 +1,117 @@
+"""``codebind-query``: ask a running robot's memory node where something is.
+
+    codebind-query "the red sphere"
+    codebind-query "a cone" --top-k 3 --modality camera --since 60 --json
+
+Calls the memory node's QueryText service (``codebind/query``, or ``--service``) and prints the
+ranked observations: score, modality, 3-D position and frame, image box and time. ``--since`` /
+``--until`` are seconds before now. Exit status: 0 with results, 1 with none, 2 on error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import List, Optional
+
+from codebind_ros.topics import QUERY_SERVICE
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="codebind-query", description=__doc__.split("\n\n")[0])
+    ap.add_argument("text", help="what to look for, e.g. 'the red sphere'")
+    ap.add_argument("--top-k", type=int, default=5, help="results wanted (the server clamps it)")
+    ap.add_argument("--modality", default="", help="only observations of this sensor modality")
+    ap.add_argument("--since", type=float, default=None, help="only observations of the last SINCE seconds")
+    ap.add_argument("--until", type=float, default=None, help="only observations older than UNTIL seconds")
+    ap.add_argument("--service", default=QUERY_SERVICE, help=f"QueryText service (default {QUERY_SERVICE})")
+    ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the service")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args(argv)
+    if not args.text.strip():
+        ap.error("the query text is empty")
+    if args.top_k < 1 or args.timeout <= 0:
+        ap.error("--top-k must be >= 1 and --timeout > 0")
+    for name in ("since", "until"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
+            ap.error(f"--{name} must be >= 0 seconds")
+    return args
+
+
+def call(node, request, service: str, timeout: float):
+    """Call QueryText; the request is re-sent every few seconds until ``timeout`` (a request sent
+    before discovery has matched the server is lost)."""
+    from codebind_ros.srv import QueryText
+
+    client = node.create_client(QueryText, service)
+    try:
+        deadline = time.monotonic() + timeout
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service '{service}' is not available (is the memory node running?)")
+        while time.monotonic() < deadline:
+            future = client.call_async(request)
+            end = min(deadline, time.monotonic() + 5.0)
+            while not future.done() and time.monotonic() < end:
+                time.sleep(0.01)
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+        raise TimeoutError(f"no answer from '{service}' within {timeout} s")
+    finally:
+        node.destroy_client(client)
+
+
+def results_as_dicts(response) -> List[dict]:
+    return [{"score": r.score, "observation_id": r.observation_id, "modality": r.modality,
+             "stamp": r.stamp.sec + r.stamp.nanosec * 1e-9, "frame_id": r.frame_id,
+             "position": [r.position.x, r.position.y, r.position.z] if r.has_position else None,
+             "box": [r.box.x_offset, r.box.y_offset, r.box.width, r.box.height] if r.has_box else None}
+            for r in response.results]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from codebind_ros.graph import format_results
+    from codebind_ros.results import ns_to_stamp
+    from codebind_ros.srv import QueryText
+
+    with rclpy.init():
+        node = Node("codebind_query")
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        try:
+            now = node.get_clock().now().nanoseconds
+            request = QueryText.Request(text=args.text, top_k=args.top_k, modality=args.modality)
+            if args.since is not None:
+                request.since = ns_to_stamp(max(0, now - int(args.since * 1e9)))
+            if args.until is not None:
+                request.until = ns_to_stamp(max(0, now - int(args.until * 1e9)))
+            try:
+                response = call(node, request, args.service, args.timeout)
+            except TimeoutError as exc:
+                print(f"codebind-query: {exc}", file=sys.stderr)
+                return 2
+        finally:
+            executor.shutdown(timeout_sec=1.0)
+            node.destroy_node()
+    if not response.success:
+        print(f"codebind-query: {response.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"query": args.text, "message": response.message,
+                          "results": results_as_dicts(response)}, indent=2))
+    else:
+        print(format_results(args.text, response))
+    return 0 if response.results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

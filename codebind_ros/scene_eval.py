@@ -1,0 +1,164 @@
+"""Localisation accuracy on the sensor player's scene, measured through the real nodes.
+
+The sensor player publishes the scene, the localisation node answers; for every object we send
+a text query (its SynthBind class prompt, "a photo of a sphere.") and, through the audio encoder
+node, its impact sound; the top result is matched to the nearest true object (3-D centre, or box
+when it has no 3-D point). Used by ``scripts/eval_localisation.py`` (the table in docs/ros.md)
+and by the localisation tests.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+
+TEXT, AUDIO = "text", "audio"
+
+
+@dataclass
+class Outcome:
+    """One query's top result against the truth."""
+
+    kind: str                  # "text" or "audio"
+    target: str                # object name, e.g. "sphere_0"
+    category: str
+    query: str                 # the prompt, or "impact sound"
+    answered: bool             # a LocalizationArray came back in time
+    found: bool = False        # the top result is the target object
+    error_m: Optional[float] = None  # 3-D distance of the top result to the target's centre
+    score: float = float("nan")
+    matched: str = ""          # the object the top result is nearest to
+
+
+def _nearest(result, objects) -> Dict:
+    if result.has_position:
+        p = np.array([result.position.x, result.position.y, result.position.z])
+        return min(objects, key=lambda o: np.linalg.norm(p - np.asarray(o["centre_camera"])))
+    u = result.box.x_offset + result.box.width / 2
+    v = result.box.y_offset + result.box.height / 2
+    centre = lambda o: np.array([(o["box"][0] + o["box"][2]) / 2, (o["box"][1] + o["box"][3]) / 2])  # noqa: E731
+    return min((o for o in objects if o["box"]), key=lambda o: np.linalg.norm(centre(o) - [u, v]))
+
+
+def _outcome(kind, obj, query, array, objects) -> Outcome:
+    out = Outcome(kind, obj["name"], obj["category"], query, array is not None)
+    if array is None or not array.results:
+        return out
+    top = array.results[0]
+    near = _nearest(top, objects)
+    out.found, out.matched, out.score = near["name"] == obj["name"], near["name"], float(top.score)
+    if top.has_position:
+        p = np.array([top.position.x, top.position.y, top.position.z])
+        out.error_m = float(np.linalg.norm(p - np.asarray(obj["centre_camera"])))
+    return out
+
+
+def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: bool = True,
+                   timeout: float = 60.0, player_params: Optional[Dict] = None) -> List[Outcome]:
+    """Run player + (audio encoder) + localisation nodes in ``context`` and query every object."""
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Header, String
+
+    from codebind_ros.conversions.audio import array_to_audio
+    from codebind_ros.encoder_node import EncoderNode
+    from codebind_ros.localisation_node import LocalisationNode
+    from codebind_ros.msg import AudioData, LocalizationArray
+    from codebind_ros.qos import latched_qos, results_qos, sensor_qos
+    from codebind_ros.results import stamp_to_ns
+    from codebind_ros.sensor_player import SensorPlayerNode
+    from codebind_ros.topics import LOCALISATIONS, SENSOR_TOPICS, TEXT_QUERY
+
+    params = {"camera_rate": 2.0, "thermal_rate": 0.0, "pointcloud_rate": 0.0, "audio_rate": 0.0,
+              "tactile_rate": 0.0, "noise_frames": 1, **(player_params or {})}
+    kw = dict(namespace=namespace, context=context)
+    nodes = [SensorPlayerNode(node_name="eval_player", parameter_overrides=[Parameter(k, value=v) for k, v in params.items()], **kw),
+             LocalisationNode(model=model, node_name="eval_localisation", parameter_overrides=[
+                 Parameter("top_k", value=3), Parameter("publish_proposals", value=False),
+                 Parameter("query_modalities", value="audio")], **kw)]
+    if audio:
+        nodes.append(EncoderNode(model=model, node_name="eval_audio_encoder", parameter_overrides=[
+            Parameter("modality", value="audio"), Parameter("warmup", value=False)], **kw))
+    helper = Node("eval_helper", **kw)
+    arrays: List = []
+    lock = threading.Lock()
+
+    def on_array(msg):
+        with lock:
+            arrays.append(msg)
+
+    helper.create_subscription(LocalizationArray, LOCALISATIONS, on_array, results_qos(50))
+    text_pub = helper.create_publisher(String, TEXT_QUERY, latched_qos())
+    audio_pub = helper.create_publisher(AudioData, SENSOR_TOPICS["audio"], sensor_qos())
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    for n in (*nodes, helper):
+        executor.add_node(n)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+
+    def wait_for(match) -> Optional[object]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with lock:
+                hit = next((a for a in arrays if match(a)), None)
+            if hit is not None:
+                return hit
+            time.sleep(0.05)
+        return None
+
+    try:
+        player = nodes[0]
+        truth = player.sim.ground_truth()
+        objects = truth["objects"]
+        outcomes = []
+        for obj in objects:
+            text_pub.publish(String(data=obj["prompt"]))
+            array = wait_for(lambda a, p=obj["prompt"]: a.query_modality == TEXT and a.query_text == p)
+            outcomes.append(_outcome(TEXT, obj, obj["prompt"], array, objects))
+        text_pub.publish(String(data=""))
+        if audio:
+            sim = player.sim
+            for obj in objects:
+                header = Header(stamp=helper.get_clock().now().to_msg(), frame_id="microphone")
+                stamp = stamp_to_ns(header.stamp)
+                audio_pub.publish(array_to_audio(sim.sound(obj["index"], 0), sim.cfg.audio_sample_rate, "F32LE", header))
+                array = wait_for(lambda a, s=stamp: a.query_modality == AUDIO and stamp_to_ns(a.query_stamp) == s)
+                outcomes.append(_outcome(AUDIO, obj, "impact sound", array, objects))
+        return outcomes
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        for n in (*nodes, helper):
+            n.destroy_node()
+
+
+def markdown_table(outcomes: List[Outcome]) -> str:
+    """The per-object table of docs/ros.md."""
+    lines = ["| object | text query | found (top-1) | 3-D error | audio query found |",
+             "|---|---|---|---|---|"]
+    audio = {o.target: o for o in outcomes if o.kind == AUDIO}
+    for o in (o for o in outcomes if o.kind == TEXT):
+        err = "-" if o.error_m is None else f"{100 * o.error_m:.1f} cm"
+        found = "yes" if o.found else (f"no ({o.matched})" if o.answered else "no answer")
+        a = audio.get(o.target)
+        afound = "-" if a is None else ("yes" if a.found else (f"no ({a.matched})" if a.answered else "no answer"))
+        lines.append(f"| {o.target} | \"{o.query}\" | {found} | {err} | {afound} |")
+    return "\n".join(lines)
+
+
+def summary(outcomes: List[Outcome]) -> Dict[str, float]:
+    text = [o for o in outcomes if o.kind == TEXT]
+    audio = [o for o in outcomes if o.kind == AUDIO]
+    within = [o for o in text if o.found and o.error_m is not None and o.error_m <= 0.05]
+    return {"text_found": sum(o.found for o in text), "text_total": len(text),
+            "within_5cm": len(within), "audio_found": sum(o.found for o in audio), "audio_total": len(audio),
+            "median_error_cm": float(np.median([100 * o.error_m for o in text if o.found and o.error_m is not None]))
+            if any(o.found and o.error_m is not None for o in text) else float("nan")}
+
+
+def to_json(outcomes: List[Outcome]) -> str:
+    return json.dumps([o.__dict__ for o in outcomes], indent=2)

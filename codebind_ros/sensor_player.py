@@ -1,0 +1,207 @@
+"""The sensor player: a SynthBind scene (objects at known positions) on all six sensor topics plus
+CameraInfo, or the replay of a rosbag2 / MCAP / rosbag1 recording, so the whole graph runs
+without a robot.
+
+    ros2 run codebind_ros sensor_player                                     # the default scene
+    ros2 run codebind_ros sensor_player --ros-args -p bag_path:=/data/run1  # replay a recording
+
+Image streams (camera, depth, thermal, point cloud, CameraInfo) are published on one frame
+clock at ``camera_rate``: each of them every n-th frame, n = max(1, round(camera_rate / its rate)), so
+streams that are published together share their stamp (what a synchroniser matches). Audio
+(impact sounds) and tactile patches have their own timers and cycle through the objects unless
+``audio_object`` / ``tactile_object`` pick one. The ground truth (every object's centre in the
+camera frame and its box) is published once, latched, as JSON on ``sensor_player/ground_truth``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header, String
+
+from codebind_ros.bag_replay import BagReplayer
+from codebind_ros.conversions.audio import array_to_audio
+from codebind_ros.conversions.camera_info import to_camera_info
+from codebind_ros.conversions.image import array_to_image
+from codebind_ros.conversions.pointcloud2 import xyz_to_cloud
+from codebind_ros.diagnostics import DiagnosticsReporter, NodeStats
+from codebind_ros.msg import AudioData
+from codebind_ros.params import declare, doc, parse_mapping
+from codebind_ros.qos import latched_qos, sensor_qos
+from codebind_ros.sim_scene import SimScene, SimSceneConfig, parse_objects, parse_vector
+from codebind_ros.spatial_topics import GROUND_TRUTH
+from codebind_ros.topics import CAMERA_INFO, SENSOR_TOPICS
+
+IMAGE_STREAMS = ("camera", "depth", "thermal", "pointcloud")
+
+
+@dataclass
+class PlayerParams:
+    scene: str = field(default="", metadata=doc(
+        "YAML list of objects (category, position: [x, y], colour, pattern, material, temperature, "
+        "yaw, scale); '' = the default six-object scene"))
+    seed: int = field(default=0, metadata=doc("scene seed (sensor noise, sounds, touches)"))
+    width: int = field(default=320, metadata=doc("image width (px)"))
+    height: int = field(default=240, metadata=doc("image height (px)"))
+    fov_deg: float = field(default=60.0, metadata=doc("horizontal field of view"))
+    camera_eye: str = field(default="[-1.0, 0.0, 0.6]", metadata=doc("camera position in the world (m)"))
+    camera_target: str = field(default="[0.3, 0.0, 0.0]", metadata=doc("point the camera looks at (m)"))
+    frame_id: str = field(default="camera_optical_frame", metadata=doc("frame of every published message"))
+    noise_frames: int = field(default=3, metadata=doc("pre-rendered noise draws per stream (cycled)"))
+    camera_rate: float = field(default=5.0, metadata=doc("frame clock (Hz) of the image streams"))
+    depth_rate: float = field(default=5.0, metadata=doc("Hz (0 = off); camera_rate / n, at most camera_rate"))
+    thermal_rate: float = field(default=5.0, metadata=doc("Hz (0 = off); camera_rate / n, at most camera_rate"))
+    pointcloud_rate: float = field(default=1.0, metadata=doc("Hz (0 = off); camera_rate / n, at most camera_rate"))
+    audio_rate: float = field(default=1.0, metadata=doc("impact sounds per second (0 = off)"))
+    audio_object: int = field(default=-1, metadata=doc("object that sounds; -1 = cycle through all"))
+    audio_seconds: float = field(default=1.0, metadata=doc("length of one sound"))
+    audio_sample_rate: int = field(default=16000, metadata=doc("audio sample rate (Hz)"))
+    audio_format: str = field(default="S16LE", metadata=doc("AudioData sample format"))
+    tactile_rate: float = field(default=1.0, metadata=doc("tactile patches per second (0 = off)"))
+    tactile_object: int = field(default=-1, metadata=doc("object touched; -1 = cycle through all"))
+    bag_path: str = field(default="", metadata=doc("replay this recording instead of the scene"))
+    bag_rate: float = field(default=1.0, metadata=doc("replay speed factor"))
+    bag_loop: bool = field(default=False, metadata=doc("replay again at the end"))
+    bag_topics: str = field(default="", metadata=doc(
+        "YAML mapping recorded topic -> published topic; '' = every topic under its recorded name"))
+    diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
+
+    def validate(self) -> None:
+        rates = {k: getattr(self, f"{k}_rate") for k in ("camera", "depth", "thermal", "pointcloud", "audio", "tactile")}
+        if any(r < 0 for r in rates.values()) or self.camera_rate <= 0:
+            raise ValueError(f"rates must be >= 0 and camera_rate > 0, got {rates}")
+        if self.bag_rate <= 0 or self.audio_seconds <= 0 or self.audio_sample_rate < 4000:
+            raise ValueError("bag_rate and audio_seconds must be > 0, audio_sample_rate >= 4000")
+
+
+class SensorPlayerNode(Node):
+    """Publish the simulated scene (or a recording) on the sensor topics."""
+
+    def __init__(self, node_name: str = "codebind_sensor_player", **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        self.params = p = declare(self, PlayerParams)
+        self.stats = NodeStats()
+        self.published: Dict[str, int] = {}
+        self.replayer: Optional[BagReplayer] = None
+        self.sim: Optional[SimScene] = None
+        if p.bag_path:
+            self.replayer = BagReplayer(self, p.bag_path, p.bag_rate, p.bag_loop,
+                                        parse_mapping(p.bag_topics, "parameter bag_topics"),
+                                        sensor_qos(10), self._count).start()
+            self.get_logger().info(f"replaying {p.bag_path}: {sorted(self.replayer.publishers)}")
+        else:
+            self._start_scene(p)
+        self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id="sensor_player",
+                                               period_s=p.diagnostics_period, extra=self._extra)
+
+    def _start_scene(self, p: PlayerParams) -> None:
+        cfg = SimSceneConfig(parse_objects(p.scene), p.seed, p.width, p.height, p.fov_deg,
+                             parse_vector(p.camera_eye, "camera_eye"), parse_vector(p.camera_target, "camera_target"),
+                             p.noise_frames, p.audio_seconds, p.audio_sample_rate)
+        for name, index in (("audio_object", p.audio_object), ("tactile_object", p.tactile_object)):
+            if not -1 <= index < len(cfg.objects):
+                raise ValueError(f"parameter {name} must be -1 or an object index < {len(cfg.objects)}, got {index}")
+        self.sim = SimScene(cfg)
+        self.pubs = {
+            "camera": self.create_publisher(Image, SENSOR_TOPICS["camera"], sensor_qos()),
+            "depth": self.create_publisher(Image, SENSOR_TOPICS["depth"], sensor_qos()),
+            "thermal": self.create_publisher(Image, SENSOR_TOPICS["thermal"], sensor_qos()),
+            "pointcloud": self.create_publisher(PointCloud2, SENSOR_TOPICS["pointcloud"], sensor_qos()),
+            "camera_info": self.create_publisher(CameraInfo, CAMERA_INFO, sensor_qos()),
+            "audio": self.create_publisher(AudioData, SENSOR_TOPICS["audio"], sensor_qos()),
+            "tactile": self.create_publisher(Image, SENSOR_TOPICS["tactile"], sensor_qos()),
+        }
+        self.every = {k: (0 if getattr(p, f"{k}_rate") == 0 else max(1, round(p.camera_rate / getattr(p, f"{k}_rate"))))
+                      for k in IMAGE_STREAMS}
+        self.ticks = {"frame": 0, "audio": 0, "tactile": 0}
+        truth = self.create_publisher(String, GROUND_TRUTH, latched_qos())
+        truth.publish(String(data=json.dumps({**self.sim.ground_truth(), "frame_id": p.frame_id,
+                                              "audio_object": p.audio_object, "tactile_object": p.tactile_object})))
+        self._truth_publisher = truth
+        self.create_timer(1.0 / p.camera_rate, self._on_frame)
+        if p.audio_rate > 0:
+            self.create_timer(1.0 / p.audio_rate, self._on_audio)
+        if p.tactile_rate > 0:
+            self.create_timer(1.0 / p.tactile_rate, self._on_tactile)
+        self.get_logger().info(f"playing a scene of {len(self.sim)} objects at {p.camera_rate} Hz")
+
+    def _header(self) -> Header:
+        return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params.frame_id)
+
+    def _count(self, stream: str) -> None:
+        self.published[stream] = self.published.get(stream, 0) + 1
+        self.stats.on_received()
+        self.stats.on_processed(0.0)
+
+    def _send(self, stream: str, msg) -> None:
+        self.pubs[stream].publish(msg)
+        self._count(stream)
+
+    def _on_frame(self) -> None:
+        tick = self.ticks["frame"]
+        self.ticks["frame"] += 1
+        due = [s for s in IMAGE_STREAMS if self.every[s] and tick % self.every[s] == 0]
+        if not due:
+            return
+        frame, header = self.sim.frame(tick), self._header()
+        builders = {
+            "camera": lambda: array_to_image(frame.rgb, "rgb8", header),
+            "depth": lambda: array_to_image(frame.depth, "32FC1", header),
+            "thermal": lambda: array_to_image(frame.thermal, "32FC1", header),
+            "pointcloud": lambda: xyz_to_cloud(frame.points, header),
+        }
+        self._send("camera_info", to_camera_info(self.sim.pinhole, header))
+        for stream in due:
+            self._send(stream, builders[stream]())
+
+    def _object(self, fixed: int, tick: int) -> int:
+        return fixed if fixed >= 0 else tick % len(self.sim)
+
+    def _on_audio(self) -> None:
+        tick = self.ticks["audio"]
+        self.ticks["audio"] += 1
+        wave = self.sim.sound(self._object(self.params.audio_object, tick), tick)
+        self._send("audio", array_to_audio(wave, self.params.audio_sample_rate, self.params.audio_format,
+                                           self._header()))
+
+    def _on_tactile(self) -> None:
+        tick = self.ticks["tactile"]
+        self.ticks["tactile"] += 1
+        patch = self.sim.touch(self._object(self.params.tactile_object, tick), tick)
+        self._send("tactile", array_to_image(patch, "rgb8", self._header()))
+
+    def _extra(self):
+        return {f"published_{k}": str(v) for k, v in sorted(self.published.items())}
+
+    def destroy_node(self) -> None:
+        if self.replayer is not None:
+            self.replayer.stop()
+        super().destroy_node()
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """``sensor_player`` executable."""
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = SensorPlayerNode()
+            except ValueError as exc:
+                rclpy.logging.get_logger("codebind_sensor_player").fatal(str(exc))
+                return 1
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

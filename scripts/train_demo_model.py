@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Train (once) the small SynthBind model the ROS demo and the localisation evaluation use.
+
+    .venv/bin/python scripts/train_demo_model.py            # -> cache/demo-model/model
+    .venv/bin/python scripts/train_demo_model.py --force    # train again
+
+It runs the project's training pipeline (training/configs/synth_tiny.yaml: Stage 0 tiny OpenCLIP
+bridge on SynthBind, then CodeBind alignment) on the five robot target modalities (depth,
+thermal, tactile, point cloud, audio; the camera is the image bridge). A finished checkpoint is
+reused: the script prints its directory and exits. Everything stays under cache/ (git-ignored).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ROBOT_TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
+DEFAULT_OUT = ROOT / "cache" / "demo-model"
+
+
+def model_dir(out: Path) -> Path:
+    return out / "model"
+
+
+def is_trained(out: Path) -> bool:
+    return (model_dir(out) / "config.json").is_file() and (out / "result.json").is_file()
+
+
+def train(out: Path, steps: int, samples: int, bridge_steps: int) -> Path:
+    import yaml
+
+    from codebind_core.training import TrainConfig, run_training
+
+    raw = yaml.safe_load((ROOT / "training" / "configs" / "synth_tiny.yaml").read_text())
+    raw["name"] = "demo-model"
+    raw["model"]["targets"] = ROBOT_TARGETS
+    raw["data"]["options"]["cache_dir"] = str(ROOT / "cache" / "synthbind")
+    raw["data"]["options"]["synth"]["num_samples"] = samples
+    raw["bridge_pretrain"]["steps"] = bridge_steps
+    raw["steps"] = steps
+    raw["out_dir"] = str(out)
+    result = run_training(TrainConfig.from_dict(raw), resume=True)
+    print(json.dumps(result, indent=2))
+    return Path(result["model_dir"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (model in <out>/model)")
+    ap.add_argument("--steps", type=int, default=700, help="alignment steps")
+    ap.add_argument("--bridge-steps", type=int, default=400, help="Stage 0 bridge steps")
+    ap.add_argument("--samples", type=int, default=3000, help="SynthBind samples generated for training")
+    ap.add_argument("--force", action="store_true", help="train even if a finished model exists")
+    args = ap.parse_args(argv)
+    if min(args.steps, args.bridge_steps, args.samples) < 1:
+        ap.error("--steps, --bridge-steps and --samples must be >= 1")
+    if is_trained(args.out) and not args.force:
+        print(model_dir(args.out))
+        return 0
+    if args.force:
+        for stale in (args.out / "result.json", args.out / "checkpoints" / "last.pt"):
+            stale.unlink(missing_ok=True)
+    print(train(args.out, args.steps, args.samples, args.bridge_steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""fast_vq: the CPU compositional-VQ kernel gives the codes of quantize.py and of faiss PQ."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from codebind_core.export import fast_vq
+from codebind_core.quantize import CompositionalVQ
+
+
+def _unit(n, d, seed=0):
+    return F.normalize(torch.randn(n, d, generator=torch.Generator().manual_seed(seed)), dim=-1)
+
+
+def _ties(z, book, a, b):
+    """Positions where codes a and b differ by more than float32 rounding of their scores."""
+    d = book.shape[1]
+    sub = z.double().reshape(*a.shape, d)
+    sa = (sub * book.double()[a]).sum(-1)
+    sb = (sub * book.double()[b]).sum(-1)
+    return ((a != b) & ((sa - sb).abs() > 1e-6)).sum().item()
+
+
+@pytest.mark.parametrize("dim,k", [(1024, 1024), (64, 256), (96, 7)])
+def test_codes_equal_compositional_vq_encode(dim, k):
+    vq = CompositionalVQ(dim, k, 8).eval()
+    z = _unit(300, dim, seed=dim + k)
+    ours = fast_vq.encode(z, vq.codebook)
+    ref = vq.encode(z)
+    assert ours.shape == (300, dim // 8) and ours.dtype == torch.int64
+    assert _ties(z, vq.codebook, ours, ref) == 0
+    assert (ours == ref).float().mean() > 0.9999
+
+
+def test_codes_equal_faiss_product_quantizer():
+    faiss = pytest.importorskip("faiss")
+    dim, k, d_sub = 256, 1024, 8
+    m = dim // d_sub
+    book = F.normalize(torch.randn(k, d_sub), dim=-1)
+    z = _unit(500, dim, seed=3)
+    pq = faiss.ProductQuantizer(dim, m, int(math.log2(k)))
+    faiss.copy_array_to_vector(np.tile(book.numpy(), (m, 1)).ravel(), pq.centroids)
+    packed = pq.compute_codes(z.numpy())
+    bits = np.unpackbits(packed, axis=1, bitorder="little")[:, : m * 10].reshape(500, m, 10)
+    ref = torch.from_numpy((bits.astype(np.int64) << np.arange(10)).sum(-1))
+    ours = fast_vq.encode(z, book)
+    assert _ties(z, book, ours, ref) == 0
+    assert (ours == ref).float().mean() > 0.999
+
+
+def test_threads_and_block_sizes_do_not_change_codes():
+    book = F.normalize(torch.randn(1024, 8), dim=-1)
+    sub = torch.randn(10_001, 8)  # not a multiple of any block size
+    ref = fast_vq.nearest_codes(sub, book, threads=1)
+    for threads, rows in ((2, None), (2, 100), (1, 7), (3, 4096)):
+        assert torch.equal(fast_vq.nearest_codes(sub, book, threads=threads, rows=rows), ref)
+    assert torch.equal(ref, (sub @ book.T).argmax(-1))
+
+
+def test_cosine_not_length_decides_and_zero_maps_to_code_zero():
+    book = F.normalize(torch.randn(64, 8), dim=-1)
+    sub = torch.randn(50, 8)
+    scaled = sub * torch.rand(50, 1) * 100
+    assert torch.equal(fast_vq.nearest_codes(sub, book), fast_vq.nearest_codes(scaled, book))
+    assert torch.equal(fast_vq.nearest_codes(torch.zeros(3, 8), book), torch.zeros(3, dtype=torch.long))
+
+
+def test_empty_and_non_float32_inputs():
+    book = F.normalize(torch.randn(16, 8), dim=-1)
+    assert fast_vq.nearest_codes(torch.empty(0, 8), book).shape == (0,)
+    sub = torch.randn(20, 8, dtype=torch.float64)
+    assert torch.equal(fast_vq.nearest_codes(sub, book), (sub @ book.double().T).argmax(-1))
+    z = torch.randn(2, 5, 16)
+    assert fast_vq.encode(z, book).shape == (2, 5, 2)
+
+
+@pytest.mark.parametrize("sub,book,match", [
+    (torch.randn(4, 6), torch.randn(16, 8), "sub-vector dim"),
+    (torch.randn(4, 8, 1), torch.randn(16, 8), "expected"),
+    (torch.randn(4, 8), torch.randn(0, 8), "empty"),
+    (torch.ones(4, 8, dtype=torch.long), torch.randn(16, 8), "floating"),
+])
+def test_bad_inputs_raise_value_error(sub, book, match):
+    with pytest.raises(ValueError, match=match):
+        fast_vq.nearest_codes(sub, book)
+
+
+def test_encode_rejects_nan_and_wrong_width():
+    book = F.normalize(torch.randn(16, 8), dim=-1)
+    with pytest.raises(ValueError, match="NaN"):
+        fast_vq.encode(torch.full((2, 16), float("nan")), book)
+    with pytest.raises(ValueError, match="multiple"):
+        fast_vq.encode(torch.randn(2, 12), book)
+    with pytest.raises(ValueError, match="rows"):
+        fast_vq.nearest_codes(torch.randn(2, 8), book, rows=-1)

@@ -1,0 +1,226 @@
+"""Localisation node with real rclpy nodes on the sensor player's scene: proposals where the
+objects are, results equal to the core ranking for text and audio queries, markers, annotated
+image, proposals for the memory, bounded and validated input."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ros_testing import Collector, wait_for_subscribers, wait_until
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from codebind_ros import embedding_msg
+from codebind_ros.conversions.camera_info import from_camera_info
+from codebind_ros.conversions.image import array_to_image, image_to_array, to_depth, to_rgb
+from codebind_ros.localisation_node import LocalisationNode
+from codebind_ros.localiser import Localiser, Query
+from codebind_ros.memory_node import MemoryNode
+from codebind_ros.msg import Embedding, EmbeddingArray, LocalizationArray
+from codebind_ros.proposals import ProposalConfig, cloud_proposals, depth_to_points
+from codebind_ros.qos import latched_qos, results_qos, sensor_qos
+from codebind_ros.results import stamp_to_ns
+from codebind_ros.sensor_player import SensorPlayerNode
+from codebind_ros.sim_scene import SimScene, SimSceneConfig
+from codebind_ros.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.srv import QueryText
+from codebind_ros.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
+                                 TEXT_QUERY, embedding_topic)
+
+PROMPT = "a photo of a sphere."
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return SimScene(SimSceneConfig(noise_frames=1))
+
+
+def test_cloud_proposals_find_the_scene_objects(sim):
+    frame = sim.frame(0)
+    props = cloud_proposals(depth_to_points(frame.depth, sim.pinhole), sim.pinhole, ProposalConfig())
+    truth = sim.ground_truth()["objects"]
+    assert len(props) == len(truth)  # one cluster per object, the floor removed
+    errors = []
+    for obj in truth:
+        err = min(np.linalg.norm(p.position - obj["centre_camera"]) for p in props)
+        errors.append(err)
+        best = min(props, key=lambda p: np.linalg.norm(p.position - obj["centre_camera"]))
+        x0, y0, x1, y1 = obj["box"]  # the projected cluster covers the object's visible box
+        assert best.box[0] <= x0 + 3 and best.box[1] <= y0 + 3 and best.box[2] >= x1 - 3 and best.box[3] >= y1 - 3
+    assert max(errors) < 0.05, errors
+
+
+def _nodes(spin, ros_context, model, topic, name, **params):
+    player = spin.add(SensorPlayerNode(node_name=f"player_{name}", namespace=topic, context=ros_context,
+                                       parameter_overrides=[Parameter("camera_rate", value=4.0),
+                                                            Parameter("thermal_rate", value=0.0),
+                                                            Parameter("audio_rate", value=0.0),
+                                                            Parameter("tactile_rate", value=0.0),
+                                                            Parameter("noise_frames", value=1)]))
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    node = spin.add(LocalisationNode(model=model, node_name=f"loc_{name}", namespace=topic, context=ros_context,
+                                     parameter_overrides=overrides))
+    return player, node
+
+
+def _frames(helper):
+    return {"camera": Collector(helper, Image, SENSOR_TOPICS["camera"], sensor_qos(50)),
+            "depth": Collector(helper, Image, SENSOR_TOPICS["depth"], sensor_qos(50)),
+            "info": Collector(helper, CameraInfo, CAMERA_INFO, sensor_qos(50))}
+
+
+def _inputs_at(frames, stamp):
+    pick = lambda name: next(m for m in frames[name].messages if stamp_to_ns(m.header.stamp) == stamp)  # noqa: E731
+    return to_rgb(pick("camera")), from_camera_info(pick("info")), to_depth(pick("depth"))
+
+
+def test_text_query_results_equal_the_core(spin, ros_context, tiny_model, topic, tmp_path):
+    helper = spin.add(Node("helper_text", namespace=topic, context=ros_context))
+    memory = spin.add(MemoryNode(model=tiny_model, node_name="memory_text", namespace=topic, context=ros_context,
+                                 parameter_overrides=[Parameter("db_path", value=str(tmp_path / "m.db")),
+                                                      Parameter("commit_period", value=0.05)]))
+    frames = _frames(helper)
+    results = Collector(helper, LocalizationArray, LOCALISATIONS)
+    markers = Collector(helper, MarkerArray, MARKERS)
+    annotated = Collector(helper, Image, ANNOTATED_IMAGE)
+    proposals = Collector(helper, EmbeddingArray, PROPOSALS)
+    boxes = Collector(helper, LocalizationArray, PROPOSAL_BOXES)
+    _, node = _nodes(spin, ros_context, tiny_model, topic, "text", query_text=PROMPT, top_k=3)
+    assert wait_until(lambda: results.messages and annotated.messages and proposals.messages and boxes.messages, 60.0)
+    array = results.messages[0]
+    stamp = stamp_to_ns(array.header.stamp)
+    assert array.query_modality == "text" and array.query_text == PROMPT and len(array.results) == 3
+    assert array.header.frame_id == "camera_optical_frame"
+
+    # the same frame through the core: same proposals, same scores
+    rgb, camera, depth = _inputs_at(frames, stamp)
+    loc = Localiser(tiny_model)
+    frame = loc.frame(rgb, camera, stamp, "camera_optical_frame", depth=depth)
+    want = loc.rank(frame, loc.text_query(PROMPT), 3)
+    got = [(r.score, r.embedding_id) for r in array.results]
+    assert [g[1] for g in got] == [f"{stamp}/{m.index}" for m in want]
+    np.testing.assert_allclose([g[0] for g in got], [m.score for m in want], atol=1e-5)
+    for r, m in zip(array.results, want):
+        assert r.has_position
+        np.testing.assert_allclose([r.position.x, r.position.y, r.position.z], m.proposal.position, atol=1e-6)
+        assert r.box.x_offset == int(np.floor(m.proposal.box[0]))
+
+    m = next(a for a in markers.messages if a.markers[0].header.stamp == array.header.stamp)
+    assert m.markers[0].action == Marker.DELETEALL and sum(x.type == Marker.CUBE for x in m.markers) == 3
+    img = image_to_array(next(a for a in annotated.messages if a.header.stamp == array.header.stamp))
+    assert img.shape == rgb.shape and (img != rgb).any()
+    x0, y0 = array.results[0].box.x_offset, array.results[0].box.y_offset
+    assert tuple(img[y0 + 1, x0 + 1]) == (0, 230, 0)  # the best box drawn in green
+
+    # proposals for the memory: one embedding + geometry per cloud proposal, same stamp
+    arr = next(a for a in proposals.messages if a.header.stamp == array.header.stamp)
+    geo = next(a for a in boxes.messages if a.header.stamp == array.header.stamp)
+    assert len(arr.embeddings) == len(geo.results) == len(frame.proposals)
+    emb = loc.embeddings(frame, "image", loc.default_path)
+    np.testing.assert_array_equal(np.asarray(arr.embeddings[0].codes), emb.codes[0].numpy())
+    assert arr.embeddings[0].modality == "camera" and arr.embeddings[0].model_id == tiny_model.config.name
+
+    # ... which the memory node stores with their 3-D positions: a text query finds them there
+    assert wait_until(lambda: memory.search(PROMPT, 1, modality="camera"), 30.0)
+    hit = memory.search(PROMPT, 1, modality="camera")[0].observation
+    assert hit.frame_id == "camera_optical_frame" and hit.box is not None
+    assert min(np.linalg.norm(np.asarray(hit.position) - p.position) for p in frame.proposals) < 1e-5
+
+
+def test_embedding_query_of_another_modality(spin, ros_context, tiny_model, topic):
+    helper = spin.add(Node("helper_audio", namespace=topic, context=ros_context))
+    frames = _frames(helper)
+    results = Collector(helper, LocalizationArray, LOCALISATIONS)
+    _, node = _nodes(spin, ros_context, tiny_model, topic, "audio", top_k=2)
+    pub = helper.create_publisher(Embedding, embedding_topic("audio"), results_qos())
+    assert wait_for_subscribers(pub)
+    rng = np.random.default_rng(0)
+    wave = rng.standard_normal(16000).astype(np.float32) * 0.1
+    with torch.no_grad():
+        audio = tiny_model.encode("audio", tiny_model.preprocess("audio", [wave], sample_rate=16000))
+    header = Header(frame_id="mic")
+    header.stamp.sec = 77
+    pub.publish(embedding_msg.to_msg(audio, 0, header, "audio", tiny_model.config.name))
+    assert wait_until(lambda: any(r.query_modality == "audio" for r in results.messages), 60.0)
+    array = next(r for r in results.messages if r.query_modality == "audio")
+    assert array.query_stamp.sec == 77 and array.query_text == ""
+    rgb, camera, depth = _inputs_at(frames, stamp_to_ns(array.header.stamp))
+    loc = Localiser(tiny_model)
+    frame = loc.frame(rgb, camera, 0, "", depth=depth)
+    want = loc.rank(frame, Query("audio", audio.path, audio.shared[0].numpy()), 2)
+    np.testing.assert_allclose([r.score for r in array.results], [m.score for m in want], atol=1e-5)
+    assert audio.path == "audio"  # crops are embedded on the query's own codebook path
+
+
+def test_service_windows_and_bad_input(spin, ros_context, tiny_model, topic):
+    helper = spin.add(Node("helper_svc", namespace=topic, context=ros_context))
+    _, node = _nodes(spin, ros_context, tiny_model, topic, "svc", windows="always", window_scales="0.5")
+    assert wait_until(lambda: node.latest is not None, 60.0)
+    client = helper.create_client(QueryText, LOCALISE_SERVICE)
+    assert client.wait_for_service(timeout_sec=10)
+
+    def call(text, k):
+        future = client.call_async(QueryText.Request(text=text, top_k=k))
+        assert wait_until(future.done, 30.0)
+        return future.result()
+
+    res = call(PROMPT, 200)
+    n_cloud = sum(p.source == "cloud" for p in node.latest.proposals)
+    n_window = sum(p.source == "window" for p in node.latest.proposals)
+    assert res.success and n_cloud == 6 and n_window == 15  # 3 x 5 windows of half the image height
+    assert len(res.results) == len(node.latest.proposals) == 21
+    scores = [r.score for r in res.results]
+    assert scores == sorted(scores, reverse=True)
+    assert not call("x" * 300, 3).success and not call(PROMPT, 0).success
+
+    # malformed inputs: dropped and counted, the node keeps going
+    bad = helper.create_publisher(Image, SENSOR_TOPICS["camera"], sensor_qos())
+    before = node.stats.snapshot().dropped["invalid"]
+    for enc in ("rgb8", "16UC1"):
+        msg = array_to_image(np.zeros((10, 12, 3 if enc == "rgb8" else 1), np.uint8 if enc == "rgb8" else np.uint16), enc)
+        msg.header.stamp = helper.get_clock().now().to_msg()
+        bad.publish(msg)
+    processed = node.stats.snapshot().processed
+    assert wait_until(lambda: node.stats.snapshot().processed > processed + 1, 30.0)
+    assert node.worker.alive
+    pub_text = helper.create_publisher(String, TEXT_QUERY, latched_qos())
+    pub_text.publish(String(data="y" * 1000))
+    assert wait_until(lambda: node.stats.snapshot().dropped["invalid"] > before, 20.0)
+
+
+@given(st.data())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzed_frames_raise_only_value_errors(tiny_model, sim, data):
+    """Degenerate or malformed geometry never crashes the proposal stage (ValueError or a frame)."""
+    loc = Localiser(tiny_model, windows=data.draw(st.sampled_from(["auto", "always", "never"])))
+    h, w = data.draw(st.sampled_from([(240, 320), (10, 12), (1, 1)]))
+    fill = data.draw(st.sampled_from([0.0, np.nan, np.inf, -1.0, 1.5, 1e30]))
+    depth = np.full((h, w), fill, np.float32)
+    noise = data.draw(st.sampled_from([None, "random", "line", "point"]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    if noise == "random":
+        depth = rng.uniform(-1, 3, (h, w)).astype(np.float32)
+    elif noise == "line":
+        depth[h // 2] = 1.0
+    elif noise == "point":
+        depth[0, 0] = 2.0
+    rgb = np.zeros((h, w, 3), np.uint8)
+    cloud = None
+    if data.draw(st.booleans()):
+        n = data.draw(st.sampled_from([0, 1, 3, 50, 5000]))
+        cloud = rng.standard_normal((n, 3)).astype(np.float32) * data.draw(st.sampled_from([0.0, 1e-6, 1.0, 1e20]))
+        if n and data.draw(st.booleans()):
+            cloud[rng.random(n) < 0.5] = np.nan
+    try:
+        frame = loc.frame(rgb, sim.pinhole, depth=depth if cloud is None else None, cloud=cloud)
+    except ValueError:
+        return
+    for p in frame.proposals:
+        assert np.isfinite(p.box).all() and 0 <= p.box[0] <= p.box[2] < sim.pinhole.width
+        assert p.position is None or np.isfinite(p.position).all()

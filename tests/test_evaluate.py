@@ -1,0 +1,126 @@
+"""Evaluation metrics on hand-made embeddings with known answers, the benchmark config, the
+modality-unique factor labels and the report's aggregation."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+from codebind_core.evaluation.factors import unique_factor
+from codebind_core.evaluation.metrics import (codebook_perplexity, codebook_usage, cosine_scores,
+                                              intra_modal_retrieval, linear_probe, retrieval_recall,
+                                              topk_accuracy, zero_shot_accuracy)
+from codebind_core.evaluation.report import Results
+from codebind_core.evaluation.suite import modality_gap
+
+
+def test_topk_accuracy_counts_hits():
+    scores = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])
+    labels = [0, 1, 1, 2]   # hit, 2nd, 2nd, hit
+    got = topk_accuracy(scores, labels, ks=(1, 2, 5))
+    assert got == {"acc@1": 0.5, "acc@2": 1.0, "acc@5": 1.0}
+
+
+def test_zero_shot_uses_cosine_not_dot_product():
+    classes = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    x = torch.tensor([[10.0, 9.0], [0.1, 0.2], [3.0, -1.0]])  # large norms must not matter
+    assert zero_shot_accuracy(x, classes, [0, 1, 0], ks=(1,))["acc@1"] == 1.0
+    assert torch.allclose(cosine_scores(x, classes)[0], torch.tensor([10, 9]) / math.hypot(10, 9))
+
+
+def test_retrieval_recall_both_directions():
+    a = torch.eye(4)
+    b = torch.eye(4)[[0, 1, 3, 2]]  # rows 2 and 3 swapped: a->b hits for 0, 1 only
+    r = retrieval_recall(a, b, ks=(1, 4), names=("depth", "text"))
+    assert r["depth2text_r@1"] == 0.5 and r["text2depth_r@1"] == 0.5
+    assert r["depth2text_r@4"] == 1.0 and r["text2depth_r@4"] == 1.0
+    b2 = torch.eye(4)[[1, 2, 3, 0]]
+    r2 = retrieval_recall(a, b2, ks=(1,))
+    assert r2["a2b_r@1"] == 0.0 and r2["b2a_r@1"] == 0.0
+
+
+def test_intra_modal_retrieval_excludes_the_query():
+    x = torch.tensor([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99]])
+    assert intra_modal_retrieval(x, [0, 0, 1, 1], k=1) == {"r@1": 1.0, "p@1": 1.0}
+    got = intra_modal_retrieval(x, [0, 1, 0, 1], k=3)
+    assert got["r@1"] == 0.0 and got["p@3"] == pytest.approx(1 / 3)
+
+
+def test_linear_probe_separates_separable_and_not_noise():
+    g = np.random.default_rng(0)
+    y = g.integers(0, 3, 300)
+    informative = np.eye(3)[y] * 3 + 0.3 * g.standard_normal((300, 3))
+    noise = g.standard_normal((300, 3))
+    assert linear_probe(informative[:200], y[:200], informative[200:], y[200:]) > 0.95
+    assert linear_probe(noise[:200], y[:200], noise[200:], y[200:]) < 0.55
+
+
+def test_codebook_usage_and_perplexity():
+    assert codebook_usage([0, 1, 2, 3], 8) == 0.5
+    assert codebook_perplexity([0, 1, 2, 3] * 5, 8) == pytest.approx(4.0)
+    assert codebook_perplexity([5] * 10, 8) == pytest.approx(1.0)
+    p = np.array([0.5, 0.25, 0.25])
+    codes = [0, 0, 1, 2]
+    assert codebook_perplexity(codes, 3) == pytest.approx(float(np.exp(-(p * np.log(p)).sum())))
+
+
+def test_modality_gap_is_zero_for_identical_clouds():
+    x = torch.randn(50, 8)
+    assert modality_gap(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert modality_gap(torch.ones(5, 2) * torch.tensor([1.0, 0]), torch.ones(5, 2) * torch.tensor([0, 1.0])) \
+        == pytest.approx(math.sqrt(2))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: topk_accuracy(torch.rand(3, 4), [0, 1, 4]), "labels must lie"),
+    (lambda: topk_accuracy(torch.rand(3, 4), [0, 1]), "entries"),
+    (lambda: cosine_scores(torch.rand(3, 4), torch.rand(2, 5)), "dimension mismatch"),
+    (lambda: cosine_scores(torch.full((2, 3), float("nan")), torch.rand(2, 3)), "NaN"),
+    (lambda: retrieval_recall(torch.rand(3, 4), torch.rand(2, 4)), "paired"),
+    (lambda: codebook_usage([0, 9], 8), "codes must lie"),
+    (lambda: codebook_usage([], 8), "empty"),
+    (lambda: linear_probe(np.ones((4, 2)), [0, 0, 0, 0], np.ones((2, 2)), [0, 1]), "2 classes"),
+    (lambda: intra_modal_retrieval(torch.rand(1, 3), [0]), "at least 2"),
+])
+def test_bad_inputs_raise_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_unique_factor_binning_uses_training_quantiles():
+    train = {"wall_distance": np.linspace(1.0, 4.0, 101)}
+    uf = unique_factor("depth")
+    edges = uf.edges(train)
+    assert np.allclose(edges, [1.75, 2.5, 3.25])
+    assert uf.labels({"wall_distance": np.array([1.0, 2.0, 3.0, 4.0])}, edges).tolist() == [0, 1, 2, 3]
+    assert unique_factor("tactile").labels({"material": np.array([2, 5])}, None).tolist() == [2, 5]
+    with pytest.raises(ValueError, match="no modality-unique factor"):
+        unique_factor("text")
+
+
+def test_benchmark_config_runs_and_validation():
+    cfg = BenchmarkConfig(seeds=[0, 1], targets=["depth", "thermal", "audio"], ablation_targets=["depth", "thermal"],
+                          ablation_variants=["no_recon", "unified"], tsne_targets=["audio"])
+    runs = cfg.run_names()
+    names = [r["name"] for r in runs]
+    assert len(runs) == 2 * (2 * 3 + 2 + 1)
+    assert "unified-depth+thermal-s1" in names and "no_recon-thermal-s0" in names
+    assert len(set(names)) == len(names)
+    for bad, msg in (({"targets": ["smell"]}, "unknown target"), ({"main_variants": ["hard_align"]}, "codebind"),
+                     ({"seeds": [1, 1]}, "distinct"), ({"ablation_variants": ["magic"]}, "unknown variant"),
+                     ({"ablation_targets": ["eeg"], "targets": ["depth"]}, "among targets")):
+        with pytest.raises(ValueError, match=msg):
+            BenchmarkConfig(**bad)
+    with pytest.raises(ValueError, match="unknown keys"):
+        BenchmarkConfig.from_dict({"stepz": 3})
+
+
+def test_results_aggregate_mean_and_std_over_seeds():
+    recs = [{"run": {"variant": "codebind", "targets": ["depth"], "seed": s},
+             "metrics": {"depth": {"zero_shot": {"acc@1": v}}}} for s, v in enumerate([0.5, 0.7, 0.6])]
+    R = Results(recs)
+    get = lambda m: m["zero_shot"]["acc@1"]  # noqa: E731
+    assert R.mean("codebind", "depth", get) == pytest.approx(0.6)
+    assert R.cell("codebind", "depth", get) == "60.0 ± 10.0"
+    assert R.cell("hard_align", "depth", get) == "–"

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 import codebind_core as cb  # noqa: E402
 from codebind_core.config import TARGET_MODALITIES  # noqa: E402
 from codebind_core.export import create_embedder  # noqa: E402
-from codebind_core.export.timing import measure  # noqa: E402
+from codebind_core.export.timing import CLOCKS, measure  # noqa: E402
 
 # backend name -> (create_embedder backend, options); device is filled in at run time.
 BACKEND_SPECS: Dict[str, tuple] = {
@@ -95,7 +95,8 @@ def bench_one(model, size: str, modality: str, backend: str, args, sync: Callabl
         return row
     one = make_batch(emb, modality, 1)
     emb.warmup(1)
-    lat = measure(lambda: emb(one), warmup=2, min_iters=args.min_iters, budget_s=args.budget, sync=sync)
+    lat = measure(lambda: emb(one), warmup=2, min_iters=args.min_iters, budget_s=args.budget, sync=sync,
+                  clock=args.clock)
     row.p50_ms, row.p99_ms = lat.p50_ms, lat.p99_ms
     per_sample = lat.median_s
     for b in args.batches:
@@ -103,7 +104,7 @@ def bench_one(model, size: str, modality: str, backend: str, args, sync: Callabl
             row.throughput[b] = None
             continue
         batch = make_batch(emb, modality, b)
-        t = measure(lambda: emb(batch), warmup=1, min_iters=3, budget_s=args.budget, sync=sync)
+        t = measure(lambda: emb(batch), warmup=1, min_iters=3, budget_s=args.budget, sync=sync, clock=args.clock)
         row.throughput[b] = b / t.median_s
         per_sample = t.median_s / b
     return row
@@ -113,10 +114,10 @@ def fmt(v: Optional[float], digits: int = 1) -> str:
     return "skipped" if v is None else f"{v:,.{digits}f}"
 
 
-def print_table(rows: List[Row], batches: List[int]) -> None:
-    head = f"{'size':5s} {'modality':10s} {'backend':17s} {'p50 ms':>9s} {'p99 ms':>9s} " + \
-        " ".join(f"{'b' + str(b) + ' /s':>10s}" for b in batches)
-    print(head)
+def print_table(rows: List[Row], batches: List[int], header: bool = True) -> None:
+    if header:
+        print(f"{'size':5s} {'modality':10s} {'backend':17s} {'p50 ms':>9s} {'p99 ms':>9s} " +
+              " ".join(f"{'b' + str(b) + ' /s':>10s}" for b in batches))
     for r in rows:
         if r.note:
             print(f"{r.size:5s} {r.modality:10s} {r.backend:17s} {r.note}")
@@ -152,6 +153,8 @@ def main(argv=None) -> int:
     ap.add_argument("--min-iters", type=int, default=20, help="at least this many batch-1 calls")
     ap.add_argument("--max-call-s", type=float, default=20.0, help="skip batches slower than this per call")
     ap.add_argument("--export-dir", default=os.path.join(tempfile.gettempdir(), "codebind-bench-onnx"))
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall time, or process CPU time (steadier on a shared CPU; use with --threads 1)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     if args.threads < 1 or any(b < 1 for b in args.batches):
@@ -159,11 +162,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: torch sees no GPU here")
+    if args.clock == "cpu" and args.device == "cuda":
+        ap.error("--clock cpu measures host CPU time; use the wall clock on a GPU")
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     targets = [m for m in args.modalities if m in TARGET_MODALITIES] or ["depth"]
     print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cpus, {args.threads} threads, "
           f"device {args.device}{' ' + torch.cuda.get_device_name() if args.device == 'cuda' else ''}, "
-          f"torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
+          f"torch {torch.__version__}, {args.clock} clock, 1-min load average {os.getloadavg()[0]:.1f}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
     print("# command: .venv/bin/python benchmarks/bench_encode.py " +
           " ".join(argv if argv is not None else sys.argv[1:]))
     rows: List[Row] = []
@@ -174,12 +180,13 @@ def main(argv=None) -> int:
             for backend in args.backends:
                 if backend in GPU_ONLY and args.device != "cuda":
                     rows.append(Row(size, modality, backend, args.device, note="not measured: needs --device cuda"))
+                    print_table(rows[-1:], args.batches, header=len(rows) == 1)
                     continue
                 rows.append(bench_one(model, size, modality, backend, args, sync))
-                print_table(rows[-1:], args.batches) if len(rows) > 1 else print_table(rows, args.batches)
+                print_table(rows[-1:], args.batches, header=len(rows) == 1)
                 sys.stdout.flush()
         del model
-    print()
+    print("\nsummary")
     print_table(rows, args.batches)
     print_ratios(rows)
     if args.json:

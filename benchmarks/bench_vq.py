@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import sys
 import time
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codebind_core.export import fast_vq  # noqa: E402
+from codebind_core.export.timing import CLOCKS  # noqa: E402
 from codebind_core.quantize import CompositionalVQ  # noqa: E402
 
 # float32 dot products of unit vectors are exact to ~1e-7; gaps below this are ties.
@@ -70,13 +72,15 @@ def real_mismatches(z: np.ndarray, book: np.ndarray, a: np.ndarray, b: np.ndarra
     return int((gap > TIE_GAP).sum())
 
 
-def best_rate(fn: Callable[[], object], n: int, repeats: int) -> float:
+def best_rate(fn: Callable[[], object], n: int, repeats: int, clock: str) -> float:
+    """Items per second of the fastest of ``repeats`` calls (after one warm-up call)."""
+    tick = CLOCKS[clock]
     fn()
     best = math.inf
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = tick()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, tick() - t0)
     return n / best
 
 
@@ -89,6 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--naive-vectors", type=int, default=1024, help="fewer for the slow naive code")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall time, or process CPU time (steadier on a shared machine; use with --threads 1)")
     args = ap.parse_args(argv)
     if args.dim % args.sub_dim:
         ap.error("--dim must be a multiple of --sub-dim")
@@ -107,7 +113,8 @@ def main(argv=None) -> int:
 
     print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
           f"faiss {faiss.__version__}, {time.strftime('%Y-%m-%d')}")
-    print(f"# D={args.dim} m={m} K={args.codebook_size} d*={args.sub_dim}, {args.vectors} unit vectors")
+    print(f"# D={args.dim} m={m} K={args.codebook_size} d*={args.sub_dim}, {args.vectors} unit vectors, "
+          f"{args.clock} clock, best of {args.repeats}, 1-min load average {os.getloadavg()[0]:.1f}")
     print("# command: .venv/bin/python benchmarks/bench_vq.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     small = z[: args.naive_vectors]
     methods: Dict[str, Callable[[], object]] = {
@@ -115,8 +122,9 @@ def main(argv=None) -> int:
         "codebind fast_vq.encode": lambda: fast_vq.encode(z, book, args.threads),
         "CompositionalVQ.encode (quantize.py)": lambda: vq.encode(z),
     }
-    rates = {name: best_rate(fn, args.vectors, args.repeats) for name, fn in methods.items()}
-    rates["naive einsum + argmin"] = best_rate(lambda: naive_encode(small, book), len(small), args.repeats)
+    rates = {name: best_rate(fn, args.vectors, args.repeats, args.clock) for name, fn in methods.items()}
+    rates["naive einsum + argmin"] = best_rate(lambda: naive_encode(small, book), len(small), args.repeats,
+                                               args.clock)
 
     ref = unpack_codes(pq.compute_codes(z_np), m, nbits)
     ours = fast_vq.encode(z, book, args.threads).numpy()

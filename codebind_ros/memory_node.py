@@ -45,12 +45,33 @@ from codebind_ros.srv import QueryText
 from codebind_ros.topics import QUERY_SERVICE, embedding_topic
 
 _PAIR_BUFFER = 32  # proposal frames waiting for their other half
+_OVERFETCH = 8     # candidates searched per wanted result when near-duplicates are skipped
+
+
+def _file_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "model"
 
 
 def text_queries(model, text: str, paths) -> Dict[str, np.ndarray]:
     """The text's shared embedding for each codebook path (path -> (D,) float32)."""
     with torch.no_grad():
         return {p: model.encode_text([text], path=p).shared[0].float().cpu().numpy() for p in paths}
+
+
+def dedupe(hits, distance: float):
+    """Drop hits whose 3-D position is within ``distance`` of a better-ranked hit in the same frame."""
+    if distance <= 0:
+        return list(hits)
+    kept, places = [], []
+    for h in hits:
+        pos, frame = h.observation.position, h.observation.frame_id
+        if pos is not None:
+            p = np.asarray(pos)
+            if any(f == frame and np.linalg.norm(p - q) < distance for f, q in places):
+                continue
+            places.append((frame, p))
+        kept.append(h)
+    return kept
 
 
 class MemoryNode(Node):
@@ -67,11 +88,11 @@ class MemoryNode(Node):
         self.params = p = declare(self, MemoryParams)
         self.model = model if model is not None else load_model(p.model_path, p.device)
         self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
-        self.config = MemoryConfig(max_observations=p.max_observations, max_top_k=p.max_top_k,
+        self.config = MemoryConfig(max_observations=p.max_observations, max_top_k=_OVERFETCH * p.max_top_k,
                                    max_text_chars=p.max_text_chars, synchronous=p.synchronous,
                                    on_codebook_mismatch=p.on_codebook_mismatch, index=p.index,
                                    ivf_nprobe=p.ivf_nprobe, ivf_min_observations=p.ivf_min_observations)
-        self.db_path = Path(p.db_path).expanduser()
+        self.db_path = Path(p.db_path or f"~/.ros/codebind/memory_{_file_name(self.model_id)}.db").expanduser()
         self.memory = ObservationMemory(self.db_path, CodebookSet.from_model(self.model), self.config)
         self.stats = NodeStats()
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
@@ -205,14 +226,18 @@ class MemoryNode(Node):
     # ---- queries -----------------------------------------------------------------------------
     def search(self, text: str, top_k: int, modality: str = "", since_ns: Optional[int] = None,
                until_ns: Optional[int] = None):
-        """Ranked :class:`codebind_core.memory.SearchHit` for a text (ValueError on bad input)."""
-        text, k = self.config.bounded_query(text, top_k)
+        """Ranked :class:`codebind_core.memory.SearchHit` for a text (ValueError on bad input);
+        results within ``dedupe_distance`` of a better one (same frame) are skipped."""
+        text, _ = self.config.bounded_query(text, 1)
+        k = min(self.config.bounded_top_k(top_k), self.params.max_top_k)
         paths = self.memory.paths
         if not paths:
             return []
-        return self.memory.search(text_queries(self.model, text, paths), top_k=k,
+        fetch = k * _OVERFETCH if self.params.dedupe_distance > 0 else k
+        hits = self.memory.search(text_queries(self.model, text, paths), top_k=fetch,
                                   modalities=[modality] if modality else None,
                                   since_ns=since_ns, until_ns=until_ns)
+        return dedupe(hits, self.params.dedupe_distance)[:k]
 
     def _on_query(self, request: QueryText.Request, response: QueryText.Response):
         since = stamp_to_ns(request.since) or None

@@ -9,8 +9,8 @@ from codebind_ros.params import doc
 
 @dataclass
 class MemoryParams:
-    db_path: str = field(default="~/.ros/codebind/memory.db", metadata=doc(
-        "SQLite file of the observations (re-opened on restart)"))
+    db_path: str = field(default="", metadata=doc(
+        "SQLite file of the observations (re-opened on restart); '' = ~/.ros/codebind/memory_<model_id>.db"))
     model_path: str = field(default="", metadata=doc("checkpoint directory (codebooks and text encoder)"))
     model_id: str = field(default="", metadata=doc("accepted Embedding model_id; '' = checkpoint name"))
     backend: str = field(default="torch", metadata=doc("unused here (text runs on the torch model); shared YAML key"))
@@ -24,6 +24,9 @@ class MemoryParams:
     check_model_id: bool = field(default=True, metadata=doc("drop embeddings of another model_id"))
     max_observations: int = field(default=1_000_000, metadata=doc("oldest observations are evicted beyond this"))
     max_top_k: int = field(default=50, metadata=doc("a query returns at most this many results"))
+    dedupe_distance: float = field(default=0.1, metadata=doc(
+        "a result closer than this (m, same frame) to a better one is skipped: repeated sightings "
+        "of one object count once (0 = keep all)"))
     max_text_chars: int = field(default=256, metadata=doc("longer query texts are refused"))
     synchronous: str = field(default="FULL", metadata=doc("SQLite synchronous mode: FULL or NORMAL"))
     index: str = field(default="exact", metadata=doc("search: exact (code-table scan) or ivf (coarse cells)"))
@@ -41,14 +44,14 @@ class MemoryParams:
         unknown = [m for m in mods if m not in MODALITIES]
         if unknown:
             raise ValueError(f"parameter modalities has unknown {unknown}; known: {MODALITIES}")
-        if not self.db_path:
-            raise ValueError("parameter db_path is empty")
         for name in ("max_observations", "max_top_k", "max_text_chars", "max_pending", "ivf_nprobe",
                      "ivf_min_observations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
         if self.commit_period <= 0 or self.diagnostics_period <= 0 or self.min_period < 0:
             raise ValueError("commit_period and diagnostics_period must be > 0, min_period >= 0")
+        if self.dedupe_distance < 0:
+            raise ValueError(f"parameter dedupe_distance must be >= 0, got {self.dedupe_distance}")
 
     def modality_list(self):
         return [m.strip() for m in self.modalities.split(",") if m.strip()]

@@ -245,3 +245,30 @@ def test_known_sub_vector_count_is_enforced(tmp_path, rng):
         assert mem.add([Observation("depth", "depth", np.zeros(M, int), 0)]) == [1]
     with pytest.raises(ValueError, match="sub_vectors"):
         CodebookSet({"depth": _book(rng)}, sub_vectors={"audio": 4})
+
+
+def test_coarse_arena_stays_consistent_under_random_growth_and_eviction(tmp_path, rng):
+    """After any mix of batch sizes and evictions, the cells hold exactly the live rows, with
+    their codes, each cell in id order."""
+    cbs = CodebookSet({"depth": _book(rng)})
+    cfg = MemoryConfig(index="ivf", ivf_nlist=8, ivf_nprobe=2, ivf_min_observations=300, max_observations=900)
+    with ObservationMemory(tmp_path / "m.db", cbs, cfg) as mem:
+        for step in range(40):
+            n = int(rng.choice([1, 7, 50, 400]))
+            mem.add([Observation("depth", "depth", rng.integers(0, K, M), step) for _ in range(n)])
+            coarse = mem._coarse.get("depth")
+            if coarse is None:
+                continue
+            mirror = mem._mirrors["depth"]
+            live = dict(zip(mirror.col("ids")[mirror.start: mirror.end].tolist(),
+                            map(tuple, mirror.codes[mirror.start: mirror.end])))
+            seen = {}
+            for c in range(coarse.nlist):
+                coarse._trim(c)
+                a, b = coarse.region_off[c] + coarse.live_lo[c], coarse.region_off[c] + coarse.live_hi[c]
+                ids = coarse.cols["ids"][a:b]
+                assert (np.diff(ids) > 0).all()
+                assert b - a <= coarse.region_cap[c] and coarse.region_off[c] + coarse.region_cap[c] <= coarse.used
+                seen.update(zip(ids.tolist(), map(tuple, coarse.codes[a:b])))
+            assert seen == live
+            assert coarse.used <= 4 * max(len(mem), 4096)

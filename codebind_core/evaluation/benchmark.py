@@ -7,6 +7,7 @@ Pipeline: generate SynthBind (cached) -> Stage 0 bridge (cached) -> preprocess e
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -75,16 +76,10 @@ def build_model(cfg: BenchmarkConfig, variant: str, targets: List[str], bridge_w
     import codebind_core as cb
 
     base = cfg.model.build()
-    spec = dataclass_replace(cfg.model, targets=list(targets),
-                             overrides=deep_merge(cfg.model.overrides, VARIANTS[variant].overrides(base)))
+    spec = dataclasses.replace(cfg.model, targets=list(targets),
+                               overrides=deep_merge(cfg.model.overrides, VARIANTS[variant].overrides(base)))
     seed_everything(seed)
     return cb.create_model(spec.build(bridge_weights=bridge_weights))
-
-
-def dataclass_replace(obj, **changes):
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
 
 
 def train_run(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], run_dir: Path):

@@ -17,6 +17,8 @@ try:  # numba is a listed requirement; the numpy path keeps the memory usable wi
     import numba
     from numba import njit, prange
     HAVE_NUMBA = os.environ.get("CODEBIND_MEMORY_NO_NUMBA", "") != "1"
+    if "NUMBA_THREADING_LAYER" not in os.environ:  # OpenMP first: skips a warning about old TBBs
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
     prange = range

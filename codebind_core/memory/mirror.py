@@ -1,7 +1,9 @@
 """In-memory mirror of one codebook path's observations: contiguous arrays the scan kernel reads.
 
 Rows are kept in insertion (= id) order, so evicting the oldest observations only advances
-``start``; the arrays are compacted when more than half of them is dead.
+``start``; the arrays are compacted when more than half of them is dead. Codes are row-major
+(N, m): the scan sums one row's m look-ups in a register, which measured about twice as fast here
+as a column-major (m, N) layout accumulating column by column (1M x 64 codes, 2-core CPU).
 """
 from __future__ import annotations
 

@@ -140,3 +140,24 @@ def test_pointcloud_colour_is_optional():
 def test_synthesize_rejects_unknown_modalities():
     with pytest.raises(ValueError, match="lidar"):
         synthesize(CFG, base_factors(), 0, ["lidar"])
+
+
+def test_partial_point_cloud_sees_only_the_camera_facing_side():
+    sphere = base_factors(category=CFG.categories.index("sphere"))
+    r = sphere.scale
+    partial = synthesize(CFG.replace(sensor_noise=False), sphere, 3, ["pointcloud"])["pointcloud"]
+    full = synthesize(CFG.replace(sensor_noise=False, pointcloud_view="full"), sphere, 3, ["pointcloud"])["pointcloud"]
+    # the camera looks along +z from 0.6 m: a scan holds the near (negative z) cap only
+    assert partial[:, 2].max() < 0.25 * r and partial[:, 2].mean() < -0.4 * r
+    assert abs(full[:, 2].mean()) < 0.1 * r and full[:, 2].max() > 0.9 * r
+    assert np.allclose(np.linalg.norm(partial[:, :3], axis=1), r, atol=0.01 * r)
+
+
+def test_shape_jitter_stretches_the_object_at_a_fixed_bounding_radius():
+    f = base_factors(category=CFG.categories.index("sphere"))
+    cfg = CFG.replace(sensor_noise=False, pointcloud_view="full")
+    stretched = synthesize(cfg, f.replace(aspect=(1.3, 1.0, 0.8), rotation=(1.0, 0.0, 0.0, 0.0)), 3, ["pointcloud"])
+    xyz = stretched["pointcloud"][:, :3]
+    extent = xyz.max(axis=0) - xyz.min(axis=0)
+    assert extent[0] / extent[2] == pytest.approx(1.3 / 0.8, rel=0.05)
+    assert np.linalg.norm(xyz, axis=1).max() == pytest.approx(f.scale, rel=0.01)

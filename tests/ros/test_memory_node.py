@@ -213,3 +213,16 @@ def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_mo
             sec = obs.stamp_ns // 1_000_000_000
             expected = emb.codes[published[sec]].numpy()
             np.testing.assert_array_equal(obs.codes, expected)
+
+
+def test_repeated_sightings_of_one_place_count_once():
+    from codebind_core.memory import Observation, SearchHit
+    from codebind_ros.memory_node import dedupe
+
+    def hit(i, score, pos, frame="cam"):
+        return SearchHit(i, score, Observation("camera", PATH, np.zeros(8, np.uint16), i, frame, position=pos))
+
+    hits = [hit(1, 0.9, (0, 0, 1)), hit(2, 0.85, (0.05, 0, 1)), hit(3, 0.8, (1, 0, 1)),
+            hit(4, 0.7, (0, 0, 1), frame="map"), hit(5, 0.6, None), hit(6, 0.5, None)]
+    assert [h.id for h in dedupe(hits, 0.1)] == [1, 3, 4, 5, 6]
+    assert [h.id for h in dedupe(hits, 0.0)] == [1, 2, 3, 4, 5, 6]

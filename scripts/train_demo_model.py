@@ -6,8 +6,11 @@
 
 It runs the project's training pipeline (training/configs/synth_tiny.yaml: Stage 0 tiny OpenCLIP
 bridge on SynthBind, then CodeBind alignment) on the five robot target modalities (depth,
-thermal, tactile, point cloud, audio; the camera is the image bridge). A finished checkpoint is
-reused: the script prints its directory and exits. Everything stays under cache/ (git-ignored).
+thermal, tactile, point cloud, audio; the camera is the image bridge). The tiny encoders start
+from scratch, so the demo run weights alignment first (DEMO_LOSS_WEIGHTS: Table 1's commitment
+weights of up to 1000 are meant for resumed, pretrained encoders) and skips reconstruction.
+A finished checkpoint is reused: the script prints its directory and exits. Everything stays
+under cache/ (git-ignored).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 ROBOT_TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
 DEFAULT_OUT = ROOT / "cache" / "demo-model"
+DEMO_LOSS_WEIGHTS = {"align": 1.0, "vq": 1.0, "cm": 0.1, "orth": 0.1, "uni": 0.1, "ctr": 0.01, "cuni": 0.01,
+                     "recon": 0.0}
 
 
 def model_dir(out: Path) -> Path:
@@ -39,6 +44,7 @@ def train(out: Path, steps: int, samples: int, bridge_steps: int) -> Path:
     raw = yaml.safe_load((ROOT / "training" / "configs" / "synth_tiny.yaml").read_text())
     raw["name"] = "demo-model"
     raw["model"]["targets"] = ROBOT_TARGETS
+    raw["model"]["overrides"]["loss"] = {"weights": DEMO_LOSS_WEIGHTS, "recon": False}
     raw["data"]["options"]["cache_dir"] = str(ROOT / "cache" / "synthbind")
     raw["data"]["options"]["synth"]["num_samples"] = samples
     raw["bridge_pretrain"]["steps"] = bridge_steps
@@ -52,7 +58,7 @@ def train(out: Path, steps: int, samples: int, bridge_steps: int) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (model in <out>/model)")
-    ap.add_argument("--steps", type=int, default=700, help="alignment steps")
+    ap.add_argument("--steps", type=int, default=600, help="alignment steps")
     ap.add_argument("--bridge-steps", type=int, default=400, help="Stage 0 bridge steps")
     ap.add_argument("--samples", type=int, default=3000, help="SynthBind samples generated for training")
     ap.add_argument("--force", action="store_true", help="train even if a finished model exists")

@@ -17,7 +17,7 @@ import time
 from typing import List, Optional
 
 from .artifact import PRECISIONS
-from .onnx_export import MIN_OPSET, exportable_modalities
+from .onnx_export import DEFAULT_OPSET, MIN_OPSET, exportable_modalities
 
 FP16_VERIFY_BATCHES = (1, 16)
 
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--modalities", nargs="+", help="modalities to export (default: text, image and every target)")
     ap.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
-    ap.add_argument("--opset", type=int, default=18, help=f"ONNX opset (>= {MIN_OPSET})")
+    ap.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     ap.add_argument("--max-batch", type=int, default=1024, help="upper bound of the dynamic batch axis")
     ap.add_argument("--no-specific", action="store_true", help="export the shared part only (§3.4)")
     ap.add_argument("--path", help="codebook path for the bridges (text, image); default: the first target")

@@ -1,7 +1,7 @@
 """ONNX export of one modality: encoder + heads + compositional VQ, dynamic batch axis.
 
-Uses the ``torch.export`` based ONNX exporter (opset >= 17). The fp16 variant runs trunk and heads
-in float16 and quantizes in float32 (:class:`EncoderGraph` with ``half=True``); inputs and
+Uses the ``torch.export`` based ONNX exporter (opset >= 18, default 20). The fp16 variant runs trunk
+and heads in float16 and quantizes in float32 (:class:`EncoderGraph` with ``half=True``); inputs and
 outputs stay float32 / int64 in both variants so one runtime feeds either. The codebooks are inside
 the graph (codes and quantized vectors are outputs) and written apart as plain arrays.
 """
@@ -21,7 +21,8 @@ from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, model_fi
                        save_codebooks, sha256_file, stem_for)
 from .graph import EncoderGraph, input_shape
 
-MIN_OPSET = 17
+MIN_OPSET = 18  # the torch.export-based exporter's lowest opset
+DEFAULT_OPSET = 20  # opset 20 has a Gelu op: ~15% faster in ONNX Runtime than the Erf form
 
 
 @dataclass
@@ -30,7 +31,8 @@ class OnnxExportConfig:
 
     Attributes:
         precision: "fp32" or "fp16" (trunk + heads in half, VQ in float32).
-        opset: ONNX opset (>= 17).
+        opset: ONNX opset (>= 18; default 20, whose Gelu op ONNX Runtime runs faster; a TensorRT
+            parser without opset 20 needs 18).
         specific: export the specific part too (§3.4: optional at inference).
         max_batch: upper bound of the dynamic batch axis.
         merge_lora: fold LoRA adapters into the trunk weights before export.
@@ -38,7 +40,7 @@ class OnnxExportConfig:
     """
 
     precision: str = "fp32"
-    opset: int = 18
+    opset: int = DEFAULT_OPSET
     specific: bool = True
     max_batch: int = 1024
     merge_lora: bool = True
@@ -77,6 +79,13 @@ def _quiet():
         yield
 
 
+def _default_domain_opset(path: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
 def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optional[OnnxExportConfig] = None,
                 path: Optional[str] = None, fingerprint: Optional[str] = None) -> ExportedGraph:
     """Export ``modality`` of ``model`` to ``out_dir`` (created) and return the artefact.
@@ -103,6 +112,9 @@ def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optiona
                 output_names=list(spec.outputs), dynamic_shapes=_dynamic_shapes(graph, config.max_batch),
                 optimize=config.optimize, verify=False, external_data=False)
         program.save(str(tmp))
+        opset = _default_domain_opset(tmp)
+        if opset != config.opset:
+            raise ValueError(f"the exporter wrote opset {opset}, not the requested {config.opset}")
         os.replace(tmp, onnx_path)
     finally:
         if tmp.exists():

@@ -21,7 +21,7 @@ from ..types import Embedding
 from .artifact import ExportedGraph
 from .graph import EncoderGraph, input_shape
 from .graph_io import prepare_input, to_embedding
-from .onnx_export import OnnxExportConfig, ensure_exported, example_input
+from .onnx_export import DEFAULT_OPSET, OnnxExportConfig, ensure_exported, example_input
 from .runtime import BACKENDS, Embedder
 from .tensorrt_engine import TensorRTConfig, TensorRTUnavailable, import_tensorrt, load_or_build_engine
 
@@ -56,13 +56,14 @@ class TensorRTEmbedder(Embedder):
         engine_path, force_rebuild, fp16, workspace_bytes, min_batch, opt_batch, max_batch:
             :class:`TensorRTConfig` fields (Isaac ROS-style engine parameters).
         device: CUDA device index.
+        opset: ONNX opset of the graph exported here (18 for parsers without opset 20).
     """
 
     def __init__(self, model, modality: str, path: Optional[str] = None,
                  onnx_path: Optional[Union[str, Path]] = None, export_dir: Optional[Union[str, Path]] = None,
                  specific: bool = True, engine_path: Optional[str] = None, force_rebuild: bool = False,
                  fp16: bool = True, workspace_bytes: int = 1 << 30, min_batch: int = 1, opt_batch: int = 8,
-                 max_batch: int = 64, device: int = 0):
+                 max_batch: int = 64, device: int = 0, opset: int = DEFAULT_OPSET):
         trt = import_tensorrt()
         self.torch_device = _require_cuda(device)
         modality = "image" if modality == "camera" else modality
@@ -70,7 +71,7 @@ class TensorRTEmbedder(Embedder):
                                 opt_batch=opt_batch, max_batch=max_batch, engine_path=engine_path,
                                 force_rebuild=force_rebuild, device=device)
         if onnx_path is None:
-            export = OnnxExportConfig(precision="fp32", specific=specific, max_batch=max(max_batch, 2))
+            export = OnnxExportConfig(precision="fp32", specific=specific, max_batch=max(max_batch, 2), opset=opset)
             onnx_path = ensure_exported(model, modality, export_dir, export, path=path).onnx_path
         graph = ExportedGraph.from_onnx(onnx_path)
         if graph.manifest.modality != modality:

@@ -128,8 +128,8 @@ class ObservationMemory:
                 st.update_codes(np.asarray([i for i, _ in rows]), self.codebooks.quantize(p, decoded))
                 self.reindexed += len(rows)
             st.clear_cells()
-            for key in [k for k in (f"ivf:{p}" for p in updates)]:
-                st.delete_meta(key)
+            for p in updates:
+                st.delete_meta(f"ivf:{p}")
             st.commit()
         except Exception:
             st.rollback()
@@ -148,7 +148,7 @@ class ObservationMemory:
                 mod_ids = np.asarray([self._modality_id(mods[i]) for i in sel], np.uint8)
                 self._append_mirror(str(p), codes, ids[sel], stamps[sel], mod_ids, cells[sel])
             self._count += ids.size
-        for p in list(self._mirrors):
+        for p in list(self._mirrors) if self.config.index == "ivf" else []:
             blob = self._store.get_meta(f"ivf:{p}")
             if blob is not None:
                 self._attach_coarse(p, CoarseIndex(blob_to_array(blob), self._mirrors[p].m))
@@ -164,7 +164,7 @@ class ObservationMemory:
                 self._store.set_meta("modalities", json.dumps(list(self._modality_ids)).encode())
         return mid
 
-    def _append_mirror(self, path, codes, ids, stamps, mod_ids, cells) -> np.ndarray:
+    def _append_mirror(self, path, codes, ids, stamps, mod_ids, cells) -> None:
         mirror = self._mirrors.get(path)
         if mirror is None or (len(mirror) == 0 and mirror.m != codes.shape[1]):
             mirror = self._mirrors[path] = PathMirror(codes.shape[1], capacity=max(1024, codes.shape[0]))

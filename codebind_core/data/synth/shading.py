@@ -68,7 +68,6 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def camera_noise(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shot + read noise of a colour camera, on linear RGB."""
-    shot = rng.normal(0.0, 1.0, linear.shape) * np.sqrt(np.clip(linear, 0, None) * 0.0004)
-    read = rng.normal(0.0, 0.006, linear.shape)
-    return np.clip(linear + shot + read, 0.0, 1.0)
+    """Shot + read noise of a colour camera, on linear RGB: variance 0.0004 x + 0.006^2."""
+    sigma = np.sqrt(np.clip(linear, 0, None) * 0.0004 + 0.006 ** 2)
+    return np.clip(linear + sigma * rng.standard_normal(linear.shape, dtype=np.float32), 0.0, 1.0)

@@ -103,7 +103,7 @@ CNN_INPUTS = {
 }
 
 
-def cnn_probe(data: SynthBindSet, epochs: int = 15) -> None:
+def cnn_probe(data: SynthBindSet, epochs: int = 15, modalities: tuple = tuple(CNN_INPUTS)) -> None:
     """Category accuracy of a small CNN trained from scratch per image-like modality."""
     import torch
     from torch import nn
@@ -112,17 +112,19 @@ def cnn_probe(data: SynthBindSet, epochs: int = 15) -> None:
     train, test, unseen = (data.indices(s) for s in ("train", "test", "test_unseen"))
     y = torch.as_tensor(data.factors["category"], dtype=torch.long)
     print(f"\nsmall-CNN category accuracy after {epochs} epochs (test / test_unseen; chance {1 / len(data.categories):.2f})")
-    for modality, prep in CNN_INPUTS.items():
-        if modality not in data.meta["modalities"]:
+    for modality in modalities:
+        if modality not in data.meta["modalities"] or modality not in CNN_INPUTS:
             continue
+        prep = CNN_INPUTS[modality]
         x = torch.as_tensor(prep(np.asarray(data.array(modality), dtype=np.float32)), dtype=torch.float32)
         mean, std = x[train.start:train.stop].mean(), x[train.start:train.stop].std() + 1e-6
         x = (x - mean) / std
         net = nn.Sequential(
-            nn.Conv2d(x.shape[1], 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.Conv2d(64, 96, 3, 2, 1), nn.BatchNorm2d(96), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(96, len(data.categories)))
+            nn.Conv2d(x.shape[1], 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, len(data.categories)))
         opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
         t0 = time.perf_counter()
         for _ in range(epochs):
@@ -147,8 +149,12 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--cnn", action="store_true")
+    parser.add_argument("--cnn-epochs", type=int, default=15)
+    parser.add_argument("--modalities", nargs="+", default=None, help="generate only these (default: all)")
     args = parser.parse_args()
     cfg = SynthConfig(seed=args.seed, num_samples=args.num_samples)
+    if args.modalities:
+        cfg = cfg.replace(modalities=tuple(args.modalities))
     root = args.cache_dir or Path(tempfile.mkdtemp(prefix="synthbind-bench-"))
     try:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -162,7 +168,7 @@ def main() -> None:
         if args.probe:
             probe(data)
         if args.cnn:
-            cnn_probe(data)
+            cnn_probe(data, args.cnn_epochs)
     finally:
         if args.cache_dir is None:
             shutil.rmtree(root, ignore_errors=True)

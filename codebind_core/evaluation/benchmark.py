@@ -45,14 +45,19 @@ class BenchData:
     prompts: List[List[str]]
     bridge_weights: str
     stage0: Dict[str, Any]
+    set_root: str
 
 
-def prepare(cfg: BenchmarkConfig, log: Log) -> BenchData:
+def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> BenchData:
+    """Data, Stage 0 and preprocessing (each cached); `set_root` reopens an existing set."""
     base = cfg.model.build()
     t = time.perf_counter()
-    source = SynthSource(synth_config(cfg.synth), cfg.cache_dir, workers=cfg.workers, progress=False)
-    log(f"SynthBind {len(source.set)} samples ({'cached' if source.set.cache_hit else 'generated'}) "
-        f"in {time.perf_counter() - t:.0f} s")
+    if set_root is not None:
+        source = SynthSource.open(set_root, cfg.cache_dir)
+    else:
+        source = SynthSource(synth_config(cfg.synth), cfg.cache_dir, workers=cfg.workers, progress=False)
+        log(f"SynthBind {len(source.set)} samples ({'cached' if source.set.cache_hit else 'generated'}) "
+            f"in {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
     bridge_dir = Path(cfg.out_dir) / "bridge"
     weights = ensure_synth_bridge(source, base.inputs, bridge_model_cfg(base), cfg.bridge_pretrain, bridge_dir,
@@ -69,7 +74,7 @@ def prepare(cfg: BenchmarkConfig, log: Log) -> BenchData:
         f"in {time.perf_counter() - t:.0f} s")
     probe = train.subset(range(min(cfg.probe_samples, len(train))))
     prompts = [[tpl.format(np=with_article(class_name(c))) for tpl in TEMPLATES] for c in source.categories]
-    return BenchData(train, test, unseen, probe, prompts, weights, stage0)
+    return BenchData(train, test, unseen, probe, prompts, weights, stage0, str(source.set.root))
 
 
 def build_model(cfg: BenchmarkConfig, variant: str, targets: List[str], bridge_weights: str, seed: int):
@@ -143,15 +148,20 @@ def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Pat
 _WORKER: Dict[str, Any] = {}
 
 
-def _worker_init(cfg_dict: Dict[str, Any], threads: int) -> None:
+def _worker_init(cfg_dict: Dict[str, Any], threads: int, set_root: str) -> None:
     """Pool worker: single-threaded torch (runs are the parallel unit) and the shared data, loaded
     from the caches the parent process filled."""
     torch.set_num_threads(threads)
-    cfg = BenchmarkConfig.from_dict(cfg_dict)
-    _WORKER["cfg"], _WORKER["data"] = cfg, prepare(cfg, lambda msg: None)
+    try:
+        cfg = BenchmarkConfig.from_dict(cfg_dict)
+        _WORKER["cfg"], _WORKER["data"] = cfg, prepare(cfg, lambda msg: None, set_root)
+    except Exception as e:  # reported by the first task, instead of a pool restarting workers forever
+        _WORKER["error"] = e
 
 
 def _worker_run(run: Dict[str, Any]) -> Dict[str, Any]:
+    if "error" in _WORKER:
+        raise RuntimeError(f"benchmark worker failed to start: {_WORKER['error']!r}")
     return run_one(_WORKER["cfg"], _WORKER["data"], run, Path(_WORKER["cfg"].out_dir))
 
 
@@ -194,8 +204,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
     elif todo:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(cfg.parallel_runs, _worker_init, (cfg.to_dict(), cfg.threads_per_run),
-                                          maxtasksperchild=None) as pool:
+        with mp.get_context("spawn").Pool(cfg.parallel_runs, _worker_init,
+                                          (cfg.to_dict(), cfg.threads_per_run, data.set_root)) as pool:
             for res in pool.imap_unordered(_worker_run, todo):
                 finished(res)
     results = [done[r["name"]] for r in runs]

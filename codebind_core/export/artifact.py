@@ -31,6 +31,21 @@ def sha256_file(path: Union[str, Path], chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def external_data_path(onnx_path: Union[str, Path]) -> Path:
+    """Where a graph over 2 GB keeps its weights: ``<name>.onnx.data`` next to it."""
+    onnx_path = Path(onnx_path)
+    return onnx_path.with_name(onnx_path.name + ".data")
+
+
+def graph_sha256(onnx_path: Union[str, Path]) -> str:
+    """sha256 of an ONNX graph file, and of its external weights file when it has one."""
+    digest = sha256_file(onnx_path)
+    data = external_data_path(onnx_path)
+    if data.is_file():
+        digest = hashlib.sha256((digest + sha256_file(data)).encode()).hexdigest()
+    return digest
+
+
 def model_fingerprint(model) -> str:
     """Hex sha256 of a model's config and every tensor of its state dict (names, dtypes,
     shapes, bytes): equal fingerprints mean the exported graph would be the same."""
@@ -52,7 +67,8 @@ class Manifest:
     """Everything a runtime needs to feed an exported graph and rebuild an :class:`Embedding`.
 
     ``input_shape`` is per sample (batch axis excluded); ``outputs`` lists graph outputs in order;
-    ``onnx_sha256`` identifies the graph (TensorRT engine caches key on it)."""
+    ``onnx_sha256`` identifies the graph with its external weights if any (:func:`graph_sha256`;
+    TensorRT engine caches key on it)."""
 
     modality: str
     path: str
@@ -138,7 +154,7 @@ class ExportedGraph:
 
     def is_current(self) -> bool:
         """True when the ONNX file still has the bytes the manifest describes."""
-        return self.onnx_path.is_file() and sha256_file(self.onnx_path) == self.manifest.onnx_sha256
+        return self.onnx_path.is_file() and graph_sha256(self.onnx_path) == self.manifest.onnx_sha256
 
 
 def save_codebooks(path: Union[str, Path], books: Dict[str, torch.Tensor]) -> None:

@@ -9,7 +9,7 @@ code ranges) are left out: the runtime validates inputs before they reach the gr
 """
 from __future__ import annotations
 
-import copy
+import copy as _copy
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -94,10 +94,11 @@ class EncoderGraph(nn.Module):
     model has a specific part; then ``codes`` (B, m) and ``specific_codes`` (B, ms) when the model
     is quantized. ``half=True`` runs the trunk and heads in float16 and the VQ in float32
     (the fp16 export variant). ``merge_lora=True`` folds LoRA adapters into their base layers
-    (same function, fewer ops); the trunk is then a copy and the model is left untouched."""
+    (same function, fewer ops). The trunk and head are the model's own modules unless they are
+    merged, halved or ``copy=True`` (then copies, and the model is never modified)."""
 
     def __init__(self, model, modality: str, path: Optional[str] = None, specific: bool = True,
-                 half: bool = False, merge_lora: bool = True):
+                 half: bool = False, merge_lora: bool = True, copy: bool = False):
         super().__init__()
         modality = "image" if modality == "camera" else modality
         if modality not in ("text", "image") and modality not in model.encoders:
@@ -109,10 +110,12 @@ class EncoderGraph(nn.Module):
         self.half = half
         trunk = model.bridge if modality in ("text", "image") else model.encoders[modality]
         head = model.heads[modality]
+        if copy or half or (merge_lora and has_lora(trunk)):
+            trunk, head = _copy.deepcopy(trunk), _copy.deepcopy(head)
         if merge_lora and has_lora(trunk):
-            trunk = _merge_lora(copy.deepcopy(trunk))
+            trunk = _merge_lora(trunk)
         if half:
-            trunk, head = copy.deepcopy(trunk).half(), copy.deepcopy(head).half()
+            trunk, head = trunk.half(), head.half()
         self.trunk: nn.Module = trunk
         self.head: nn.Module = head
         self.specific = bool(specific and modality != "text" and self.head.specific is not None)

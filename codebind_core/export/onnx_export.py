@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
-from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, model_fingerprint,
-                       save_codebooks, sha256_file, stem_for)
+from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, external_data_path,
+                       graph_sha256, model_fingerprint, save_codebooks, stem_for)
 from .graph import EncoderGraph, input_shape
 
 MIN_OPSET = 18  # the torch.export-based exporter's lowest opset
@@ -37,6 +38,8 @@ class OnnxExportConfig:
         max_batch: upper bound of the dynamic batch axis.
         merge_lora: fold LoRA adapters into the trunk weights before export.
         optimize: run the exporter's graph optimisation (constant folding, dead code removal).
+        external_data: weights in a ``<name>.onnx.data`` file next to the graph: None = only when
+            the graph would exceed protobuf's 2 GB (e.g. ImageBind-huge trunks).
     """
 
     precision: str = "fp32"
@@ -45,6 +48,7 @@ class OnnxExportConfig:
     max_batch: int = 1024
     merge_lora: bool = True
     optimize: bool = True
+    external_data: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -92,33 +96,44 @@ def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optiona
 
     Writes ``<stem>.<precision>.onnx``, ``<stem>.<precision>.json`` (manifest) and
     ``<stem>.codebooks.safetensors``. ``fingerprint`` (from :func:`model_fingerprint`) is
-    computed when not given. The model is not modified."""
+    computed when not given. The model is not modified (its train/eval mode is restored)."""
     config = config or OnnxExportConfig()
     modality = "image" if modality == "camera" else modality
-    model = model.eval()
+    was_training = model.training
+    try:
+        model.eval()
+        return _export(model, modality, Path(out_dir), config, path, fingerprint)
+    finally:
+        model.train(was_training)
+
+
+def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, path: Optional[str],
+            fingerprint: Optional[str]) -> ExportedGraph:
     graph = EncoderGraph(model, modality, path, specific=config.specific,
                          half=config.precision == "fp16", merge_lora=config.merge_lora).eval()
     spec = graph.spec(model)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = stem_for(modality, spec.path, model.config.path_for(modality))
     onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
     x = example_input(model, modality)
-    tmp = onnx_path.with_name(f".{onnx_path.name}.{os.getpid()}.tmp")
-    try:
-        with _quiet(), torch.no_grad():
-            program = torch.onnx.export(
-                graph, (x,), dynamo=True, opset_version=config.opset, input_names=[INPUT_NAME],
-                output_names=list(spec.outputs), dynamic_shapes=_dynamic_shapes(graph, config.max_batch),
-                optimize=config.optimize, verify=False, external_data=False)
-        program.save(str(tmp))
-        opset = _default_domain_opset(tmp)
+    with _quiet(), torch.no_grad():
+        program = torch.onnx.export(
+            graph, (x,), dynamo=True, opset_version=config.opset, input_names=[INPUT_NAME],
+            output_names=list(spec.outputs), dynamic_shapes=_dynamic_shapes(graph, config.max_batch),
+            optimize=config.optimize, verify=False)
+    # Written in a scratch folder under the final name (graphs over 2 GB get a "<name>.data" file
+    # the graph refers to by name), checked, then moved into place.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as scratch:
+        staged = Path(scratch) / onnx_path.name
+        program.save(str(staged), external_data=config.external_data)
+        opset = _default_domain_opset(staged)
         if opset != config.opset:
             raise ValueError(f"the exporter wrote opset {opset}, not the requested {config.opset}")
-        os.replace(tmp, onnx_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        stale = external_data_path(onnx_path)
+        if stale.exists():
+            stale.unlink()
+        for f in sorted(Path(scratch).iterdir(), key=lambda f: f == staged):  # the graph last
+            os.replace(f, out_dir / f.name)
     books_file = None
     books = {}
     if graph.quantized:
@@ -135,7 +150,7 @@ def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optiona
         specific_dim=int(model.config.specific_dim) if graph.specific else None,
         sub_dim=int(q.sub_dim) if graph.quantized else None,
         codebook_sizes={k: int(v.shape[0]) for k, v in books.items()},
-        onnx_file=onnx_path.name, onnx_sha256=sha256_file(onnx_path), codebooks_file=books_file,
+        onnx_file=onnx_path.name, onnx_sha256=graph_sha256(onnx_path), codebooks_file=books_file,
         model_name=model.config.name, model_fingerprint=fingerprint or model_fingerprint(model),
         max_batch=config.max_batch, extra=_export_options(config))
     manifest_path = onnx_path.with_suffix(".json")
@@ -196,7 +211,7 @@ def ensure_exported(model, modality: str, export_dir: Optional[Union[str, Path]]
 def _export_options(config: OnnxExportConfig) -> Dict[str, str]:
     """Options recorded in the manifest that change the graph (besides precision and opset)."""
     return {"specific": str(config.specific), "merge_lora": str(config.merge_lora),
-            "optimize": str(config.optimize)}
+            "optimize": str(config.optimize), "external_data": str(config.external_data)}
 
 
 def _matches(m: Manifest, fingerprint: str, config: OnnxExportConfig, path: str) -> bool:

@@ -23,6 +23,7 @@ scores (layers TensorRT names differently from their ONNX node are not pinned).
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -285,6 +286,7 @@ def load_or_build_engine(onnx_path: Union[str, Path], config: Optional[TensorRTC
         return path, False
     import torch
 
-    with torch.cuda.device(config.device):
+    on_device = torch.cuda.device(config.device) if torch.cuda.is_available() else contextlib.nullcontext()
+    with on_device:
         engine_bytes = build_engine(graph, config, logger)
     return write_engine(path, engine_bytes, key), True

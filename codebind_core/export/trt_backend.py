@@ -131,7 +131,8 @@ class TorchTensorRTEmbedder(Embedder):
         TensorRTConfig(fp16=fp16, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
                        workspace_bytes=workspace_bytes, device=device)  # validates the numbers
         modality = "image" if modality == "camera" else modality
-        graph = EncoderGraph(model, modality, path, specific=specific, half=fp16).eval().to(self.torch_device)
+        graph = EncoderGraph(model, modality, path, specific=specific, half=fp16, copy=True)
+        graph = graph.eval().to(self.torch_device)
         self.model, self.modality, self.path = model, modality, graph.path
         self.max_batch = max_batch
         self.manifest = _manifest_like(model, graph, max_batch)

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from ..config import InputConfig
-from ..data.synth import SynthConfig, generate
+from ..data.synth import SynthBindSet, SynthConfig, generate
 from ..modalities import get as get_modality
 from ..modalities import model_options
 from .prepared import PreparedSplit, cache_key, load_or_build, preprocess_in_chunks
@@ -47,6 +47,15 @@ class SynthSource:
         self.set = generate(cfg, self.cache_dir, workers=workers, progress=progress)
         self.options = sensor_options(cfg)
 
+    @classmethod
+    def open(cls, root: str | Path, cache_dir: str | Path) -> "SynthSource":
+        """A source over an already generated set folder (never generates; for worker processes)."""
+        src = cls.__new__(cls)
+        src.set = SynthBindSet.open(root)
+        src.cfg, src.cache_dir = src.set.config, Path(cache_dir).expanduser()
+        src.options = sensor_options(src.cfg)
+        return src
+
     @property
     def categories(self) -> tuple:
         return self.set.categories
@@ -67,7 +76,7 @@ class SynthSource:
             if m == "text":
                 continue
             opts = {**model_options(m, inputs), **self.options.get(m, {})}
-            key = cache_key(self.cfg.cache_key(), split, len(idx), m, geometry, opts)
+            key = cache_key(self.set.meta.get("key", self.cfg.cache_key()), split, len(idx), m, geometry, opts)
             path = self.cache_dir / "prepared" / f"{split}-{m}-{key}.safetensors"
             arr = self.set.array(m)
             tensors[m] = load_or_build(path, lambda: preprocess_in_chunks(

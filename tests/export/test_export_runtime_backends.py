@@ -131,3 +131,19 @@ def test_ort_options_are_validated(tiny_model, exported):
         if "CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers():
             pytest.skip("onnxruntime-gpu is installed here")
         create_embedder(tiny_model, "depth", "onnxruntime", onnx_path=path, device="cuda")
+
+
+def test_external_weights_file_travels_with_the_graph(tmp_path):
+    # What graphs over protobuf's 2 GB get (ImageBind-huge trunks), forced here on a tiny model.
+    torch.manual_seed(0)
+    model = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=["depth"])).eval()
+    g = ensure_exported(model, "depth", tmp_path, OnnxExportConfig(external_data=True))
+    data = g.onnx_path.with_name(g.onnx_path.name + ".data")
+    assert data.is_file() and data.stat().st_size > 10 * g.onnx_path.stat().st_size
+    assert not list(g.onnx_path.parent.glob(".export-*"))  # scratch folder cleaned up
+    x = torch.randn(2, 1, 64, 64)
+    _same(OnnxRuntimeEmbedder(model, "depth", onnx_path=g.onnx_path)(x), model.encode("depth", x))
+    assert g.is_current()
+    with open(data, "r+b") as f:  # the weights are part of the graph's identity
+        f.write(b"\1\2\3\4")
+    assert not g.is_current()

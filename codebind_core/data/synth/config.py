@@ -21,7 +21,7 @@ MODALITIES: Tuple[str, ...] = ("image", "depth", "thermal", "pointcloud", "tacti
                                "video", "eeg", "text")
 SPLITS: Tuple[str, ...] = ("train", "val", "test", "test_unseen")
 # bump when a change of the generator changes its output for the same config (invalidates caches)
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 POINTCLOUD_VIEWS: Tuple[str, ...] = ("partial", "full")
 
 Range = Tuple[float, float]
@@ -75,7 +75,7 @@ class SynthConfig:
     # factor ranges
     scale_range: Range = (0.07, 0.17)
     shape_jitter: float = 0.2
-    distance_range: Range = (0.5, 0.8)
+    distance_range: Range = (0.4, 0.7)
     offset_max: float = 0.06
     temperature_range: Range = (275.0, 345.0)
     ambient_range: Range = (290.0, 298.0)
@@ -146,9 +146,9 @@ class SynthConfig:
             lo, hi = getattr(self, name)
             _require(0 <= lo <= hi < float("inf"), f"{name} must satisfy 0 <= lo <= hi, got {(lo, hi)}")
         _require(self.scale_range[0] > 0, "scale_range must be positive")
-        _require(self.distance_range[0] - self.scale_range[1] >= 0.25,
+        _require(self.distance_range[0] - self.scale_range[1] >= 0.1,
                  "distance_range must keep objects (and an occluder) in front of the camera: "
-                 "distance lo - scale hi >= 0.25 m")
+                 "distance lo - scale hi >= 0.1 m")
         _require(self.unseen_colours_per_category < len(self.colours),
                  "unseen_colours_per_category must leave at least one seen colour per category")
         _require(self.unseen_materials_per_category < len(self.materials),

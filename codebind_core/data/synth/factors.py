@@ -137,13 +137,14 @@ def sample_factors(cfg: SynthConfig, index: int, split: str, held: HeldOutPairs)
     albedo = _jittered_albedo(cfg.colours[colour], rng)
     occluded = int(rng.random() < cfg.occlusion_prob)
     occluder = (0.0,) * 6
-    if occluded:
+    if occluded:  # a bar between camera and object, sized by perspective to cover part of it
+        z = (distance - scale) * rng.uniform(0.5, 0.85)
+        shrink = z / distance
         phi = rng.uniform(0, 2 * np.pi)
         offset = rng.uniform(0.3, 0.9) * scale
-        occluder = (position[0] + offset * np.cos(phi), position[1] + offset * np.sin(phi),
-                    distance - scale - rng.uniform(0.05, 0.2), rng.uniform(0, np.pi),
-                    rng.uniform(0.25, 0.5) * scale, 8.0 * scale)
-        occluder = tuple(float(v) for v in occluder)
+        occluder = tuple(float(v) for v in (
+            (position[0] + offset * np.cos(phi)) * shrink, (position[1] + offset * np.sin(phi)) * shrink, z,
+            rng.uniform(0, np.pi), rng.uniform(0.3, 0.6) * scale * shrink, 8.0 * scale * shrink))
     speed = float(rng.uniform(*cfg.video_speed_range)) * (1.0 if rng.random() < 0.5 else -1.0)
     aspect = tuple(float(v) for v in np.exp(rng.uniform(-cfg.shape_jitter, cfg.shape_jitter, 3)))
     return ObjectFactors(

@@ -7,14 +7,12 @@
 * :mod:`.tensorrt_engine`: TensorRT engine build + cache (needs TensorRT and a GPU).
 * :mod:`.fast_vq`: CPU compositional-VQ encoding at (or above) faiss PQ speed.
 """
-from . import ort_backend as _ort_backend  # noqa: F401  (registers "onnxruntime")
-from . import trt_backend as _trt_backend  # noqa: F401  (registers "tensorrt", "torch_tensorrt")
 from .artifact import ExportedGraph, Manifest, decode_codes, load_codebooks
 from .onnx_export import OnnxExportConfig, ensure_exported, export_all, export_onnx
-from .ort_backend import OnnxRuntimeEmbedder
+from .ort_backend import OnnxRuntimeEmbedder  # importing registers "onnxruntime" in BACKENDS
 from .runtime import BACKENDS, Embedder, TorchEmbedder, create_embedder, example_batch
 from .tensorrt_engine import TensorRTConfig, TensorRTUnavailable, tensorrt_available
-from .trt_backend import TensorRTEmbedder, TorchTensorRTEmbedder
+from .trt_backend import TensorRTEmbedder, TorchTensorRTEmbedder  # registers "tensorrt", "torch_tensorrt"
 
 __all__ = ["BACKENDS", "Embedder", "ExportedGraph", "Manifest", "OnnxExportConfig", "OnnxRuntimeEmbedder",
            "TensorRTConfig", "TensorRTEmbedder", "TensorRTUnavailable", "TorchEmbedder",

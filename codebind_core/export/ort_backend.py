@@ -1,6 +1,7 @@
 """ONNX Runtime backend of the :class:`Embedder` interface (CPU, or CUDA where installed)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -12,10 +13,7 @@ from .graph_io import prepare_input, to_embedding
 from .onnx_export import OnnxExportConfig, ensure_exported, example_input
 from .runtime import BACKENDS, Embedder
 
-DEVICE_PROVIDERS = {
-    "cpu": ["CPUExecutionProvider"],
-    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-}
+DEVICES = ("cpu", "cuda", "cuda:<index>")
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 # ONNX Runtime 1.31's NCHWc layout pass crashes (SIGSEGV) on some float16 graphs on CPU; our graphs
 # have a single convolution (patch embedding), so leaving it out of fp16 sessions costs nothing.
@@ -42,16 +40,25 @@ def session_options(threads: Optional[int], optimization: str):
     return so
 
 
+def providers_for(device: str) -> list:
+    """ONNX Runtime execution providers for a torch-style device string."""
+    if str(device) == "cpu":
+        return ["CPUExecutionProvider"]
+    match = re.fullmatch(r"cuda(?::(\d+))?", str(device))
+    if match:
+        return [("CUDAExecutionProvider", {"device_id": int(match.group(1) or 0)}), "CPUExecutionProvider"]
+    raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+
+
 def open_session(onnx_path: Union[str, Path], device: str = "cpu", threads: Optional[int] = None,
                  optimization: str = "all", fp16: bool = False):
-    """An ``onnxruntime.InferenceSession`` on ``device`` ("cpu" or "cuda")."""
+    """An ``onnxruntime.InferenceSession`` on ``device`` ("cpu", "cuda" or "cuda:N")."""
     import onnxruntime as ort
 
-    if device not in DEVICE_PROVIDERS:
-        raise ValueError(f"device must be one of {sorted(DEVICE_PROVIDERS)}, got {device!r}")
-    providers = DEVICE_PROVIDERS[device]
-    if providers[0] not in ort.get_available_providers():
-        raise ValueError(f"ONNX Runtime here has no {providers[0]} (available: "
+    providers = providers_for(device)
+    first = providers[0] if isinstance(providers[0], str) else providers[0][0]
+    if first not in ort.get_available_providers():
+        raise ValueError(f"ONNX Runtime here has no {first} (available: "
                          f"{ort.get_available_providers()}); install onnxruntime-gpu for CUDA")
     disabled: List[str] = FP16_CPU_DISABLED_OPTIMIZERS if fp16 else []
     return ort.InferenceSession(str(onnx_path), session_options(threads, optimization),
@@ -69,7 +76,7 @@ class OnnxRuntimeEmbedder(Embedder):
         precision: "fp32" or "fp16" graph, when exporting.
         export_dir: where to export (see :func:`ensure_exported`).
         specific: include the specific part, when exporting.
-        device: "cpu" or "cuda".
+        device: "cpu", "cuda" or "cuda:N".
         threads: intra-op threads (default: ONNX Runtime's choice).
         optimization: graph optimisation level ("all" by default).
         check_fingerprint: refuse an ``onnx_path`` exported from other weights.

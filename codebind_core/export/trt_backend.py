@@ -12,6 +12,7 @@ Neither can be exercised on a machine without TensorRT and a GPU; both raise
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, Optional, Union
 
@@ -24,6 +25,16 @@ from .graph_io import prepare_input, to_embedding
 from .onnx_export import DEFAULT_OPSET, OnnxExportConfig, ensure_exported, example_input
 from .runtime import BACKENDS, Embedder
 from .tensorrt_engine import TensorRTConfig, TensorRTUnavailable, import_tensorrt, load_or_build_engine
+
+
+def cuda_index(device: Union[int, str]) -> int:
+    """CUDA device index from an int or a torch-style string ("cuda", "cuda:1")."""
+    if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
+        return device
+    match = re.fullmatch(r"cuda(?::(\d+))?", str(device))
+    if match:
+        return int(match.group(1) or 0)
+    raise ValueError(f"the TensorRT backends run on a CUDA device ('cuda', 'cuda:N' or an index), got {device!r}")
 
 
 def _require_cuda(device: int) -> torch.device:
@@ -55,7 +66,7 @@ class TensorRTEmbedder(Embedder):
         onnx_path: an existing export; otherwise the model is exported (fp32 graph) first.
         engine_path, force_rebuild, fp16, workspace_bytes, min_batch, opt_batch, max_batch:
             :class:`TensorRTConfig` fields (Isaac ROS-style engine parameters).
-        device: CUDA device index.
+        device: CUDA device: index, "cuda" or "cuda:N".
         opset: ONNX opset of the graph exported here (18 for parsers without opset 20).
     """
 
@@ -63,7 +74,8 @@ class TensorRTEmbedder(Embedder):
                  onnx_path: Optional[Union[str, Path]] = None, export_dir: Optional[Union[str, Path]] = None,
                  specific: bool = True, engine_path: Optional[str] = None, force_rebuild: bool = False,
                  fp16: bool = True, workspace_bytes: int = 1 << 30, min_batch: int = 1, opt_batch: int = 8,
-                 max_batch: int = 64, device: int = 0, opset: int = DEFAULT_OPSET):
+                 max_batch: int = 64, device: Union[int, str] = 0, opset: int = DEFAULT_OPSET):
+        device = cuda_index(device)
         trt = import_tensorrt()
         self.torch_device = _require_cuda(device)
         modality = "image" if modality == "camera" else modality
@@ -122,7 +134,8 @@ class TorchTensorRTEmbedder(Embedder):
 
     def __init__(self, model, modality: str, path: Optional[str] = None, specific: bool = True,
                  fp16: bool = True, min_batch: int = 1, opt_batch: int = 8, max_batch: int = 64,
-                 workspace_bytes: int = 1 << 30, device: int = 0):
+                 workspace_bytes: int = 1 << 30, device: Union[int, str] = 0):
+        device = cuda_index(device)
         try:
             import torch_tensorrt
         except Exception as e:

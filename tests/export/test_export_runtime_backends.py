@@ -139,7 +139,7 @@ def test_external_weights_file_travels_with_the_graph(tmp_path):
     model = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=["depth"])).eval()
     g = ensure_exported(model, "depth", tmp_path, OnnxExportConfig(external_data=True))
     data = g.onnx_path.with_name(g.onnx_path.name + ".data")
-    assert data.is_file() and data.stat().st_size > 10 * g.onnx_path.stat().st_size
+    assert data.is_file() and data.stat().st_size > g.onnx_path.stat().st_size
     assert not list(g.onnx_path.parent.glob(".export-*"))  # scratch folder cleaned up
     x = torch.randn(2, 1, 64, 64)
     _same(OnnxRuntimeEmbedder(model, "depth", onnx_path=g.onnx_path)(x), model.encode("depth", x))

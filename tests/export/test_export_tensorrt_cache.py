@@ -135,3 +135,19 @@ def test_exported_graph_detects_edited_onnx(exported, tmp_path):
     with open(g.onnx_path, "ab") as f:
         f.write(b"\0")
     assert not g.is_current()
+
+
+def test_device_strings_as_the_ros_node_passes_them(tiny_model):
+    from codebind_core.export.ort_backend import providers_for
+    from codebind_core.export.trt_backend import cuda_index
+
+    assert [cuda_index(d) for d in ("cuda", "cuda:2", 3)] == [0, 2, 3]
+    for bad in ("cpu", "cuda:x", -1, "gpu"):
+        with pytest.raises(ValueError, match="CUDA device"):
+            cuda_index(bad)
+    with pytest.raises(ValueError, match="CUDA device"):  # before any TensorRT import
+        create_embedder(tiny_model, "depth", "tensorrt", device="cpu")
+    assert providers_for("cpu") == ["CPUExecutionProvider"]
+    assert providers_for("cuda:1") == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    with pytest.raises(ValueError, match="device must be"):
+        providers_for("cuda:")

@@ -71,7 +71,7 @@ class SynthConfig:
     eeg_samples: int = 256
     eeg_rate: float = 256.0
     eeg_subjects: int = 6
-    eeg_noise_uv: float = 6.0
+    eeg_noise_uv: float = 4.0
     # factor ranges
     scale_range: Range = (0.07, 0.17)
     shape_jitter: float = 0.2

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from codebind_ros.conversions.camera_info import Pinhole
-from codebind_ros.proposals import Proposal, ProposalConfig, cloud_proposals, crop, depth_to_points, window_proposals
+from codebind_ros.proposals import (Proposal, ProposalConfig, cloud_proposals, crop, depth_to_points,
+                                    masked_crop, window_proposals)
 
 # query modality -> the modality its proposals are cropped from (anything else: the camera image)
 CROP_MODALITY: Dict[str, str] = {"depth": "depth"}
@@ -74,14 +75,18 @@ class Localiser:
         windows: "auto" (image windows only when the cloud gives no proposal), "always", "never".
         max_proposals: bound on the crops embedded per frame.
         batch_size: crops per model call.
+        mask_background: camera crops of cloud proposals keep only the cluster's own pixels
+            (dilated by ``mask_dilation`` px); the rest takes the crop's median colour.
     """
 
     def __init__(self, model, proposal_config: Optional[ProposalConfig] = None, windows: str = "auto",
-                 max_proposals: int = 64, batch_size: int = 32):
+                 max_proposals: int = 64, batch_size: int = 32, mask_background: bool = True,
+                 mask_dilation: int = 3):
         if windows not in WINDOW_MODES:
             raise ValueError(f"windows must be one of {WINDOW_MODES}, got {windows!r}")
-        if max_proposals < 1 or batch_size < 1:
-            raise ValueError("max_proposals and batch_size must be >= 1")
+        if max_proposals < 1 or batch_size < 1 or mask_dilation < 0:
+            raise ValueError("max_proposals and batch_size must be >= 1, mask_dilation >= 0")
+        self.mask_background, self.mask_dilation = mask_background, mask_dilation
         self.model = model
         self.cfg = proposal_config or ProposalConfig()
         self.windows, self.max_proposals, self.batch_size = windows, max_proposals, batch_size
@@ -122,11 +127,14 @@ class Localiser:
         if crop_modality == "depth":
             options["intrinsics"] = frame.camera.k
         boxes = [square_box(p.box, frame.camera.width, frame.camera.height) for p in frame.proposals]
+        mask = self.mask_background and crop_modality == "image"
+        crops = [masked_crop(source, b, p.pixels, self.mask_dilation) if mask and p.pixels is not None
+                 else crop(source, b) for b, p in zip(boxes, frame.proposals)]
         parts = []
         with torch.no_grad():
-            for a in range(0, len(boxes), self.batch_size):
-                crops = [crop(source, b) for b in boxes[a: a + self.batch_size]]
-                batch = self.model.preprocess(crop_modality, crops, **options)
+            for a in range(0, len(crops), self.batch_size):
+                batch_crops = crops[a: a + self.batch_size]
+                batch = self.model.preprocess(crop_modality, batch_crops, **options)
                 parts.append(self.model.encode(crop_modality, batch, path=path, specific=False))
         if not parts:
             return None

@@ -1,9 +1,9 @@
 """Localisation accuracy on the sensor player's scene, measured through the real nodes.
 
 The sensor player publishes the scene, the localisation node answers; for every object we send
-a text query (its SynthBind class prompt, "a photo of a sphere.") and, through the audio encoder
-node, its impact sound; the top result is matched to the nearest true object (3-D centre, or box
-when it has no 3-D point). Used by ``scripts/eval_localisation.py`` (the table in docs/ros.md)
+two text queries (its SynthBind class prompt, "a photo of a sphere.", and the same naming its
+colour, "a photo of a red sphere.") and, through the audio encoder node, its impact sound; the
+top result is matched to the nearest true object (3-D centre, or box when it has no 3-D point). Used by ``scripts/eval_localisation.py`` (the table in docs/ros.md)
 and by the localisation tests.
 """
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import Dict, List, Optional
 import numpy as np
 
 TEXT, AUDIO = "text", "audio"
+COLOUR = "text+colour"  # outcome kind of the prompts that name the colour too
 
 
 @dataclass
 class Outcome:
     """One query's top result against the truth."""
 
-    kind: str                  # "text" or "audio"
+    kind: str                  # "text", "text+colour" or "audio"
     target: str                # object name, e.g. "sphere_0"
     category: str
     query: str                 # the prompt, or "impact sound"
@@ -116,10 +117,12 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
         truth = player.sim.ground_truth()
         objects = truth["objects"]
         outcomes = []
-        for obj in objects:
-            text_pub.publish(String(data=obj["prompt"]))
-            array = wait_for(lambda a, p=obj["prompt"]: a.query_modality == TEXT and a.query_text == p)
-            outcomes.append(_outcome(TEXT, obj, obj["prompt"], array, objects))
+        for kind, prompt_of in ((TEXT, lambda o: o["prompt"]), (COLOUR, colour_prompt)):
+            for obj in objects:
+                prompt = prompt_of(obj)
+                text_pub.publish(String(data=prompt))
+                array = wait_for(lambda a, p=prompt: a.query_modality == TEXT and a.query_text == p)
+                outcomes.append(_outcome(kind, obj, prompt, array, objects))
         text_pub.publish(String(data=""))
         if audio:
             sim = player.sim
@@ -136,28 +139,47 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
             n.destroy_node()
 
 
+def colour_prompt(obj: Dict) -> str:
+    """'a photo of a sphere.' -> 'a photo of a red sphere.'"""
+    from codebind_core.data.synth import class_name
+    from codebind_core.data.synth.captions import with_article
+
+    return f"a photo of {with_article(obj['colour'] + ' ' + class_name(obj['category']))}."
+
+
+def _cell(o: Optional[Outcome]) -> str:
+    if o is None:
+        return "-"
+    if not o.answered:
+        return "no answer"
+    if not o.found:
+        return f"no ({o.matched})"
+    return "yes" if o.error_m is None else f"yes, {100 * o.error_m:.1f} cm"
+
+
 def markdown_table(outcomes: List[Outcome]) -> str:
-    """The per-object table of docs/ros.md."""
-    lines = ["| object | text query | found (top-1) | 3-D error | audio query found |",
-             "|---|---|---|---|---|"]
-    audio = {o.target: o for o in outcomes if o.kind == AUDIO}
+    """The per-object table of docs/ros.md: top-1 found (and its 3-D error) per query kind."""
+    by = {(o.kind, o.target): o for o in outcomes}
+    lines = ["| object | \"a photo of a <category>.\" | \"a photo of a <colour> <category>.\" | impact sound |",
+             "|---|---|---|---|"]
     for o in (o for o in outcomes if o.kind == TEXT):
-        err = "-" if o.error_m is None else f"{100 * o.error_m:.1f} cm"
-        found = "yes" if o.found else (f"no ({o.matched})" if o.answered else "no answer")
-        a = audio.get(o.target)
-        afound = "-" if a is None else ("yes" if a.found else (f"no ({a.matched})" if a.answered else "no answer"))
-        lines.append(f"| {o.target} | \"{o.query}\" | {found} | {err} | {afound} |")
+        lines.append(f"| {o.target} | {_cell(o)} | {_cell(by.get((COLOUR, o.target)))} | "
+                     f"{_cell(by.get((AUDIO, o.target)))} |")
     return "\n".join(lines)
 
 
 def summary(outcomes: List[Outcome]) -> Dict[str, float]:
-    text = [o for o in outcomes if o.kind == TEXT]
-    audio = [o for o in outcomes if o.kind == AUDIO]
-    within = [o for o in text if o.found and o.error_m is not None and o.error_m <= 0.05]
-    return {"text_found": sum(o.found for o in text), "text_total": len(text),
-            "within_5cm": len(within), "audio_found": sum(o.found for o in audio), "audio_total": len(audio),
-            "median_error_cm": float(np.median([100 * o.error_m for o in text if o.found and o.error_m is not None]))
-            if any(o.found and o.error_m is not None for o in text) else float("nan")}
+    """Per query kind: found (top-1), found within 5 cm, total; plus the median 3-D error of
+    every found result."""
+    out: Dict[str, float] = {}
+    for kind in (TEXT, COLOUR, AUDIO):
+        these = [o for o in outcomes if o.kind == kind]
+        out[f"{kind}_found"] = sum(o.found for o in these)
+        out[f"{kind}_within_5cm"] = sum(o.found and o.error_m is not None and o.error_m <= 0.05 for o in these)
+        out[f"{kind}_total"] = len(these)
+    errors = [100 * o.error_m for o in outcomes if o.found and o.error_m is not None]
+    out["median_error_cm"] = float(np.median(errors)) if errors else float("nan")
+    return out
 
 
 def to_json(outcomes: List[Outcome]) -> str:

@@ -46,10 +46,12 @@ def main(argv=None) -> int:
         rclpy.shutdown(context=context)
     table = markdown_table(outcomes)
     s = summary(outcomes)
-    text = (f"{table}\n\nText queries: {s['text_found']}/{s['text_total']} objects found (top-1), "
-            f"{s['within_5cm']}/{s['text_total']} within 5 cm of the true centre (median error of the "
-            f"found ones {s['median_error_cm']:.1f} cm); audio queries: {s['audio_found']}/{s['audio_total']} "
-            f"found.\n\nCommand: `python scripts/eval_localisation.py --model {args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}`")
+    rel = args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
+    parts = [f"{label}: {s[k + '_found']}/{s[k + '_total']} found (top-1), {s[k + '_within_5cm']} within 5 cm"
+             for k, label in (("text", "category prompts"), ("text+colour", "colour + category prompts"),
+                              ("audio", "impact sounds")) if s[k + "_total"]]
+    text = (f"{table}\n\n{'; '.join(parts)}. Median 3-D error of the found objects: "
+            f"{s['median_error_cm']:.1f} cm.\n\nCommand: `python scripts/eval_localisation.py --model {rel}`")
     print(text)
     if args.write_docs:
         doc = ROOT / "docs" / "ros.md"

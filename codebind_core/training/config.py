@@ -80,19 +80,28 @@ class DataConfig:
 @dataclass
 class BridgePretrainConfig:
     """Stage 0: train a small OpenCLIP bridge on image-caption pairs (open_clip's ClipLoss), save it
-    as a local safetensors file, then freeze it like a downloaded bridge. Reused when present."""
+    as a local safetensors file, then freeze it like a downloaded bridge. Reused when present.
+
+    The pairs are a separate SynthBind draw of images and captions only (``corpus_samples`` of
+    them, seed = data seed + ``corpus_seed_offset``): like a web corpus, it shares the benchmark's
+    distribution but none of its samples."""
 
     enabled: bool = False
-    steps: int = 400
-    batch_size: int = 64
-    lr: float = 1.0e-3
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 2.0e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 20
+    warmup_steps: int = 50
+    corpus_samples: int = 20000
+    corpus_seed_offset: int = 1000
     output: Optional[str] = None  # default: <out_dir>/bridge/open_clip_model.safetensors
 
     def validate(self) -> None:
         _check(self.steps > 0 and self.batch_size > 1, "bridge_pretrain.steps > 0 and batch_size > 1 required")
         _check(self.lr > 0, "bridge_pretrain.lr must be positive")
+        _check(self.corpus_samples >= self.batch_size, "bridge_pretrain.corpus_samples must hold one batch")
+        _check(self.corpus_seed_offset != 0, "bridge_pretrain.corpus_seed_offset must not be 0 (the corpus "
+               "would repeat the benchmark's own samples)")
 
 
 @dataclass

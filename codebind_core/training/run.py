@@ -27,10 +27,17 @@ from .trainer import LoopSettings, Trainer
 
 def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path, seed: int,
                         device: Optional[torch.device] = None, progress: bool = False) -> str:
-    """Stage 0 on a SynthBind source: train the bridge on the train split's image-caption pairs
-    (scored on val) unless `out` already holds one of this architecture; returns the weights path."""
+    """Stage 0 for a SynthBind source: train the bridge on a separate image-caption draw of the
+    same generator (``bp.corpus_samples``, seed offset ``bp.corpus_seed_offset``), scored on the
+    source's val split, unless `out` already holds one of this architecture; returns the weights."""
+    from .synth_source import SynthSource
+
     if not bridge_is_trained(out, model_cfg):
-        train = source.prepare(inputs, "train", ["image"])
+        corpus_cfg = source.cfg.replace(seed=source.cfg.seed + bp.corpus_seed_offset, num_samples=bp.corpus_samples,
+                                        modalities=("image", "text"), val_fraction=0.0, test_fraction=0.0,
+                                        unseen_fraction=0.0)
+        corpus = SynthSource(corpus_cfg, source.cache_dir, workers=2, progress=progress)
+        train = corpus.prepare(inputs, "train", ["image"])
         val = source.prepare(inputs, "val", ["image"])
         result = pretrain_bridge(model_cfg, train.inputs("image"), train.captions, bp, out, seed=seed,
                                  device=device or "cpu", progress=progress,

@@ -178,9 +178,19 @@ def markdown(rows: List[dict], command: str, args, load) -> str:
     return "\n".join(lines)
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_docs(section: str, path: Path) -> None:
-    header = (f"# Benchmarks\n\nMachine: {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), "
-              f"no GPU; shared with other work, so expect noise. Date: {datetime.date.today()}.\n\n")
+    header = (f"# Benchmarks\n\nMachine: {os.cpu_count()}-core CPU ({cpu_name()}), no GPU; shared with "
+              f"other work, so expect noise. Date: {datetime.date.today()}.\n\n")
     text = path.read_text() if path.exists() else header
     start = text.find("## Memory search")
     if start >= 0:

@@ -117,7 +117,7 @@ def cnn_probe(data: SynthBindSet, epochs: int = 12, modalities: tuple = tuple(CN
         if modality not in data.meta["modalities"] or modality not in CNN_INPUTS:
             continue
         prep = CNN_INPUTS[modality]
-        x = torch.as_tensor(prep(np.asarray(data.array(modality), dtype=np.float32)), dtype=torch.float32)
+        x = torch.as_tensor(prep(np.array(data.array(modality), dtype=np.float32)), dtype=torch.float32)
         x = nn.functional.adaptive_avg_pool2d(x, 32)  # keep the CPU cost small
         mean, std = x[train.start:train.stop].mean(), x[train.start:train.stop].std() + 1e-6
         x = (x - mean) / std

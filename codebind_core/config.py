@@ -88,6 +88,8 @@ class QuantizerConfig:
     specific_size: int = 256
     decay: float = 0.99
     reinit: bool = True
+    # False: every modality quantizes its shared part with its own codebook (Tab. 7 ablation)
+    shared_codebook: bool = True
 
     def validate(self) -> None:
         _check(self.sub_dim > 0 and self.shared_size > 1 and self.specific_size > 1, "bad codebook sizes")

@@ -63,8 +63,11 @@ class CodeBind(nn.Module):
         if self.quantized:
             q = cfg.quantizer
             for path in cfg.paths():
-                books = {"shared": CompositionalVQ(d, q.shared_size, q.sub_dim, decay=q.decay, reinit=q.reinit)}
-                for m in ("image", *(cfg.targets if path == "unified" else (path,))):
+                mods = ("image", *(cfg.targets if path == "unified" else (path,)))
+                shared_names = ["shared"] if q.shared_codebook else [f"shared_{m}" for m in ("text", *mods)]
+                books = {n: CompositionalVQ(d, q.shared_size, q.sub_dim, decay=q.decay, reinit=q.reinit)
+                         for n in shared_names}
+                for m in mods:
                     books[m] = CompositionalVQ(ds, q.specific_size, q.sub_dim, decay=q.decay, reinit=q.reinit)
                 self.codebooks[path] = nn.ModuleDict(books)
         self.decoders = nn.ModuleDict()
@@ -189,10 +192,16 @@ class CodeBind(nn.Module):
         books = self.codebooks[path]
         names = list(pooled)
         sizes = [pooled[m][0].shape[0] for m in names]
-        qs, codes, subs, commit = self._quantize(books["shared"], torch.cat([pooled[m][0] for m in names]),
-                                                 update, record=not update)
+        if "shared" in books:
+            qs, codes, subs, commit = self._quantize(books["shared"], torch.cat([pooled[m][0] for m in names]),
+                                                     update, record=not update)
+            qs, codes, subs = qs.split(sizes), codes.split(sizes), subs.split(sizes)
+        else:  # separate shared codebooks (Tab. 7 ablation): one per modality
+            parts = [self._quantize(books[f"shared_{m}"], pooled[m][0], update, record=not update) for m in names]
+            qs, codes, subs = ([p[i] for p in parts] for i in range(3))
+            commit = torch.stack([p[3] for p in parts]).mean()
         out, spec_commits = {}, []
-        for m, q, c, sub in zip(names, qs.split(sizes), codes.split(sizes), subs.split(sizes)):
+        for m, q, c, sub in zip(names, qs, codes, subs):
             cls_p = pooled[m][1]
             qp = pcodes = sub_p = None
             if cls_p is not None:
@@ -201,7 +210,7 @@ class CodeBind(nn.Module):
             out[m] = _Encoded(_unit(q), None if qp is None else _unit(qp), c, pcodes, sub, sub_p)
             shared, spec, target, clips = toks[m]
             if recon and target is not None and qp is not None:
-                tok_s = self._quantize(books["shared"], shared[:, 1:], False)[0]
+                tok_s = self._quantize(_shared_book(books, m), shared[:, 1:], False)[0]
                 tok_p = self._quantize(books[m], spec[:, 1:], False)[0]
                 cls = torch.cat([q, qp], -1).repeat_interleave(clips, 0).unsqueeze(1)
                 dec_in = torch.cat([cls, torch.cat([tok_s, tok_p], -1)], dim=1)
@@ -252,6 +261,7 @@ class CodeBind(nn.Module):
                 shared, spec, _, clips = self._tokens(m, x)
                 key = "text" if m == "text" else "other"
                 subs.setdefault((path, "shared", key), []).append(shared[:, 0].unflatten(0, (-1, clips)).mean(1))
+                subs.setdefault((path, f"shared_{m}", "spec"), []).append(subs[(path, "shared", key)][-1])
                 if spec is not None:
                     subs.setdefault((path, m, "spec"), []).append(spec[:, 0].unflatten(0, (-1, clips)).mean(1))
         for path, books in self.codebooks.items():
@@ -293,16 +303,17 @@ class CodeBind(nn.Module):
         out["recon"] = _mean([e.recon for e in enc.values() if e.recon is not None], zero)
         if self.quantized:
             books = self.codebooks[path]
-            shared_book = books["shared"].codebook
+            shared_book = _shared_book(books, target).codebook
             out["vq"] = commit
             out["cm"] = _mean([L.cmcm_loss(enc[b].sub_shared, enc[target].sub_shared, shared_book)
                                for b in ("text", "image") if b in enc], zero)
-            ctr = [L.codevector_contrastive_loss(e.sub_shared, shared_book) for e in enc.values()]
+            ctr = [L.codevector_contrastive_loss(e.sub_shared, _shared_book(books, m).codebook) for m, e in enc.items()]
             ctr += [L.codevector_contrastive_loss(enc[m].sub_specific, books[m].codebook)
                     for m in enc if enc[m].sub_specific is not None]
             out["ctr"] = _mean(ctr, zero)
             # Eq. 8 on EMA codebooks (buffers) carries no gradient: it is reported, as in App. C.4
-            out["cuni"] = _mean([L.codevector_uniform_loss(books[m].codebook) for m in ("shared", *enc) if m in books], zero)
+            out["cuni"] = _mean([L.codevector_uniform_loss(books[m].codebook)
+                                 for m in ("shared", *enc, *(f"shared_{e}" for e in enc)) if m in books], zero)
         else:
             out.update(vq=zero, cm=zero, ctr=zero, cuni=zero)
         if self.balancer is not None:
@@ -317,6 +328,12 @@ class CodeBind(nn.Module):
         from .checkpoint import save
 
         save(self, directory, merge_lora=merge_lora)
+
+
+def _shared_book(books: nn.ModuleDict, modality: str) -> CompositionalVQ:
+    """The codebook quantizing `modality`'s shared part: the path's shared one, or its own when
+    ``quantizer.shared_codebook`` is off (separate-codebook ablation)."""
+    return books["shared"] if "shared" in books else books[f"shared_{modality}"]
 
 
 def _mean(xs: List[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from codebind_ros.conversions.camera_info import Pinhole
-from codebind_ros.proposals import (Proposal, ProposalConfig, cloud_proposals, crop, depth_to_points,
-                                    masked_crop, window_proposals)
+from codebind_ros.crops import crop, masked_crop, square_box
+from codebind_ros.proposals import Proposal, ProposalConfig, cloud_proposals, depth_to_points, window_proposals
 
 # query modality -> the modality its proposals are cropped from (anything else: the camera image)
 CROP_MODALITY: Dict[str, str] = {"depth": "depth"}
@@ -52,18 +52,6 @@ class Match:
     score: float
     index: int               # into Frame.proposals
     proposal: Proposal
-
-
-def square_box(box, width: int, height: int, margin: float = 0.1):
-    """The smallest square around ``box`` (plus ``margin`` of its side), shifted into the image;
-    the model's centre crop then sees the whole object."""
-    x0, y0, x1, y1 = box
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    side = min(side, width - 1, height - 1)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    nx0 = float(np.clip(cx - side / 2, 0, width - 1 - side))
-    ny0 = float(np.clip(cy - side / 2, 0, height - 1 - side))
-    return nx0, ny0, nx0 + side, ny0 + side
 
 
 class Localiser:

@@ -45,7 +45,8 @@ from codebind_ros.srv import QueryText
 from codebind_ros.topics import QUERY_SERVICE, embedding_topic
 
 _PAIR_BUFFER = 32  # proposal frames waiting for their other half
-_OVERFETCH = 8     # candidates searched per wanted result when near-duplicates are skipped
+_OVERFETCH = 8     # first search: candidates per wanted result when near-duplicates are skipped
+_MAX_FETCH = 10_000  # bound on the candidates one query looks at
 
 
 def _file_name(text: str) -> str:
@@ -59,17 +60,24 @@ def text_queries(model, text: str, paths) -> Dict[str, np.ndarray]:
 
 
 def dedupe(hits, distance: float):
-    """Drop hits whose 3-D position is within ``distance`` of a better-ranked hit in the same frame."""
+    """Repeated sightings count once: drop a hit whose 3-D position is within ``distance`` of a
+    better-ranked hit in the same frame, or, without a position, whose modality and codes equal a
+    better-ranked one's (the same view again)."""
     if distance <= 0:
         return list(hits)
-    kept, places = [], []
+    kept, places, views = [], [], set()
     for h in hits:
-        pos, frame = h.observation.position, h.observation.frame_id
-        if pos is not None:
-            p = np.asarray(pos)
-            if any(f == frame and np.linalg.norm(p - q) < distance for f, q in places):
+        obs = h.observation
+        if obs.position is not None:
+            p = np.asarray(obs.position)
+            if any(f == obs.frame_id and np.linalg.norm(p - q) < distance for f, q in places):
                 continue
-            places.append((frame, p))
+            places.append((obs.frame_id, p))
+        else:
+            view = (obs.modality, obs.path, np.asarray(obs.codes, np.uint16).tobytes())
+            if view in views:
+                continue
+            views.add(view)
         kept.append(h)
     return kept
 
@@ -88,7 +96,7 @@ class MemoryNode(Node):
         self.params = p = declare(self, MemoryParams)
         self.model = model if model is not None else load_model(p.model_path, p.device)
         self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
-        self.config = MemoryConfig(max_observations=p.max_observations, max_top_k=_OVERFETCH * p.max_top_k,
+        self.config = MemoryConfig(max_observations=p.max_observations, max_top_k=_MAX_FETCH,
                                    max_text_chars=p.max_text_chars, synchronous=p.synchronous,
                                    on_codebook_mismatch=p.on_codebook_mismatch, index=p.index,
                                    ivf_nprobe=p.ivf_nprobe, ivf_min_observations=p.ivf_min_observations)
@@ -233,11 +241,15 @@ class MemoryNode(Node):
         paths = self.memory.paths
         if not paths:
             return []
+        queries = text_queries(self.model, text, paths)
         fetch = k * _OVERFETCH if self.params.dedupe_distance > 0 else k
-        hits = self.memory.search(text_queries(self.model, text, paths), top_k=fetch,
-                                  modalities=[modality] if modality else None,
-                                  since_ns=since_ns, until_ns=until_ns)
-        return dedupe(hits, self.params.dedupe_distance)[:k]
+        while True:  # widen the search until k distinct places are found (or nothing is left)
+            hits = self.memory.search(queries, top_k=fetch, modalities=[modality] if modality else None,
+                                      since_ns=since_ns, until_ns=until_ns)
+            kept = dedupe(hits, self.params.dedupe_distance)
+            if len(kept) >= k or len(hits) < fetch or fetch >= _MAX_FETCH:
+                return kept[:k]
+            fetch = min(4 * fetch, _MAX_FETCH)
 
     def _on_query(self, request: QueryText.Request, response: QueryText.Response):
         since = stamp_to_ns(request.since) or None

@@ -251,39 +251,3 @@ def _window_point(depth: np.ndarray, camera: Pinhole, box: Box) -> Optional[np.n
     if z.size == 0:
         return None
     return camera.back_project([(x0 + x1) / 2], [(y0 + y1) / 2], [float(np.median(z))])[0].astype(np.float32)
-
-
-def _crop_bounds(shape, box: Box) -> Tuple[int, int, int, int]:
-    h, w = shape[:2]
-    x0, y0, x1, y1 = box
-    c0, r0 = int(np.clip(np.floor(x0), 0, w - 1)), int(np.clip(np.floor(y0), 0, h - 1))
-    c1, r1 = int(np.clip(np.ceil(x1), c0, w - 1)), int(np.clip(np.ceil(y1), r0, h - 1))
-    return c0, r0, c1, r1
-
-
-def crop(image: np.ndarray, box: Box) -> np.ndarray:
-    """The pixels of ``image`` inside ``box`` (inclusive, clipped; at least 1 x 1)."""
-    c0, r0, c1, r1 = _crop_bounds(image.shape, box)
-    return image[r0: r1 + 1, c0: c1 + 1]
-
-
-def masked_crop(image: np.ndarray, box: Box, pixels: np.ndarray, dilation: int = 3) -> np.ndarray:
-    """Like :func:`crop`, but pixels farther than ``dilation`` px from the object's own pixels
-    (a cluster's projected points) take the median colour of the rest: neighbouring objects in
-    the crop do not distract the model, which saw single objects on plain backgrounds."""
-    from scipy.ndimage import binary_dilation
-
-    c0, r0, c1, r1 = _crop_bounds(image.shape, box)
-    out = np.array(image[r0: r1 + 1, c0: c1 + 1], copy=True)
-    mask = np.zeros(out.shape[:2], bool)
-    px = np.asarray(pixels, dtype=np.int64).reshape(-1, 2)
-    inside = (px[:, 0] >= c0) & (px[:, 0] <= c1) & (px[:, 1] >= r0) & (px[:, 1] <= r1)
-    mask[px[inside, 1] - r0, px[inside, 0] - c0] = True
-    if not mask.any():
-        return out
-    if dilation > 0:
-        mask = binary_dilation(mask, iterations=dilation)
-    if mask.all():
-        return out
-    out[~mask] = np.median(out[~mask], axis=0).astype(out.dtype)
-    return out

@@ -124,3 +124,21 @@ def test_results_aggregate_mean_and_std_over_seeds():
     assert R.mean("codebind", "depth", get) == pytest.approx(0.6)
     assert R.cell("codebind", "depth", get) == "60.0 ± 10.0"
     assert R.cell("hard_align", "depth", get) == "–"
+
+
+def test_variants_build_the_intended_models():
+    import codebind_core as cb
+    from codebind_core.evaluation.variants import VARIANTS
+    from codebind_core.training.config import ModelSpec, deep_merge
+
+    base = cb.CodeBindConfig.preset("tiny", targets=["depth"])
+    def build(v):
+        return cb.create_model(ModelSpec("tiny", ["depth"], deep_merge({}, VARIANTS[v].overrides(base))).build())
+    assert not build("hard_align").codebooks and build("hard_align").config.decouple is False
+    conv = build("conventional_vq").codebooks["depth"]["shared"]
+    assert conv.sub_dim == base.embed_dim and conv.num_sub == 1
+    assert sorted(build("separate_codebooks").codebooks["depth"]) == ["depth", "image", "shared_depth",
+                                                                      "shared_image", "shared_text"]
+    assert not build("no_recon").decoders and not build("no_codebook").codebooks
+    assert build("adaptive").balancer is not None
+    assert all(v.available(base) for v in VARIANTS.values())

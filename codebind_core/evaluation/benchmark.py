@@ -130,7 +130,7 @@ def tsne_plots(model, cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any]
 
 
 def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Path) -> Dict[str, Any]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model, last = train_run(cfg, data, run, out / "runs" / run["name"])
     t1 = time.perf_counter()
     opt = EvalOptions(toc_fractions=tuple(cfg.toc_fractions), toc_random=cfg.toc_random, toc_lambda=cfg.toc_lambda,
@@ -141,6 +141,7 @@ def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Pat
     if run["variant"] in ("codebind", "hard_align") and run["seed"] == cfg.seeds[0]:
         figures = tsne_plots(model, cfg, data, run, Path(cfg.report).parent / "figures")
     return {"run": run, "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
+            "cpu_seconds": time.process_time() - c0, "threads": torch.get_num_threads(),
             "final_losses": last, "metrics": metrics, "figures": figures,
             "trainable_parameters": sum(p.numel() for p in model.trainable_parameters())}
 

@@ -56,6 +56,13 @@ def _table(header: Sequence[str], rows: List[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _load() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def _machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:
@@ -262,11 +269,14 @@ def write_report(cfg: BenchmarkConfig, records: List[Dict[str, Any]], stage0: Di
     # ---- setup ---------------------------------------------------------------------------------
     train_s = sum(r["train_seconds"] for r in records)
     eval_s = sum(r["eval_seconds"] for r in records)
+    cpu_s = sum(r.get("cpu_seconds", 0.0) for r in records)
     add("## How these numbers were made\n")
     add(f"- Command: `{command}`")
     add(f"- Machine: {_machine()}")
-    add(f"- Wall time of the command: {wall_seconds / 60:.1f} min (training {train_s / 60:.1f} min and "
-        f"evaluation {eval_s / 60:.1f} min summed over {len(records)} runs; the rest is data, Stage 0 and report)")
+    add(f"- Wall time of the command: {wall_seconds / 60:.1f} min, load average at the end "
+        f"{_load()} on {os.cpu_count()} CPUs (the runs took {train_s / 60:.1f} min training + {eval_s / 60:.1f} min "
+        f"evaluation summed over {len(records)} runs and {cfg.parallel_runs} parallel workers, "
+        f"{cpu_s / 60:.1f} CPU-min with {cfg.threads_per_run} thread each; the rest is data, Stage 0 and report)")
     add(f"- Date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}")
     add(f"- Data: SynthBind {cfg.synth}; Stage-0 bridge: {cfg.bridge_pretrain.steps} steps, "
         f"val image→caption top-1 {100 * stage0.get('holdout_i2t_acc', float('nan')):.1f} % "

@@ -71,7 +71,9 @@ def _codebook_stats(model, path: str, parts: Dict[str, EmbeddedSplit], target: s
     if not getattr(model, "quantized", False):
         return {}
     books = model.codebooks[path]
-    shared = books["shared"]
+    if "shared" not in books:  # separate per-modality shared codebooks: the target's own
+        parts = {target: parts[target]}
+    shared = books["shared"] if "shared" in books else books[f"shared_{target}"]
     codes = torch.cat([p.codes.reshape(-1) for p in parts.values()])
     out = {"shared_usage": codebook_usage(codes, shared.codebook_size),
            "shared_perplexity": codebook_perplexity(codes, shared.codebook_size)}

@@ -8,8 +8,12 @@ the (n, K) score matrix dominates; two things make it fast on CPU:
 * the rows are processed in blocks whose score matrix stays in the L2 cache (~1 MiB per block),
   written by ``torch.mm(..., out=)`` into a reused buffer, never materialising all n x K scores;
 * the argmax runs on a NumPy view of that buffer (NumPy's SIMD argmax is about 10x faster than
-  ``torch.argmax`` over the last dim on CPU in torch 2.13) and blocks are spread over threads
-  (both ``torch.mm`` and NumPy's argmax release the GIL).
+  ``torch.argmax`` over the last dim on CPU in torch 2.13).
+
+It runs in the calling thread; the matrix products use torch's intra-op threads
+(``torch.set_num_threads``). Spreading blocks over Python threads was tried and dropped: each
+thread's ``torch.mm`` opens its own OpenMP team, and the oversubscribed, spinning teams cost ~6x
+the CPU time on a 2-core machine.
 
 Ties resolve to the lowest index (NumPy and torch agree), so an all-zero sub-vector maps to code 0,
 exactly like :meth:`codebind_core.quantize.CompositionalVQ.encode`. Non-CPU or non-float32 inputs
@@ -17,10 +21,7 @@ take the plain ``(sub @ codebook.T).argmax(-1)`` path.
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -28,23 +29,6 @@ from torch import Tensor
 
 # Bytes of one block's (rows, K) float32 score buffer: small enough for a core's L2 cache.
 BLOCK_BYTES = 1 << 20
-# Below this many sub-vectors a single thread is faster than handing work to the pool.
-_MIN_ROWS_PER_THREAD = 2048
-
-_pool_lock = threading.Lock()
-_pools: dict = {}
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    with _pool_lock:
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="codebind-vq")
-        return _pools[threads]
-
-
-def default_threads() -> int:
-    """Worker threads for :func:`nearest_codes`: torch's intra-op thread count."""
-    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
 
 
 def block_rows(codebook_size: int) -> int:
@@ -66,54 +50,36 @@ def _check(sub: Tensor, codebook: Tensor) -> None:
         raise ValueError("sub-vectors and codebook must be floating point")
 
 
-def _encode_rows(sub: Tensor, book_t: Tensor, out: np.ndarray, starts: List[int], rows: int) -> None:
-    """Encode the blocks beginning at ``starts`` into ``out`` (one reused score buffer)."""
-    scores = torch.empty(rows, book_t.shape[1], dtype=torch.float32)
-    view = scores.numpy()
-    n = sub.shape[0]
-    for start in starts:
-        stop = min(n, start + rows)
-        block = scores[: stop - start]
-        torch.mm(sub[start:stop], book_t, out=block)
-        np.argmax(view[: stop - start], axis=1, out=out[start:stop])
-
-
-def nearest_codes(sub: Tensor, codebook: Tensor, threads: Optional[int] = None,
-                  rows: Optional[int] = None) -> Tensor:
+def nearest_codes(sub: Tensor, codebook: Tensor, rows: Optional[int] = None) -> Tensor:
     """Index of the max-inner-product codevector for every row of ``sub``.
 
     Args:
         sub: (n, d*) sub-vectors (need not be normalised: argmax <z, e_k> is the cosine argmax).
         codebook: (K, d*) unit codevectors.
-        threads: worker threads (default :func:`default_threads`).
         rows: rows per block (default :func:`block_rows`).
     Returns:
         (n,) int64 codes on ``sub``'s device.
     """
     _check(sub, codebook)
+    if rows is not None and rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
     if sub.device.type != "cpu" or sub.dtype != torch.float32 or codebook.dtype != torch.float32:
         return (sub @ codebook.to(sub).T).argmax(dim=-1)
     n = sub.shape[0]
     sub = sub.detach().contiguous()
     book_t = codebook.detach().T.contiguous()
     rows = rows or block_rows(codebook.shape[0])
-    if rows < 1:
-        raise ValueError(f"rows must be >= 1, got {rows}")
     out = np.empty(n, dtype=np.int64)
-    starts = list(range(0, n, rows))
-    threads = min(threads or default_threads(), max(1, n // _MIN_ROWS_PER_THREAD), len(starts) or 1)
-    if threads <= 1:
-        _encode_rows(sub, book_t, out, starts, rows)
-    else:
-        # Contiguous runs of blocks per thread: each thread walks its own memory range.
-        chunks = [list(c) for c in np.array_split(np.asarray(starts), threads) if len(c)]
-        futures = [_pool(threads).submit(_encode_rows, sub, book_t, out, c, rows) for c in chunks]
-        for f in futures:
-            f.result()
+    scores = torch.empty(min(rows, max(n, 1)), book_t.shape[1], dtype=torch.float32)
+    view = scores.numpy()
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        torch.mm(sub[start:stop], book_t, out=scores[: stop - start])
+        np.argmax(view[: stop - start], axis=1, out=out[start:stop])
     return torch.from_numpy(out)
 
 
-def encode(z: Tensor, codebook: Tensor, threads: Optional[int] = None) -> Tensor:
+def encode(z: Tensor, codebook: Tensor) -> Tensor:
     """Compositional VQ codes of ``z`` (..., D) against a (K, d*) codebook -> (..., D / d*) int64.
 
     Same result as :meth:`codebind_core.quantize.CompositionalVQ.encode` (the codebook being
@@ -128,4 +94,4 @@ def encode(z: Tensor, codebook: Tensor, threads: Optional[int] = None) -> Tensor
     if not bool(torch.isfinite(z).all()):
         raise ValueError("z contains NaN or inf")
     sub = z.reshape(-1, d)
-    return nearest_codes(sub, codebook, threads).view(*z.shape[:-1], z.shape[-1] // d)
+    return nearest_codes(sub, codebook).view(*z.shape[:-1], z.shape[-1] // d)

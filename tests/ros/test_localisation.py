@@ -22,6 +22,7 @@ import codebind_core as cb
 from codebind_ros import embedding_msg
 from codebind_ros.conversions.camera_info import from_camera_info
 from codebind_ros.conversions.image import array_to_image, image_to_array, to_depth, to_rgb
+from codebind_ros.crops import crop, masked_crop, square_box
 from codebind_ros.localisation_node import LocalisationNode
 from codebind_ros.localiser import Localiser, Query
 from codebind_ros.memory_node import MemoryNode
@@ -58,6 +59,21 @@ def test_cloud_proposals_find_the_scene_objects(sim):
         x0, y0, x1, y1 = obj["box"]  # the projected cluster covers the object's visible box
         assert best.box[0] <= x0 + 3 and best.box[1] <= y0 + 3 and best.box[2] >= x1 - 3 and best.box[3] >= y1 - 3
     assert max(errors) < 0.05, errors
+
+
+def test_masked_crop_keeps_only_the_object():
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:, :, 0] = 100                    # background
+    image[5:10, 5:10] = (255, 0, 0)         # the object
+    image[5:10, 12:16] = (0, 255, 0)        # a neighbour inside the same box
+    pixels = np.stack(np.meshgrid(np.arange(5, 10), np.arange(5, 10)), -1).reshape(-1, 2)  # (u, v)
+    box = square_box((5, 5, 9, 9), 30, 20, margin=0.8)
+    out = masked_crop(image, box, pixels, dilation=1)
+    plain = crop(image, box)
+    assert out.shape == plain.shape and (plain == (0, 255, 0)).all(-1).any()
+    assert not (out == (0, 255, 0)).all(-1).any()              # the neighbour is gone
+    assert (out == (255, 0, 0)).all(-1).sum() == 25             # the object is intact
+    assert (out == (100, 0, 0)).all(-1).sum() == out.shape[0] * out.shape[1] - 25  # the rest: background
 
 
 def _nodes(spin, ros_context, model, topic, name, **params):

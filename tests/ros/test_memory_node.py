@@ -155,6 +155,15 @@ def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_mode
         assert not res.success and msg in res.message
     assert not _call(helper, QueryText.Request(text="a red sphere", top_k=0)).success
 
+    # 60 sightings of one place rank first; the search widens until a second place shows up
+    from codebind_core.memory import Observation
+    with torch.no_grad():
+        codes = tiny_model.encode_text(["a red sphere", "a blue box"], path=PATH).codes.numpy()
+    node.memory.add([Observation("camera", PATH, codes[0], 100 + i, "map", position=(1.0, 0.0, 0.0)) for i in range(60)]
+                    + [Observation("camera", PATH, codes[1], 200, "map", position=(2.0, 0.0, 0.0))])
+    hits = node.search("a red sphere", 2, modality="camera")
+    assert [h.observation.position for h in hits] == [(1.0, 0.0, 0.0), (2.0, 0.0, 0.0)]
+
 
 def _start_memory_process(model_dir: Path, db: Path, domain: int, namespace: str, log: Path):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -219,10 +228,10 @@ def test_repeated_sightings_of_one_place_count_once():
     from codebind_core.memory import Observation, SearchHit
     from codebind_ros.memory_node import dedupe
 
-    def hit(i, score, pos, frame="cam"):
-        return SearchHit(i, score, Observation("camera", PATH, np.zeros(8, np.uint16), i, frame, position=pos))
+    def hit(i, score, pos, frame="cam", code=0):
+        return SearchHit(i, score, Observation("camera", PATH, np.full(8, code, np.uint16), i, frame, position=pos))
 
     hits = [hit(1, 0.9, (0, 0, 1)), hit(2, 0.85, (0.05, 0, 1)), hit(3, 0.8, (1, 0, 1)),
-            hit(4, 0.7, (0, 0, 1), frame="map"), hit(5, 0.6, None), hit(6, 0.5, None)]
-    assert [h.id for h in dedupe(hits, 0.1)] == [1, 3, 4, 5, 6]
-    assert [h.id for h in dedupe(hits, 0.0)] == [1, 2, 3, 4, 5, 6]
+            hit(4, 0.7, (0, 0, 1), frame="map"), hit(5, 0.6, None), hit(6, 0.5, None), hit(7, 0.4, None, code=3)]
+    assert [h.id for h in dedupe(hits, 0.1)] == [1, 3, 4, 5, 7]  # 2: same place as 1; 6: same view as 5
+    assert [h.id for h in dedupe(hits, 0.0)] == [1, 2, 3, 4, 5, 6, 7]

@@ -108,7 +108,10 @@ def _image(ctx: SampleContext) -> Array:
 
 
 def _depth(ctx: SampleContext) -> Array:
-    hits, directions = ctx.cast(ctx.camera(ctx.cfg.image_size), ctx.rotation)
+    if ctx.cfg.supersample == 1:
+        hits, directions = ctx.super_view
+    else:  # depth is sampled at pixel centres, not averaged
+        hits, directions = ctx.cast(ctx.camera(ctx.cfg.image_size), ctx.rotation)
     depth = clean_depth(hits, directions, ctx.f.wall_distance, ctx.cfg.depth_max_range)
     return noisy_depth(depth, hits, directions, ctx.rng("depth")) if ctx.noise else depth
 

@@ -6,8 +6,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 setup:
 	@bash scripts/bootstrap.sh
 
+# Train the SynthBind demo model once (cached in cache/), then run the perception graph
+# (sensor player, six encoders, localisation, memory) and query it.
+QUERY ?= a photo of a red sphere.
 demo: setup
-	@.venv/bin/python -m codebind_core.demo
+	@.venv/bin/python scripts/train_demo_model.py
+	@ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python -m codebind_ros.graph \
+		--model-path cache/demo-model/model --query "$(QUERY)"
 
 test: setup
 	@.venv/bin/python -m pytest -q tests

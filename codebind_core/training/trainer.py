@@ -11,7 +11,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import nn
@@ -61,14 +61,12 @@ def move_to(batch: Any, device: torch.device) -> Any:
 
 class Trainer:
     def __init__(self, model: nn.Module, stream: RoundRobinStream, settings: LoopSettings, out_dir: str | Path,
-                 device: torch.device, dist: DistInfo = DistInfo(),
-                 on_step: Optional[Callable[[int, Dict[str, float]], None]] = None):
+                 device: torch.device, dist: DistInfo = DistInfo()):
         self.s, self.stream, self.dist, self.device = settings, stream, dist, device
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.model = model.to(device)
         self.precision = get_precision(settings.precision)
-        self.on_step = on_step
         params = model.trainable_parameters() if hasattr(model, "trainable_parameters") else model.parameters()
         self.optimizer = build_optimizer(settings.optimizer, params, settings.lr, settings.weight_decay, settings.betas)
         self.schedule = build_schedule(settings.schedule, self.optimizer, settings.warmup_steps, settings.steps)
@@ -138,8 +136,6 @@ class Trainer:
             if bar is not None:
                 bar.set_postfix(loss=f"{losses['total']:.4f}", rate=f"{rate:.1f}/s")
                 bar.update(1)
-            if self.on_step is not None:
-                self.on_step(self.step, row)
             if self.step % self.s.checkpoint_every == 0 or self.step == self.s.steps:
                 self.save_checkpoint()
         if bar is not None:

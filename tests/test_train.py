@@ -183,20 +183,21 @@ def test_bf16_autocast_trains_on_cpu(tmp_path):
 
 
 def _ddp_worker(rank: int, world: int, port: int, out: str, q) -> None:
-    import torch.distributed as dist
+    """One rank, set up from the environment exactly as torchrun would."""
+    from codebind_core.training.distributed import cleanup, init_distributed
 
-    from codebind_core.training.distributed import DistInfo
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world))
+    info = init_distributed("cpu")
     torch.manual_seed(0)
     model = _Linear()
     s = LoopSettings(steps=4, optimizer="sgd", lr=0.05, weight_decay=0.0, betas=(0.0, 0.0), grad_clip=None,
                      schedule="constant", progress=False, init_batches=0, checkpoint_every=2)
     stream = RoundRobinStream(_regression_parts(), 4, seed=0, rank=rank, world_size=world)
-    rows = Trainer(model, stream, s, out, torch.device("cpu"), DistInfo(rank, world, rank)).fit()
-    q.put((rank, model.w.weight.detach().clone(), rows[-1]["total"]))
-    dist.destroy_process_group()
+    rows = Trainer(model, stream, s, out, torch.device("cpu"), info).fit()
+    # plain lists: a tensor sent through the queue would share memory with an exiting process
+    q.put((rank, model.w.weight.detach().tolist(), rows[-1]["total"]))
+    cleanup(info)
 
 
 def test_ddp_two_processes_stay_in_sync(tmp_path):
@@ -217,7 +218,7 @@ def test_ddp_two_processes_stay_in_sync(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     (_, w0, loss0), (_, w1, loss1) = res
-    assert torch.equal(w0, w1) and loss0 == loss1  # identical replicas, loss averaged over ranks
+    assert w0 == w1 and loss0 == loss1  # identical replicas, loss averaged over ranks
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2 and ckpt["step"] == 4
 

@@ -60,6 +60,9 @@ def move_to(batch: Any, device: torch.device) -> Any:
 
 
 class Trainer:
+    """Runs ``settings.steps`` optimiser steps of `model` on `stream`, writing logs and checkpoints
+    under `out_dir`; under DDP (`dist.enabled`) the model is wrapped in DistributedDataParallel."""
+
     def __init__(self, model: nn.Module, stream: RoundRobinStream, settings: LoopSettings, out_dir: str | Path,
                  device: torch.device, dist: DistInfo = DistInfo()):
         self.s, self.stream, self.dist, self.device = settings, stream, dist, device

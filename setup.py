@@ -15,6 +15,8 @@ setup(
             "codebind-localisation=codebind_ros.localisation_node:main",
             "codebind-memory=codebind_ros.memory_node:main",
             "codebind-sensor-player=codebind_ros.sensor_player:main",
+            "codebind-query=codebind_ros.query_cli:main",
+            "codebind-export=codebind_core.export.cli:main",
         ],
     },
 )

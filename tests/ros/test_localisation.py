@@ -79,6 +79,7 @@ def test_masked_crop_keeps_only_the_object():
 def _nodes(spin, ros_context, model, topic, name, camera_rate=4.0, **params):
     player = spin.add(SensorPlayerNode(node_name=f"player_{name}", namespace=topic, context=ros_context,
                                        parameter_overrides=[Parameter("camera_rate", value=camera_rate),
+                                                            Parameter("depth_rate", value=camera_rate),
                                                             Parameter("thermal_rate", value=0.0),
                                                             Parameter("audio_rate", value=0.0),
                                                             Parameter("tactile_rate", value=0.0),
@@ -218,12 +219,11 @@ def test_overload_drops_old_frames_and_stays_bounded(spin, ros_context, tiny_mod
     """Frames arrive far faster than they are processed: the node works on recent frames only."""
     _, node = _nodes(spin, ros_context, tiny_model, topic, "overload", camera_rate=30.0,
                      query_text=PROMPT, windows="always", window_scales="0.5,0.3,0.2")
-    assert wait_until(lambda: node.stats.snapshot().dropped["overload"] >= 5, 60.0)
+    assert wait_until(lambda: node.stats.snapshot().dropped["overload"] >= 20, 60.0)
     snap = node.stats.snapshot()
     assert snap.processed >= 1 and snap.received > snap.processed
     assert len(node.queue) <= node.params.queue_size
-    print(snap)
-    assert snap.latency_max_ms < 10_000  # reception to publication, never an ever-growing backlog
+    assert snap.latency_max_ms < 3_000  # reception to publication: no backlog builds up
 
 
 @given(st.data())

@@ -11,9 +11,11 @@ the (n, K) score matrix dominates; two things make it fast on CPU:
   ``torch.argmax`` over the last dim on CPU in torch 2.13).
 
 It runs in the calling thread; the matrix products use torch's intra-op threads
-(``torch.set_num_threads``). Spreading blocks over Python threads was tried and dropped: each
-thread's ``torch.mm`` opens its own OpenMP team, and the oversubscribed, spinning teams cost ~6x
-the CPU time on a 2-core machine.
+(``torch.set_num_threads``), with blocks 4x larger when there is more than one so each
+multi-threaded product amortises its fork/join (MKL parallelises even these small products, and on
+a machine whose cores are busy every parallel call waits for all its threads to be scheduled).
+Spreading blocks over Python threads was tried and dropped: each thread's ``torch.mm`` opens its
+own OpenMP team, and the oversubscribed, spinning teams cost ~6x the CPU time on a 2-core machine.
 
 Ties resolve to the lowest index (NumPy and torch agree), so an all-zero sub-vector maps to code 0,
 exactly like :meth:`codebind_core.quantize.CompositionalVQ.encode`. Non-CPU or non-float32 inputs
@@ -31,9 +33,11 @@ from torch import Tensor
 BLOCK_BYTES = 1 << 20
 
 
-def block_rows(codebook_size: int) -> int:
-    """Rows per block so that one (rows, K) float32 score block is about :data:`BLOCK_BYTES`."""
-    return max(16, BLOCK_BYTES // (4 * codebook_size))
+def block_rows(codebook_size: int, threads: Optional[int] = None) -> int:
+    """Rows per block: one (rows, K) float32 score block of about :data:`BLOCK_BYTES`, 4x that
+    when torch runs more than one intra-op thread (default: ``torch.get_num_threads()``)."""
+    threads = torch.get_num_threads() if threads is None else threads
+    return max(16, BLOCK_BYTES // (4 * codebook_size)) * (4 if threads > 1 else 1)
 
 
 def _check(sub: Tensor, codebook: Tensor) -> None:

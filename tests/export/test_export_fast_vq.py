@@ -95,3 +95,10 @@ def test_encode_rejects_nan_and_wrong_width():
         fast_vq.encode(torch.randn(2, 12), book)
     with pytest.raises(ValueError, match="rows"):
         fast_vq.nearest_codes(torch.randn(2, 8), book, rows=-1)
+
+
+def test_block_rows_fit_the_cache_and_grow_with_threads():
+    assert fast_vq.block_rows(1024, threads=1) == 256  # 256 x 1024 float32 = 1 MiB
+    assert fast_vq.block_rows(256, threads=1) == 1024
+    assert fast_vq.block_rows(1024, threads=2) == 1024  # fewer, larger multi-threaded products
+    assert fast_vq.block_rows(10 ** 6, threads=1) == 16

@@ -71,7 +71,7 @@ class OnnxRuntimeEmbedder(Embedder):
     Args:
         model: the CodeBind model (text tokenization; export when ``onnx_path`` is not given).
         modality: the modality to encode ("camera" is "image").
-        path: codebook path (§3.4) for bridges; ignored when ``onnx_path`` is given.
+        path: codebook path (§3.4) for bridges; must match the graph's when ``onnx_path`` is given.
         onnx_path: a graph written by :func:`export_onnx`; checked against ``model``'s fingerprint.
         precision: "fp32" or "fp16" graph, when exporting.
         export_dir: where to export (see :func:`ensure_exported`).
@@ -80,6 +80,7 @@ class OnnxRuntimeEmbedder(Embedder):
         threads: intra-op threads (default: ONNX Runtime's choice).
         optimization: graph optimisation level ("all" by default).
         check_fingerprint: refuse an ``onnx_path`` exported from other weights.
+        max_batch: upper bound of the batch axis, when exporting.
     """
 
     def __init__(self, model, modality: str, path: Optional[str] = None,
@@ -95,6 +96,9 @@ class OnnxRuntimeEmbedder(Embedder):
             self.graph = ExportedGraph.from_onnx(onnx_path)
             if self.graph.manifest.modality != modality:
                 raise ValueError(f"{onnx_path} encodes {self.graph.manifest.modality!r}, not {modality!r}")
+            if path is not None and model.config.path_for(modality, path) != self.graph.manifest.path:
+                raise ValueError(f"{onnx_path} quantizes with the {self.graph.manifest.path!r} codebooks, "
+                                 f"not {path!r}")
             if check_fingerprint and self.graph.manifest.model_fingerprint != model_fingerprint(model):
                 raise ValueError(f"{onnx_path} was exported from different weights than this model; "
                                  "re-export it (or pass check_fingerprint=False)")

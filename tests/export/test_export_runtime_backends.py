@@ -81,6 +81,10 @@ def test_onnx_path_must_fit_modality_and_weights(tiny_model, exported):
         create_embedder(other, "depth", "onnxruntime", onnx_path=exported["depth", "fp32"].onnx_path)
     with pytest.raises(ValueError, match="not found"):
         create_embedder(tiny_model, "depth", "onnxruntime", onnx_path="/nonexistent/depth.onnx")
+    text = exported["text", "fp32"]  # bridges quantize with the first target's codebooks by default
+    assert text.manifest.path == tiny_model.config.targets[0] != "depth"
+    with pytest.raises(ValueError, match="codebooks"):
+        create_embedder(tiny_model, "text", "onnxruntime", onnx_path=text.onnx_path, path="depth")
 
 
 def test_export_on_demand_is_cached_and_refreshed(tmp_path):

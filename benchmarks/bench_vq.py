@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     small = z[: args.naive_vectors]
     methods: Dict[str, Callable[[], object]] = {
         "faiss ProductQuantizer.compute_codes": lambda: pq.compute_codes(z_np),
-        "codebind fast_vq.encode": lambda: fast_vq.encode(z, book),
+        "codebind fast_vq.encode": lambda: fast_vq.encode(z, book, args.threads),
         "CompositionalVQ.encode (quantize.py)": lambda: vq.encode(z),
     }
     rates = {name: best_rate(fn, args.vectors, args.repeats, args.clock) for name, fn in methods.items()}
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                                                args.clock)
 
     ref = unpack_codes(pq.compute_codes(z_np), m, nbits)
-    ours = fast_vq.encode(z, book).numpy()
+    ours = fast_vq.encode(z, book, args.threads).numpy()
     theirs = vq.encode(z).numpy()
     faiss_rate = rates["faiss ProductQuantizer.compute_codes"]
     print(f"{'method':40s} {'vectors/s':>12s} {'vs faiss':>9s}")

@@ -50,13 +50,25 @@ def test_codes_equal_faiss_product_quantizer():
     assert (ours == ref).float().mean() > 0.999
 
 
-def test_block_sizes_do_not_change_codes():
+def test_block_sizes_and_threads_do_not_change_codes():
     book = F.normalize(torch.randn(1024, 8), dim=-1)
     sub = torch.randn(10_001, 8)  # not a multiple of any block size
     ref = fast_vq.nearest_codes(sub, book)
-    for rows in (1, 7, 100, 4096, 20_000):
-        assert torch.equal(fast_vq.nearest_codes(sub, book, rows=rows), ref)
+    for rows, threads in ((1, 2), (7, 1), (100, 3), (4096, 2), (20_000, 2)):
+        assert torch.equal(fast_vq.nearest_codes(sub, book, rows=rows, threads=threads), ref)
     assert torch.equal(ref, (sub @ book.T).argmax(-1))
+
+
+def test_callers_torch_threads_are_left_alone():
+    import threading
+
+    before = torch.get_num_threads()
+    fast_vq.nearest_codes(torch.randn(5000, 8), F.normalize(torch.randn(64, 8), dim=-1), threads=2)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert torch.get_num_threads() == before and seen == [before]
 
 
 def test_cosine_not_length_decides_and_zero_maps_to_code_zero():
@@ -95,10 +107,11 @@ def test_encode_rejects_nan_and_wrong_width():
         fast_vq.encode(torch.randn(2, 12), book)
     with pytest.raises(ValueError, match="rows"):
         fast_vq.nearest_codes(torch.randn(2, 8), book, rows=-1)
+    with pytest.raises(ValueError, match="threads"):
+        fast_vq.nearest_codes(torch.randn(2, 8), book, threads=0)
 
 
-def test_block_rows_fit_the_cache_and_grow_with_threads():
-    assert fast_vq.block_rows(1024, threads=1) == 256  # 256 x 1024 float32 = 1 MiB
-    assert fast_vq.block_rows(256, threads=1) == 1024
-    assert fast_vq.block_rows(1024, threads=2) == 1024  # fewer, larger multi-threaded products
-    assert fast_vq.block_rows(10 ** 6, threads=1) == 16
+def test_block_rows_fit_the_cache():
+    assert fast_vq.block_rows(1024) == 256  # 256 x 1024 float32 = 1 MiB
+    assert fast_vq.block_rows(256) == 1024
+    assert fast_vq.block_rows(10 ** 6) == 16

@@ -74,6 +74,13 @@ def _work_chunk(args: Tuple[str, Dict, int, int]) -> ChunkResult:
     return start, texts, {k: np.stack(v) for k, v in records.items()}
 
 
+def _init_worker() -> None:
+    """One ray-casting thread per worker process: the pool already occupies the cores."""
+    import open3d as o3d
+
+    o3d.utility.set_max_threads(1)
+
+
 @contextmanager
 def _single_threaded_children() -> Iterator[None]:
     """Spawned workers inherit the environment: keep BLAS/OpenMP to one thread each."""
@@ -148,7 +155,7 @@ def _run(tasks: List[Tuple[str, Dict, int, int]], workers: int, progress: bool) 
         for task in tasks:
             done(_work_chunk(task))
     else:
-        with _single_threaded_children(), mp.get_context("spawn").Pool(workers) as pool:
+        with _single_threaded_children(), mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             for result in pool.imap_unordered(_work_chunk, tasks):
                 done(result)
     if bar is not None:

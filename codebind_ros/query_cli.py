@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from typing import List, Optional
 
@@ -40,9 +39,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def call(node, request, service: str, timeout: float):
-    """Call QueryText; the request is re-sent every few seconds until ``timeout`` (a request sent
-    before discovery has matched the server is lost)."""
+def call(node, executor, request, service: str, timeout: float):
+    """Call QueryText, spinning ``executor`` in this thread; the request is re-sent every few
+    seconds until ``timeout`` (a request sent before discovery has matched the server is lost)."""
     from codebind_ros.srv import QueryText
 
     client = node.create_client(QueryText, service)
@@ -52,9 +51,8 @@ def call(node, request, service: str, timeout: float):
             raise TimeoutError(f"service '{service}' is not available (is the memory node running?)")
         while time.monotonic() < deadline:
             future = client.call_async(request)
-            end = min(deadline, time.monotonic() + 5.0)
-            while not future.done() and time.monotonic() < end:
-                time.sleep(0.01)
+            wait = max(0.0, min(deadline, time.monotonic() + 5.0) - time.monotonic())
+            executor.spin_until_future_complete(future, timeout_sec=wait)
             if future.done():
                 return future.result()
             client.remove_pending_request(future)
@@ -85,8 +83,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         node = Node("codebind_query")
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
         try:
             now = node.get_clock().now().nanoseconds
             request = QueryText.Request(text=args.text, top_k=args.top_k, modality=args.modality)
@@ -95,12 +91,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.until is not None:
                 request.until = ns_to_stamp(max(0, now - int(args.until * 1e9)))
             try:
-                response = call(node, request, args.service, args.timeout)
+                response = call(node, executor, request, args.service, args.timeout)
             except TimeoutError as exc:
                 print(f"codebind-query: {exc}", file=sys.stderr)
                 return 2
         finally:
-            executor.shutdown(timeout_sec=1.0)
+            executor.shutdown()
             node.destroy_node()
     if not response.success:
         print(f"codebind-query: {response.message}", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import traceback
 from typing import Callable, Deque, Generic, List, Optional, TypeVar
 
 T = TypeVar("T")
@@ -105,10 +106,20 @@ class Worker(Generic[T]):
             try:
                 self.handler(items)
             except Exception as exc:  # the worker must survive anything its input causes
-                if self.on_error is not None:
-                    self.on_error(exc)
+                if self.queue.closed:
+                    break  # stopping: the owner's publishers may already be destroyed
+                self._report(exc)
             finally:
                 self.busy.clear()
+
+    def _report(self, exc: BaseException) -> None:
+        if self.on_error is None:
+            traceback.print_exception(exc)
+            return
+        try:
+            self.on_error(exc)
+        except Exception:  # a failing error handler must not end the worker either
+            traceback.print_exc()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the queue and wait for the current batch to finish."""

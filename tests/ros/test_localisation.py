@@ -219,11 +219,16 @@ def test_overload_drops_old_frames_and_stays_bounded(spin, ros_context, tiny_mod
     """Frames arrive far faster than they are processed: the node works on recent frames only."""
     _, node = _nodes(spin, ros_context, tiny_model, topic, "overload", camera_rate=30.0,
                      query_text=PROMPT, windows="always", window_scales="0.5,0.3,0.2")
-    assert wait_until(lambda: node.stats.snapshot().dropped["overload"] >= 20, 60.0)
+    # 30 Hz against ~0.1-1 s per frame (3 window scales): most frames must be dropped, unqueued
+    assert wait_until(lambda: (node.stats.snapshot().dropped["overload"] >= 20
+                               and node.stats.snapshot().processed >= 3), 120.0)
     snap = node.stats.snapshot()
-    assert snap.processed >= 1 and snap.received > snap.processed
+    assert snap.received > snap.processed + 20
     assert len(node.queue) <= node.params.queue_size
-    assert snap.latency_max_ms < 3_000  # reception to publication: no backlog builds up
+    # every frame received is processed, dropped, queued or in work: no backlog hides anywhere
+    # (+1 for a frame counted between the two reads of the snapshot)
+    unaccounted = snap.received - snap.processed - sum(snap.dropped.values())
+    assert unaccounted <= node.params.queue_size + 2
 
 
 @given(st.data())

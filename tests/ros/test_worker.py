@@ -49,6 +49,47 @@ def test_worker_survives_handler_errors_and_stops():
     assert not worker.alive
 
 
+def test_failing_error_handler_keeps_the_worker_alive():
+    queue, seen = LatestQueue(10), []
+
+    def handler(items):
+        if items == ["boom"]:
+            raise RuntimeError("bad item")
+        seen.extend(items)
+
+    def on_error(exc):
+        raise KeyError("the error handler fails too")
+
+    worker = Worker(queue, handler, on_error=on_error).start()
+    for item in ["boom", "a"]:
+        queue.put(item)
+        time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while seen != ["a"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen == ["a"] and worker.alive
+    worker.stop()
+
+
+def test_handler_failing_during_stop_ends_quietly():
+    """A node destroys its publishers after stop(): a batch still running then fails, unreported."""
+    queue, errors, started = LatestQueue(2), [], threading.Event()
+
+    def handler(items):
+        started.set()
+        time.sleep(0.2)
+        raise RuntimeError("publisher destroyed")
+
+    worker = Worker(queue, handler, on_error=errors.append).start()
+    queue.put("frame")
+    assert started.wait(5)
+    worker.stop(timeout=0.01)  # returns before the batch ends, like a slow frame at shutdown
+    deadline = time.monotonic() + 5
+    while worker.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not worker.alive and errors == []
+
+
 def test_invalid_sizes_raise():
     with pytest.raises(ValueError, match="queue length"):
         LatestQueue(0)

@@ -107,7 +107,8 @@ class BenchmarkConfig:
                 runs += [{"variant": v, "targets": [t], "seed": seed} for t in self.targets]
             for v in self.ablation_variants:
                 if VARIANTS[v].joint:
-                    runs.append({"variant": v, "targets": list(self.ablation_targets), "seed": seed})
+                    if self.ablation_targets:
+                        runs.append({"variant": v, "targets": list(self.ablation_targets), "seed": seed})
                 elif v not in self.main_variants:
                     runs += [{"variant": v, "targets": [t], "seed": seed} for t in self.ablation_targets]
         for r in runs:

@@ -45,15 +45,31 @@ def contrastive_accuracy(model, images: torch.Tensor, tokens: torch.Tensor, batc
     return float(((fi @ ft.T).argmax(1) == torch.arange(len(fi))).float().mean())
 
 
+@torch.no_grad()
+def zero_shot_accuracy(model, images: torch.Tensor, class_prompts: Sequence[Sequence[str]], labels,
+                       tokenizer, batch: int = 256) -> float:
+    """Top-1 accuracy of the bridge classifying `images` by prompts (one list per class, the
+    prompt embeddings averaged as in CLIP's zero-shot protocol)."""
+    model.eval()
+    fi = torch.cat([model.encode_image(images[i:i + batch], normalize=True) for i in range(0, len(images), batch)])
+    classes = torch.stack([torch.nn.functional.normalize(model.encode_text(tokenizer(list(p)), normalize=True).mean(0), dim=0)
+                           for p in class_prompts])
+    pred = (fi @ classes.T).argmax(1)
+    return float((pred == torch.as_tensor(labels, dtype=torch.long)).float().mean())
+
+
 def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: Sequence[str],
                     cfg: BridgePretrainConfig, out_dir: str | Path, seed: int = 0,
                     device: str | torch.device = "cpu", progress: bool = False,
-                    holdout: Optional[tuple] = None) -> Dict[str, Any]:
+                    holdout: Optional[tuple] = None,
+                    holdout_classes: Optional[Dict[str, tuple]] = None) -> Dict[str, Any]:
     """Train an OpenCLIP model of architecture `model_cfg` on (images, captions); write it to
     `out_dir` and return {"weights": path, "loss": final loss, "holdout_i2t_acc": ...}.
 
     images: (N, 3, S, S) preprocessed (CLIP mean/std) with S = model_cfg vision image_size.
     holdout: optional (images, captions) scored with :func:`contrastive_accuracy` after training.
+    holdout_classes: optional {name: (class prompts, labels)} over the holdout images, each
+        scored with :func:`zero_shot_accuracy` as ``holdout_<name>_zero_shot``.
     """
     import open_clip
     from open_clip.loss import ClipLoss
@@ -111,6 +127,8 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
         h_img, h_cap = holdout
         result["holdout_i2t_acc"] = contrastive_accuracy(model.cpu(), h_img, tok(list(h_cap)))
         result["holdout_size"] = len(h_img)
+        for name, (prompts, labels) in (holdout_classes or {}).items():
+            result[f"holdout_{name}_zero_shot"] = zero_shot_accuracy(model.cpu(), h_img, prompts, labels, tok)
     return result
 
 

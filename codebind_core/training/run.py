@@ -41,9 +41,24 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
         val = source.prepare(inputs, "val", ["image"])
         result = pretrain_bridge(model_cfg, train.inputs("image"), train.captions, bp, out, seed=seed,
                                  device=device or "cpu", progress=progress,
-                                 holdout=(val.inputs("image"), val.captions))
+                                 holdout=(val.inputs("image"), val.captions),
+                                 holdout_classes=bridge_probes(source, val))
         (out / "stage0.json").write_text(json.dumps(result, indent=2))
     return str(out / WEIGHTS_NAME)
+
+
+def bridge_probes(source, val) -> Dict[str, tuple]:
+    """Zero-shot probes of a Stage-0 bridge on SynthBind val images: the shared factor (category)
+    and colour (the factor images show most plainly), as {name: (class prompts, labels)}."""
+    from ..data.synth.captions import TEMPLATES, class_name, with_article
+
+    colours = list(source.set.config.colours)
+    return {
+        "category": ([[t.format(np=with_article(class_name(c))) for t in TEMPLATES] for c in source.categories],
+                     val.labels),
+        "colour": ([[t.format(np=with_article(f"{c} object")) for t in TEMPLATES] for c in colours],
+                   val.factors["colour"]),
+    }
 
 
 def bridge_model_cfg(model_cfg: CodeBindConfig) -> Dict[str, Any]:

@@ -31,6 +31,8 @@ def test_yaml_round_trip_and_cache_key(tmp_path):
     (dict(scale_range=(0.2, 0.1)), "scale_range"),
     (dict(num_samples=2, val_fraction=0.3, test_fraction=0.3, unseen_fraction=0.3), "no train"),
     (dict(categories="box"), "categories"),
+    (dict(pose="sideways"), "pose"),
+    (dict(pose="upright", elevation_range=(10.0, 95.0)), "elevation_range"),
 ])
 def test_invalid_configs_raise_value_errors_naming_the_problem(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -40,3 +42,11 @@ def test_invalid_configs_raise_value_errors_naming_the_problem(changes, message)
 def test_unknown_keys_are_rejected():
     with pytest.raises(ValueError, match="colour_count"):
         SynthConfig.from_dict({"colour_count": 3})
+
+
+def test_pose_options_key_the_cache_only_when_they_change_the_data():
+    any_pose = SynthConfig(num_samples=100)
+    assert any_pose.cache_key() == any_pose.replace(elevation_range=(0.0, 5.0)).cache_key()  # unused when 'any'
+    upright = any_pose.replace(pose="upright")
+    assert upright.cache_key() != any_pose.cache_key()
+    assert upright.cache_key() != upright.replace(elevation_range=(0.0, 5.0)).cache_key()

@@ -94,3 +94,50 @@ def test_camera_rejects_bad_parameters(bad):
     args = dict(width=8, height=8, fx=10.0, fy=10.0, cx=3.5, cy=3.5, pose=np.eye(4)) | bad
     with pytest.raises(ValueError):
         PinholeCamera(**args)
+
+
+def test_matrix_quaternion_round_trip():
+    from codebind_core.data.synth.geometry import matrix_to_quaternion, quaternion_to_matrix, random_quaternion
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        q = random_quaternion(rng)
+        assert np.allclose(matrix_to_quaternion(quaternion_to_matrix(q)), q, atol=1e-9)
+    for angle in (0.0, np.pi / 2, np.pi):  # trace <= 0 branches included
+        for axis in "xyz":
+            from codebind_core.data.synth.geometry import axis_rotation
+
+            m = axis_rotation(axis, angle)
+            assert np.allclose(quaternion_to_matrix(matrix_to_quaternion(m)), m, atol=1e-9)
+
+
+@pytest.mark.parametrize("elevation", [0.0, 30.0])
+def test_upright_cone_stands_apex_up_and_shows_its_top_from_above(elevation):
+    """pose='upright': the canonical z-up object stands in the image (apex above the base), and a
+    camera elevation tilts the object's up axis towards the camera (-z in the optical frame)."""
+    from codebind_core.data.synth.geometry import quaternion_to_matrix, upright_quaternion
+
+    q = upright_quaternion(1.0, np.deg2rad(elevation))
+    up = quaternion_to_matrix(q) @ np.array([0.0, 0.0, 1.0])
+    e = np.deg2rad(elevation)
+    assert np.allclose(up, [0.0, -np.cos(e), -np.sin(e)], atol=1e-9)
+
+    f = sphere_factors((0.0, 0.0, 0.5), scale=0.15)
+    f = f.replace(category=CFG.categories.index("cone"), rotation=tuple(q))
+    depth = synthesize(CFG, f, 0, ["depth"])["depth"]
+    rows = np.where((depth > 0) & (depth < 1.0))[0]
+    cols_per_row = {r: np.count_nonzero((depth[r] > 0) & (depth[r] < 1.0)) for r in (rows.min() + 2, rows.max() - 2)}
+    top, bottom = cols_per_row[rows.min() + 2], cols_per_row[rows.max() - 2]
+    assert top < bottom / 2, (top, bottom)  # narrow apex at the top of the image, wide base below
+
+
+def test_upright_pose_draws_yaw_and_elevation_in_range():
+    from codebind_core.data.synth.geometry import quaternion_to_matrix
+
+    cfg = SynthConfig(num_samples=200, pose="upright", elevation_range=(10.0, 40.0))
+    held = held_out_pairs(cfg)
+    ups = np.array([quaternion_to_matrix(sample_factors(cfg, i, "train", held).rotation) @ [0, 0, 1]
+                    for i in range(200)])
+    elevation = np.rad2deg(np.arcsin(-ups[:, 2]))
+    assert np.all(ups[:, 0] ** 2 < 1e-18) and elevation.min() >= 10.0 - 1e-6 and elevation.max() <= 40.0 + 1e-6
+    assert elevation.max() - elevation.min() > 20.0  # spread over the range, not a constant

@@ -27,6 +27,9 @@ POINTCLOUD_VIEWS: Tuple[str, ...] = ("partial", "full")
 Range = Tuple[float, float]
 
 
+POSES = ("any", "upright")
+
+
 def _require(cond: bool, msg: str) -> None:
     if not cond:
         raise ValueError(f"SynthConfig: {msg}")
@@ -41,6 +44,9 @@ class SynthConfig:
     front of a ``fov_deg`` camera, shifted sideways by up to ``offset_max`` [m]; a wall stands
     ``wall_distance_range`` [m] away and depth beyond ``depth_max_range`` reads 0 (no return).
     ``pointcloud_view``: "partial" (single-view scan from the camera) or "full" (whole surface).
+    ``pose``: "any" (orientation uniform over SO(3)) or "upright" (canonical orientation, e.g.
+    cylinders standing, turned by a uniform yaw and seen from ``elevation_range`` degrees above the
+    horizon, as a robot sees objects on a table; shapes are far easier to tell apart).
     Splits: ``val/test/unseen_fraction`` of ``num_samples`` (train gets the rest); per category,
     ``unseen_colours_per_category`` colours and ``unseen_materials_per_category`` materials never
     occur in train/val/test and every ``test_unseen`` sample has at least one such pair.
@@ -73,6 +79,8 @@ class SynthConfig:
     eeg_subjects: int = 6
     eeg_noise_uv: float = 4.0
     # factor ranges
+    pose: str = "any"
+    elevation_range: Range = (10.0, 50.0)
     scale_range: Range = (0.07, 0.17)
     shape_jitter: float = 0.2
     distance_range: Range = (0.4, 0.7)
@@ -101,7 +109,7 @@ class SynthConfig:
             object.__setattr__(self, name, tuple(value))
             _require(len(set(value)) == len(value) and len(value) > 0, f"{name} must be non-empty and unique")
         for name in ("scale_range", "distance_range", "temperature_range", "ambient_range",
-                     "wall_distance_range", "video_speed_range"):
+                     "wall_distance_range", "video_speed_range", "elevation_range"):
             value = getattr(self, name)
             _require(isinstance(value, (tuple, list)) and len(value) == 2, f"{name} must be a (lo, hi) pair")
             object.__setattr__(self, name, (float(value[0]), float(value[1])))
@@ -139,6 +147,9 @@ class SynthConfig:
         _require(self.eeg_noise_uv >= 0 and self.offset_max >= 0, "eeg_noise_uv and offset_max must be >= 0")
         _require(isinstance(self.shape_jitter, (int, float)) and 0 <= self.shape_jitter <= 1.0,
                  f"shape_jitter must be in [0, 1], got {self.shape_jitter!r}")
+        _require(self.pose in POSES, f"pose must be one of {POSES}, got {self.pose!r}")
+        lo, hi = self.elevation_range
+        _require(-90.0 <= lo <= hi <= 90.0, f"elevation_range must satisfy -90 <= lo <= hi <= 90, got {(lo, hi)}")
         _require(self.pointcloud_view in POINTCLOUD_VIEWS,
                  f"pointcloud_view must be one of {POINTCLOUD_VIEWS}, got {self.pointcloud_view!r}")
         for name in ("scale_range", "distance_range", "temperature_range", "ambient_range",
@@ -189,7 +200,10 @@ class SynthConfig:
 
     def cache_key(self) -> str:
         """Hex digest of the config and generator version: names the on-disk cache."""
-        blob = json.dumps({"version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
+        fields = self.to_dict()
+        if self.pose == "any":  # the upright options change nothing then: keep earlier sets' keys
+            del fields["pose"], fields["elevation_range"]
+        blob = json.dumps({"version": GENERATOR_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def split_sizes(self) -> Dict[str, int]:

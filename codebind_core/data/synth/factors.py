@@ -14,7 +14,7 @@ import numpy as np
 
 from .appearance import COLOURS, palette_linear
 from .config import SynthConfig
-from .geometry import random_quaternion
+from .geometry import random_quaternion, upright_quaternion
 
 # held-out kind of a sample: which of its (category, x) pairs never occur in training
 HELDOUT_NONE, HELDOUT_COLOUR, HELDOUT_MATERIAL, HELDOUT_BOTH = 0, 1, 2, 3
@@ -156,8 +156,16 @@ def sample_factors(cfg: SynthConfig, index: int, split: str, held: HeldOutPairs)
         scale=scale, wall_distance=float(rng.uniform(*cfg.wall_distance_range)),
         light_ambient=float(rng.uniform(0.15, 0.4)), light_intensity=float(rng.uniform(0.7, 1.2)),
         background_angle=float(rng.uniform(0, 2 * np.pi)), background_gradient=float(rng.uniform(0.0, 0.6)),
-        video_speed=speed, rotation=tuple(float(v) for v in random_quaternion(rng)), aspect=aspect, position=position,
+        video_speed=speed, rotation=tuple(float(v) for v in _orientation(cfg, rng)), aspect=aspect, position=position,
         light_direction=(float(rxy * np.cos(az)), float(rxy * np.sin(az)), lz), albedo=albedo, occluder=occluder)
+
+
+def _orientation(cfg, rng: np.random.Generator) -> np.ndarray:
+    """The object's rotation quaternion for ``cfg.pose`` (see :class:`SynthConfig`)."""
+    if cfg.pose == "any":
+        return random_quaternion(rng)
+    yaw = rng.uniform(0, 2 * np.pi)
+    return upright_quaternion(yaw, np.deg2rad(rng.uniform(*cfg.elevation_range)))
 
 
 def _jittered_albedo(colour: str, rng: np.random.Generator) -> Tuple[float, float, float]:

@@ -13,6 +13,36 @@ def random_quaternion(rng: np.random.Generator) -> np.ndarray:
     return q if q[0] >= 0 else -q
 
 
+def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
+    """3 x 3 rotation matrix -> (w, x, y, z) with w >= 0 (Shepperd's method, stable for any angle)."""
+    m = np.asarray(m, dtype=np.float64)
+    tr = np.trace(m)
+    if tr > 0:
+        s = 2.0 * np.sqrt(tr + 1.0)
+        q = np.array([0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s])
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = np.empty(4)
+        q[0] = (m[k, j] - m[j, k]) / s
+        q[1 + i] = 0.25 * s
+        q[1 + j] = (m[j, i] + m[i, j]) / s
+        q[1 + k] = (m[k, i] + m[i, k]) / s
+    q /= np.linalg.norm(q)
+    return q if q[0] >= 0 else -q
+
+
+# World (x forward, y left, z up) -> camera optical frame (x right, y down, z forward), level camera.
+WORLD_TO_OPTICAL = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+
+
+def upright_quaternion(yaw: float, elevation: float) -> np.ndarray:
+    """Orientation, in the camera optical frame, of an object standing in its canonical z-up pose,
+    turned by ``yaw`` about its vertical axis and seen from ``elevation`` radians above the horizon."""
+    return matrix_to_quaternion(axis_rotation("x", elevation) @ WORLD_TO_OPTICAL @ axis_rotation("z", yaw))
+
+
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
     """(w, x, y, z) -> 3 x 3 rotation matrix (the quaternion is normalised first)."""
     q = np.asarray(q, dtype=np.float64)

@@ -188,7 +188,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
     done = {r["name"]: json.loads((out / "runs" / f"{r['name']}.json").read_text())
             for r in runs if (out / "runs" / f"{r['name']}.json").is_file()}
     todo = [r for r in runs if r["name"] not in done]
-    log(f"{len(runs)} runs, {len(done)} already finished, {len(todo)} to go on {cfg.parallel_runs} worker(s)")
+    reused = len(done)
+    log(f"{len(runs)} runs, {reused} already finished, {len(todo)} to go on {cfg.parallel_runs} worker(s)")
 
     def finished(res: Dict[str, Any]) -> None:
         name = res["run"]["name"]
@@ -211,6 +212,6 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
                 finished(res)
     results = [done[r["name"]] for r in runs]
     wall = time.perf_counter() - start
-    report = write_report(cfg, results, data.stage0, skipped, command, wall)
+    report = write_report(cfg, results, data.stage0, skipped, command, wall, reused=reused)
     log(f"report written to {report} (wall {wall / 60:.1f} min)")
     return report

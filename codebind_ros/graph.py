@@ -94,7 +94,11 @@ class Graph:
     def destroy(self) -> None:
         executor = getattr(self, "executor", None)
         if executor is not None:
-            executor.shutdown(timeout_sec=2.0)
+            # let callbacks in flight finish before their nodes' handles go away
+            executor.shutdown(timeout_sec=10.0)
+            thread = getattr(self, "_thread", None)
+            if thread is not None:
+                thread.join(timeout=10.0)
         for node in self.nodes:
             node.destroy_node()
         self.nodes = []

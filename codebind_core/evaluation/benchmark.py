@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from ..data.synth.captions import TEMPLATES, class_name, with_article
+from ..data.synth.captions import class_name, prompt_sets
 from ..training.config import deep_merge
 from ..training.prepared import PairDataset, PreparedSplit, collate_pairs
 from ..training.rng import seed_everything
@@ -73,7 +73,7 @@ def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> B
     log(f"preprocessed {len(train)}/{len(test)}/{len(unseen)} train/test/unseen samples "
         f"in {time.perf_counter() - t:.0f} s")
     probe = train.subset(range(min(cfg.probe_samples, len(train))))
-    prompts = [[tpl.format(np=with_article(class_name(c))) for tpl in TEMPLATES] for c in source.categories]
+    prompts = prompt_sets([class_name(c) for c in source.categories])
     return BenchData(train, test, unseen, probe, prompts, weights, stage0, str(source.set.root))
 
 

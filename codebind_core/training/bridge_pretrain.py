@@ -37,25 +37,28 @@ def bridge_is_trained(out_dir: str | Path, model_cfg: Dict[str, Any]) -> bool:
 
 
 @torch.no_grad()
-def contrastive_accuracy(model, images: torch.Tensor, tokens: torch.Tensor, batch: int = 256) -> float:
-    """Image->text top-1 accuracy of the bridge over a set of pairs (chance = 1/N)."""
-    model.eval()
-    fi = torch.cat([model.encode_image(images[i:i + batch], normalize=True) for i in range(0, len(images), batch)])
-    ft = torch.cat([model.encode_text(tokens[i:i + batch], normalize=True) for i in range(0, len(tokens), batch)])
-    return float(((fi @ ft.T).argmax(1) == torch.arange(len(fi))).float().mean())
+def _encode(encode, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Unit embeddings of `x` through one tower of the bridge, in batches."""
+    return torch.cat([encode(x[i:i + batch], normalize=True) for i in range(0, len(x), batch)])
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model, images: torch.Tensor, class_prompts: Sequence[Sequence[str]], labels,
-                       tokenizer, batch: int = 256) -> float:
-    """Top-1 accuracy of the bridge classifying `images` by prompts (one list per class, the
-    prompt embeddings averaged as in CLIP's zero-shot protocol)."""
+def holdout_scores(model, images: torch.Tensor, captions: Sequence[str], tokenizer,
+                   holdout_classes: Optional[Dict[str, tuple]] = None) -> Dict[str, Any]:
+    """The bridge on held-out pairs, images encoded once: image->caption top-1 (``holdout_i2t_acc``,
+    chance 1/N) and, per {name: (class prompts, labels)}, zero-shot Acc@1 with prompt-averaged
+    class embeddings (``holdout_<name>_zero_shot``)."""
+    from ..evaluation.metrics import zero_shot_accuracy
+
     model.eval()
-    fi = torch.cat([model.encode_image(images[i:i + batch], normalize=True) for i in range(0, len(images), batch)])
-    classes = torch.stack([torch.nn.functional.normalize(model.encode_text(tokenizer(list(p)), normalize=True).mean(0), dim=0)
-                           for p in class_prompts])
-    pred = (fi @ classes.T).argmax(1)
-    return float((pred == torch.as_tensor(labels, dtype=torch.long)).float().mean())
+    fi = _encode(model.encode_image, images)
+    ft = _encode(model.encode_text, tokenizer(list(captions)))
+    out: Dict[str, Any] = {"holdout_i2t_acc": float(((fi @ ft.T).argmax(1) == torch.arange(len(fi))).float().mean()),
+                           "holdout_size": len(images)}
+    for name, (prompts, labels) in (holdout_classes or {}).items():
+        classes = torch.stack([model.encode_text(tokenizer(list(p)), normalize=True).mean(0) for p in prompts])
+        out[f"holdout_{name}_zero_shot"] = zero_shot_accuracy(fi, classes, labels, ks=(1,))["acc@1"]
+    return out
 
 
 def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: Sequence[str],
@@ -67,9 +70,9 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     `out_dir` and return {"weights": path, "loss": final loss, "holdout_i2t_acc": ...}.
 
     images: (N, 3, S, S) preprocessed (CLIP mean/std) with S = model_cfg vision image_size.
-    holdout: optional (images, captions) scored with :func:`contrastive_accuracy` after training.
-    holdout_classes: optional {name: (class prompts, labels)} over the holdout images, each
-        scored with :func:`zero_shot_accuracy` as ``holdout_<name>_zero_shot``.
+    holdout: optional (images, captions) scored with :func:`holdout_scores` after training.
+    holdout_classes: optional {name: (class prompts, labels)} over the holdout images, for the
+        zero-shot scores of :func:`holdout_scores`.
     """
     import open_clip
     from open_clip.loss import ClipLoss
@@ -125,10 +128,7 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     result = {"weights": str(out / WEIGHTS_NAME), "loss": float(loss.detach())}
     if holdout is not None:
         h_img, h_cap = holdout
-        result["holdout_i2t_acc"] = contrastive_accuracy(model.cpu(), h_img, tok(list(h_cap)))
-        result["holdout_size"] = len(h_img)
-        for name, (prompts, labels) in (holdout_classes or {}).items():
-            result[f"holdout_{name}_zero_shot"] = zero_shot_accuracy(model.cpu(), h_img, prompts, labels, tok)
+        result.update(holdout_scores(model.cpu(), h_img, h_cap, tok, holdout_classes))
     return result
 
 

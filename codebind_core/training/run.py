@@ -50,15 +50,10 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
 def bridge_probes(source, val) -> Dict[str, tuple]:
     """Zero-shot probes of a Stage-0 bridge on SynthBind val images: the shared factor (category)
     and colour (the factor images show most plainly), as {name: (class prompts, labels)}."""
-    from ..data.synth.captions import TEMPLATES, class_name, with_article
+    from ..data.synth.captions import class_name, prompt_sets
 
-    colours = list(source.set.config.colours)
-    return {
-        "category": ([[t.format(np=with_article(class_name(c))) for t in TEMPLATES] for c in source.categories],
-                     val.labels),
-        "colour": ([[t.format(np=with_article(f"{c} object")) for t in TEMPLATES] for c in colours],
-                   val.factors["colour"]),
-    }
+    return {"category": (prompt_sets([class_name(c) for c in source.categories]), val.labels),
+            "colour": (prompt_sets([f"{c} object" for c in source.set.config.colours]), val.factors["colour"])}
 
 
 def bridge_model_cfg(model_cfg: CodeBindConfig) -> Dict[str, Any]:

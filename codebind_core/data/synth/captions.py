@@ -31,6 +31,11 @@ def class_prompts(categories: Sequence[str], template: str = "a photo of {np}.")
     return [template.format(np=with_article(class_name(c))) for c in categories]
 
 
+def prompt_sets(nouns: Sequence[str]) -> List[List[str]]:
+    """Zero-shot prompts, one list per class: every template around each noun phrase."""
+    return [[t.format(np=with_article(n)) for t in TEMPLATES] for n in nouns]
+
+
 def caption(category: str, colour: str, pattern: str, material: str, temperature: float, ambient: float,
             attribute_prob: float, rng: np.random.Generator) -> str:
     """A random caption; each attribute word appears with probability ``attribute_prob``."""

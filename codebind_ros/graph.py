@@ -46,6 +46,7 @@ class GraphOptions:
     model_path: str = ""
     backend: str = ""
     device: str = "cpu"
+    memory_db: str = ""  # the memory node's database file (overrides the YAML's db_path)
 
     def validate(self) -> None:
         if not Path(self.params_file).is_file():
@@ -63,7 +64,8 @@ class Graph:
         sections = yaml.safe_load(Path(options.params_file).read_text()) or {}
         self.plan = graph_nodes(sections, options.use_sim)
         overrides = [Parameter(k, value=v) for k, v in
-                     (("model_path", options.model_path), ("backend", options.backend)) if v]
+                     (("model_path", options.model_path), ("backend", options.backend),
+                      ("db_path", options.memory_db)) if v]  # a node ignores those it does not declare
         if model is None and any(k.uses_model for _, k in self.plan):
             model = _shared_model(options, sections)
         self.nodes = []
@@ -164,6 +166,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--model-path", default="", help="checkpoint directory (overrides the YAML)")
     parser.add_argument("--backend", default="", help="runtime backend (overrides the YAML)")
     parser.add_argument("--device", default="cpu", help="torch device for the shared model")
+    parser.add_argument("--memory-db", default="", help="memory database file (overrides the YAML's db_path)")
     parser.add_argument("--query", default="", help="text to look for; prints the ranked results and exits")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--wait", type=float, default=8.0, help="seconds of observations before querying")
@@ -181,7 +184,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     args = parse_args(argv if argv is not None else sys.argv[1:])
     options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path,
-                           backend=args.backend, device=args.device)
+                           backend=args.backend, device=args.device, memory_db=args.memory_db)
     if args.params_file is not None:
         options.params_file = args.params_file
     with rclpy.init():

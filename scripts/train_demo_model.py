@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 ROBOT_TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
 DEFAULT_OUT = ROOT / "cache" / "demo-model"
+MEMORY_DB = "memory.db"  # the memory database `make demo` keeps in <out>
 DEMO_LOSS_WEIGHTS = {"align": 1.0, "vq": 1.0, "cm": 0.1, "orth": 0.1, "uni": 0.1, "ctr": 0.01, "cuni": 0.01,
                      "recon": 0.0}
 
@@ -71,6 +72,8 @@ def main(argv=None) -> int:
     if args.force:
         for stale in (args.out / "result.json", args.out / "checkpoints" / "last.pt"):
             stale.unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # `make demo`'s memory holds codes of the previous model
+        (args.out / f"{MEMORY_DB}{suffix}").unlink(missing_ok=True)
     print(train(args.out, args.steps, args.samples, args.bridge_steps))
     return 0
 

@@ -148,6 +148,30 @@ def test_graph_starts_the_yaml_nodes_in_one_process(ros_context, tiny_model, top
         helper.destroy_node()
 
 
+def test_graph_memory_db_option_reaches_the_memory_node_only(ros_context, tiny_model, topic, tmp_path):
+    """``--memory-db`` (make demo keeps its memory next to its model) sets the memory node's
+    database; the encoder, which has no such parameter, starts as before."""
+    params = {
+        "/**": {"ros__parameters": {"model_path": "", "backend": "torch"}},
+        "encoder_cam": {"ros__parameters": {"modality": "camera", "warmup": False,
+                                            "input_topic": f"{topic}/cam", "output_topic": f"{topic}/out"}},
+        "memory": {"ros__parameters": {"db_path": str(tmp_path / "from_yaml.db")}},
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    db = tmp_path / "demo" / "memory.db"
+    db.parent.mkdir()
+    graph = Graph(GraphOptions(params_file=path, use_sim=False, memory_db=str(db)),
+                  context=ros_context, model=tiny_model)
+    try:
+        cam, memory = graph.nodes
+        assert memory.db_path == db and db.is_file() and not (tmp_path / "from_yaml.db").exists()
+        assert not cam.has_parameter("db_path")
+    finally:
+        graph.destroy()
+    assert parse_args(["--memory-db", str(db)]).memory_db == str(db)
+
+
 def test_graph_options_and_arguments_are_validated(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         Graph(GraphOptions(params_file=tmp_path / "missing.yaml"))

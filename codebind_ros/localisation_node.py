@@ -75,7 +75,8 @@ class LocalisationNode(Node):
         self.model = model if model is not None else load_model(p.model_path, p.device)
         self.model.eval()
         self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
-        self.localiser = Localiser(self.model, p.proposal_config(), p.windows, p.max_proposals)
+        self.localiser = Localiser(self.model, p.proposal_config(), p.windows, p.max_proposals,
+                                   crop_margin=p.crop_margin)
         self.stats = NodeStats()
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
         self._error = ThrottledLog(self.get_logger().error, p.log_throttle_sec)

@@ -40,6 +40,8 @@ class LocalisationParams:
     cluster_min_points: int = field(default=_P.cluster_min_points, metadata=doc("DBSCAN core points"))
     min_cluster_points: int = field(default=_P.min_cluster_points, metadata=doc("smaller clusters are noise"))
     max_proposals: int = field(default=48, metadata=doc("most crops embedded per frame"))
+    crop_margin: float = field(default=0.5, metadata=doc(
+        "crop = proposal box widened by this fraction of its side per side (0.5: object at half the crop)"))
     publish_proposals: bool = field(default=True, metadata=doc(
         "publish cloud proposals (embeddings + geometry) for the memory node"))
     queue_size: int = field(default=1, metadata=doc("synchronised frames waiting; older ones are dropped"))
@@ -56,6 +58,8 @@ class LocalisationParams:
         for name in ("sync_queue", "top_k", "max_proposals", "queue_size", "max_message_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.crop_margin <= 4:
+            raise ValueError(f"parameter crop_margin must be in [0, 4], got {self.crop_margin}")
         if self.sync_slop < 0 or self.query_max_age <= 0 or self.diagnostics_period <= 0:
             raise ValueError("sync_slop must be >= 0, query_max_age and diagnostics_period > 0")
         self.proposal_config()  # validates the proposal settings

@@ -6,7 +6,10 @@
 
 It runs the project's training pipeline (training/configs/synth_tiny.yaml: Stage 0 tiny OpenCLIP
 bridge on SynthBind, then CodeBind alignment) on the five robot target modalities (depth,
-thermal, tactile, point cloud, audio; the camera is the image bridge). The tiny encoders start
+thermal, tactile, point cloud, audio; the camera is the image bridge), with two changes for the
+robot's tabletop: objects stand upright (``synth.pose: upright``, as on the sensor player's floor)
+and the bridge has a convolutional image tower (``tiny-cnn``), which learns object shape on two
+CPU cores where the tiny ViT learns only colour (docs/training.md). The tiny encoders start
 from scratch, so the demo run weights alignment first (DEMO_LOSS_WEIGHTS: Table 1's commitment
 weights of up to 1000 are meant for resumed, pretrained encoders) and skips reconstruction.
 A finished checkpoint is reused: the script prints its directory and exits. Everything stays
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 ROBOT_TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
 DEFAULT_OUT = ROOT / "cache" / "demo-model"
 MEMORY_DB = "memory.db"  # the memory database `make demo` keeps in <out>
+DEMO_BRIDGE = {"arch": "tiny-cnn"}
+DEMO_BRIDGE_PRETRAIN = {"batch_size": 128, "lr": 2.0e-3}
 DEMO_LOSS_WEIGHTS = {"align": 1.0, "vq": 1.0, "cm": 0.1, "orth": 0.1, "uni": 0.1, "ctr": 0.01, "cuni": 0.01,
                      "recon": 0.0}
 
@@ -33,48 +39,73 @@ def model_dir(out: Path) -> Path:
     return out / "model"
 
 
-def is_trained(out: Path) -> bool:
-    return (model_dir(out) / "config.json").is_file() and (out / "result.json").is_file()
-
-
-def train(out: Path, steps: int, samples: int, bridge_steps: int) -> Path:
+def demo_config(out: Path, steps: int, samples: int, bridge_steps: int):
+    """The demo model's TrainConfig: synth_tiny.yaml with the demo's changes."""
     import yaml
 
-    from codebind_core.training import TrainConfig, run_training
+    from codebind_core.training import TrainConfig
 
     raw = yaml.safe_load((ROOT / "training" / "configs" / "synth_tiny.yaml").read_text())
     raw["name"] = "demo-model"
     raw["model"]["targets"] = ROBOT_TARGETS
     raw["model"]["overrides"]["loss"] = {"weights": DEMO_LOSS_WEIGHTS, "recon": False}
+    raw["model"]["overrides"]["bridge"] = DEMO_BRIDGE
     raw["data"]["options"]["cache_dir"] = str(ROOT / "cache" / "synthbind")
-    raw["data"]["options"]["synth"]["num_samples"] = samples
-    raw["bridge_pretrain"]["steps"] = bridge_steps
+    raw["data"]["options"]["synth"].update(num_samples=samples, pose="upright")
+    raw["bridge_pretrain"].update(DEMO_BRIDGE_PRETRAIN, steps=bridge_steps)
     raw["steps"] = steps
     raw["out_dir"] = str(out)
-    result = run_training(TrainConfig.from_dict(raw), resume=True)
-    print(json.dumps(result, indent=2))
-    return Path(result["model_dir"])
+    return TrainConfig.from_dict(raw)
+
+
+def same_recipe(out: Path, cfg) -> bool:
+    """Whether the run in `out` was started with `cfg` (same training trajectory)."""
+    from codebind_core.training import TrainConfig
+
+    try:
+        return TrainConfig.from_file(out / "train_config.yaml").fingerprint() == cfg.fingerprint()
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def is_trained(out: Path, cfg) -> bool:
+    """A finished model trained with exactly `cfg` (another recipe, e.g. an older demo's, is stale)."""
+    done = (model_dir(out) / "config.json").is_file() and (out / "result.json").is_file()
+    return done and same_recipe(out, cfg)
+
+
+def clear(out: Path) -> None:
+    """Remove what a previous run left in `out` (its own files only)."""
+    for sub in ("model", "bridge", "checkpoints", "tensorboard"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    for name in ("result.json", "log.csv", "train_config.yaml"):
+        (out / name).unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (model in <out>/model)")
-    ap.add_argument("--steps", type=int, default=600, help="alignment steps")
-    ap.add_argument("--bridge-steps", type=int, default=400, help="Stage 0 bridge steps")
+    ap.add_argument("--steps", type=int, default=4000, help="alignment steps")
+    ap.add_argument("--bridge-steps", type=int, default=3000, help="Stage 0 bridge steps")
     ap.add_argument("--samples", type=int, default=3000, help="SynthBind samples generated for training")
     ap.add_argument("--force", action="store_true", help="train even if a finished model exists")
     args = ap.parse_args(argv)
     if min(args.steps, args.bridge_steps, args.samples) < 1:
         ap.error("--steps, --bridge-steps and --samples must be >= 1")
-    if is_trained(args.out) and not args.force:
+    cfg = demo_config(args.out, args.steps, args.samples, args.bridge_steps)
+    if is_trained(args.out, cfg) and not args.force:
         print(model_dir(args.out))
         return 0
-    if args.force:
-        for stale in (args.out / "result.json", args.out / "checkpoints" / "last.pt"):
-            stale.unlink(missing_ok=True)
+    started = (args.out / "train_config.yaml").is_file()
+    if args.force or (started and not same_recipe(args.out, cfg)):  # else resume this recipe's run
+        clear(args.out)
     for suffix in ("", "-wal", "-shm"):  # `make demo`'s memory holds codes of the previous model
         (args.out / f"{MEMORY_DB}{suffix}").unlink(missing_ok=True)
-    print(train(args.out, args.steps, args.samples, args.bridge_steps))
+    from codebind_core.training import run_training
+
+    result = run_training(cfg, resume=True)
+    print(json.dumps(result, indent=2))
+    print(result["model_dir"])
     return 0
 
 

@@ -109,6 +109,19 @@ def test_config_yaml_roundtrip_and_fingerprint(tmp_path, data_root):
     assert built.bridge.model_cfg["vision_cfg"]["image_size"] == 32 and built.trunk.depth == 1
 
 
+def test_fingerprint_covers_the_resolved_bridge(tmp_path, data_root, monkeypatch):
+    """A run resumed after a named bridge architecture changed is a new run, not a resume."""
+    from codebind_core import config as model_config
+
+    raw = _config(tmp_path, data_root)
+    raw["model"]["overrides"].pop("bridge", None)
+    raw["model"]["overrides"]["embed_dim"] = 64  # the named tiny bridge's width
+    before = TrainConfig.from_dict(raw).fingerprint()
+    changed = {**model_config.TINY_CLIP, "vision_cfg": {**model_config.TINY_CLIP["vision_cfg"], "layers": 3}}
+    monkeypatch.setitem(model_config.BRIDGE_ARCHS, "tiny", changed)
+    assert TrainConfig.from_dict(raw).fingerprint() != before
+
+
 # ---- data order -----------------------------------------------------------------------------
 
 def test_sampler_is_deterministic_resumable_and_sharded():

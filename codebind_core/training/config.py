@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import CodeBindConfig
+from ..config import BRIDGE_ARCHS, CodeBindConfig
 from .optim import OPTIMIZERS, SCHEDULES
 from .precision import PRECISIONS
 from .run_log import LOG_BACKENDS
@@ -183,10 +183,16 @@ class TrainConfig:
         return d
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes the training trajectory (not logging/paths/progress)."""
+        """Hash of everything that changes the training trajectory (not logging/paths/progress),
+        including the model the preset and overrides resolve to (a changed preset is a new run)."""
         d = self.to_dict()
         for k in ("out_dir", "progress", "log_every", "log_backend", "checkpoint_every", "num_workers", "device"):
             d.pop(k)
+        model = self.model.build().to_dict()
+        bridge = model["bridge"]
+        if bridge["kind"] == "openclip" and bridge["model_cfg"] is None and bridge["arch"] in BRIDGE_ARCHS:
+            bridge["model_cfg"] = BRIDGE_ARCHS[bridge["arch"]]
+        d["resolved_model"] = model
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

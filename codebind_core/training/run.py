@@ -58,14 +58,7 @@ def bridge_probes(source, val) -> Dict[str, tuple]:
 
 def bridge_model_cfg(model_cfg: CodeBindConfig) -> Dict[str, Any]:
     """The OpenCLIP architecture dict of a model's bridge (inline ``model_cfg`` or a named arch)."""
-    if model_cfg.bridge.model_cfg is not None:
-        return model_cfg.bridge.model_cfg
-    import open_clip
-
-    arch = open_clip.get_model_config(model_cfg.bridge.arch)
-    if arch is None:
-        raise ValueError(f"unknown OpenCLIP architecture {model_cfg.bridge.arch!r}")
-    return arch
+    return model_cfg.bridge.openclip_cfg()
 
 
 def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(), device: Optional[torch.device] = None) -> Optional[str]:

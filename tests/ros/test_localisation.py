@@ -76,6 +76,32 @@ def test_masked_crop_keeps_only_the_object():
     assert (out == (100, 0, 0)).all(-1).sum() == out.shape[0] * out.shape[1] - 25  # the rest: background
 
 
+@pytest.mark.parametrize("margin", [0.0, 0.5, 1.0])
+def test_crop_margin_frames_each_object(sim, tiny_model, monkeypatch, margin):
+    """The model sees each object at 1 / (1 + 2 margin) of its crop's side (where the image allows)."""
+    frame = sim.frame(0)
+    loc = Localiser(tiny_model, crop_margin=margin)
+    f = loc.frame(frame.rgb, sim.pinhole, depth=frame.depth)
+    seen = []
+    real = tiny_model.preprocess
+    monkeypatch.setattr(tiny_model, "preprocess", lambda m, crops, **o: seen.extend(crops) or real(m, crops, **o))
+    loc.embeddings(f, "image", loc.default_path)
+    assert len(seen) == len(f.proposals) == 6
+    for c, p in zip(seen, f.proposals):
+        side = max(p.box[2] - p.box[0], p.box[3] - p.box[1])
+        want = min(side * (1 + 2 * margin), sim.pinhole.height - 1)
+        assert abs(c.shape[0] - c.shape[1]) <= 1 and abs(c.shape[1] - want) <= 3, (c.shape, side, want)
+
+
+def test_crop_margin_is_validated(tiny_model):
+    from codebind_ros.localisation_params import LocalisationParams
+
+    with pytest.raises(ValueError, match="crop_margin"):
+        Localiser(tiny_model, crop_margin=-0.1)
+    with pytest.raises(ValueError, match="crop_margin must be in"):
+        LocalisationParams(crop_margin=5.0).validate()
+
+
 def _nodes(spin, ros_context, model, topic, name, camera_rate=4.0, **params):
     player = spin.add(SensorPlayerNode(node_name=f"player_{name}", namespace=topic, context=ros_context,
                                        parameter_overrides=[Parameter("camera_rate", value=camera_rate),
@@ -270,12 +296,16 @@ DEMO_MODEL = Path(__file__).resolve().parents[2] / "cache" / "demo-model" / "mod
                     reason="no trained demo model: run scripts/train_demo_model.py")
 def test_trained_model_localises_the_scene_objects(ros_context, topic):
     """Through the real nodes with the SynthBind-trained demo model (docs/ros.md table): every
-    query is answered, every object found is placed within 5 cm of its true centre, and text
-    naming colour and category finds at least half of the objects."""
+    query is answered, every object found is placed within 5 cm of its true centre, the category
+    name alone finds (nearly) every object, and impact sounds find at least a third of them.
+    The demo model is trained on the machine that runs this (6/6 and 4/6 where docs/ros.md's
+    table was made); the bounds leave one object of slack for another CPU's arithmetic."""
     model = cb.load(str(DEMO_MODEL)).eval()
     outcomes = evaluate_scene(model, ros_context, namespace=topic, timeout=60.0)
     assert len(outcomes) == 18 and all(o.answered for o in outcomes)
     found = [o for o in outcomes if o.found]
     assert all(o.error_m is not None and o.error_m < 0.05 for o in found), [(o.target, o.error_m) for o in found]
     s = summary(outcomes)
-    assert s["text+colour_found"] >= 3 and s["text+colour_within_5cm"] >= 3, s
+    assert s["text_found"] >= 5 and s["text_within_5cm"] >= 5, s
+    assert s["text+colour_found"] >= 5 and s["text+colour_within_5cm"] >= 5, s
+    assert s["audio_found"] >= 2 and s["audio_within_5cm"] >= 2, s

@@ -1,0 +1,49 @@
+"""scripts/train_demo_model.py decides when to reuse, resume or retrain without training anything."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_demo_model.py"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    spec = importlib.util.spec_from_file_location("train_demo_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _finished_run(out: Path, cfg) -> None:
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "config.json").write_text("{}")
+    (out / "result.json").write_text("{}")
+    cfg.save(out / "train_config.yaml")
+
+
+def test_recipe(demo, tmp_path):
+    cfg = demo.demo_config(tmp_path, 600, 3000, 1500)
+    built = cfg.model.build()
+    assert built.bridge.arch == "tiny-cnn" and cfg.data.options["synth"]["pose"] == "upright"
+    assert cfg.bridge_pretrain.steps == 1500 and cfg.steps == 600
+    assert set(built.targets) == {"depth", "thermal", "tactile", "pointcloud", "audio"}
+
+
+def test_reuses_only_a_finished_run_of_the_same_recipe(demo, tmp_path):
+    cfg = demo.demo_config(tmp_path, 600, 3000, 1500)
+    assert not demo.is_trained(tmp_path, cfg)
+    _finished_run(tmp_path, cfg)
+    assert demo.is_trained(tmp_path, cfg)
+    other = demo.demo_config(tmp_path, 600, 3000, 400)  # e.g. an older demo's shorter Stage 0
+    assert not demo.same_recipe(tmp_path, other) and not demo.is_trained(tmp_path, other)
+
+
+def test_clear_removes_the_run_and_nothing_else(demo, tmp_path):
+    cfg = demo.demo_config(tmp_path, 600, 3000, 1500)
+    _finished_run(tmp_path, cfg)
+    (tmp_path / "bridge").mkdir()
+    (tmp_path / demo.MEMORY_DB).write_text("")
+    (tmp_path / "notes.txt").write_text("mine")
+    demo.clear(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [demo.MEMORY_DB, "notes.txt"]

@@ -10,7 +10,7 @@ from typing import Union
 
 import torch
 
-from .config import CodeBindConfig
+from .config import BRIDGE_ARCHS, CodeBindConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -21,7 +21,8 @@ def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
     """Write ``model`` to ``directory`` atomically (files are written then renamed).
 
     The checkpoint is self-contained: frozen bridge and trunk weights are included, so the saved
-    config no longer points at the original weight files. ``merge_lora=True`` folds LoRA adapters
+    config no longer points at the original weight files, and a named project bridge
+    (``BRIDGE_ARCHS``) is written out in full. ``merge_lora=True`` folds LoRA adapters
     into the trunk weights (smaller, faster inference); otherwise adapters are saved apart as
     ``lora_A``/``lora_B`` tensors and rebuilt on load."""
     from safetensors.torch import save_file
@@ -32,6 +33,8 @@ def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     cfg = CodeBindConfig.from_dict(model.config.to_dict())
     cfg.bridge.weights = None
+    if cfg.bridge.kind == "openclip" and cfg.bridge.arch in BRIDGE_ARCHS:  # self-describing architecture
+        cfg.bridge.model_cfg = cfg.bridge.openclip_cfg()
     for t in cfg.targets:
         cfg.trunk_for(t).init = None
     if cfg.lora.mode == "auto":  # init paths are gone: record whether adapters exist

@@ -170,10 +170,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--query", default="", help="text to look for; prints the ranked results and exits")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--wait", type=float, default=8.0, help="seconds of observations before querying")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the query's answer")
     parser.add_argument("--duration", type=float, default=0.0, help="run this long, then exit (0: until Ctrl-C)")
     args = parser.parse_args(argv)
-    if args.top_k < 1 or args.wait < 0 or args.duration < 0:
-        parser.error("--top-k must be >= 1, --wait and --duration >= 0")
+    if args.top_k < 1 or args.wait < 0 or args.duration < 0 or args.timeout <= 0:
+        parser.error("--top-k must be >= 1, --wait and --duration >= 0, --timeout > 0")
     return args
 
 
@@ -201,7 +202,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 asker = Node("codebind_graph_query")
                 graph.executor.add_node(asker)
                 try:
-                    response = query(asker, args.query, args.top_k)
+                    response = query(asker, args.query, args.top_k, timeout=args.timeout)
                 except TimeoutError as exc:
                     print(f"codebind-graph: {exc}", file=sys.stderr)
                     return 1

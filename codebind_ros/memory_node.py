@@ -31,6 +31,7 @@ from rclpy.node import Node
 from std_msgs.msg import UInt64
 
 from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
+from codebind_core.memory.kernels import warm_up as warm_up_kernels
 from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
                                       ThrottledLog)
 from codebind_ros.encoder_node import load_model
@@ -102,6 +103,7 @@ class MemoryNode(Node):
                                    ivf_nprobe=p.ivf_nprobe, ivf_min_observations=p.ivf_min_observations)
         self.db_path = Path(p.db_path or f"~/.ros/codebind/memory_{_file_name(self.model_id)}.db").expanduser()
         self.memory = ObservationMemory(self.db_path, CodebookSet.from_model(self.model), self.config)
+        self._warm_up()
         self.stats = NodeStats()
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
         self._pending: Deque[Tuple[Observation, float]] = collections.deque()  # (obs, received)
@@ -250,6 +252,14 @@ class MemoryNode(Node):
             if len(kept) >= k or len(hits) < fetch or fetch >= _MAX_FETCH:
                 return kept[:k]
             fetch = min(4 * fetch, _MAX_FETCH)
+
+    def _warm_up(self) -> None:
+        """Pay the first query's one-off costs (search kernels' compilation, the text encoder's
+        first forward) now, before the sensors keep the CPU busy: the first query is then as fast
+        as any other."""
+        warm_up_kernels()
+        if self.memory.paths:
+            text_queries(self.model, "a photo of an object.", self.memory.paths)
 
     def _on_query(self, request: QueryText.Request, response: QueryText.Response):
         since = stamp_to_ns(request.since) or None

@@ -272,3 +272,12 @@ def test_coarse_arena_stays_consistent_under_random_growth_and_eviction(tmp_path
                 seen.update(zip(ids.tolist(), map(tuple, coarse.codes[a:b])))
             assert seen == live
             assert coarse.used <= 4 * max(len(mem), 4096)
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba not installed")
+def test_warm_up_compiles_every_search_kernel():
+    """The memory node warms up at start, so its first query does not compile (seconds when busy)."""
+    kernels.warm_up()
+    for k in (kernels._scan_topk_serial, kernels._scan_topk_parallel, kernels._lookup_table_jit,
+              kernels._matvec_jit):
+        assert k.signatures, k

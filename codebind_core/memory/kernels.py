@@ -101,6 +101,22 @@ if HAVE_NUMBA:
     _lookup_table_jit = njit(fastmath=True, cache=True)(_lookup_table)
 
 
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel on tiny inputs, so that a service's first
+    query does not pay the compilation (seconds on a busy 2-core machine)."""
+    if not HAVE_NUMBA:
+        return
+    m, k, n = 2, 4, 3
+    codes = np.zeros((n, m), np.uint16)
+    lut = lookup_table(np.ones((m, 2), np.float32), np.ones((k, 2), np.float32))
+    matvec(np.ones((n, 2), np.float32), np.ones(2, np.float32))
+    args = (codes, lut, np.ones(n, np.float32), np.zeros(n, np.uint8), np.ones(256, bool),
+            np.zeros(n, np.int64), np.int64(0), np.int64(1))
+    seg = (np.zeros(1, np.int64), np.full(1, n, np.int64))
+    for kernel in (_scan_topk_serial, _scan_topk_parallel):
+        kernel(*args, *seg, 2)
+
+
 def matvec(mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
     """mat (n, d) @ vec (d,) in float32 on the calling thread (see :func:`lookup_table`)."""
     mat = np.ascontiguousarray(mat, np.float32)

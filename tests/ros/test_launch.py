@@ -187,3 +187,10 @@ def test_results_are_printed_with_their_location():
     response.results[0].position.x, response.results[0].position.z = 1.25, 0.5
     text = format_results("the red sphere", response)
     assert "score 0.910" in text and "(1.250, 0.000, 0.500) m in 'map'" in text
+
+
+def test_graph_query_options_are_validated():
+    assert parse_args([]).timeout == 30.0 and parse_args(["--timeout", "5"]).timeout == 5.0
+    for bad in (["--timeout", "0"], ["--top-k", "0"], ["--wait", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)

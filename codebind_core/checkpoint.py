@@ -10,7 +10,7 @@ from typing import Union
 
 import torch
 
-from .config import BRIDGE_ARCHS, CodeBindConfig
+from .config import CodeBindConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -33,8 +33,7 @@ def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     cfg = CodeBindConfig.from_dict(model.config.to_dict())
     cfg.bridge.weights = None
-    if cfg.bridge.kind == "openclip" and cfg.bridge.arch in BRIDGE_ARCHS:  # self-describing architecture
-        cfg.bridge.model_cfg = cfg.bridge.openclip_cfg()
+    cfg.bridge.write_out_named_arch()
     for t in cfg.targets:
         cfg.trunk_for(t).init = None
     if cfg.lora.mode == "auto":  # init paths are gone: record whether adapters exist

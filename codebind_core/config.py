@@ -37,6 +37,11 @@ class BridgeConfig:
     def validate(self) -> None:
         _check(self.kind in ("openclip", "imagebind"), f"bridge.kind must be openclip or imagebind, got {self.kind!r}")
 
+    def write_out_named_arch(self) -> None:
+        """Replace a name from :data:`BRIDGE_ARCHS` by its architecture dict (self-describing)."""
+        if self.kind == "openclip" and self.model_cfg is None and self.arch in BRIDGE_ARCHS:
+            self.model_cfg = self.openclip_cfg()
+
     def openclip_cfg(self) -> Dict[str, Any]:
         """The OpenCLIP architecture dict: inline, this project's, or OpenCLIP's own."""
         if self.model_cfg is not None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import BRIDGE_ARCHS, CodeBindConfig
+from ..config import CodeBindConfig
 from .optim import OPTIMIZERS, SCHEDULES
 from .precision import PRECISIONS
 from .run_log import LOG_BACKENDS
@@ -188,11 +188,9 @@ class TrainConfig:
         d = self.to_dict()
         for k in ("out_dir", "progress", "log_every", "log_backend", "checkpoint_every", "num_workers", "device"):
             d.pop(k)
-        model = self.model.build().to_dict()
-        bridge = model["bridge"]
-        if bridge["kind"] == "openclip" and bridge["model_cfg"] is None and bridge["arch"] in BRIDGE_ARCHS:
-            bridge["model_cfg"] = BRIDGE_ARCHS[bridge["arch"]]
-        d["resolved_model"] = model
+        model = self.model.build()
+        model.bridge.write_out_named_arch()
+        d["resolved_model"] = model.to_dict()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

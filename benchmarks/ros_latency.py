@@ -22,7 +22,6 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-import rclpy  # noqa: E402
 import torch  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -36,6 +35,7 @@ from codebind_ros.conversions.pointcloud2 import xyz_to_cloud  # noqa: E402
 from codebind_ros.encoder_node import EncoderNode  # noqa: E402
 from codebind_ros.msg import Embedding  # noqa: E402
 from codebind_ros.qos import results_qos  # noqa: E402
+from codebind_ros.session import ros_session  # noqa: E402
 
 TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
 
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = (cb.load(args.model_path) if args.model_path else
              cb.create_model(cb.CodeBindConfig.preset("tiny", targets=TARGETS))).eval()
-    with rclpy.init(domain_id=1 + os.getpid() % 100):
+    with ros_session(domain_id=1 + os.getpid() % 100):
         encoder = EncoderNode(model=model, parameter_overrides=[
             Parameter("modality", value=args.modality), Parameter("input_topic", value="bench/in"),
             Parameter("output_topic", value="bench/out"), Parameter("queue_size", value=args.queue_size)])

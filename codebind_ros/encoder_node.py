@@ -33,6 +33,7 @@ from codebind_ros.encoder_params import EncoderParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.params import declare, parse_mapping
 from codebind_ros.qos import results_qos, sensor_qos
+from codebind_ros.session import ros_session
 from codebind_ros.topics import embedding_topic
 from codebind_ros.worker import LatestQueue, Worker
 
@@ -182,7 +183,7 @@ class EncoderNode(Node):
 def main(args: Optional[List[str]] = None) -> int:
     """``encoder_node`` executable: spin one EncoderNode until shutdown."""
     try:
-        with rclpy.init(args=args):
+        with ros_session(args=args):
             try:
                 node = EncoderNode()
             except ValueError as exc:

@@ -183,12 +183,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     import rclpy
     from rclpy.node import Node
 
+    from codebind_ros.session import ros_session
+
     args = parse_args(argv if argv is not None else sys.argv[1:])
     options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path,
                            backend=args.backend, device=args.device, memory_db=args.memory_db)
     if args.params_file is not None:
         options.params_file = args.params_file
-    with rclpy.init():
+    with ros_session():
         try:
             graph = Graph(options).start()
         except ValueError as exc:

@@ -49,6 +49,7 @@ from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray
 from codebind_ros.params import declare
 from codebind_ros.qos import latched_qos, results_qos, sensor_qos
 from codebind_ros.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
+from codebind_ros.session import ros_session
 from codebind_ros.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.sync import ApproximateTimeSync
@@ -271,7 +272,7 @@ def main(args: Optional[List[str]] = None) -> int:
     from rclpy.executors import MultiThreadedExecutor
 
     try:
-        with rclpy.init(args=args):
+        with ros_session(args=args):
             try:
                 node = LocalisationNode()
             except ValueError as exc:

@@ -42,6 +42,7 @@ from codebind_ros.params import declare
 from codebind_ros.qos import latched_qos, results_qos
 from codebind_ros.results import query_result, roi_to_box, stamp_to_ns
 from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.session import context_ok, ros_session
 from codebind_ros.srv import QueryText
 from codebind_ros.topics import QUERY_SERVICE, embedding_topic
 
@@ -230,8 +231,20 @@ class MemoryNode(Node):
         for _, received in batch[: len(ids)]:
             self.stats.on_processed(now - received)
         self.acknowledged = max(self.acknowledged, max(ids))
-        self.ack_publisher.publish(UInt64(data=self.acknowledged))
+        self._publish_ack()
         return len(ids)
+
+    def _publish_ack(self) -> None:
+        """Publish the highest committed id; skipped once the context is down (the last flush
+        runs in destroy_node, after a SIGINT/SIGTERM shut the context: the rows are committed,
+        there is just no one left to tell)."""
+        if not context_ok(self):
+            return
+        try:
+            self.ack_publisher.publish(UInt64(data=self.acknowledged))
+        except Exception:
+            if context_ok(self):
+                raise  # the context went down during the call: same as above
 
     # ---- queries -----------------------------------------------------------------------------
     def search(self, text: str, top_k: int, modality: str = "", since_ns: Optional[int] = None,
@@ -296,7 +309,7 @@ def main(args: Optional[List[str]] = None) -> int:
     from rclpy.executors import MultiThreadedExecutor
 
     try:
-        with rclpy.init(args=args):
+        with ros_session(args=args):
             try:
                 node = MemoryNode()
             except ValueError as exc:

@@ -71,15 +71,15 @@ def results_as_dicts(response) -> List[dict]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
     from codebind_ros.graph import format_results
     from codebind_ros.results import ns_to_stamp
+    from codebind_ros.session import ros_session
     from codebind_ros.srv import QueryText
 
-    with rclpy.init():
+    with ros_session():
         node = Node("codebind_query")
         executor = SingleThreadedExecutor()
         executor.add_node(node)

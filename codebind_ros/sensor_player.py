@@ -34,6 +34,7 @@ from codebind_ros.diagnostics import DiagnosticsReporter, NodeStats
 from codebind_ros.msg import AudioData
 from codebind_ros.params import declare, doc, parse_mapping
 from codebind_ros.qos import latched_qos, sensor_qos
+from codebind_ros.session import ros_session
 from codebind_ros.sim_scene import SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.spatial_topics import GROUND_TRUTH
 from codebind_ros.topics import CAMERA_INFO, SENSOR_TOPICS
@@ -188,7 +189,7 @@ class SensorPlayerNode(Node):
 def main(args: Optional[List[str]] = None) -> int:
     """``sensor_player`` executable."""
     try:
-        with rclpy.init(args=args):
+        with ros_session(args=args):
             try:
                 node = SensorPlayerNode()
             except ValueError as exc:

@@ -1,0 +1,42 @@
+"""``ros_session``: rclpy.init ... rclpy.shutdown as a ``with`` block, on every ROS 2 distribution.
+
+``with rclpy.init(...)`` needs rclpy 7.4 or later (Kilted); on Jazzy (rclpy 7.1) ``rclpy.init``
+returns None. Every executable of the package starts ROS through this helper instead::
+
+    with ros_session(args=args):
+        node = MemoryNode()
+        ...
+
+The context is shut down on the way out unless it is already down (rclpy's SIGINT/SIGTERM
+handler shuts it down before the node's clean-up runs).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, List, Optional
+
+import rclpy
+from rclpy.context import Context
+
+
+@contextlib.contextmanager
+def ros_session(args: Optional[List[str]] = None, *, context: Optional[Context] = None,
+                domain_id: Optional[int] = None) -> Iterator[Context]:
+    """Initialise ``context`` (default: the global one), yield it, shut it down at the end.
+
+    Works whatever ``rclpy.init`` returns (a context manager from rclpy 7.4, None before)."""
+    rclpy.init(args=args, context=context, domain_id=domain_id)
+    try:
+        yield context if context is not None else rclpy.get_default_context()
+    finally:
+        # None for the default context: rclpy then also replaces it and removes its signal
+        # handlers, as `with rclpy.init()` does; a no-op for a context already shut down.
+        rclpy.try_shutdown(context=context)
+
+
+def context_ok(node) -> bool:
+    """Whether ``node``'s context is still up (publishing after shutdown raises)."""
+    try:
+        return bool(node.context.ok())
+    except Exception:  # a destroyed context
+        return False

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +66,56 @@ def test_every_node_kind_is_installed_as_an_executable():
         assert module == kind.target.split(":")[0]
     assert executables["graph"] == "codebind_ros.graph:main"
     cmake = (ROOT / "CMakeLists.txt").read_text()
-    assert 'DESTINATION "lib/${PROJECT_NAME}"' in cmake
     assert re.search(r"install\(DIRECTORY launch config DESTINATION \"share/\$\{PROJECT_NAME\}\"\)", cmake)
+
+
+def _install_executables(tmp_path: Path, symlink: bool) -> Path:
+    """Configure a project that installs CODEBIND_EXECUTABLES with the package's own CMake
+    function (cmake/codebind_executables.cmake) through ament_cmake, as colcon does, with
+    ``--symlink-install`` (AMENT_CMAKE_SYMLINK_INSTALL) or without; install into a prefix."""
+    src, build, prefix = tmp_path / "src", tmp_path / "build", tmp_path / "install"
+    src.mkdir()
+    entries = " ".join(f'"{name}={target}"' for name, target in _cmake_executables().items())
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.20)\n"
+        "project(codebind_ros NONE)\n"
+        "find_package(ament_cmake_core REQUIRED)\n"
+        f'include("{ROOT}/cmake/codebind_executables.cmake")\n'
+        f'codebind_python_executables(DESTINATION "lib/${{PROJECT_NAME}}" ENTRY_POINTS {entries})\n')
+    venv = Path(sys.prefix)
+    env = dict(os.environ, PATH=f"{venv}/bin:{os.environ.get('PATH', '')}", AMENT_PREFIX_PATH=str(venv),
+               CMAKE_PREFIX_PATH=str(venv), _ROS_WHEELS_BOOTSTRAP_COMPLETE="1")
+    for cmd in (["cmake", "-S", src, "-B", build, "-Wno-dev", f"-DCMAKE_INSTALL_PREFIX={prefix}",
+                 f"-DAMENT_CMAKE_SYMLINK_INSTALL={'ON' if symlink else 'OFF'}"],
+                ["cmake", "--install", build]):
+        done = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return prefix / "lib" / "codebind_ros"
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+@pytest.mark.parametrize("symlink", [False, True], ids=["copy", "symlink-install"])
+def test_installed_executables_run_with_and_without_symlink_install(tmp_path, symlink):
+    lib = _install_executables(tmp_path, symlink)
+    installed = sorted(p.name for p in lib.iterdir())
+    assert installed == sorted(_cmake_executables())
+    for exe in lib.iterdir():
+        assert exe.is_symlink() == symlink, exe  # the mode under test was really used
+        assert os.access(exe, os.X_OK), f"{exe} (-> {exe.resolve()}) has no run bit"
+        assert os.access(exe.resolve(), os.X_OK)  # the build-tree file itself
+    # what `ros2 run codebind_ros query --help` runs: the script, through its #! line
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    done = subprocess.run([str(lib / "query"), "--help"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0 and "codebind-query" in done.stdout, done.stderr
+
+
+def test_cmakelists_installs_the_executables_with_the_checked_function():
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert "include(cmake/codebind_executables.cmake)" in cmake
+    assert re.search(r'codebind_python_executables\(DESTINATION "lib/\$\{PROJECT_NAME\}" '
+                     r'ENTRY_POINTS \$\{CODEBIND_EXECUTABLES\}\)', cmake)
+    assert "file(WRITE" not in cmake  # scripts are written by the function only
 
 
 def test_every_executable_target_exists_in_the_sources():

@@ -136,21 +136,40 @@ class LoRAConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weighting (App. A.1, B.2): ``weights='preset'`` uses Table 1 for each target,
-    ``'adaptive'`` the magnitude balancer of §3.4, or a dict of explicit weights."""
+    """Losses and their weighting (App. A.1, B.2, §3.4)."""
 
+    # "preset": Table 1 per target; "official": the official per-modality configs (differ for
+    # tactile and LLVIP thermal); "adaptive": the official balancer; or a dict {loss name: λ}
     weights: Any = "preset"
-    temperature: float = 0.07
-    learnable_temperature: bool = True
-    recon: bool = True
+    # "official": the official code's loss forms (default; Table 1's λ assume them);
+    # "paper": the printed equations (sum over paths, squared CLS orth, per-sub-vector commit,
+    # gradient-carrying CMCM / codevector losses); see codebind_core/losses.py
+    numerics: str = "official"
+    # fixed InfoNCE τ; None: the official config's τ of the target (0.05 audio, 0.1 thermal, 0.07)
+    temperature: Optional[float] = None
+    # learn 1/τ (CLIP-style logit scale, initialised from `temperature` or 0.07) instead
+    learnable_temperature: bool = False
+    beta: float = 0.25            # commitment β (the official VectorQuantizer's)
+    recon: bool = True            # reconstruction loss and decoders
+    input_projection: bool = True  # decoder also sees the continuous trunk tokens (official)
     decoder_depth: int = 8
     decoder_width: int = 512
     decoder_heads: int = 8
 
     def validate(self) -> None:
-        _check(isinstance(self.weights, dict) or self.weights in ("preset", "adaptive"),
-               "loss.weights must be 'preset', 'adaptive' or a dict of weights")
-        _check(0.0 < self.temperature < 10.0, "loss.temperature must be in (0, 10)")
+        from .losses import LOSS_NAMES
+
+        if isinstance(self.weights, dict):
+            unknown = sorted(set(self.weights) - set(LOSS_NAMES))
+            _check(not unknown, f"unknown loss.weights keys {unknown}; known: {list(LOSS_NAMES)}")
+            missing = sorted(set(LOSS_NAMES) - {"align"} - set(self.weights))
+            _check(not missing, f"loss.weights misses {missing}")
+        else:
+            _check(self.weights in ("preset", "official", "adaptive"),
+                   "loss.weights must be 'preset', 'official', 'adaptive' or a dict of weights")
+        _check(self.numerics in ("official", "paper"), f"loss.numerics must be official or paper, got {self.numerics!r}")
+        _check(self.temperature is None or 0.0 < self.temperature < 10.0, "loss.temperature must be in (0, 10)")
+        _check(self.beta >= 0.0, "loss.beta must be >= 0")
         _check(self.decoder_width % self.decoder_heads == 0, "decoder width not divisible by heads")
 
 

@@ -8,6 +8,11 @@ All losses are pure functions returning a scalar tensor. Conventions fixed here:
   hands out unit sub-vectors and a unit codebook); Eq. 8 normalises like Eq. 4.
 * Bad shapes or values raise ValueError naming the problem.
 
+Where the official CodeBind code (which produced the paper's tables) computes differently from
+the printed equations, both forms are here: ``*_official`` functions are the defaults the model
+uses (``loss.numerics: official``), the printed forms stay for ``loss.numerics: paper``
+(``shared/codebind-official-numerics.md`` §1-5, §10-11 says what differs).
+
 The adaptive balancing of §3.4 lives in :mod:`codebind_core.balancer`.
 """
 from __future__ import annotations
@@ -143,34 +148,65 @@ def orthogonal_loss(shared: Tensor, specific: Tensor) -> Tensor:
     return (s * p).sum(-1).pow(2).mean()
 
 
+def orthogonal_loss_official(shared: Tensor, specific: Tensor) -> Tensor:
+    """Orthogonality as the official code computes it (Eq. 3, official §2):
+    ``mean_b || Q^sh_b (Q^sp_b)ᵀ ||_F`` over (B, T, D) token matrices whose rows are
+    L2-normalised here, i.e. ``sqrt(Σ_{n,m} <q^sh_{b,n}, q^sp_{b,m}>²)`` over all T×T token pairs
+    (not squared; for T = 1 it is |<s, p>|). Different D_s, D_p use the leading min(D_s, D_p)
+    coordinates, as :func:`orthogonal_loss`."""
+    _tensor(shared, "shared", 3)
+    _tensor(specific, "specific", 3)
+    if shared.ndim != 3 or shared.shape[:2] != specific.shape[:2]:
+        raise ValueError(f"orthogonal_loss_official expects (B, T, D) inputs with the same B, T, got "
+                         f"{tuple(shared.shape)} and {tuple(specific.shape)}")
+    if shared.shape[0] == 0 or shared.shape[1] == 0:
+        raise ValueError("orthogonal_loss_official needs at least one token")
+    d = min(shared.shape[-1], specific.shape[-1])
+    s = F.normalize(shared, dim=-1)[..., :d]
+    p = F.normalize(specific, dim=-1)[..., :d]
+    gram = s @ p.transpose(1, 2)
+    # sqrt of a sum of squares; the clamp keeps the gradient finite at an exact 0
+    return gram.pow(2).sum((1, 2)).clamp_min(1e-24).sqrt().mean()
+
+
 # ---- Eq. 4 --------------------------------------------------------------------------------
-def uniform_loss(specific: Tensor, t: float = 1.0) -> Tensor:
-    """Uniformity, App. A.1 Eq. 4 in the form of Wang & Isola (2020) that the paper cites:
+def uniform_loss(specific: Tensor, t: float = 1.0, printed: bool = False) -> Tensor:
+    """Uniformity, App. A.1 Eq. 4, over the L2-normalised (N, D) specific [CLS] embeddings.
 
-    ``L_uni = log( 1/(N(N-1)) Σ_{i≠j} exp(-t ||ẑ_i - ẑ_j||²) )``
-
-    over the L2-normalised (N, D) specific [CLS] embeddings. The printed Eq. 4 normalises the
-    double sum (diagonal included) by 1/N; we average over the N(N-1) distinct ordered pairs, so
-    the value is 0 for identical embeddings and -4t for two antipodal ones, independent of N
-    (printed form = log(1 + (N-1)·exp(L_uni))). N = 1 has no pair and gives 0."""
+    Default (official §3, ``torch.pdist``): the mean over the distinct pairs,
+    ``L_uni = log( 2/(N(N-1)) Σ_{i<j} exp(-t ||ẑ_i - ẑ_j||²) )``: 0 for identical embeddings,
+    -4t for two antipodal ones. ``printed=True``: the printed form
+    ``log( 1/N Σ_{i,j} exp(-t ||ẑ_i - ẑ_j||²) )`` (diagonal included) = log(1 + (N-1)·exp(L_uni)).
+    N = 1 has no pair: 0 (the official code gives NaN there)."""
     _tensor(specific, "specific", 2)
     if specific.ndim != 2:
         raise ValueError(f"uniform_loss expects (N, D), got {tuple(specific.shape)}")
     _positive(t, "t")
-    return _log_mean_gaussian_potential(specific, float(t))
+    value = _log_mean_gaussian_potential(specific, float(t))
+    n = specific.shape[0]
+    if printed and n >= 2:
+        return torch.log1p((n - 1) * value.exp())
+    return value
 
 
 # ---- Eq. 5 --------------------------------------------------------------------------------
-def commitment_loss(z: Tensor, z_q: Tensor, beta: float = 1.0) -> Tensor:
-    """Commitment, App. A.1 Eq. 5: ``β ||z - sg[ẑ]||²₂``, the squared norm over the last dim
-    averaged over all leading positions; no gradient reaches ``z_q``. With the quantizer's unit
-    sub-vectors (..., m, d*) and their codevectors this equals ``VQOutput.commit_loss``·β."""
+COMMIT_BETA = 0.25  # the official VectorQuantizer's β (never overridden in its configs)
+
+
+def commitment_loss(z: Tensor, z_q: Tensor, beta: float = COMMIT_BETA, printed: bool = False) -> Tensor:
+    """Commitment, App. A.1 Eq. 5, for sub-vectors (..., d*); no gradient reaches ``z_q``.
+
+    Default (official §5): ``β · mean over all elements of (z - sg[z_q])²``, i.e. β/d* times the
+    mean per-sub-vector squared distance (with the quantizer's unit sub-vectors and codevectors
+    this is ``β · VQOutput.commit_loss``). ``printed=True``: ``β ||z - sg[z_q]||²`` summed over
+    d* and averaged over sub-vectors (d* times larger)."""
     _tensor(z, "z")
     _tensor(z_q, "z_q")
     _same_shape(z, z_q, "z and z_q")
     if z.numel() == 0:
         raise ValueError("commitment_loss needs a non-empty input")
-    return _non_negative(beta, "beta") * (z - z_q.detach()).pow(2).sum(-1).mean()
+    err = (z - z_q.detach()).pow(2)
+    return _non_negative(beta, "beta") * (err.sum(-1).mean() if printed else err.mean())
 
 
 # ---- Eq. 6 --------------------------------------------------------------------------------
@@ -211,6 +247,28 @@ def cmcm_loss(sub_a: Tensor, sub_t: Tensor, codebook: Tensor) -> Tensor:
     return F.cross_entropy(scores.reshape(m * n, n), target)
 
 
+def cmcm_loss_official(cos_a: Tensor, cos_b: Tensor) -> Tensor:
+    """CMCM as the official code computes it (Eq. 6, official §10), from the cosines
+    (N, m, K) of paired [CLS] sub-vectors to the unit codebook (no gradient: the official inputs
+    are detached). ``P = softmax_k(cos)`` (temperature 1),
+    ``S[h,i,j] = Σ_k P^a_ihk log(P^b_jhk + 1e-10) + Σ_k log(P^a_ihk + 1e-10) P^b_jhk`` and
+    ``L = 1/(N·m) Σ_{h,i} -log softmax_j(S[h,i,:])_i`` (one direction: rows a, columns b)."""
+    _tensor(cos_a, "cos_a", 3)
+    _tensor(cos_b, "cos_b", 3)
+    if cos_a.ndim != 3:
+        raise ValueError(f"cmcm_loss_official expects (N, m, K) cosines, got {tuple(cos_a.shape)}")
+    _same_shape(cos_a, cos_b, "cos_a and cos_b")
+    n, m, _ = cos_a.shape
+    if n == 0 or m == 0:
+        raise ValueError("cmcm_loss_official needs a non-empty batch")
+    with torch.no_grad():
+        pa, pb = cos_a.float().softmax(-1), cos_b.float().softmax(-1)
+        scores = (torch.einsum("ihk,jhk->hij", pa, (pb + 1e-10).log())
+                  + torch.einsum("ihk,jhk->hij", (pa + 1e-10).log(), pb))
+        target = torch.arange(n, device=cos_a.device).repeat(m)
+        return F.cross_entropy(scores.reshape(m * n, n), target)
+
+
 # ---- Eq. 7 --------------------------------------------------------------------------------
 def _count(frac: float, k: int, name: str) -> int:
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac <= 1.0:
@@ -238,6 +296,32 @@ def codevector_contrastive_loss(sub: Tensor, codebook: Tensor, pos_frac: float =
     pos = dist.topk(n_pos, dim=-1, largest=False).values.mean(-1)
     neg = dist.topk(n_neg, dim=-1, largest=True).values.sum(-1)
     return (pos / neg.clamp_min(1e-12)).mean()
+
+
+def codevector_contrastive_official(sub: Tensor, unit_codebook: Tensor) -> Tensor:
+    """Codevector contrastive loss as the official code computes it (Eq. 7, official §11), no
+    gradient: with the cosines d (n, K) of every sub-vector (..., d*) to the unit codebook,
+    ``ℓ = [mean of the ⌊K/10⌋ largest d, the ⌊K/2⌋ smallest d]``, ``π = softmax(ℓ)``
+    (softmax(√ℓ) when every ℓ >= 0) and ``L = mean_r -log softmax(π_r)_0`` (CE over
+    probabilities: the value stays near log(1 + K/2)). Rows are processed in chunks."""
+    _check_subs(sub, unit_codebook, "sub")
+    k = unit_codebook.shape[0]
+    n_pos, n_neg = max(1, k // 10), max(1, k // 2)
+    flat = sub.detach().reshape(-1, sub.shape[-1]).float()
+    if flat.shape[0] == 0:
+        raise ValueError("codevector_contrastive_official needs at least one sub-vector")
+    book_t = unit_codebook.detach().float().T
+    rows = max(1, (1 << 22) // k)
+    with torch.no_grad():
+        parts = []
+        for start in range(0, flat.shape[0], rows):
+            d = flat[start:start + rows] @ book_t
+            pos = d.topk(n_pos, dim=-1).values.mean(-1, keepdim=True)
+            parts.append(torch.cat([pos, d.topk(n_neg, dim=-1, largest=False).values], dim=-1))
+        logits = torch.cat(parts)
+        if bool((logits >= 0).all()):  # the official branch tests the whole batch
+            logits = logits.sqrt()
+        return -F.log_softmax(logits.softmax(-1), dim=-1)[:, 0].mean()
 
 
 # ---- Eq. 8 --------------------------------------------------------------------------------
@@ -318,3 +402,34 @@ def weights_for(modality: str) -> LossWeights:
     if modality not in WEIGHT_PRESETS:
         raise ValueError(f"no loss-weight preset for {modality!r}; choose one of {sorted(WEIGHT_PRESETS)}")
     return WEIGHT_PRESETS[modality]
+
+
+# ---- the official per-modality configs (official §13), where they differ from Table 1 --------
+# Same rows as Table 1; tactile (orth, uni) and LLVIP thermal (vq, reg, cm, orth) differ.
+OFFICIAL_ROWS: Dict[str, Dict[str, float]] = {
+    "image": dict(vq=10, ctr=0.01, cuni=0.01, cm=0.05, orth=0.1, uni=1.0, recon=1.0),
+    "video": dict(vq=10, ctr=0.01, cuni=0.01, cm=0.05, orth=0.1, uni=1.0, recon=1.0),
+    "depth": dict(vq=1000, ctr=0.01, cuni=0.01, cm=0.1, orth=0.1, uni=1.0, recon=1.0),
+    "audio": dict(vq=50, ctr=0.01, cuni=0.01, cm=1.0, orth=0.1, uni=1.0, recon=1.0),
+    "thermal": dict(vq=1000, ctr=0.05, cuni=0.05, cm=1.0, orth=1.0, uni=1.0, recon=1.0),        # FLIR
+    "thermal_llvip": dict(vq=100, ctr=0.01, cuni=0.01, cm=0.5, orth=0.5, uni=1.0, recon=1.0),
+    "tactile": dict(vq=1000, ctr=0.01, cuni=0.01, cm=0.1, orth=0.1, uni=1.0, recon=1.0),
+    "eeg": dict(vq=10, ctr=0.01, cuni=0.01, cm=0.1, orth=0.05, uni=0.1, recon=1.0),
+}
+OFFICIAL_WEIGHT_PRESETS: Dict[str, LossWeights] = {m: LossWeights(**w) for m, w in OFFICIAL_ROWS.items()}
+OFFICIAL_WEIGHT_PRESETS["pointcloud"] = OFFICIAL_WEIGHT_PRESETS["depth"]
+OFFICIAL_WEIGHT_PRESETS["default"] = WEIGHT_PRESETS["default"]
+
+# Fixed InfoNCE temperature τ of the official configs (official §1): 0.05 audio, 0.1 thermal.
+OFFICIAL_TEMPERATURES: Dict[str, float] = {"audio": 0.05, "thermal": 0.1, "thermal_llvip": 0.1}
+DEFAULT_TEMPERATURE = 0.07
+
+
+def official_weights_for(modality: str) -> LossWeights:
+    """The weights of the official per-modality config (``"default"`` for others)."""
+    return OFFICIAL_WEIGHT_PRESETS.get(modality, OFFICIAL_WEIGHT_PRESETS["default"])
+
+
+def official_temperature(modality: str) -> float:
+    """The fixed τ of the official config of a target modality (0.07 where none is given)."""
+    return OFFICIAL_TEMPERATURES.get(modality, DEFAULT_TEMPERATURE)

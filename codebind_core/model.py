@@ -1,9 +1,11 @@
 """CodeBind: bridges + target trunks -> decoupled heads -> compositional codebooks (-> decoder).
 
 Paper §3 and App. A: every modality's tokens are projected to a shared and a specific part
-(text: shared only); the [CLS] shared part is quantized by the path's shared codebook and aligned
-with InfoNCE to the bridges (Eq. 1); [shared, specific] of CLS + patch tokens reconstruct the input
-(Eq. 2); the remaining losses of App. A.1 regularise the decoupling and the codebooks.
+(text: shared only); all tokens are quantized by the path's shared codebook and the modality's
+specific codebook; the quantized [CLS] shared parts are aligned with InfoNCE to the bridges
+(Eq. 1); quantized [shared, specific] tokens reconstruct the input (Eq. 2); the remaining losses of
+App. A.1 regularise the decoupling and the codebooks. Training follows the official code's
+numerics (``loss.numerics: official``, see codebind_core/losses.py and quantize.py).
 """
 from __future__ import annotations
 
@@ -22,23 +24,44 @@ from .decoder import ReconDecoder
 from .encoders import build_bridge, build_target_encoder
 from .encoders.lora import apply_lora
 from .heads import DecoupledHead
-from .quantize import CompositionalVQ
+from .quantize import CompositionalVQ, VQOutput
 from .types import Embedding
 
 TextInput = Union[Sequence[str], torch.Tensor]
 
 
 @dataclass
-class _Encoded:
-    """Internal per-modality result of a training/encoding pass."""
+class _Tokens:
+    """Per-token outputs of one modality's trunk and heads (clips folded into the batch)."""
 
-    shared: torch.Tensor                 # (B, D) CLS shared, quantized (ST) and L2-normalised
-    specific: Optional[torch.Tensor]     # (B, Ds) CLS specific, quantized and normalised
-    codes: Optional[torch.Tensor]        # (B, m)
-    specific_codes: Optional[torch.Tensor]
-    sub_shared: Optional[torch.Tensor]   # (B, m, d*) unit sub-vectors of the CLS shared part
-    sub_specific: Optional[torch.Tensor]
-    recon: Optional[torch.Tensor] = None  # Eq. 2 for this modality
+    shared: torch.Tensor               # (N, T, D)
+    specific: Optional[torch.Tensor]   # (N, T, Ds); None for text / no decoupling
+    target: Optional[torch.Tensor]     # (N, P, patch_dim) reconstruction target
+    clips: int                         # N = B * clips
+    trunk: Optional[torch.Tensor]      # (N, T, width) trunk tokens for the decoder shortcut
+
+
+@dataclass
+class _Quantized:
+    """The two VQ calls of one modality in a training step."""
+
+    shared: VQOutput
+    specific: Optional[VQOutput]
+
+
+def pool_clips(shared: torch.Tensor, specific: Optional[torch.Tensor], clips: int):
+    """(N·clips, ..., D), (N·clips, ..., Ds) -> per sample: ``[shared; specific]`` L2-normalised
+    as a whole per token, then averaged over the clips of a sample (official CBM:719-730; the
+    averages are no longer unit length). Without a specific part the shared part alone."""
+    if specific is None:
+        v = _unit(shared)
+    else:
+        v = _unit(torch.cat([shared, specific], -1))
+    if clips > 1:
+        v = v.unflatten(0, (-1, clips)).mean(1)
+    if specific is None:
+        return v, None
+    return v[..., :shared.shape[-1]], v[..., shared.shape[-1]:]
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -73,11 +96,12 @@ class CodeBind(nn.Module):
         self.decoders = nn.ModuleDict()
         if cfg.decouple and cfg.loss.recon:
             lc = cfg.loss
-            spec = {"image": (self.bridge.image_num_patches, self.bridge.image_patch_dim),
-                    **{t: (e.num_patches, e.patch_dim) for t, e in self.encoders.items()}}
-            for m, (n, pd) in spec.items():
-                self.decoders[m] = ReconDecoder(d + ds, 1 + n, pd, lc.decoder_width, lc.decoder_depth, lc.decoder_heads)
-        log_scale = torch.tensor(math.log(1.0 / cfg.loss.temperature))
+            spec = {"image": (self.bridge.image_num_patches, self.bridge.image_patch_dim, bd),
+                    **{t: (e.num_patches, e.patch_dim, e.width) for t, e in self.encoders.items()}}
+            for m, (n, pd, width) in spec.items():
+                self.decoders[m] = ReconDecoder(d + ds, 1 + n, pd, lc.decoder_width, lc.decoder_depth, lc.decoder_heads,
+                                                trunk_dim=width if lc.input_projection else None)
+        log_scale = torch.tensor(math.log(1.0 / (cfg.loss.temperature or L.DEFAULT_TEMPERATURE)))
         if cfg.loss.learnable_temperature:
             self.logit_scale = nn.Parameter(log_scale)
         else:
@@ -114,7 +138,8 @@ class CodeBind(nn.Module):
 
     @property
     def temperature(self) -> float:
-        return float(1.0 / self.logit_scale.detach().exp())
+        """τ of the first target's training batches (see :meth:`temperature_for`)."""
+        return float(self.temperature_for(self.config.targets[0]).detach())
 
     # ---- inputs ---------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
@@ -133,18 +158,19 @@ class CodeBind(nn.Module):
         return get_modality(modality).preprocess_batch(list(raws), **opts)
 
     # ---- encoding -------------------------------------------------------------------------
-    def _tokens(self, modality: str, x: torch.Tensor):
-        """-> (shared tokens, specific tokens | None, recon target | None, clips)."""
+    def _tokens(self, modality: str, x: torch.Tensor) -> "_Tokens":
+        """Trunk + heads of one modality: per-token shared / specific parts (clips folded into
+        the batch), the reconstruction target and the trunk tokens when a decoder needs them."""
         if modality == "text":
             if not torch.is_tensor(x):
                 x = self.tokenize(x)
             z = self.bridge.encode_text(x.to(self.logit_scale.device)).unsqueeze(1)
-            return (*self.heads["text"](z), None, 1)
+            return _Tokens(*self.heads["text"](z), None, 1, None)
         if modality == "image":
-            tok, target = self.bridge.image_tokens(x), None
-            if self.decoders and "image" in self.decoders:
-                target = self.bridge.patchify_image(x)
-            return (*self.heads["image"](tok), target, 1)
+            tok = self.bridge.image_tokens(x)
+            dec = "image" in self.decoders
+            return _Tokens(*self.heads["image"](tok), self.bridge.patchify_image(x) if dec else None, 1,
+                           tok if dec else None)
         if modality not in self.encoders:
             raise ValueError(f"this model has no {modality!r} encoder; it has {sorted(self.encoders)}")
         enc = self.encoders[modality]
@@ -154,82 +180,29 @@ class CodeBind(nn.Module):
             clips = x.shape[1]
             x = x.flatten(0, 1)
         tok = enc(x)
-        target = enc.patchify(x) if modality in self.decoders else None
-        return (*self.heads[modality](tok), target, clips)
-
-    def _quantize(self, vq: CompositionalVQ, z: torch.Tensor, update: bool, record: bool = False):
-        """Quantize (..., D) -> (straight-through quantized, codes, unit sub-vectors, commitment).
-
-        ``update`` runs the EMA/reinit of a training step (App. A.2); otherwise the codebook is
-        only read (``record`` adds the codes to its usage statistics)."""
-        if update:
-            out = vq(z)
-            return out.quantized, out.codes, out.sub_vectors, out.commit_loss
-        codes = vq.encode(z)
-        if record:
-            vq.record_usage(codes)
-        zs = _unit(z.unflatten(-1, (-1, vq.sub_dim)))
-        q = vq.decode(codes).unflatten(-1, (-1, vq.sub_dim))
-        commit = ((zs - q.detach()) ** 2).sum(-1).mean()
-        return (zs + (q - zs).detach()).flatten(-2), codes, zs, commit
-
-    def _encode_many(self, inputs: Dict[str, object], path: str, *, update: bool = False,
-                     recon: bool = False, specific: bool = True):
-        """Encode several modalities of one batch -> ({modality: _Encoded}, commitment loss).
-
-        The shared codebook sees the CLS shared parts of all modalities in ONE call, so a
-        training step makes one EMA update of it (App. A.2: "updated via batched shared
-        embeddings from bridging and target modalities")."""
-        toks = {m: self._tokens(m, x) for m, x in inputs.items()}
-        pooled = {}
-        for m, (shared, spec, _, clips) in toks.items():
-            cls_p = spec[:, 0].unflatten(0, (-1, clips)).mean(1) if (spec is not None and specific) else None
-            pooled[m] = (shared[:, 0].unflatten(0, (-1, clips)).mean(1), cls_p)
-        first = next(iter(pooled.values()))[0]
-        if not self.quantized:
-            return {m: _Encoded(_unit(s), None if p is None else _unit(p), None, None, None, None)
-                    for m, (s, p) in pooled.items()}, first.new_zeros(())
-        books = self.codebooks[path]
-        names = list(pooled)
-        sizes = [pooled[m][0].shape[0] for m in names]
-        if "shared" in books:
-            qs, codes, subs, commit = self._quantize(books["shared"], torch.cat([pooled[m][0] for m in names]),
-                                                     update, record=not update)
-            qs, codes, subs = qs.split(sizes), codes.split(sizes), subs.split(sizes)
-        else:  # separate shared codebooks (Tab. 7 ablation): one per modality
-            parts = [self._quantize(books[f"shared_{m}"], pooled[m][0], update, record=not update) for m in names]
-            qs, codes, subs = ([p[i] for p in parts] for i in range(3))
-            commit = torch.stack([p[3] for p in parts]).mean()
-        out, spec_commits = {}, []
-        for m, q, c, sub in zip(names, qs, codes, subs):
-            cls_p = pooled[m][1]
-            qp = pcodes = sub_p = None
-            if cls_p is not None:
-                qp, pcodes, sub_p, c2 = self._quantize(books[m], cls_p, update, record=not update)
-                spec_commits.append(c2)
-            out[m] = _Encoded(_unit(q), None if qp is None else _unit(qp), c, pcodes, sub, sub_p)
-            shared, spec, target, clips = toks[m]
-            if recon and target is not None and qp is not None:
-                tok_s = self._quantize(_shared_book(books, m), shared[:, 1:], False)[0]
-                tok_p = self._quantize(books[m], spec[:, 1:], False)[0]
-                cls = torch.cat([q, qp], -1).repeat_interleave(clips, 0).unsqueeze(1)
-                dec_in = torch.cat([cls, torch.cat([tok_s, tok_p], -1)], dim=1)
-                out[m].recon = L.reconstruction_loss(target, self.decoders[m](dec_in))
-        if spec_commits:
-            commit = commit + torch.stack(spec_commits).mean()
-        return out, commit
+        dec = modality in self.decoders
+        return _Tokens(*self.heads[modality](tok), enc.patchify(x) if dec else None, clips, tok if dec else None)
 
     def encode(self, modality: str, batch, path: Optional[str] = None, specific: bool = True) -> Embedding:
         """Encode a preprocessed batch of one modality (text may be a list of strings).
 
         ``path`` picks the codebook set for bridges (default: the first target's path); a target
-        modality always uses its own path. ``specific=False`` skips the specific part (§3.4)."""
+        modality always uses its own path. ``specific=False`` leaves the specific part out of the
+        result (§3.4). Only the [CLS] token is quantized; codebooks are read, never updated."""
         if modality == "camera":
             modality = "image"
         path = self.config.path_for(modality, path)
-        e = self._encode_many({modality: batch}, path, specific=specific and modality != "text")[0][modality]
-        return Embedding(e.shared, e.specific, e.codes if e.codes is not None else _no_codes(e.shared),
-                         e.specific_codes, modality, path)
+        t = self._tokens(modality, batch)
+        shared, spec = pool_clips(t.shared[:, 0], None if t.specific is None else t.specific[:, 0], t.clips)
+        keep_spec = specific and modality != "text" and spec is not None
+        if not self.quantized:
+            return Embedding(_unit(shared), _unit(spec) if keep_spec else None, _no_codes(shared), None,
+                             modality, path)
+        books = self.codebooks[path]
+        qs = _shared_book(books, modality)(shared, update=False)
+        qp = books[modality](spec, update=False) if keep_spec else None
+        return Embedding(_unit(qs.quantized), None if qp is None else _unit(qp.quantized), qs.codes,
+                         None if qp is None else qp.codes, modality, path)
 
     def encode_text(self, texts: TextInput, path: Optional[str] = None) -> Embedding:
         return self.encode("text", texts, path=path)
@@ -248,8 +221,9 @@ class CodeBind(nn.Module):
 
     @torch.no_grad()
     def init_codebooks(self, batches: Iterable[Dict]) -> None:
-        """k-means initialisation (App. A.2): the shared codebook from text sub-vectors, each
-        specific codebook from its modality's specific sub-vectors, over a few batches."""
+        """k-means initialisation (App. A.2) over a few batches, ahead of training: the shared
+        codebook from text [CLS] sub-vectors, each specific codebook from its modality's.
+        Without it, each codebook is initialised from its first training call (official §8)."""
         if not self.quantized:
             return
         subs: Dict[tuple, List[torch.Tensor]] = {}
@@ -258,12 +232,13 @@ class CodeBind(nn.Module):
             for m, x in batch.items():
                 if m not in ("text", "image") and m not in self.encoders:
                     continue
-                shared, spec, _, clips = self._tokens(m, x)
+                t = self._tokens(m, x)
+                shared, spec = pool_clips(t.shared[:, 0], None if t.specific is None else t.specific[:, 0], t.clips)
                 key = "text" if m == "text" else "other"
-                subs.setdefault((path, "shared", key), []).append(shared[:, 0].unflatten(0, (-1, clips)).mean(1))
-                subs.setdefault((path, f"shared_{m}", "spec"), []).append(subs[(path, "shared", key)][-1])
+                subs.setdefault((path, "shared", key), []).append(shared)
+                subs.setdefault((path, f"shared_{m}", "spec"), []).append(shared)
                 if spec is not None:
-                    subs.setdefault((path, m, "spec"), []).append(spec[:, 0].unflatten(0, (-1, clips)).mean(1))
+                    subs.setdefault((path, m, "spec"), []).append(spec)
         for path, books in self.codebooks.items():
             for name, vq in books.items():
                 if name == "shared":  # text sub-vectors when the batches had text
@@ -277,45 +252,136 @@ class CodeBind(nn.Module):
         w = self.config.loss.weights
         if isinstance(w, dict):
             return L.LossWeights(**w)
+        if w == "official":
+            return L.official_weights_for(target)
         return L.weights_for(target)
+
+    def temperature_for(self, target: str) -> torch.Tensor:
+        """InfoNCE τ of a training batch: learnable (1 / logit scale, capped at 1/100) or the
+        fixed ``loss.temperature`` (default: the official config's τ for the target)."""
+        if self.config.loss.learnable_temperature:
+            return 1.0 / self.logit_scale.clamp(max=math.log(100.0)).exp()
+        tau = self.config.loss.temperature or L.official_temperature(target)
+        return self.logit_scale.new_tensor(tau)
+
+    def _quantize_train(self, m: str, t: "_Tokens", books: nn.ModuleDict, update: bool) -> "_Quantized":
+        """The VQ calls of one modality (shared, then specific) over all its tokens (official §6)."""
+        shared, spec = pool_clips(t.shared, t.specific, t.clips)
+        if m == "text":
+            shared = shared[:, 0]
+        qs = _shared_book(books, m)(shared, update=update)
+        qp = books[m](spec, update=update) if spec is not None else None
+        return _Quantized(qs, qp)
 
     def forward(self, batch: Dict, step: Optional[int] = None) -> Dict[str, torch.Tensor]:
         """Training step losses for a batch {"text": ..., "image": ..., <target>: ...}.
 
-        Multi-path alignment (§3.4): target-text, target-image and image-text InfoNCE (each
-        symmetric, Eq. 1) on quantized CLS shared parts, plus the auxiliary losses of App. A.1.
-        Returns every raw loss and ``total`` (weighted by Table 1, explicit or adaptive weights)."""
+        Official order (official §0): text, target, image; each modality's tokens pass its shared
+        then its specific codebook, every call updating that codebook (so the shared codebook is
+        updated once per modality). Multi-path alignment (§3.4): InfoNCE (Eq. 1) on the quantized
+        [CLS] shared parts over target-text, target-image and image-text. Returns every raw loss
+        and ``total`` (Table 1, official, explicit or adaptive weights)."""
         target = self._target_of(batch)
-        path = self.config.path_for(target)
-        recon = bool(self.decoders)
-        enc, commit = self._encode_many({m: batch[m] for m in ("text", "image", target) if m in batch},
-                                        path, update=self.training, recon=recon)
-        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        if not self.quantized:
+            return self._forward_unquantized(batch, target, step)
+        cfg, official = self.config.loss, self.config.loss.numerics == "official"
+        books = self.codebooks[self.config.path_for(target)]
+        order = [m for m in ("text", target, "image") if m in batch]
+        toks = {m: self._tokens(m, batch[m]) for m in order}
+        q = {m: self._quantize_train(m, toks[m], books, self.training) for m in order}
+        zero = next(iter(q.values())).shared.quantized.new_zeros(())
+        cls = {m: _unit(qm.shared.quantized if m == "text" else qm.shared.quantized[:, 0]) for m, qm in q.items()}
+        out = {"align": self._align(cls, target, official)}
+        calls = [o for qm in q.values() for o in (qm.shared, qm.specific) if o is not None]
+        commits = [L.commitment_loss(o.sub_vectors, o.quantized.unflatten(-1, o.sub_vectors.shape[-2:]),
+                                     cfg.beta, printed=not official) for o in calls]
+        out["vq"] = torch.stack(commits).sum()
+        spec_mods = [m for m in q if q[m].specific is not None]
+        sh_tok = {m: _unit(q[m].shared.quantized) for m in spec_mods}
+        sp_tok = {m: _unit(q[m].specific.quantized) for m in spec_mods}
+        if official:
+            out["orth"] = _mean([L.orthogonal_loss_official(sh_tok[m], sp_tok[m]) for m in spec_mods], zero)
+        else:
+            out["orth"] = _mean([L.orthogonal_loss(sh_tok[m][:, 0], sp_tok[m][:, 0]) for m in spec_mods], zero)
+        out["uni"] = _mean([L.uniform_loss(sp_tok[m][:, 0], printed=not official) for m in spec_mods], zero)
+        out["recon"] = self._recon(toks, q, official, zero)
+        out.update(self._codebook_losses(q, target, official, zero))
+        if self.balancer is not None:
+            out["total"], _ = self.balancer(out, step)
+        else:
+            w = self.loss_weights(target)
+            out["total"] = sum(getattr(w, k) * out[k] for k in L.LOSS_NAMES)
+        return out
+
+    def _align(self, cls: Dict[str, torch.Tensor], target: str, official: bool) -> torch.Tensor:
+        """Eq. 1 over the paths present: their mean (official §1) or their sum (paper)."""
+        tau = self.temperature_for(target)
         pairs = [(target, "text"), (target, "image"), ("image", "text")]
-        aligns = [L.info_nce(enc[a].shared, enc[b].shared, 1.0 / scale) for a, b in pairs if a in enc and b in enc]
+        aligns = [L.info_nce(cls[a], cls[b], tau) for a, b in pairs if a in cls and b in cls]
         if not aligns:
             raise ValueError("a training batch needs the target and at least one bridge (text or image)")
-        out = {"align": torch.stack(aligns).sum()}
+        stacked = torch.stack(aligns)
+        return stacked.mean() if official else stacked.sum()
+
+    def _recon(self, toks, q, official: bool, zero: torch.Tensor) -> torch.Tensor:
+        """Eq. 2 per modality with a decoder; summed (official §4) or averaged (paper)."""
+        losses = []
+        for m, t in toks.items():
+            if m not in self.decoders or t.target is None or q[m].specific is None:
+                continue
+            tokens = _unit(torch.cat([q[m].shared.quantized, q[m].specific.quantized], -1))
+            trunk = t.trunk.unflatten(0, (-1, t.clips)).mean(1) if self.decoders[m].trunk_dim else None
+            target = t.target.unflatten(0, (-1, t.clips)).mean(1)
+            losses.append(L.reconstruction_loss(target, self.decoders[m](tokens, trunk)))
+        if not losses:
+            return zero
+        return torch.stack(losses).sum() if official else torch.stack(losses).mean()
+
+    def _codebook_losses(self, q, target: str, official: bool, zero: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """CMCM (Eq. 6), codevector contrastive (Eq. 7) and uniform (Eq. 8).
+
+        Official (§10-11): computed from detached cosines and the pre-update codebooks, so they
+        carry no gradient; ctr and cuni are summed over the VQ calls. Paper: CMCM and ctr carry
+        gradient to the sub-vectors and are averaged."""
+        calls = [o for qm in q.values() for o in (qm.shared, qm.specific) if o is not None]
+        if official:
+            def cos(m):
+                o = q[m].shared
+                sub = o.sub_vectors if m == "text" else o.sub_vectors[:, 0]
+                return sub.detach() @ o.assign_book.T
+            pairs = [(a, b) for a, b in (("image", target), ("text", target), ("image", "text")) if a in q and b in q]
+            cm = _mean([L.cmcm_loss_official(cos(a), cos(b)) for a, b in pairs], zero)
+            ctr = torch.stack([L.codevector_contrastive_official(o.sub_vectors, o.assign_book) for o in calls]).sum()
+            cuni = torch.stack([L.codevector_uniform_loss(o.assign_book) for o in calls]).sum()
+            return {"cm": cm, "ctr": ctr, "cuni": cuni}
+
+        def cls_sub(o, m):
+            return o.sub_vectors if m == "text" else o.sub_vectors[:, 0]
+        tgt = cls_sub(q[target].shared, target)
+        cm = _mean([L.cmcm_loss(cls_sub(q[b].shared, b), tgt, q[target].shared.assign_book)
+                    for b in ("text", "image") if b in q], zero)
+        ctr = _mean([L.codevector_contrastive_loss(cls_sub(o, m), o.assign_book)
+                     for m, qm in q.items() for o in (qm.shared, qm.specific) if o is not None], zero)
+        cuni = _mean([L.codevector_uniform_loss(o.assign_book) for o in calls], zero)
+        return {"cm": cm, "ctr": ctr, "cuni": cuni}
+
+    def _forward_unquantized(self, batch: Dict, target: str, step: Optional[int]) -> Dict[str, torch.Tensor]:
+        """The hard-alignment baseline (``decouple=False``) or an unquantized decoupled model:
+        Eq. 1 on the continuous [CLS] shared parts, plus orth/uni when there is a specific part."""
+        official = self.config.loss.numerics == "official"
+        cls, spec = {}, {}
+        for m in ("text", target, "image"):
+            if m in batch:
+                t = self._tokens(m, batch[m])
+                s, p = pool_clips(t.shared[:, 0], None if t.specific is None else t.specific[:, 0], t.clips)
+                cls[m] = _unit(s)
+                if p is not None:
+                    spec[m] = _unit(p)
+        out = {"align": self._align(cls, target, official)}
         zero = out["align"].new_zeros(())
-        with_spec = [e for e in enc.values() if e.specific is not None]
-        out["orth"] = _mean([L.orthogonal_loss(e.shared, e.specific) for e in with_spec], zero)
-        out["uni"] = _mean([L.uniform_loss(e.specific) for e in with_spec], zero)
-        out["recon"] = _mean([e.recon for e in enc.values() if e.recon is not None], zero)
-        if self.quantized:
-            books = self.codebooks[path]
-            shared_book = _shared_book(books, target).codebook
-            out["vq"] = commit
-            out["cm"] = _mean([L.cmcm_loss(enc[b].sub_shared, enc[target].sub_shared, shared_book)
-                               for b in ("text", "image") if b in enc], zero)
-            ctr = [L.codevector_contrastive_loss(e.sub_shared, _shared_book(books, m).codebook) for m, e in enc.items()]
-            ctr += [L.codevector_contrastive_loss(enc[m].sub_specific, books[m].codebook)
-                    for m in enc if enc[m].sub_specific is not None]
-            out["ctr"] = _mean(ctr, zero)
-            # Eq. 8 on EMA codebooks (buffers) carries no gradient: it is reported, as in App. C.4
-            out["cuni"] = _mean([L.codevector_uniform_loss(books[m].codebook)
-                                 for m in ("shared", *enc, *(f"shared_{e}" for e in enc)) if m in books], zero)
-        else:
-            out.update(vq=zero, cm=zero, ctr=zero, cuni=zero)
+        out["orth"] = _mean([L.orthogonal_loss(cls[m], p) for m, p in spec.items()], zero)
+        out["uni"] = _mean([L.uniform_loss(p, printed=not official) for p in spec.values()], zero)
+        out.update(recon=zero, vq=zero, cm=zero, ctr=zero, cuni=zero)
         if self.balancer is not None:
             out["total"], _ = self.balancer(out, step)
         else:

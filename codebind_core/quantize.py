@@ -1,20 +1,27 @@
 """Compositional vector quantization with an EMA codebook (paper §3.3, App. A.2).
 
 A D-dim vector is cut into m = D / d* sub-vectors; every sub-vector is unit-normalised and snapped
-to its nearest codevector of ONE codebook of K unit codevectors (shared by all m positions), so a
-vector is represented by m codes out of K^m combinations (§3.3, Fig. 3c).
+to the codevector of ONE codebook of K codevectors (shared by all m positions) with the highest
+cosine, so a vector is represented by m codes out of K^m combinations (§3.3, Fig. 3c).
 
-Codebook learning (App. A.2):
+This module computes what the official CodeBind code computes (the code behind the paper's
+tables; ``shared/codebind-official-numerics.md`` §6-9), which departs from the printed equations:
 
-* k-means initialisation (spherical k-means: k-means++ or random seeding + Lloyd iterations).
-* EMA update, Eq. 9: ``N_k <- γ N_k + (1-γ)|Z_k|``, ``f_k <- γ f_k + (1-γ) Σ_{z∈Z_k} z`` and
-  ``e_k = f_k / N_k``. "All sub-vectors and codevectors are normalised to unit magnitude": the
-  sub-vectors entering the sums are unit vectors, and the codevector used for quantisation is
-  ``e_k / ||e_k||`` (:attr:`CompositionalVQ.codebook`); the raw Eq. 9 value ``f_k / N_k`` stays
-  available as :attr:`CompositionalVQ.raw_codebook`. Both share one direction, so normalising
-  never fights the EMA. ``N_k`` is clamped at ``eps`` in the division (no Laplace smoothing).
-* Dead-code reinitialisation, Eq. 10 (CVQ, Zheng & Vedaldi 2023): see :meth:`_reinit`.
-* Straight-through estimator: ``quantized = z + sg[q - z]``, so d quantized / d z = identity.
+* Assignment by cosine against the unit-normalised codebook ``ê_k`` (:attr:`unit_codebook`), but
+  the quantized output is the **raw** EMA codevector ``e_k`` (:attr:`codebook`, norm <= 1; a code
+  never hit is a zero vector). Callers normalise once over the concatenation.
+* Straight-through through the sub-vector normalisation: ``q = z̄ + sg(e - z̄)`` with
+  ``z̄ = z / ||z||`` per sub-vector, so d q / d z is the normalisation's Jacobian.
+* k-means initialisation (§8): at the first training call, from the [CLS] sub-vectors of that
+  batch only, random seeding (with replacement when there are fewer points than K), 10
+  spherical Lloyd iterations; ``N_k^0`` = the last assignment's counts, ``f_k^0 = e_k N_k^0``.
+* EMA update, Eq. 9 (§7): ``N <- γN + (1-γ)n``, ``f <- γf + (1-γ)S`` and ``e_k = f_k / Ñ_k`` with
+  Laplace smoothing ``Ñ_k = (N_k + ε) / (Σ N + Kε) · Σ N``; no renormalisation.
+* Low-usage reinit, Eq. 10 / CVQ (§9): every call, for all codes,
+  ``e_k <- (1 - α_k) e_k + α_k a_k`` with ``α_k = exp(-10 K p_k / (1 - γ) - 1e-3)`` and anchors
+  from this call's sub-vectors. Only ``e`` changes (not N, f): the next EMA step overwrites it.
+* Commitment (Eq. 5, §5): the element mean of ``(sg(e_k) - z̄)²`` with the pre-update codevector
+  (β is applied by the caller).
 
 Under DDP (``torch.distributed`` initialised) cluster counts and sums are all-reduced, and the
 k-means initialisation and reinit anchors are broadcast from rank 0, so every rank keeps the same
@@ -35,30 +42,33 @@ from torch import Tensor, nn
 _SIM_BUDGET = 1 << 24
 # k-means sees at most this many sub-vectors per codevector (subsampled beyond; faiss's rule).
 _KMEANS_POINTS_PER_CODE = 256
-# A code's EMA sum below this norm has no direction left (underflow): its codevector is kept.
-_TINY = 1e-12
 
 
 @dataclass
 class VQOutput:
     """Result of :meth:`CompositionalVQ.forward` for an input ``z`` of shape (..., D)."""
 
-    quantized: Tensor    # (..., D) straight-through: value = codevectors, gradient = identity to z
+    quantized: Tensor    # (..., D) concatenated raw codevectors (value); gradient through z̄ (ST)
     codes: Tensor        # (..., m) int64 codevector indices
     sub_vectors: Tensor  # (..., m, d*) unit-normalised input sub-vectors (carry gradients)
-    commit_loss: Tensor  # scalar, Eq. 5 without β: mean over sub-vectors of ||z_sub - sg[q_sub]||²
+    commit_loss: Tensor  # scalar: element mean of (sg(e_k) - z̄)², Eq. 5 without β
+    assign_book: Tensor  # (K, d*) unit codebook the codes were assigned with (before the update)
 
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def _unit(x: Tensor) -> Tensor:
+    return F.normalize(x, dim=-1)
+
+
 @torch.no_grad()
 def _nearest(sub: Tensor, book: Tensor) -> Tensor:
-    """Index of the most similar codevector (max inner product) for each row of ``sub`` (n, d*).
+    """Index of the max inner product with a row of ``book`` for each row of ``sub`` (n, d*).
 
-    For unit codevectors argmax <z, e_k> equals argmax cosine and argmin ||z/|z| - e_k||, so the
-    rows need no normalisation. One matmul + argmax per chunk of rows, into one reused buffer."""
+    With a unit ``book`` this is the highest cosine (the rows need no normalisation). One
+    matmul + argmax per chunk of rows, into one reused buffer; ties take the lowest index."""
     n, k = sub.shape[0], book.shape[0]
     out = torch.empty(n, dtype=torch.long, device=sub.device)
     if n == 0:
@@ -77,7 +87,7 @@ def _nearest(sub: Tensor, book: Tensor) -> Tensor:
 
 
 def _seed_random(points: Tensor, k: int, generator: Optional[torch.Generator]) -> Tensor:
-    """k distinct data points (with replacement when there are fewer than k)."""
+    """k data points: distinct (randperm) when n >= k, else drawn with replacement (official)."""
     n = points.shape[0]
     if n >= k:
         idx = torch.randperm(n, generator=generator, device="cpu")[:k]
@@ -108,29 +118,22 @@ SEEDERS: Dict[str, Callable[[Tensor, int, Optional[torch.Generator]], Tensor]] =
 }
 
 
-def spherical_kmeans(points: Tensor, k: int, iters: int = 10, method: str = "kmeans++",
-                     generator: Optional[torch.Generator] = None) -> Tensor:
+def spherical_kmeans(points: Tensor, k: int, iters: int = 10, method: str = "random",
+                     generator: Optional[torch.Generator] = None):
     """Spherical k-means of unit vectors ``points`` (n, d): seeding by ``method`` (a key of
-    :data:`SEEDERS`) then Lloyd iterations with cosine assignment and re-normalised means.
-    Returns (k, d) unit centres; a centre whose cluster empties keeps its previous position.
-    With fewer distinct points than k, duplicated seeds get a small jitter so they differ."""
+    :data:`SEEDERS`), then ``iters`` Lloyd iterations (assign by max cosine, centre =
+    normalised member mean; an empty cluster keeps its centre). Returns ((k, d) unit centres,
+    (k,) float counts of the last iteration's assignment). Duplicate seeds stay duplicates (official §8)."""
     if method not in SEEDERS:
         raise ValueError(f"unknown k-means seeding {method!r}; choose one of {sorted(SEEDERS)}")
-    centres = SEEDERS[method](points, k, generator)
-    if points.shape[0] < k:
-        noise = torch.randn(centres.shape, generator=generator, device="cpu").to(centres)
-        centres = centres + 1e-2 * noise
-    centres = F.normalize(centres, dim=-1)
-    assign = None
+    centres = _unit(SEEDERS[method](points, k, generator))
+    counts = torch.zeros(k, dtype=centres.dtype, device=centres.device)
     for _ in range(iters):
-        new_assign = _nearest(points, centres)
-        if assign is not None and torch.equal(new_assign, assign):
-            break
-        assign = new_assign
+        assign = _nearest(points, centres)
+        counts = torch.bincount(assign, minlength=k).to(centres.dtype)
         sums = torch.zeros_like(centres).index_add_(0, assign, points)
-        filled = torch.bincount(assign, minlength=k) > 0
-        centres = torch.where(filled[:, None], F.normalize(sums, dim=-1), centres)
-    return centres
+        centres = torch.where(counts[:, None] > 0, _unit(sums), centres)
+    return centres, counts
 
 
 class CompositionalVQ(nn.Module):
@@ -141,23 +144,21 @@ class CompositionalVQ(nn.Module):
         codebook_size: K.
         sub_dim: d*, the codevector size (paper default 8, App. C.3).
         decay: γ of the EMA update (Eq. 9) and of the running code usage.
-        eps: lower clamp of N_k in e_k = f_k / N_k.
-        reinit: run the dead-code reinitialisation (Eq. 10) at every training step.
-        reinit_threshold: a code is "low-usage" when its running usage p_k is below
-            ``reinit_threshold / K`` (i.e. below that fraction of the uniform usage 1/K); only
-            those codes are reinitialised.
+        eps: ε of the Laplace smoothing of N_k.
+        reinit: run the low-usage reinitialisation (Eq. 10) at every training call.
         kmeans_iters: Lloyd iterations of the k-means initialisation.
-        kmeans_method: seeding of the k-means initialisation, a key of :data:`SEEDERS`.
+        kmeans_method: seeding of the k-means initialisation, a key of :data:`SEEDERS`
+            (``random``, as the official code).
 
-    Buffers (all saved in the state dict except the usage counts): ``embed`` (K, d*) unit
-    codebook, ``ema_count`` N_k, ``ema_sum`` f_k, ``usage_ema`` p_k (CVQ's running average code
-    usage), ``_initialized``. ``code_counts`` (not persistent) counts codes seen by
-    :meth:`forward` / :meth:`record_usage` since :meth:`reset_usage_stats`.
+    Buffers (saved in the state dict except the usage counts): ``embed`` (K, d*) raw codevectors
+    e_k, ``ema_count`` N_k, ``ema_sum`` f_k, ``usage_ema`` p_k (CVQ's running code usage),
+    ``_initialized``. ``code_counts`` (not persistent) counts codes seen by :meth:`forward` /
+    :meth:`record_usage` since :meth:`reset_usage_stats`.
     """
 
     def __init__(self, dim: int, codebook_size: int = 1024, sub_dim: int = 8, decay: float = 0.99,
-                 eps: float = 1e-5, reinit: bool = True, reinit_threshold: float = 1e-3,
-                 kmeans_iters: int = 10, kmeans_method: str = "kmeans++"):
+                 eps: float = 1e-5, reinit: bool = True, kmeans_iters: int = 10,
+                 kmeans_method: str = "random"):
         super().__init__()
         for name, value in (("dim", dim), ("codebook_size", codebook_size), ("sub_dim", sub_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -168,8 +169,6 @@ class CompositionalVQ(nn.Module):
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         if not eps > 0.0:
             raise ValueError(f"eps must be > 0, got {eps}")
-        if not 0.0 <= reinit_threshold <= 1.0:
-            raise ValueError(f"reinit_threshold must be in [0, 1], got {reinit_threshold}")
         if isinstance(kmeans_iters, bool) or not isinstance(kmeans_iters, int) or kmeans_iters < 0:
             raise ValueError(f"kmeans_iters must be an int >= 0, got {kmeans_iters!r}")
         if kmeans_method not in SEEDERS:
@@ -177,11 +176,10 @@ class CompositionalVQ(nn.Module):
         self.dim, self.codebook_size, self.sub_dim = dim, codebook_size, sub_dim
         self.num_sub = dim // sub_dim
         self.decay, self.eps, self.reinit = float(decay), float(eps), bool(reinit)
-        self.reinit_threshold = float(reinit_threshold)
         self.kmeans_iters, self.kmeans_method = kmeans_iters, kmeans_method
-        embed = F.normalize(torch.randn(codebook_size, sub_dim), dim=-1)
-        self.register_buffer("embed", embed)
-        self.register_buffer("ema_count", torch.zeros(codebook_size))       # N_k, N_k^0 = 0
+        embed = _unit(torch.randn(codebook_size, sub_dim))
+        self.register_buffer("embed", embed)                                # e_k
+        self.register_buffer("ema_count", torch.zeros(codebook_size))       # N_k
         self.register_buffer("ema_sum", embed.clone())                      # f_k
         self.register_buffer("usage_ema", torch.zeros(codebook_size))       # p_k
         self.register_buffer("_initialized", torch.tensor(False))
@@ -194,13 +192,13 @@ class CompositionalVQ(nn.Module):
     # ---- state ----------------------------------------------------------------------------
     @property
     def codebook(self) -> Tensor:
-        """(K, d*) unit-normalised codevectors (EMA-updated buffer, no gradient)."""
+        """(K, d*) raw codevectors e_k: the values a quantized sub-vector takes (no gradient)."""
         return self.embed
 
     @property
-    def raw_codebook(self) -> Tensor:
-        """(K, d*) Eq. 9's e_k = f_k / max(N_k, eps), before unit normalisation."""
-        return self.ema_sum / self.ema_count.clamp_min(self.eps)[:, None]
+    def unit_codebook(self) -> Tensor:
+        """(K, d*) ê_k = e_k / ||e_k||: what codes are assigned with (a zero code stays zero)."""
+        return _unit(self.embed)
 
     @property
     def initialized(self) -> bool:
@@ -240,19 +238,19 @@ class CompositionalVQ(nn.Module):
         sub = sub.reshape(-1, self.sub_dim)
         if sub.shape[0] == 0:
             raise ValueError("kmeans_init needs at least one vector")
-        return F.normalize(sub.detach().float(), dim=-1)
+        return _unit(sub.detach().float())
 
     # ---- quantisation ---------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, z: Tensor) -> Tensor:
-        """(..., D) -> (..., m) int64 codes: nearest codevector by cosine of each sub-vector.
+        """(..., D) -> (..., m) int64 codes: the codevector of highest cosine per sub-vector.
 
         An all-zero sub-vector (no direction) maps to code 0."""
         sub = self._split(z)
-        return _nearest(sub.reshape(-1, self.sub_dim), self.embed).view(sub.shape[:-1])
+        return _nearest(sub.reshape(-1, self.sub_dim), self.unit_codebook).view(sub.shape[:-1])
 
     def decode(self, codes: Tensor) -> Tensor:
-        """(..., m) integer codes -> (..., D) concatenated unit codevectors."""
+        """(..., m) integer codes -> (..., D) concatenated raw codevectors (not normalised)."""
         if not isinstance(codes, Tensor) or codes.dtype.is_floating_point or codes.dtype == torch.bool:
             raise ValueError("codes must be an integer tensor")
         if codes.ndim < 1 or codes.shape[-1] != self.num_sub:
@@ -261,99 +259,99 @@ class CompositionalVQ(nn.Module):
             raise ValueError(f"codes must lie in [0, {self.codebook_size})")
         return F.embedding(codes.long(), self.embed).flatten(-2)
 
-    def forward(self, z: Tensor) -> VQOutput:
-        """Quantize ``z`` (..., D). In training mode also runs the k-means initialisation on the
-        first batch (if not initialised), then the EMA update (Eq. 9) and the low-usage reinit
-        (Eq. 10). The returned codevectors are those of the codebook before this step's update."""
-        sub = F.normalize(self._split(z), dim=-1)
+    def forward(self, z: Tensor, update: Optional[bool] = None, record: bool = True) -> VQOutput:
+        """Quantize ``z`` (..., D); (B, T, D) token inputs have the [CLS] token at index 0.
+
+        ``update`` (default: ``self.training``) runs, in the official order: k-means
+        initialisation on the [CLS] sub-vectors if the codebook is not initialised, assignment
+        with the current codebook, the EMA update (Eq. 9), the reinit (Eq. 10). The output and
+        the commitment use the codevectors of before the update."""
+        update = self.training if update is None else bool(update)
+        sub = _unit(self._split(z))
         flat = sub.detach().reshape(-1, self.sub_dim)
-        if self.training:
+        if update:
             if flat.shape[0] == 0:
                 raise ValueError("cannot run a training step on an empty batch")
             if not self.initialized:
-                self.kmeans_init(flat)
+                cls = sub.detach()[:, 0] if sub.ndim >= 4 else sub.detach()
+                self.kmeans_init(cls)
         with torch.no_grad():
-            codes_flat = _nearest(flat, self.embed)
+            book = self.unit_codebook.clone()
+            codes_flat = _nearest(flat, book)
             q_sub = F.embedding(codes_flat, self.embed).view(sub.shape).to(z.dtype)
         codes = codes_flat.view(sub.shape[:-1])
-        if flat.shape[0]:
-            commit = ((sub - q_sub) ** 2).sum(-1).mean()
-        else:
-            commit = sub.sum() * 0.0
-        quantized = z + (q_sub.flatten(-2) - z).detach()
-        if self.training:
+        commit = (q_sub - sub).pow(2).mean() if flat.shape[0] else sub.sum() * 0.0
+        quantized = (sub + (q_sub - sub).detach()).flatten(-2)
+        if update:
             self._update(flat.float(), codes_flat)
-        self.record_usage(codes_flat)
-        return VQOutput(quantized=quantized, codes=codes, sub_vectors=sub, commit_loss=commit)
+        if record:
+            self.record_usage(codes_flat)
+        return VQOutput(quantized=quantized, codes=codes, sub_vectors=sub, commit_loss=commit,
+                        assign_book=book)
 
     # ---- codebook learning ----------------------------------------------------------------
     @torch.no_grad()
     def kmeans_init(self, z: Tensor, method: Optional[str] = None,
                     generator: Optional[torch.Generator] = None) -> None:
-        """Initialise the codebook by spherical k-means (App. A.2) of the sub-vectors of ``z``:
-        (N, D) vectors or (N, m, d*) sub-vectors. ``method`` is a key of :data:`SEEDERS`
-        (default: the constructor's ``kmeans_method``). At most 256·K sub-vectors are used
-        (random subsample beyond). Sets the codebook, f_k^0 = the unit k-means centre and
-        N_k^0 = 0 (Eq. 9's initial state), and clears the running usage."""
+        """Initialise the codebook by spherical k-means (App. A.2, official §8) of the
+        sub-vectors of ``z``: (N, D) vectors or (N, m, d*) sub-vectors. ``method`` is a key of
+        :data:`SEEDERS` (default: the constructor's). At most 256·K sub-vectors are used (random
+        subsample beyond). Sets e = the unit centres, N^0 = the k-means counts, f^0 = e·N^0, and
+        clears the running usage."""
         points = self._sub_vectors_of(z).to(self.embed.device)
         cap = _KMEANS_POINTS_PER_CODE * self.codebook_size
         if points.shape[0] > cap:
             keep = torch.randperm(points.shape[0], generator=generator, device="cpu")[:cap]
             points = points[keep.to(points.device)]
-        centres = spherical_kmeans(points, self.codebook_size, self.kmeans_iters,
-                                   method or self.kmeans_method, generator)
+        centres, counts = spherical_kmeans(points, self.codebook_size, self.kmeans_iters,
+                                           method or self.kmeans_method, generator)
         if _distributed():
             dist.broadcast(centres, src=0)
+            dist.broadcast(counts, src=0)
         self.embed.copy_(centres)
-        self.ema_sum.copy_(centres)
-        self.ema_count.zero_()
+        self.ema_count.copy_(counts)
+        self.ema_sum.copy_(centres * counts[:, None])
         self.usage_ema.zero_()
         self._initialized.fill_(True)
 
     @torch.no_grad()
     def _update(self, flat: Tensor, codes: Tensor) -> None:
-        """One training step of Eq. 9 (EMA), the running usage and Eq. 10 (reinit)."""
+        """One training call of Eq. 9 (EMA, Laplace-smoothed), the running usage and Eq. 10."""
         k, g = self.codebook_size, self.decay
         counts = torch.bincount(codes, minlength=k).to(self.ema_count.dtype)
         sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat.to(self.ema_sum.dtype))
         if _distributed():
             dist.all_reduce(counts)
             dist.all_reduce(sums)
-        total = counts.sum()
         self.ema_count.mul_(g).add_(counts, alpha=1.0 - g)
         self.ema_sum.mul_(g).add_(sums, alpha=1.0 - g)
-        self._refresh_codebook()
-        self.usage_ema.mul_(g).add_(counts / total, alpha=1.0 - g)
+        total = self.ema_count.sum()
+        smoothed = (self.ema_count + self.eps) / (total + k * self.eps) * total
+        self.embed.copy_(self.ema_sum / smoothed[:, None])
+        self.usage_ema.mul_(g).add_(counts / counts.sum(), alpha=1.0 - g)
         if self.reinit:
             self._reinit(flat)
 
-    def _refresh_codebook(self) -> None:
-        """codebook = e_k / ||e_k|| with e_k = f_k / N_k (Eq. 9); codes whose f_k has no direction
-        left (underflow, or just reinitialised with N_k = 0) keep their codevector."""
-        raw = self.raw_codebook
-        norm = raw.norm(dim=-1, keepdim=True)
-        self.embed.copy_(torch.where(norm > _TINY, raw / norm.clamp_min(_TINY), self.embed))
+    def _anchors(self, flat: Tensor) -> Tensor:
+        """K reinit anchors from this call's unit sub-vectors: drawn with replacement when there
+        are more than K, else all of them in order followed by U(-1, 1)/K noise (official §9)."""
+        k, n = self.codebook_size, flat.shape[0]
+        if n > k:
+            return flat[torch.randint(n, (k,), device=flat.device)]
+        noise = (torch.rand(k - n, self.sub_dim, device=flat.device, dtype=flat.dtype) * 2 - 1) / k
+        return torch.cat([flat, noise])
 
     def _reinit(self, flat: Tensor) -> None:
-        """Eq. 10 (CVQ): e_k <- (1 - α_k) e_k + α_k ẑ_k for low-usage codes only.
-
-        α_k = exp(-p_k · K · 10 / (1 - γ) - 1e-3) is CVQ's decay from the running usage p_k (EMA
-        of the fraction of sub-vectors assigned to code k per step); a code is low-usage when
-        p_k · K < ``reinit_threshold``; every other code is left exactly as it is. Anchors ẑ_k
-        are sub-vectors drawn uniformly from the batch. The result is re-normalised to unit length
-        and f_k is reset to e_k · N_k so that Eq. 9 continues from the new codevector."""
+        """Eq. 10 (CVQ): ``e_k <- (1 - α_k) e_k + α_k a_k`` for every code, with
+        ``α_k = exp(-10 K p_k / (1 - γ) - 1e-3)`` (≈1 for a dead code, ≈0 at uniform usage).
+        Transient, as in the official code: N and f are kept, so the next EMA step recomputes e
+        and the reinit only changes the next call's assignments and outputs."""
         k, g = self.codebook_size, self.decay
-        low = self.usage_ema * k < self.reinit_threshold
-        alpha = torch.exp(-self.usage_ema * (k * 10.0 / (1.0 - g)) - 1e-3) * low
-        anchors = flat[torch.randint(flat.shape[0], (k,), device=flat.device)]
+        alpha = torch.exp(-self.usage_ema * (k * 10.0 / (1.0 - g)) - 1e-3)[:, None]
+        anchors = self._anchors(flat).to(self.embed.dtype)
         if _distributed():
             dist.broadcast(anchors, src=0)
-        mixed = self.embed * (1.0 - alpha[:, None]) + anchors * alpha[:, None]
-        norm = mixed.norm(dim=-1, keepdim=True)
-        mixed = torch.where(norm > 1e-6, mixed / norm.clamp_min(1e-6), self.embed)
-        new = torch.where(low[:, None], mixed, self.embed)
-        self.embed.copy_(new)
-        self.ema_sum.copy_(torch.where(low[:, None], new * self.ema_count[:, None], self.ema_sum))
+        self.embed.mul_(1.0 - alpha).add_(alpha * anchors)
 
     # ---- usage statistics (App. C.3, Table 8) ---------------------------------------------
     @torch.no_grad()

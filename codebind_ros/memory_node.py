@@ -55,6 +55,13 @@ def _file_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "model"
 
 
+def default_db_path(model_id: str, codebooks: CodebookSet) -> str:
+    """``~/.ros/codebind/memory_<model id>-<codebook fingerprint, 12 hex>.db``: one database per
+    model. The model id alone is the checkpoint folder's name by default (``model`` for many), so
+    two models would share a file that the second one may not open."""
+    return f"~/.ros/codebind/memory_{_file_name(model_id)}-{codebooks.fingerprint()[:12]}.db"
+
+
 def text_queries(model, text: str, paths) -> Dict[str, np.ndarray]:
     """The text's shared embedding for each codebook path (path -> (D,) float32)."""
     with torch.no_grad():
@@ -102,8 +109,9 @@ class MemoryNode(Node):
                                    max_text_chars=p.max_text_chars, synchronous=p.synchronous,
                                    on_codebook_mismatch=p.on_codebook_mismatch, index=p.index,
                                    ivf_nprobe=p.ivf_nprobe, ivf_min_observations=p.ivf_min_observations)
-        self.db_path = Path(p.db_path or f"~/.ros/codebind/memory_{_file_name(self.model_id)}.db").expanduser()
-        self.memory = ObservationMemory(self.db_path, CodebookSet.from_model(self.model), self.config)
+        codebooks = CodebookSet.from_model(self.model)
+        self.db_path = Path(p.db_path or default_db_path(self.model_id, codebooks)).expanduser()
+        self.memory = ObservationMemory(self.db_path, codebooks, self.config)
         self._warm_up()
         self.stats = NodeStats()
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)

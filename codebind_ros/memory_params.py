@@ -10,7 +10,8 @@ from codebind_ros.params import doc
 @dataclass
 class MemoryParams:
     db_path: str = field(default="", metadata=doc(
-        "SQLite file of the observations (re-opened on restart); '' = ~/.ros/codebind/memory_<model_id>.db"))
+        "SQLite file of the observations (re-opened on restart); '' = "
+        "~/.ros/codebind/memory_<model_id>-<codebook fingerprint>.db (one per model)"))
     model_path: str = field(default="", metadata=doc("checkpoint directory (codebooks and text encoder)"))
     model_id: str = field(default="", metadata=doc("accepted Embedding model_id; '' = checkpoint name"))
     backend: str = field(default="torch", metadata=doc("unused here (text runs on the torch model); shared YAML key"))

@@ -3,9 +3,14 @@
     ros2 launch codebind_ros perception.launch.py model_path:=/path/to/checkpoint
     ros2 launch codebind_ros perception.launch.py use_sim:=false params_file:=/path/params.yaml
 
+    ros2 launch codebind_ros perception.launch.py model_path:=/path/ckpt namespace:=robot1 \
+        memory_db:=/data/robot1_memory.db log_level:=debug
+
 One node per section of the params YAML (codebind_ros/registry.py maps section names to node
 kinds and executables); the sensor player only with use_sim:=true. model_path and backend,
-when given, override the YAML for every node that runs the model.
+when given, override the YAML for every node that runs the model; memory_db sets the memory
+node's database (default: ~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db, one per
+model); namespace puts every node, topic and service under it; log_level applies to every node.
 """
 import os
 
@@ -27,15 +32,23 @@ def _nodes(context):
     use_sim = LaunchConfiguration("use_sim").perform(context).strip().lower() in TRUE
     overrides = {key: LaunchConfiguration(key).perform(context) for key in ("model_path", "backend")}
     overrides = {key: value for key, value in overrides.items() if value}
+    memory_db = LaunchConfiguration("memory_db").perform(context)
+    namespace = LaunchConfiguration("namespace").perform(context).strip()
+    log_level = LaunchConfiguration("log_level").perform(context).strip()
     with open(params_file) as stream:
         sections = yaml.safe_load(stream) or {}
     actions = []
     for name, kind in graph_nodes(sections, use_sim):
         parameters = [params_file]
-        if kind.uses_model and overrides:
-            parameters.append(overrides)
-        actions.append(Node(package=PACKAGE, executable=kind.executable, name=name,
-                            parameters=parameters, output="screen", emulate_tty=True))
+        node_overrides = dict(overrides) if kind.uses_model else {}
+        if kind.kind == "memory" and memory_db:
+            node_overrides["db_path"] = memory_db
+        if node_overrides:
+            parameters.append(node_overrides)
+        where = {"namespace": namespace} if namespace else {}
+        actions.append(Node(package=PACKAGE, executable=kind.executable, name=name, **where,
+                            parameters=parameters, ros_arguments=["--log-level", log_level],
+                            output="screen", emulate_tty=True))
     return actions
 
 
@@ -50,5 +63,12 @@ def generate_launch_description():
                               description="checkpoint directory; overrides the YAML when set"),
         DeclareLaunchArgument("backend", default_value="",
                               description="runtime backend (torch, onnx ...); overrides the YAML"),
+        DeclareLaunchArgument("memory_db", default_value="",
+                              description="memory node's SQLite database; '' = "
+                                          "~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="ROS namespace of every node, topic and service ('' = none)"),
+        DeclareLaunchArgument("log_level", default_value="info",
+                              description="log level of every node: debug, info, warn, error, fatal"),
         OpaqueFunction(function=_nodes),
     ])

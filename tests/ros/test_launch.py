@@ -1,7 +1,8 @@
 """The launch file, params YAML, install rules and the one-process graph agree with each other.
 
 ``launch``/``launch_ros`` are not installable here, so the launch file is checked by parsing it
-(ast); the graph runner, which starts the same nodes from the same YAML, runs for real."""
+(ast) and by running its functions with recorders in their place; the graph runner, which starts
+the same nodes from the same YAML, runs for real."""
 from __future__ import annotations
 
 import ast
@@ -45,7 +46,8 @@ def _calls(tree, name):
 def test_launch_declares_its_arguments_and_starts_registry_nodes():
     tree = ast.parse(LAUNCH.read_text())
     declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
-    assert declared == {"params_file", "use_sim", "model_path", "backend"}
+    assert declared == {"params_file", "use_sim", "model_path", "backend", "memory_db", "namespace",
+                        "log_level"}
     used = {c.args[0].value for c in _calls(tree, "LaunchConfiguration") if c.args and
             isinstance(c.args[0], ast.Constant)}
     assert used <= declared  # model_path/backend are read through a loop over their names
@@ -56,6 +58,71 @@ def test_launch_declares_its_arguments_and_starts_registry_nodes():
     assert ast.unparse(keywords["name"]) == "name"
     assert {"generate_launch_description"} <= {f.name for f in tree.body if isinstance(f, ast.FunctionDef)}
     assert "'config', 'ros_params.yaml'" in ast.unparse(tree) and PARAMS.is_file()
+
+
+class _Recorded:
+    """Stands in for a launch action or substitution: keeps its arguments."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration(_Recorded):
+    def perform(self, context):
+        return context.launch_configurations[self.args[0]]
+
+
+def _run_launch_file(monkeypatch, **arguments):
+    """Execute launch/perception.launch.py as `ros2 launch` would, with ``launch``/``launch_ros``
+    (not installable here) replaced by recorders: the declared arguments' defaults, overridden by
+    ``arguments``, go through the file's OpaqueFunction; returns (declared, started nodes)."""
+    import importlib.util
+    import types
+
+    modules = {
+        "launch": types.SimpleNamespace(LaunchDescription=lambda actions: actions),
+        "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=_Recorded, OpaqueFunction=_Recorded),
+        "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=_LaunchConfiguration),
+        "launch_ros": types.SimpleNamespace(),
+        "launch_ros.actions": types.SimpleNamespace(Node=_Recorded),
+    }
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", sys.prefix)  # the venv holds share/codebind_ros
+    spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH)
+    launch_file = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch_file)
+    actions = launch_file.generate_launch_description()
+    declared = {a.args[0]: a.kwargs["default_value"] for a in actions if "default_value" in a.kwargs}
+    unknown = set(arguments) - set(declared)
+    assert not unknown, f"not launch arguments: {unknown}"
+    context = types.SimpleNamespace(launch_configurations={**declared, "params_file": str(PARAMS), **arguments})
+    (opaque,) = [a for a in actions if "function" in a.kwargs]
+    return declared, opaque.kwargs["function"](context)
+
+
+def test_launch_file_arguments_reach_the_nodes(monkeypatch, tmp_path):
+    declared, nodes = _run_launch_file(monkeypatch)
+    assert set(declared) == {"params_file", "use_sim", "model_path", "backend", "memory_db", "namespace",
+                             "log_level"}
+    assert declared["memory_db"] == "" and declared["namespace"] == "" and declared["log_level"] == "info"
+    names = [n.kwargs["name"] for n in nodes]
+    assert names == [name for name, _ in graph_nodes(yaml.safe_load(PARAMS.read_text()), use_sim=True)]
+    for node in nodes:  # defaults: the YAML alone, no namespace, info logs
+        assert node.kwargs["parameters"] == [str(PARAMS)] and "namespace" not in node.kwargs
+        assert node.kwargs["ros_arguments"] == ["--log-level", "info"]
+
+    db = str(tmp_path / "robot1.db")
+    _, nodes = _run_launch_file(monkeypatch, memory_db=db, namespace="robot1", log_level="debug",
+                                model_path="/ckpt/model", use_sim="false")
+    by_name = {n.kwargs["name"]: n.kwargs for n in nodes}
+    assert "sensor_player" not in by_name
+    assert by_name["memory"]["parameters"] == [str(PARAMS), {"model_path": "/ckpt/model", "db_path": db}]
+    assert by_name["encoder_depth"]["parameters"] == [str(PARAMS), {"model_path": "/ckpt/model"}]
+    for kwargs in by_name.values():
+        assert kwargs["namespace"] == "robot1" and kwargs["ros_arguments"] == ["--log-level", "debug"]
+        assert kwargs["package"] == "codebind_ros"
+        assert kwargs["executable"] == kind_of(kwargs["name"]).executable
 
 
 def test_every_node_kind_is_installed_as_an_executable():
@@ -88,7 +155,8 @@ def _install_executables(tmp_path: Path, symlink: bool) -> Path:
     for cmd in (["cmake", "-S", src, "-B", build, "-Wno-dev", f"-DCMAKE_INSTALL_PREFIX={prefix}",
                  f"-DAMENT_CMAKE_SYMLINK_INSTALL={'ON' if symlink else 'OFF'}"],
                 ["cmake", "--install", build]):
-        done = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path)  # the symlink install writes its manifest to the cwd
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return prefix / "lib" / "codebind_ros"
 

@@ -240,3 +240,30 @@ def test_repeated_sightings_of_one_place_count_once():
             hit(4, 0.7, (0, 0, 1), frame="map"), hit(5, 0.6, None), hit(6, 0.5, None), hit(7, 0.4, None, code=3)]
     assert [h.id for h in dedupe(hits, 0.1)] == [1, 3, 4, 5, 7]  # 2: same place as 1; 6: same view as 5
     assert [h.id for h in dedupe(hits, 0.0)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_two_models_of_the_same_folder_name_get_their_own_default_database(
+        ros_context, tiny_model, topic, tmp_path, monkeypatch):
+    """Checkpoints are often all called ``model``: the default database is named after the
+    model's codebooks too, so a second model starts its own memory instead of a FATAL."""
+    from codebind_ros.memory_node import default_db_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/.ros/codebind/ of this test
+    torch.manual_seed(1)
+    other = cb.create_model(tiny_model.config).eval()
+    nodes = []
+    try:
+        for i, model in enumerate((tiny_model, other, tiny_model)):
+            nodes.append(MemoryNode(model=model, node_name=f"memory_{i}", namespace=topic, context=ros_context,
+                                    parameter_overrides=[Parameter("model_path", value=str(tmp_path / f"run{i}" / "model"))]))
+        first, second, again = nodes
+        assert first.model_id == second.model_id == "model"
+        assert first.db_path != second.db_path and first.db_path == again.db_path  # same model, same memory
+        for node in nodes[:2]:
+            assert node.db_path.parent == tmp_path / ".ros" / "codebind" and node.db_path.is_file()
+            fingerprint = CodebookSet.from_model(node.model).fingerprint()
+            assert node.db_path.name == f"memory_model-{fingerprint[:12]}.db"
+            assert str(node.db_path) == str(Path(default_db_path("model", node.memory.codebooks)).expanduser())
+    finally:
+        for node in nodes:
+            node.destroy_node()

@@ -9,7 +9,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Optional
+from typing import Callable, Deque, Dict, List, Optional
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -19,7 +19,8 @@ DIAGNOSTICS_TOPIC = "/diagnostics"
 # Drop reasons every node reports (always present in the status, 0 when none happened).
 DROP_OVERLOAD = "overload"   # evicted from a full queue: the model was slower than the sensor
 DROP_INVALID = "invalid"     # malformed input: wrong size/encoding, NaN, empty, too large ...
-DROP_REASONS = (DROP_OVERLOAD, DROP_INVALID)
+DROP_TRANSPORT = "transport"  # sent but never delivered (middleware loss events, sequence gaps)
+DROP_REASONS = (DROP_OVERLOAD, DROP_INVALID, DROP_TRANSPORT)
 
 
 @dataclass(frozen=True)
@@ -104,16 +105,27 @@ class NodeStats:
 
 
 def to_status(name: str, hardware_id: str, snap: StatsSnapshot,
-              extra: Optional[Dict[str, str]] = None, previous: Optional[StatsSnapshot] = None
-              ) -> DiagnosticStatus:
-    """A DiagnosticStatus for ``snap``: WARN when inputs were dropped as invalid or errors
-    happened since ``previous``, OK otherwise (overload drops are by design, reported only)."""
+              extra: Optional[Dict[str, str]] = None, previous: Optional[StatsSnapshot] = None,
+              warnings: Optional[List[str]] = None) -> DiagnosticStatus:
+    """A DiagnosticStatus for ``snap``: WARN when inputs were dropped as invalid or lost in
+    transport, or errors happened since ``previous``, or ``warnings`` (standing problems such as
+    an incompatible publisher or a stalled stream) are given; OK otherwise (overload drops are by
+    design, reported only)."""
     status = DiagnosticStatus(name=name, hardware_id=hardware_id)
-    new_invalid = snap.dropped.get(DROP_INVALID, 0) - (previous.dropped.get(DROP_INVALID, 0) if previous else 0)
+
+    def new(reason: str) -> int:
+        return snap.dropped.get(reason, 0) - (previous.dropped.get(reason, 0) if previous else 0)
+
+    new_invalid, new_lost = new(DROP_INVALID), new(DROP_TRANSPORT)
     new_errors = snap.errors - (previous.errors if previous else 0)
+    problems = list(warnings or [])
     if new_errors > 0 or new_invalid > 0:
+        problems.insert(0, f"{new_invalid} invalid inputs dropped, {new_errors} errors")
+    if new_lost > 0:
+        problems.append(f"{new_lost} messages lost in transport")
+    if problems:
         status.level = DiagnosticStatus.WARN
-        status.message = f"{new_invalid} invalid inputs dropped, {new_errors} errors"
+        status.message = "; ".join(problems)
     else:
         status.level = DiagnosticStatus.OK
         status.message = "ok"
@@ -137,15 +149,18 @@ def status_values(status: DiagnosticStatus) -> Dict[str, str]:
 class DiagnosticsReporter:
     """Publishes one node's :class:`NodeStats` on /diagnostics every ``period_s`` seconds.
 
-    ``extra`` is called at each report for node-specific values (queue depth, model id ...)."""
+    ``extra`` is called at each report for node-specific values (queue depth, model id ...);
+    ``warnings`` for the node's standing problems (each one makes the status WARN)."""
 
     def __init__(self, node, stats: NodeStats, hardware_id: str, period_s: float = 1.0,
-                 extra: Optional[Callable[[], Dict[str, str]]] = None):
+                 extra: Optional[Callable[[], Dict[str, str]]] = None,
+                 warnings: Optional[Callable[[], List[str]]] = None):
         from .qos import results_qos
 
         if period_s <= 0:
             raise ValueError(f"diagnostics period must be > 0, got {period_s}")
         self.node, self.stats, self.hardware_id, self.extra = node, stats, hardware_id, extra
+        self.warnings = warnings
         self.name = f"codebind/{node.get_name()}"
         self._previous: Optional[StatsSnapshot] = None
         self._pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, results_qos())
@@ -156,7 +171,8 @@ class DiagnosticsReporter:
         msg = DiagnosticArray()
         msg.header.stamp = self.node.get_clock().now().to_msg()
         extra = self.extra() if self.extra is not None else None
-        msg.status = [to_status(self.name, self.hardware_id, snap, extra, self._previous)]
+        warnings = self.warnings() if self.warnings is not None else None
+        msg.status = [to_status(self.name, self.hardware_id, snap, extra, self._previous, warnings)]
         self._previous = snap
         self._pub.publish(msg)
         return msg

@@ -29,7 +29,17 @@ class EncoderParams:
         "audio only: seconds between windows (0 = the window length)"))
     batch_size: int = field(default=1, metadata=doc("most messages encoded together"))
     queue_size: int = field(default=2, metadata=doc("pending messages kept; older ones are dropped"))
-    qos_depth: int = field(default=5, metadata=doc("depth of the sensor-data subscription"))
+    qos_reliability: str = field(default="reliable", metadata=doc(
+        "sensor subscription reliability: reliable (full-size frames arrive; matches reliable "
+        "publishers, i.e. most camera drivers), best_effort (also matches best-effort publishers; "
+        "large messages may be lost in transport) or best_available (chosen from the publishers "
+        "present at start-up)"))
+    qos_history: str = field(default="keep_last", metadata=doc(
+        "sensor subscription history: keep_last (qos_depth messages) or keep_all"))
+    qos_depth: int = field(default=5, metadata=doc("depth of the sensor subscription (keep_last)"))
+    stream_timeout: float = field(default=5.0, metadata=doc(
+        "warn in /diagnostics when a publisher is matched but no message arrived for this many "
+        "seconds (0 = never)"))
     max_message_bytes: int = field(default=64 << 20, metadata=doc("larger messages are dropped unread"))
     warmup: bool = field(default=True, metadata=doc("run the model once at start-up"))
     diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
@@ -52,5 +62,13 @@ class EncoderParams:
             raise ValueError("audio_window_seconds and audio_hop_seconds must be >= 0")
         if self.audio_hop_seconds > self.audio_window_seconds > 0:
             raise ValueError("audio_hop_seconds must not exceed audio_window_seconds")
+        from codebind_ros.qos import sensor_qos
+
+        try:
+            sensor_qos(self.qos_depth, self.qos_reliability, self.qos_history)
+        except ValueError as exc:
+            raise ValueError(f"sensor subscription parameters qos_*: {exc}") from None
+        if self.stream_timeout < 0:
+            raise ValueError(f"parameter stream_timeout must be >= 0, got {self.stream_timeout}")
         if self.diagnostics_period <= 0 or self.log_throttle_sec < 0:
             raise ValueError("diagnostics_period must be > 0 and log_throttle_sec >= 0")

@@ -1,0 +1,129 @@
+"""Health of one incoming stream: matched publishers, incompatible QoS, loss, stalls.
+
+A subscription that silently receives nothing is the worst failure a perception node can have
+(a best-effort subscription drops every large frame; a best-effort publisher never matches a
+reliable subscription). :class:`StreamMonitor` turns those cases into /diagnostics warnings:
+
+- ``incompatible_qos``: a publisher on the topic offers QoS this subscription cannot match
+  (e.g. a best-effort driver and ``qos_reliability: reliable``); rclpy's incompatible-QoS event.
+- ``lost``: samples the middleware reports as lost (rclpy's message-lost event; best-effort
+  streams whose fragments did not all arrive).
+- a stall: publishers are matched but no message arrived for ``stall_timeout_s``.
+
+Plain Python apart from :meth:`event_callbacks`; the clock is injectable for tests.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Dict, List, Optional
+
+
+def _policy_name(kind) -> str:
+    name = getattr(kind, "name", str(kind))
+    return name.replace("RMW_QOS_POLICY_", "").replace("RMW_", "")
+
+
+class StreamMonitor:
+    """Counters and standing problems of one subscription.
+
+    Args:
+        topic: the subscribed topic (named in the warnings).
+        stall_timeout_s: warn when publishers are matched and nothing arrived for this long
+            (0 = never).
+        on_lost: called with the number of messages each time the middleware reports loss.
+        hint: appended to the incompatible-QoS warning (how to fix it).
+        clock: monotonic time in seconds.
+    """
+
+    def __init__(self, topic: str, stall_timeout_s: float = 5.0,
+                 on_lost: Optional[Callable[[int], None]] = None, hint: str = "",
+                 clock: Callable[[], float] = time.monotonic):
+        if stall_timeout_s < 0:
+            raise ValueError(f"stall timeout must be >= 0, got {stall_timeout_s}")
+        self.topic, self.stall_timeout_s, self.on_lost, self.hint = topic, stall_timeout_s, on_lost, hint
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.messages = 0
+        self.matched = 0              # publishers currently matched (matched event)
+        self.incompatible = 0         # incompatible-QoS events so far
+        self.incompatible_policy = ""  # the policy of the latest one
+        self.lost = 0                 # messages the middleware reported lost
+        self._last_message: Optional[float] = None
+        self._matched_since: Optional[float] = None
+        self.publisher_count: Callable[[], int] = lambda: self.matched  # graph count when bound
+
+    # ---- rclpy side ----------------------------------------------------------------------------
+    def event_callbacks(self):
+        """``SubscriptionEventCallbacks`` feeding this monitor (pass as ``event_callbacks``)."""
+        from rclpy.event_handler import SubscriptionEventCallbacks
+
+        return SubscriptionEventCallbacks(
+            incompatible_qos=lambda info: self.on_incompatible(info.total_count,
+                                                               _policy_name(info.last_policy_kind)),
+            message_lost=lambda info: self.on_message_lost(info.total_count_change),
+            matched=lambda info: self.on_matched(info.current_count))
+
+    def bind(self, node, subscription) -> "StreamMonitor":
+        """Compare matched publishers with every publisher the graph knows on the topic."""
+        topic = subscription.topic_name
+        self.publisher_count = lambda: node.count_publishers(topic)
+        return self
+
+    # ---- events --------------------------------------------------------------------------------
+    def on_message(self) -> None:
+        with self._lock:
+            self.messages += 1
+            self._last_message = self._clock()
+
+    def on_matched(self, current: int) -> None:
+        with self._lock:
+            if current > 0 and self.matched == 0:
+                self._matched_since = self._clock()
+            self.matched = current
+
+    def on_incompatible(self, total: int, policy: str) -> None:
+        with self._lock:
+            self.incompatible = max(self.incompatible, int(total))
+            self.incompatible_policy = policy
+
+    def on_message_lost(self, n: int) -> None:
+        if n <= 0:
+            return
+        with self._lock:
+            self.lost += int(n)
+        if self.on_lost is not None:
+            self.on_lost(int(n))
+
+    # ---- reports -------------------------------------------------------------------------------
+    def warnings(self) -> List[str]:
+        """The stream's standing problems, one sentence each ([] when healthy)."""
+        now = self._clock()
+        try:
+            publishers = int(self.publisher_count())
+        except Exception:  # the subscription is being destroyed
+            publishers = self.matched
+        out = []
+        with self._lock:
+            unmatched = publishers - self.matched
+            if self.incompatible and unmatched > 0:
+                out.append(f"{unmatched} publisher(s) on {self.topic} offer incompatible QoS "
+                           f"({self.incompatible_policy or 'unknown policy'}); no message from "
+                           f"them arrives{self.hint}")
+            if self.stall_timeout_s > 0 and self.matched > 0:
+                since = self._last_message
+                if since is None or (self._matched_since is not None and self._matched_since > since):
+                    since = self._matched_since
+                if since is not None and now - since > self.stall_timeout_s:
+                    what = "in" if self._last_message is None else "for"
+                    out.append(f"{self.matched} publisher(s) matched on {self.topic} but no message "
+                               f"has arrived {what} {now - since:.1f} s")
+        return out
+
+    def values(self) -> Dict[str, str]:
+        """Figures for /diagnostics."""
+        now = self._clock()
+        with self._lock:
+            age = "" if self._last_message is None else f"{now - self._last_message:.2f}"
+            return {"publishers_matched": str(self.matched), "incompatible_qos": str(self.incompatible),
+                    "lost_in_transport": str(self.lost), "last_message_age_s": age}

@@ -1,0 +1,121 @@
+"""Full-size sensor frames from another process, under each sensor QoS setting (real rclpy).
+
+The driver runs in its own process (tests/ros/sensor_publisher.py) so that frames cross the
+middleware's transport, where a best-effort subscription loses large samples. A few frames per
+stream: 640 x 480 and 1280 x 720 rgb8, 640 x 480 16UC1 depth, a 300k-point cloud.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_testing import Collector, wait_until
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from codebind_ros.diagnostics import DIAGNOSTICS_TOPIC, status_values
+from codebind_ros.encoder_node import EncoderNode
+from codebind_ros.msg import Embedding
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+FRAMES = 3
+STREAMS = {"camera_vga": "camera", "camera_hd": "camera", "depth_vga": "depth", "cloud_300k": "pointcloud"}
+
+
+def _encoders(spin, ros_context, tiny_model, topic, **params):
+    encoders = {}
+    for stream, modality in STREAMS.items():
+        overrides = [Parameter("modality", value=modality), Parameter("warmup", value=False),
+                     Parameter("input_topic", value=f"{topic}/{stream}"),
+                     Parameter("output_topic", value=f"{topic}/{stream}/out"),
+                     Parameter("queue_size", value=FRAMES), Parameter("diagnostics_period", value=0.2)]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        encoders[stream] = spin.add(EncoderNode(model=tiny_model, node_name=f"qos_{stream}",
+                                                context=ros_context, parameter_overrides=overrides))
+    return encoders
+
+
+def _publish(ros_context, topic, reliability, linger=0.0):
+    """Run the driver process to the end; returns {stream: frames sent}."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, str(HERE / "sensor_publisher.py"), "--prefix", topic, "--reliability",
+           reliability, "--frames", str(FRAMES), "--linger", str(linger)]
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _statuses(diagnostics: Collector, node_name: str):
+    return [s for array in list(diagnostics.messages) for s in array.status
+            if s.name == f"codebind/{node_name}"]
+
+
+def _cleanup(spin, nodes):
+    for node in nodes:
+        spin.remove(node)
+
+
+def test_full_size_frames_from_a_reliable_driver_arrive_with_the_defaults(spin, ros_context, tiny_model, topic):
+    encoders = _encoders(spin, ros_context, tiny_model, topic)
+    helper = spin.add(Node("qos_helper_reliable", context=ros_context))
+    outputs = {s: Collector(helper, Embedding, f"{topic}/{s}/out") for s in STREAMS}
+    try:
+        sent = _publish(ros_context, topic, "reliable")
+        for stream, encoder in encoders.items():
+            assert sent[stream] == FRAMES
+            assert wait_until(lambda: encoder.stats.received == FRAMES, 10.0), \
+                f"{stream}: {encoder.stats.received} of {FRAMES} frames arrived"
+            # every received frame is embedded or counted as an overload drop, none is invalid
+            assert wait_until(lambda: encoder.stats.processed + encoder.stats.dropped["overload"] == FRAMES, 60.0)
+            assert encoder.stats.dropped["invalid"] == 0 and encoder.stats.dropped["transport"] == 0
+            assert len(outputs[stream].wait_for(encoder.stats.processed, 10.0)) == encoder.stats.processed >= 1
+            assert encoder.stream.warnings() == []
+    finally:
+        _cleanup(spin, [*encoders.values(), helper])
+
+
+def test_a_best_effort_driver_with_a_reliable_subscription_is_reported(spin, ros_context, tiny_model, topic):
+    encoders = _encoders(spin, ros_context, tiny_model, topic)
+    helper = spin.add(Node("qos_helper_mismatch", context=ros_context))
+    diagnostics = Collector(helper, DiagnosticArray, DIAGNOSTICS_TOPIC)
+    try:
+        _publish(ros_context, topic, "best_effort", linger=1.0)
+        for stream, encoder in encoders.items():
+            assert encoder.stats.received == 0  # nothing crosses a reliability mismatch
+            assert int(encoder.stream.values()["incompatible_qos"]) >= 1, stream
+            assert "RELIABILITY" in encoder.stream.incompatible_policy
+            # /diagnostics said so (WARN) while the driver was running
+            warned = [s.message for s in _statuses(diagnostics, f"qos_{stream}")
+                      if s.level == DiagnosticStatus.WARN and "incompatible QoS" in s.message]
+            assert warned and "qos_reliability: best_effort" in warned[0], stream
+        assert all(e.stream.warnings() == [] for e in encoders.values())  # the driver is gone
+    finally:
+        _cleanup(spin, [*encoders.values(), helper])
+
+
+def test_best_effort_subscription_never_loses_frames_silently(spin, ros_context, tiny_model, topic):
+    encoders = _encoders(spin, ros_context, tiny_model, topic, qos_reliability="best_effort",
+                         stream_timeout=1.0)
+    helper = spin.add(Node("qos_helper_best_effort", context=ros_context))
+    diagnostics = Collector(helper, DiagnosticArray, DIAGNOSTICS_TOPIC)
+    try:
+        sent = _publish(ros_context, topic, "best_effort", linger=2.0)
+        for stream, encoder in encoders.items():
+            statuses = _statuses(diagnostics, f"qos_{stream}")
+            warned = [s.message for s in statuses if s.level == DiagnosticStatus.WARN
+                      and ("lost in transport" in s.message or "no message has arrived" in s.message)]
+            # every frame arrived, or /diagnostics said that frames were lost or stopped arriving
+            assert encoder.stats.received == sent[stream] or warned, \
+                f"{stream}: {encoder.stats.received} of {sent[stream]} arrived and nothing was reported"
+            if statuses:
+                assert "publishers_matched" in status_values(statuses[-1])
+    finally:
+        _cleanup(spin, [*encoders.values(), helper])

@@ -27,12 +27,13 @@ from sensor_msgs.msg import CameraInfo
 from codebind_ros import embedding_msg, sensors
 from codebind_ros.audio_window import AudioWindow
 from codebind_ros.conversions.audio import array_to_audio, audio_to_array
-from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter,
-                                      NodeStats, ThrottledLog)
+from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT,
+                                      DiagnosticsReporter, NodeStats, ThrottledLog)
 from codebind_ros.encoder_params import EncoderParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.params import declare, parse_mapping
 from codebind_ros.qos import results_qos, sensor_qos
+from codebind_ros.stream_health import StreamMonitor
 from codebind_ros.session import ros_session
 from codebind_ros.topics import embedding_topic
 from codebind_ros.worker import LatestQueue, Worker
@@ -92,12 +93,21 @@ class EncoderNode(Node):
         self.input_topic = p.input_topic or self.sensor.default_topic
         self.output_topic = p.output_topic or embedding_topic(p.modality)
         self.publisher = self.create_publisher(EmbeddingMsg, self.output_topic, results_qos())
+        self.stream = StreamMonitor(
+            self.input_topic, p.stream_timeout, on_lost=lambda n: self.stats.on_dropped(DROP_TRANSPORT, n),
+            hint=f" (this subscription is {p.qos_reliability}; a best-effort driver needs "
+                 f"qos_reliability: best_effort)")
         self.subscription = self.create_subscription(
-            self.sensor.message, self.input_topic, self._on_message, sensor_qos(p.qos_depth))
+            self.sensor.message, self.input_topic, self._on_message,
+            sensor_qos(p.qos_depth, p.qos_reliability, p.qos_history),
+            event_callbacks=self.stream.event_callbacks())
+        self.stream.bind(self, self.subscription)
         if p.camera_info_topic:
-            self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, sensor_qos(1))
+            self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info,
+                                     sensor_qos(1, p.qos_reliability))
         self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id=p.modality,
-                                               period_s=p.diagnostics_period, extra=self._extra)
+                                               period_s=p.diagnostics_period, extra=self._extra,
+                                               warnings=self.stream.warnings)
         self.worker: Worker[Pending] = Worker(self.queue, self._encode_batch, p.batch_size,
                                               on_error=self._on_worker_error,
                                               name=f"codebind-encoder-{p.modality}").start()
@@ -107,6 +117,7 @@ class EncoderNode(Node):
     # ---- subscription side: cheap, never blocks on the model --------------------------------
     def _on_message(self, msg) -> None:
         self.stats.on_received()
+        self.stream.on_message()
         size = sensors.message_bytes(msg)
         if size > self.params.max_message_bytes:
             self._drop_invalid(f"message of {size} bytes exceeds max_message_bytes "
@@ -173,7 +184,8 @@ class EncoderNode(Node):
     def _extra(self):
         return {"queue_depth": str(len(self.queue)), "queue_size": str(self.params.queue_size),
                 "model_id": self.model_id, "backend": self.params.backend,
-                "input_topic": self.input_topic}
+                "input_topic": self.input_topic, "qos_reliability": self.params.qos_reliability,
+                **self.stream.values()}
 
     def destroy_node(self) -> None:
         self.worker.stop()

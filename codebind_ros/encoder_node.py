@@ -85,6 +85,7 @@ class EncoderNode(Node):
         self.audio_window = (AudioWindow(p.audio_window_seconds, p.audio_hop_seconds)
                              if p.audio_window_seconds > 0 else None)
         self.context_info = sensors.SensorContext()
+        self.limits = sensors.Limits(p.max_pixels, p.max_points, p.max_audio_seconds)
         self.stats = NodeStats()
         self.queue: LatestQueue[Pending] = LatestQueue(
             p.queue_size, on_drop=lambda n: self.stats.on_dropped(DROP_OVERLOAD, n))
@@ -122,6 +123,11 @@ class EncoderNode(Node):
         if size > self.params.max_message_bytes:
             self._drop_invalid(f"message of {size} bytes exceeds max_message_bytes "
                                f"{self.params.max_message_bytes}")
+            return
+        try:
+            sensors.check_limits(msg, self.limits)
+        except ValueError as exc:
+            self._drop_invalid(str(exc))
             return
         if self.audio_window is not None:
             msg = self._window(msg)

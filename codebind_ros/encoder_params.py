@@ -41,6 +41,12 @@ class EncoderParams:
         "warn in /diagnostics when a publisher is matched but no message arrived for this many "
         "seconds (0 = never)"))
     max_message_bytes: int = field(default=64 << 20, metadata=doc("larger messages are dropped unread"))
+    max_pixels: int = field(default=4096 * 4096, metadata=doc(
+        "images with more pixels are dropped before decoding"))
+    max_points: int = field(default=4_000_000, metadata=doc(
+        "point clouds with more points are dropped before decoding"))
+    max_audio_seconds: float = field(default=60.0, metadata=doc(
+        "audio messages longer than this are dropped before decoding"))
     warmup: bool = field(default=True, metadata=doc("run the model once at start-up"))
     diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
     log_throttle_sec: float = field(default=5.0, metadata=doc("at most one warning per this many seconds"))
@@ -50,7 +56,8 @@ class EncoderParams:
             raise ValueError(f"parameter modality must be one of {MODALITIES}, got {self.modality!r}")
         if self.camera_info_topic and self.modality != "depth":
             raise ValueError("parameter camera_info_topic is only used with modality 'depth'")
-        for name in ("batch_size", "queue_size", "qos_depth", "max_message_bytes"):
+        for name in ("batch_size", "queue_size", "qos_depth", "max_message_bytes", "max_pixels",
+                     "max_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
         if self.queue_size < self.batch_size:
@@ -68,6 +75,8 @@ class EncoderParams:
             sensor_qos(self.qos_depth, self.qos_reliability, self.qos_history)
         except ValueError as exc:
             raise ValueError(f"sensor subscription parameters qos_*: {exc}") from None
+        if not self.max_audio_seconds > 0:
+            raise ValueError(f"parameter max_audio_seconds must be > 0, got {self.max_audio_seconds}")
         if self.stream_timeout < 0:
             raise ValueError(f"parameter stream_timeout must be >= 0, got {self.stream_timeout}")
         if self.diagnostics_period <= 0 or self.log_throttle_sec < 0:

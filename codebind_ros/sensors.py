@@ -89,3 +89,34 @@ def get(name: str) -> Sensor:
 def message_bytes(msg) -> int:
     """Payload size of a sensor message (all sensor types carry a ``data`` byte array)."""
     return len(msg.data)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the work one message may cause, checked from its header fields before any
+    decoding (``check_limits``); each is a ValueError naming the limit, i.e. a dropped message."""
+
+    max_pixels: int = 4096 * 4096         # 16.8 Mpx: a 12 Mpx camera passes, 8000 x 8000 does not
+    max_points: int = 4_000_000           # a 5 Mpx structured-light cloud passes
+    max_audio_seconds: float = 60.0       # per message
+
+
+def check_limits(msg, limits: Limits) -> None:
+    """Raise ValueError when ``msg`` would decode to more than ``limits`` allow."""
+    if isinstance(msg, Image):
+        pixels = int(msg.height) * int(msg.width)
+        if pixels > limits.max_pixels:
+            raise ValueError(f"image of {msg.width} x {msg.height} = {pixels} pixels exceeds "
+                             f"max_pixels {limits.max_pixels}")
+    elif isinstance(msg, PointCloud2):
+        points = int(msg.height) * int(msg.width)
+        if points > limits.max_points:
+            raise ValueError(f"point cloud of {points} points exceeds max_points {limits.max_points}")
+    elif isinstance(msg, AudioData):
+        fmt = audio_conv.FORMATS.get(msg.sample_format)
+        if fmt is None or msg.channels < 1 or msg.sample_rate < 1:
+            return  # malformed: the conversion names the problem
+        seconds = len(msg.data) / (fmt[0].itemsize * msg.channels) / msg.sample_rate
+        if seconds > limits.max_audio_seconds:
+            raise ValueError(f"audio message of {seconds:.1f} s exceeds max_audio_seconds "
+                             f"{limits.max_audio_seconds:g}")

@@ -7,17 +7,55 @@ of the ``new`` output phases gets a Hann-windowed sinc low-pass kernel with cuto
 """
 from __future__ import annotations
 
+import collections
 import math
-from functools import lru_cache
+import threading
 from typing import Tuple
 
 import torch
 
-MAX_KERNEL_ELEMENTS = 1 << 24  # guards against rate pairs with a huge reduced ratio (e.g. 44101 Hz)
+# Guards against rate pairs with a huge reduced ratio (e.g. 44101 Hz): at most 16 MB of float64
+# filter. Every pair of common rates needs far less (11025 -> 16000 Hz: 0.3 M elements, 2.3 MB).
+MAX_KERNEL_ELEMENTS = 1 << 21
+# Filters are cached (least recently used first out) up to this many bytes in all, so a stream
+# whose rate keeps changing cannot grow the process.
+MAX_CACHE_BYTES = 32 << 20
+
+_cache: "collections.OrderedDict[tuple, Tuple[torch.Tensor, int]]" = collections.OrderedDict()
+_cache_lock = threading.Lock()
 
 
-@lru_cache(maxsize=8)
+def cache_bytes() -> int:
+    """Bytes held by the filter cache now."""
+    with _cache_lock:
+        return sum(k.numel() * k.element_size() for k, _ in _cache.values())
+
+
+def cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
 def _kernel(orig: int, new: int, width_crossings: int, rolloff: float) -> Tuple[torch.Tensor, int]:
+    """The cached :func:`_make_kernel` (bounded by :data:`MAX_CACHE_BYTES`)."""
+    key = (orig, new, width_crossings, rolloff)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = _make_kernel(orig, new, width_crossings, rolloff)
+    size = value[0].numel() * value[0].element_size()
+    if size <= MAX_CACHE_BYTES:
+        with _cache_lock:
+            _cache[key] = value
+            total = sum(k.numel() * k.element_size() for k, _ in _cache.values())
+            while total > MAX_CACHE_BYTES and len(_cache) > 1:
+                old, _ = _cache.popitem(last=False)[1]
+                total -= old.numel() * old.element_size()
+    return value
+
+
+def _make_kernel(orig: int, new: int, width_crossings: int, rolloff: float) -> Tuple[torch.Tensor, int]:
     """(new, 1, L) float64 polyphase kernels and the padding width."""
     base = min(orig, new) * rolloff
     width = math.ceil(width_crossings * orig / base)

@@ -72,10 +72,12 @@ MODEL_OPTIONS = {"size": "image_size"}
 
 
 def to_unit_range(arr: np.ndarray, cfg: ThermalConfig) -> np.ndarray:
-    """Validated raw image -> float32 in [0, 1] by the documented rule."""
-    values = arr.astype(np.float64)
-    if arr.dtype.kind == "f":
-        values = values + UNIT_TO_KELVIN[cfg.unit]
+    """Validated raw image -> float32 in [0, 1] by the documented rule.
+
+    Works in place on one float32 copy of the image (4 bytes per pixel), whatever the input dtype."""
+    values = arr.astype(np.float32)
+    if arr.dtype.kind == "f" and UNIT_TO_KELVIN[cfg.unit]:
+        values += np.float32(UNIT_TO_KELVIN[cfg.unit])
     if cfg.value_range == MINMAX:
         lo, hi = float(values.min()), float(values.max())
         if hi <= lo:  # a flat image carries no contrast
@@ -84,12 +86,16 @@ def to_unit_range(arr: np.ndarray, cfg: ThermalConfig) -> np.ndarray:
         lo, hi = cfg.value_range
     else:
         lo, hi = DTYPE_RANGE.get(arr.dtype, KELVIN_RANGE)
-    scaled = (values - lo) / (hi - lo)
-    if arr.dtype.kind == "f" and not ((scaled >= 0) & (scaled <= 1)).any():
-        raise ValueError(
-            f"{NAME}: every pixel lies outside value_range ({lo:g}, {hi:g}) K (data spans "
-            f"{values.min():g}..{values.max():g} K); set unit='celsius' or value_range")
-    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+    if arr.dtype.kind == "f":
+        vmin, vmax = float(values.min()), float(values.max())
+        if vmax < lo or vmin > hi or not np.any((values >= lo) & (values <= hi)):
+            raise ValueError(
+                f"{NAME}: every pixel lies outside value_range ({lo:g}, {hi:g}) K (data spans "
+                f"{vmin:g}..{vmax:g} K); set unit='celsius' or value_range")
+    values -= np.float32(lo)
+    values *= np.float32(1.0 / (hi - lo))
+    np.clip(values, 0.0, 1.0, out=values)
+    return values
 
 
 def preprocess(raw: Any, **options: Any) -> torch.Tensor:

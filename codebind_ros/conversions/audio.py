@@ -18,7 +18,8 @@ FORMATS: Dict[str, tuple] = {
     "F64LE": (np.dtype("<f8"), 1.0, 0.0),
 }
 MAX_CHANNELS = 32
-MIN_RATE, MAX_RATE = 1000, 384_000
+# what microphone drivers publish (telephone 8 kHz .. studio 192 kHz); other rates are refused
+MIN_RATE, MAX_RATE = 8000, 192_000
 
 
 def _message_type():

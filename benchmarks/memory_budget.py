@@ -6,9 +6,10 @@
 Each case runs in a fresh process: the tiny CodeBind model is built and one ordinary message of the
 sensor is encoded (baseline RSS), then the worst messages are built and put through what the encoder
 node does with a message (``sensors.check_limits`` with the node's default limits, conversion,
-``model.preprocess``, encoding); a ValueError is a dropped message, as in the node. Printed: the RSS
-before the messages were built, the peak RSS (ru_maxrss) and the difference, i.e. what one message
-(the message itself included) may cost on top of a running node.
+``model.preprocess``, encoding); a ValueError is a dropped message, as in the node. Printed: the
+messages' size, the RSS once they exist (as the subscription hands them over), the peak RSS while
+they are handled (VmHWM, reset just before) and the difference, i.e. what handling one message
+costs on top of the node and the message itself.
 """
 from __future__ import annotations
 
@@ -141,12 +142,14 @@ def run_case(name: str) -> dict:
             "thermal": lambda: _image((480, 640), "32FC1", np.float32, 300.0),
             "pointcloud": lambda: _cloud(300_000), "audio": lambda: _audio(2.0, 48_000)}[sensor_name]
     handle(warm())
+    messages = build()  # as the subscription hands them over, deserialized
+    message_mb = sum(len(m.data) for m in messages) / 2**20
     base = _rss_mb()
     if not _reset_peak():
         raise SystemExit("cannot reset the peak RSS (/proc/self/clear_refs)")
-    outcomes = [handle(m) for m in build()]
+    outcomes = [handle(m) for m in messages]
     peak = _peak_mb()
-    return {"case": name, "baseline_mb": round(base, 1), "peak_mb": round(peak, 1),
+    return {"case": name, "message_mb": round(message_mb, 1), "baseline_mb": round(base, 1), "peak_mb": round(peak, 1),
             "extra_mb": round(peak - base, 1), "outcomes": sorted(set(outcomes))}
 
 
@@ -163,16 +166,16 @@ def main() -> int:
                platform.machine())
     print(f"# {cpu}, {os.cpu_count()} CPUs, torch threads default")
     print(f"# command: .venv/bin/python benchmarks/memory_budget.py{' --case ' + args.case if args.case else ''}")
-    print("| case | baseline RSS MB | peak RSS MB | peak - baseline MB | outcome |")
-    print("|---|---|---|---|---|")
+    print("| case | message(s) MB | RSS before MB | peak RSS MB | peak - before MB | outcome |")
+    print("|---|---|---|---|---|---|")
     for name in ([args.case] if args.case else CASES):
         out = subprocess.run([sys.executable, __file__, "--case", name, "--json"], capture_output=True,
                              text=True, cwd=ROOT)
         if out.returncode != 0:
-            print(f"| {name} | failed: {out.stderr.strip().splitlines()[-1:]} | | | |", flush=True)
+            print(f"| {name} | failed: {out.stderr.strip().splitlines()[-1:]} | | | | |", flush=True)
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {name} | {r['baseline_mb']} | {r['peak_mb']} | {r['extra_mb']} | "
+        print(f"| {name} | {r['message_mb']} | {r['baseline_mb']} | {r['peak_mb']} | {r['extra_mb']} | "
               f"{'; '.join(r['outcomes'])} |", flush=True)
     return 0
 

@@ -32,8 +32,8 @@ from std_msgs.msg import UInt64
 
 from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
 from codebind_core.memory.kernels import warm_up as warm_up_kernels
-from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
-                                      ThrottledLog)
+from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
+                                      NodeStats, ThrottledLog)
 from codebind_ros.encoder_node import load_model
 from codebind_ros.memory_params import MemoryParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
@@ -42,6 +42,7 @@ from codebind_ros.params import declare
 from codebind_ros.qos import latched_qos, results_qos
 from codebind_ros.results import query_result, roi_to_box, stamp_to_ns
 from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.stream_health import SequenceTracker
 from codebind_ros.session import context_ok, ros_session
 from codebind_ros.srv import QueryText
 from codebind_ros.topics import QUERY_SERVICE, embedding_topic
@@ -114,6 +115,7 @@ class MemoryNode(Node):
         self.memory = ObservationMemory(self.db_path, codebooks, self.config)
         self._warm_up()
         self.stats = NodeStats()
+        self.sequences = SequenceTracker(on_lost=lambda n: self.stats.on_dropped(DROP_TRANSPORT, n))
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
         self._pending: Deque[Tuple[Observation, float]] = collections.deque()  # (obs, received)
         self._pending_lock = threading.Lock()
@@ -123,8 +125,8 @@ class MemoryNode(Node):
 
         inputs = ReentrantCallbackGroup()
         for modality in p.modality_list():
-            self.create_subscription(EmbeddingMsg, embedding_topic(modality), self._on_embedding,
-                                     results_qos(50), callback_group=inputs)
+            self.create_subscription(EmbeddingMsg, embedding_topic(modality), self._on_numbered_embedding,
+                                     results_qos(p.input_qos_depth), callback_group=inputs)
         if p.store_proposals:
             self.create_subscription(EmbeddingArray, PROPOSALS, self._on_proposals, results_qos(10),
                                      callback_group=inputs)
@@ -160,6 +162,12 @@ class MemoryNode(Node):
                 self._pending.popleft()
         if excess > 0:
             self.stats.on_dropped(DROP_OVERLOAD, excess)
+
+    def _on_numbered_embedding(self, msg: EmbeddingMsg, info) -> None:
+        """An Embedding with rclpy's MessageInfo: gaps in its publisher's sequence are counted
+        as ``dropped_transport`` (sent, never delivered)."""
+        self.sequences.observe(info)
+        self._on_embedding(msg)
 
     def _on_embedding(self, msg: EmbeddingMsg) -> None:
         received = time.monotonic()
@@ -300,7 +308,8 @@ class MemoryNode(Node):
     def _extra(self):
         with self._pending_lock:
             pending = len(self._pending)
-        return {"observations": str(len(self.memory)), "pending": str(pending),
+        self.sequences.expire()
+        return {**self.sequences.values(), "observations": str(len(self.memory)), "pending": str(pending),
                 "acknowledged_id": str(self.acknowledged), "db_path": str(self.db_path),
                 "model_id": self.model_id}
 

@@ -36,6 +36,9 @@ class MemoryParams:
     on_codebook_mismatch: str = field(default="error", metadata=doc(
         "a database of other codebooks: error, or reindex (re-quantize the stored codes)"))
     commit_period: float = field(default=0.2, metadata=doc("seconds between commits of pending observations"))
+    input_qos_depth: int = field(default=1000, metadata=doc(
+        "Embedding subscriptions: reliable, keep the last this many undelivered messages (bursts "
+        "wait here; beyond it messages are lost and counted as dropped_transport)"))
     max_pending: int = field(default=2000, metadata=doc("observations waiting for a commit; older ones dropped"))
     diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
     log_throttle_sec: float = field(default=5.0, metadata=doc("at most one warning per this many seconds"))
@@ -45,7 +48,7 @@ class MemoryParams:
         unknown = [m for m in mods if m not in MODALITIES]
         if unknown:
             raise ValueError(f"parameter modalities has unknown {unknown}; known: {MODALITIES}")
-        for name in ("max_observations", "max_top_k", "max_text_chars", "max_pending", "ivf_nprobe",
+        for name in ("max_observations", "max_top_k", "max_text_chars", "max_pending", "input_qos_depth", "ivf_nprobe",
                      "ivf_min_observations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")

@@ -127,3 +127,92 @@ class StreamMonitor:
             age = "" if self._last_message is None else f"{now - self._last_message:.2f}"
             return {"publishers_matched": str(self.matched), "incompatible_qos": str(self.incompatible),
                     "lost_in_transport": str(self.lost), "last_message_age_s": age}
+
+
+class SequenceTracker:
+    """Messages that never arrived, from each publisher's own sequence numbers.
+
+    rclpy hands a subscription callback that takes two arguments the message's
+    ``publication_sequence_number`` (numbered by the publisher, one per message sent) and its
+    ``publisher_gid``. A number that is skipped is a message that was sent and not delivered
+    (a reliable subscription whose queue overflowed, a writer that overwrote an unacknowledged
+    message). Callbacks may run concurrently, so a skipped number counts as lost only once it
+    is ``reorder_window`` numbers behind the newest or ``grace_s`` seconds old.
+
+    Args:
+        on_lost: called with the number of messages each time a loss is confirmed.
+        max_publishers: sources tracked at once (the least recently heard is forgotten).
+    """
+
+    def __init__(self, on_lost: Optional[Callable[[int], None]] = None, reorder_window: int = 64,
+                 grace_s: float = 1.0, max_publishers: int = 256, max_missing: int = 4096,
+                 clock: Callable[[], float] = time.monotonic):
+        self.on_lost, self.reorder_window, self.grace_s = on_lost, reorder_window, grace_s
+        self.max_publishers, self.max_missing, self._clock = max_publishers, max_missing, clock
+        self._lock = threading.Lock()
+        self._sources: Dict[object, dict] = {}
+        self.lost = 0           # confirmed lost messages
+        self.unnumbered = 0     # messages without a sequence number (the middleware gives none)
+
+    @staticmethod
+    def source_key(gid) -> object:
+        if isinstance(gid, dict):
+            data = gid.get("data", gid)
+            return bytes(data) if isinstance(data, (bytes, bytearray, list, tuple)) else repr(data)
+        return repr(gid)
+
+    def observe(self, info) -> None:
+        """Record one received message from its rclpy ``MessageInfo`` (a dict)."""
+        seq = info.get("publication_sequence_number") if info else None
+        if seq is None or seq <= 0 or seq >= (1 << 63):
+            with self._lock:
+                self.unnumbered += 1
+            return
+        key = self.source_key(info.get("publisher_gid"))
+        now = self._clock()
+        with self._lock:
+            src = self._sources.pop(key, None)  # re-inserted last: most recently heard
+            if src is None:
+                if len(self._sources) >= self.max_publishers:
+                    self._sources.pop(next(iter(self._sources)))
+                src = {"high": seq, "missing": {}}
+            elif seq > src["high"]:
+                gap = range(src["high"] + 1, seq)
+                room = self.max_missing - len(src["missing"])
+                for n in gap[:max(room, 0)]:
+                    src["missing"][n] = now
+                overflow = len(gap) - max(room, 0)
+                if overflow > 0:  # too many to follow one by one: lost at once
+                    self._confirm(overflow)
+                src["high"] = seq
+            else:
+                src["missing"].pop(seq, None)  # late (reordered) or a duplicate
+            self._sources[key] = src
+            self._expire(now)
+
+    def expire(self) -> int:
+        """Confirm overdue gaps now (e.g. before a report); returns the total confirmed."""
+        with self._lock:
+            self._expire(self._clock())
+            return self.lost
+
+    def _expire(self, now: float) -> None:
+        confirmed = 0
+        for src in self._sources.values():
+            old = [n for n, t in src["missing"].items()
+                   if src["high"] - n >= self.reorder_window or now - t >= self.grace_s]
+            for n in old:
+                del src["missing"][n]
+            confirmed += len(old)
+        if confirmed:
+            self._confirm(confirmed)
+
+    def _confirm(self, n: int) -> None:
+        self.lost += n
+        if self.on_lost is not None:
+            self.on_lost(n)
+
+    def values(self) -> Dict[str, str]:
+        with self._lock:
+            return {"lost_in_transport": str(self.lost), "publishers_seen": str(len(self._sources)),
+                    "unnumbered": str(self.unnumbered)}

@@ -2,8 +2,14 @@
 
 Images, audio, depth and thermal go through :mod:`codebind_core.modalities` (which follows
 ImageBind's loaders); only what ImageBind lays out differently lives here: its modality names
-(``vision``), text ids, audio read from channel 0 (Kaldi's fbank in ImageBind's loader reads only
-the first channel), and the IMU layout (6 x 2000, which ImageBind ships no loader for).
+(``vision``), text ids, audio as ImageBind's ``load_and_transform_audio_data`` computes it, and the
+IMU layout (6 x 2000, which ImageBind ships no loader for).
+
+Audio defaults reproduce ImageBind's loader, quirks included: channel 0 (Kaldi's fbank reads only
+the first channel), clip boundaries from the float duration (``clip_timing="imagebind"``) and the
+in-place mean subtraction that leaks between overlapping clips (``mean_removal="imagebind"``).
+Pass ``clip_timing="exact", mean_removal="clip"`` for the intended variant (exact boundaries, each
+clip minus its own mean); embeddings then differ slightly from ImageBind's on audio under 6 s.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ from .config import IMAGE_SIZE, IMU_CHANNELS, IMU_LENGTH
 from .tokenizer import tokenize
 
 IMU_LAYOUTS = ("channels_first", "channels_last")
+# audio options that reproduce ImageBind's loader (see the module docstring)
+IMAGEBIND_AUDIO = {"channel": 0, "clip_timing": "imagebind", "mean_removal": "imagebind"}
 
 
 def preprocess_imu(raw: Any, layout: str = "channels_first", length: int = IMU_LENGTH) -> torch.Tensor:
@@ -60,7 +68,7 @@ def _text(raw: Any, **options: Any) -> torch.Tensor:
 
 
 def _audio(raw: Any, **options: Any) -> torch.Tensor:
-    return modalities.get("audio").preprocess(raw, **{"channel": 0, **options})
+    return modalities.get("audio").preprocess(raw, **{**IMAGEBIND_AUDIO, **options})
 
 
 def _modality(name: str) -> Callable[..., torch.Tensor]:

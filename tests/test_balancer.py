@@ -1,120 +1,136 @@
-"""Adaptive loss balancing (§3.4, App. B.2): EMA ratios, linearly growing intervals, resumption."""
+"""Adaptive loss balancing (§3.4, App. B.2) as the official balancer computes it: target ratios
+to L_align, weights set at call 1, a sparse 0.9-EMA at calls 1, 11, 21, ..., a sine interval ramp,
+one weight for ctr + cuni, the vq cap, resumption."""
 from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 import torch
 
-from codebind_core.balancer import AdaptiveBalancer
-from codebind_core.losses import LOSS_NAMES, weights_for
+from codebind_core.balancer import OFFICIAL_RATIOS, AdaptiveBalancer, interval_at
+from codebind_core.losses import LOSS_NAMES
 
-NAMES = ("align", "recon", "vq", "orth")
-
-
-def _losses(step: int) -> dict:
-    """Deterministic, varying loss values (vq shrinks, orth grows)."""
-    return {"align": torch.tensor(4.0 + 0.1 * step), "recon": torch.tensor(0.5),
-            "vq": torch.tensor(0.02 / (1 + step)), "orth": torch.tensor(0.001 * (1 + step))}
+RATIO = {"vq": 0.01, "cm": 0.1, "ctr": 0.1, "cuni": 0.1, "orth": 0.1, "uni": 1.0}
 
 
-def _ema_by_hand(values: list, decay: float) -> float:
-    ema = values[0]
-    for v in values[1:]:
-        ema = decay * ema + (1 - decay) * v
-    return ema
+def _losses(t: int) -> dict:
+    """Deterministic, varying loss values at call t (1-based)."""
+    return {"align": torch.tensor(4.0 + 0.1 * t), "recon": torch.tensor(0.5), "vq": torch.tensor(0.02 / t),
+            "cm": torch.tensor(3.0), "ctr": torch.tensor(2.0 + 0.01 * t), "cuni": torch.tensor(-1.5),
+            "orth": torch.tensor(0.001 * t), "uni": torch.tensor(-2.0 - 0.01 * t)}
 
 
-def test_weights_after_update_equal_ema_ratios():
-    bal = AdaptiveBalancer(NAMES, ema=0.9, first_interval=10, interval_growth=10)
-    seen = {n: [] for n in NAMES}
-    for step in range(11):
-        losses = _losses(step)
-        for n in NAMES:
-            seen[n].append(losses[n].item())
-        total, used = bal(losses, step)
-        if step < 10:  # before the first update: base weights (1)
-            assert used == {n: 1.0 for n in NAMES}
-    ema = {n: _ema_by_hand(seen[n], 0.9) for n in NAMES}
-    assert used["align"] == 1.0 and used["recon"] == 1.0            # fixed (App. B.2)
-    for n in ("vq", "orth"):
-        assert used[n] == pytest.approx(ema["align"] / ema[n], rel=1e-6)
-        assert used[n] * ema[n] == pytest.approx(ema["align"], rel=1e-6)  # rescaled to L_align
-    expected_total = sum(used[n] * _losses(10)[n].item() for n in NAMES)
-    assert total.item() == pytest.approx(expected_total, rel=1e-6)
+def _by_hand(calls: int):
+    """The official rule written out for calls 1..calls: (update calls, weights after the last)."""
+    r, w, updates, last = {}, {}, [], None
+    for t in range(1, calls + 1):
+        v = {k: float(x) for k, x in _losses(t).items()}
+        mags = {"align": v["align"], "vq": abs(v["vq"]), "cm": abs(v["cm"]), "reg": abs(v["ctr"] + v["cuni"]),
+                "orth": abs(v["orth"]), "uni": abs(v["uni"])}
+        if t == 1:
+            r = dict(mags)
+        elif t - last >= int(10 + 90 * math.sin(math.pi / 2 * min(1.0, last / 40000))):
+            r = {k: 0.9 * r[k] + 0.1 * mags[k] for k in r}
+        else:
+            continue
+        last = t
+        updates.append(t)
+        ratios = {"vq": 0.01, "cm": 0.1, "reg": 0.1, "orth": 0.1, "uni": 1.0}
+        w = {g: r["align"] * s / (r[g] + 1e-8) for g, s in ratios.items()}
+        w["vq"] = min(w["vq"], 1e4)
+    return updates, w
 
 
-def test_base_weights_multiply_the_ratio():
-    bal = AdaptiveBalancer(NAMES, base_weights={"vq": 2.0, "recon": 0.5}, ema=0.0, first_interval=1)
-    _, before = bal({"align": torch.tensor(3.0), "recon": torch.tensor(1.0),
-                     "vq": torch.tensor(0.1), "orth": torch.tensor(1.0)}, 0)
-    assert before == {"align": 1.0, "recon": 0.5, "vq": 2.0, "orth": 1.0}
-    _, after = bal({"align": torch.tensor(3.0), "recon": torch.tensor(1.0),
-                    "vq": torch.tensor(0.1), "orth": torch.tensor(1.5)}, 1)
-    assert after["vq"] == pytest.approx(2.0 * 3.0 / 0.1)
-    assert after["orth"] == pytest.approx(3.0 / 1.5)
-    assert after["recon"] == 0.5                                    # fixed: keeps its base weight
+def test_weights_follow_the_official_rule_by_hand():
+    bal = AdaptiveBalancer(LOSS_NAMES)
+    for t in range(1, 36):
+        _, used = bal(_losses(t))
+    updates, w = _by_hand(35)
+    assert updates == [1, 11, 21, 31]
+    for name in ("vq", "cm", "orth", "uni"):
+        assert used[name] == pytest.approx(w[name], rel=1e-6)
+    assert used["ctr"] == used["cuni"] == pytest.approx(w["reg"], rel=1e-6)   # one weight for both
+    assert used["align"] == used["recon"] == 1.0
 
 
-def test_update_intervals_grow_linearly():
-    bal = AdaptiveBalancer(NAMES, ema=0.0, first_interval=10, interval_growth=10)
-    assert bal.update_steps(5) == (10, 30, 60, 100, 150)            # gaps 10, 20, 30, 40, 50
-    changes = []
-    for step in range(160):
-        _, used = bal(_losses(step), step)  # ema=0: ratios change every step, weights only at updates
-        if step == 0 or used["vq"] != previous:
-            changes.append(step)
-        previous = used["vq"]
-    assert changes == [0, 10, 30, 60, 100, 150]
-    gaps = [b - a for a, b in zip(changes[1:], changes[2:])]
-    assert gaps == [20, 30, 40, 50]
+def test_first_call_sets_each_term_to_its_ratio_of_align():
+    bal = AdaptiveBalancer(LOSS_NAMES)
+    losses = _losses(1)
+    total, used = bal(losses, 0)
+    align = float(losses["align"])
+    for name in ("vq", "cm", "orth", "uni"):   # w·|L| = s·L_align·|L|/(|L| + 1e-8); uni is negative
+        assert abs(used[name] * float(losses[name])) == pytest.approx(RATIO[name] * align, rel=1e-4)
+    reg = used["ctr"] * float(losses["ctr"] + losses["cuni"])
+    assert reg == pytest.approx(0.1 * align, rel=1e-6)
+    expected = sum(used[n] * float(losses[n]) for n in LOSS_NAMES)
+    assert float(total) == pytest.approx(expected, rel=1e-6)
+
+
+def test_interval_ramps_from_10_to_100_by_a_sine():
+    assert interval_at(1) == 10 and interval_at(282) == 10 and interval_at(283) == 11
+    assert interval_at(20000) == int(10 + 90 * math.sin(math.pi / 4)) == 73
+    assert interval_at(40000) == interval_at(10 ** 6) == 100
+
+
+def test_vq_weight_is_capped_at_1e4():
+    bal = AdaptiveBalancer(("align", "vq"))
+    _, used = bal({"align": torch.tensor(5.0), "vq": torch.tensor(1e-9)}, 0)
+    assert used["vq"] == 1e4
+
+
+def test_between_updates_the_weights_stay_and_the_ema_does_not_move():
+    bal = AdaptiveBalancer(("align", "vq"))
+    bal({"align": torch.tensor(2.0), "vq": torch.tensor(0.5)}, 0)
+    before = bal.magnitudes
+    for step in range(1, 10):   # calls 2..10: no update
+        _, used = bal({"align": torch.tensor(100.0), "vq": torch.tensor(100.0)}, step)
+        assert used["vq"] == pytest.approx(2.0 * 0.01 / 0.5)
+    assert bal.magnitudes == before
+    _, used = bal({"align": torch.tensor(100.0), "vq": torch.tensor(100.0)}, 10)  # call 11
+    ra, rv = 0.9 * 2.0 + 0.1 * 100.0, 0.9 * 0.5 + 0.1 * 100.0
+    assert used["vq"] == pytest.approx(ra * 0.01 / (rv + 1e-8), rel=1e-6)
+
+
+def test_disabled_losses_get_weight_zero_and_batch_one_values_work():
+    bal = AdaptiveBalancer(LOSS_NAMES, enabled=[n for n in LOSS_NAMES if n != "cm"])
+    _, used = bal({n: torch.tensor(1.0) for n in LOSS_NAMES}, 0)
+    assert used["cm"] == 0.0 and used["vq"] == pytest.approx(0.01, rel=1e-6)
+    bal = AdaptiveBalancer(("align", "uni"))
+    _, used = bal({"align": torch.tensor(1.0), "uni": torch.tensor(0.0)}, 0)   # B = 1: uni is 0
+    assert math.isfinite(used["uni"])
 
 
 def test_state_round_trip_resumes_exactly():
-    a = AdaptiveBalancer(NAMES, ema=0.95, first_interval=3, interval_growth=2)
+    a = AdaptiveBalancer(LOSS_NAMES)
     for step in range(17):
-        a(_losses(step), step)
-    state = a.state_dict()
-    json.dumps(state)                                               # plain python
+        a(_losses(step + 1), step)
+    state = json.loads(json.dumps(a.state_dict()))
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save(a.state_dict(), buf)
     buf.seek(0)
-    b = AdaptiveBalancer(NAMES, ema=0.95, first_interval=3, interval_growth=2)
-    b.load_state_dict(torch.load(buf, weights_only=True))
-    for step in range(17, 60):
-        ta, wa = a(_losses(step), step)
-        tb, wb = b(_losses(step), step)
-        assert wa == wb and ta.item() == tb.item()
-    with pytest.raises(ValueError, match="state is for losses"):
+    assert torch.load(buf, weights_only=True) == a.state_dict()
+    b = AdaptiveBalancer(LOSS_NAMES)
+    b.load_state_dict(state)
+    for step in range(17, 40):
+        assert a(_losses(step + 1), step)[1] == b(_losses(step + 1), step)[1]
+    with pytest.raises(ValueError, match="losses"):
         AdaptiveBalancer(("align", "vq")).load_state_dict(state)
 
 
-def test_zero_loss_keeps_weight_and_step_none_counts_calls():
-    bal = AdaptiveBalancer(("align", "cm"), ema=0.0, first_interval=2, interval_growth=0)
-    for _ in range(3):                                              # steps 0, 1, 2 (update at 2)
-        _, used = bal({"align": torch.tensor(1.0), "cm": torch.tensor(0.0)})
-    assert used["cm"] == 1.0                                        # EMA 0: nothing to rescale
-    _, used = bal({"align": torch.tensor(1.0), "cm": torch.tensor(0.25)})  # step 3: no update
-    assert used["cm"] == 1.0
-    _, used = bal({"align": torch.tensor(1.0), "cm": torch.tensor(0.25)})  # step 4: update
-    assert used["cm"] == pytest.approx(4.0)
-
-
-def test_gradient_flows_through_weighted_total():
+def test_gradient_flows_through_weighted_total_not_the_weights():
     x = torch.tensor(2.0, requires_grad=True)
-    bal = AdaptiveBalancer(("align", "vq"), ema=0.0, first_interval=1)
-    bal({"align": x * 1.0, "vq": x * 0.5}, 0)
-    total, used = bal({"align": x * 1.0, "vq": x * 0.5}, 1)         # w_vq = 2.0 / 1.0
+    bal = AdaptiveBalancer(("align", "vq"))
+    total, used = bal({"align": x * 1.0, "vq": x * 0.5}, 0)   # w_vq = 2 · 0.01 / 1
     total.backward()
-    assert used["vq"] == pytest.approx(2.0)
-    assert x.grad.item() == pytest.approx(1.0 + 2.0 * 0.5)
+    assert used["vq"] == pytest.approx(0.02, rel=1e-6)
+    assert x.grad.item() == pytest.approx(1.0 + 0.02 * 0.5, rel=1e-6)
 
 
-def test_works_with_every_paper_loss_and_table1_base():
-    bal = AdaptiveBalancer(LOSS_NAMES, base_weights=weights_for("depth"))
-    _, used = bal({n: torch.tensor(1.0) for n in LOSS_NAMES}, 0)
-    assert used["vq"] == 1000.0 and used["align"] == 1.0
+def test_official_ratios():
+    assert OFFICIAL_RATIOS == {"vq": 0.01, "cm": 0.1, "reg": 0.1, "orth": 0.1, "uni": 1.0}
 
 
 def test_bad_input_raises_value_error():
@@ -122,11 +138,11 @@ def test_bad_input_raises_value_error():
         AdaptiveBalancer(("vq", "orth"))
     with pytest.raises(ValueError, match="distinct"):
         AdaptiveBalancer(("align", "align"))
-    with pytest.raises(ValueError, match="ema"):
-        AdaptiveBalancer(NAMES, ema=1.0)
-    with pytest.raises(ValueError, match="first_interval"):
-        AdaptiveBalancer(NAMES, first_interval=0)
-    bal = AdaptiveBalancer(NAMES)
+    with pytest.raises(ValueError, match="momentum"):
+        AdaptiveBalancer(LOSS_NAMES, momentum=1.0)
+    with pytest.raises(ValueError, match="ratio"):
+        AdaptiveBalancer(LOSS_NAMES, ratios={"vq": -1.0})
+    bal = AdaptiveBalancer(LOSS_NAMES)
     with pytest.raises(ValueError, match="unknown loss"):
         bal({"align": torch.tensor(1.0), "bogus": torch.tensor(1.0)}, 0)
     with pytest.raises(ValueError, match="reference loss"):

@@ -168,7 +168,7 @@ def test_codevector_uniform_loss_matches_eq8():
 def test_commitment_loss_matches_eq5_and_stops_gradient():
     z = torch.randn(3, 4, 2, requires_grad=True)
     zq = torch.randn(3, 4, 2, requires_grad=True)
-    got = L.commitment_loss(z, zq, beta=0.25)
+    got = L.commitment_loss(z, zq, beta=0.25, printed=True)      # the printed Eq. 5
     d = _np(z) - _np(zq)
     expected = 0.25 * np.mean([np.sum(d[i, h] ** 2) for i in range(3) for h in range(4)])
     assert got.item() == pytest.approx(expected, rel=1e-6)
@@ -176,13 +176,17 @@ def test_commitment_loss_matches_eq5_and_stops_gradient():
     assert zq.grad is None
     torch.testing.assert_close(z.grad, 0.25 * 2 * (z - zq).detach() / 12)
     assert L.commitment_loss(z, z).item() == 0.0
+    # official (default): β · mean over all 3·4·2 elements = printed / d*
+    official = L.commitment_loss(z, zq)
+    assert official.item() == pytest.approx(0.25 * np.mean(d ** 2), rel=1e-6)
+    assert official.item() == pytest.approx(got.item() / 2, rel=1e-6)
 
 
 def test_commitment_loss_equals_quantizer_commit_loss():
     vq = CompositionalVQ(dim=16, codebook_size=8, sub_dim=4).eval()
     out = vq(torch.randn(5, 16))
     q_sub = vq.decode(out.codes).view(5, 4, 4)
-    assert L.commitment_loss(out.sub_vectors, q_sub).item() == pytest.approx(out.commit_loss.item(), rel=1e-6)
+    assert L.commitment_loss(out.sub_vectors, q_sub, beta=1.0).item() == pytest.approx(out.commit_loss.item(), rel=1e-6)
     with pytest.raises(ValueError, match="beta"):
         L.commitment_loss(out.sub_vectors, q_sub, beta=-1.0)
 

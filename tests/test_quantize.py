@@ -78,30 +78,49 @@ def test_encode_deterministic_and_decode_equals_quantized():
 
 
 @pytest.mark.parametrize("training", [False, True])
-def test_straight_through_gradient_is_identity(training):
+def test_straight_through_gradient_is_the_normalisation_jacobian(training):
+    """q = z̄ + sg(e - z̄) (official §6.7): d<q, w>/dz = (I - z̄z̄ᵀ) w / ||z|| per sub-vector."""
     vq = CompositionalVQ(dim=16, codebook_size=8, sub_dim=4).train(training)
-    z = torch.randn(5, 16, requires_grad=True)
-    w = torch.randn(5, 16)
-    (vq(z).quantized * w).sum().backward()
-    torch.testing.assert_close(z.grad, w)
+    z = torch.randn(5, 16, dtype=torch.float64)
+    w = torch.randn(5, 16, dtype=torch.float64)
+    zz = z.clone().requires_grad_(True)
+    (vq(zz.float()).quantized.double() * w).sum().backward()
+    sub, ws = z.view(5, 4, 4).numpy(), w.view(5, 4, 4).numpy()
+    expected = np.empty_like(sub)
+    for i in range(5):
+        for h in range(4):
+            n = np.linalg.norm(sub[i, h])
+            u = sub[i, h] / n
+            expected[i, h] = (np.eye(4) - np.outer(u, u)) @ ws[i, h] / n
+    np.testing.assert_allclose(zz.grad.view(5, 4, 4).numpy(), expected, atol=1e-5)  # float32 forward
 
 
-def test_sub_vectors_and_commit_loss():
+def test_quantized_value_is_the_raw_codevector_and_commit_is_the_element_mean():
     vq = CompositionalVQ(dim=12, codebook_size=5, sub_dim=3).eval()
+    raw = torch.randn(5, 3) * torch.tensor([[0.2], [0.5], [0.9], [1.0], [0.4]])  # non-unit codevectors
+    vq.embed.copy_(raw)
+    vq.initialized = True
     z = torch.randn(4, 12, requires_grad=True)
     out = vq(z)
     assert out.sub_vectors.shape == (4, 4, 3)
-    torch.testing.assert_close(out.sub_vectors.norm(dim=-1), torch.ones(4, 4))
     u = _unit_np(z.detach().numpy().reshape(4, 4, 3).astype(np.float64))
-    q = vq.codebook.numpy()[out.codes.numpy()]
-    expected = np.mean([np.sum((u[i, h] - q[i, h]) ** 2) for i in range(4) for h in range(4)])
+    book = raw.numpy().astype(np.float64)
+    codes = np.argmax(u @ _unit_np(book).T, axis=-1)          # cosine to the unit codebook
+    assert np.array_equal(out.codes.numpy(), codes)
+    np.testing.assert_allclose(out.quantized.detach().numpy().reshape(4, 4, 3), book[codes], atol=1e-6)
+    expected = np.mean((book[codes] - u) ** 2)                # mean over all B·m·d* elements
     assert abs(out.commit_loss.item() - expected) < 1e-6
     out.commit_loss.backward()  # the gradient reaches z through the sub-vectors only
     assert z.grad is not None and z.grad.abs().sum() > 0
 
 
 # ---- EMA (Eq. 9) --------------------------------------------------------------------------------
-def test_ema_step_equals_eq9_by_hand():
+def _laplace_codebook(n: np.ndarray, f: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    total = n.sum()
+    return f / ((n + eps) / (total + len(n) * eps) * total)[:, None]
+
+
+def test_ema_step_equals_eq9_with_laplace_smoothing_by_hand():
     g = 0.9
     vq = CompositionalVQ(dim=4, codebook_size=3, sub_dim=2, decay=g, reinit=False).train()
     e0 = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
@@ -117,65 +136,57 @@ def test_ema_step_equals_eq9_by_hand():
         members = [s for s, a in zip(subs, assign) if a == k]
         n1[k] = g * n0[k] + (1 - g) * len(members)
         f1[k] = g * f1[k] + (1 - g) * np.sum(members, axis=0)
-    e1 = f1 / n1[:, None]
     np.testing.assert_allclose(vq.ema_count.numpy(), n1, rtol=1e-6)
     np.testing.assert_allclose(vq.ema_sum.numpy(), f1, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(vq.raw_codebook.numpy(), e1, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(vq.codebook.numpy(), _unit_np(e1), rtol=1e-6, atol=1e-7)
+    # e_k = f_k / Ñ_k, not renormalised (official §7)
+    np.testing.assert_allclose(vq.codebook.numpy(), _laplace_codebook(n1, f1), rtol=1e-5, atol=1e-7)
 
 
-def test_ema_keeps_direction_of_unused_and_never_used_codes():
+def test_code_empty_at_kmeans_and_never_hit_becomes_zero():
     vq = CompositionalVQ(dim=2, codebook_size=3, sub_dim=2, reinit=False).train()
-    _set_state(vq, [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], count=[1.0, 1.0, 0.0])
-    before = vq.codebook.clone()
-    for _ in range(5):
-        vq(torch.tensor([[1.0, 0.05]]))
-    torch.testing.assert_close(vq.codebook[1:], before[1:])  # decayed f and N: same direction
-    assert torch.isfinite(vq.raw_codebook).all()
+    e0 = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]) / np.array([[1.0], [1.0], [np.sqrt(2)]])
+    vq.embed.copy_(torch.tensor(e0, dtype=torch.float32))
+    vq.ema_count.copy_(torch.tensor([1.0, 1.0, 0.0]))
+    vq.ema_sum.copy_(torch.tensor(e0 * np.array([[1.0], [1.0], [0.0]]), dtype=torch.float32))
+    vq.initialized = True
+    vq(torch.tensor([[1.0, 0.05]]))
+    assert torch.equal(vq.codebook[2], torch.zeros(2))         # f = 0: a zero vector
+    torch.testing.assert_close(torch.nn.functional.normalize(vq.codebook[1], dim=0), torch.tensor([0.0, 1.0]))
+    assert torch.isfinite(vq.codebook).all()
 
 
 # ---- reinit (Eq. 10) ----------------------------------------------------------------------------
-def test_reinit_matches_eq10_and_spares_active_codes():
-    k, g, thr = 4, 0.99, 1e-3
-    vq = CompositionalVQ(dim=2, codebook_size=k, sub_dim=2, decay=g, reinit_threshold=thr).train()
+def test_reinit_is_soft_on_every_code_and_transient():
+    k, g = 4, 0.99
+    vq = CompositionalVQ(dim=2, codebook_size=k, sub_dim=2, decay=g).train()
+    plain = CompositionalVQ(dim=2, codebook_size=k, sub_dim=2, decay=g, reinit=False).train()
     e0 = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
-    p0 = np.array([0.5, 0.4, 1e-4, 0.0])  # codes 2 and 3 are low-usage after the step
-    _set_state(vq, e0, count=[1.0, 1.0, 1.0, 1.0], usage=p0)
+    p0 = np.array([0.5, 0.4, 1e-4, 0.0])
+    for q in (vq, plain):
+        _set_state(q, e0, count=[1.0, 1.0, 1.0, 1.0], usage=p0)
     u = _unit_np(np.array([0.9, 0.1]))
-    vq(torch.tensor([[0.9, 0.1]] * 6))  # every sub-vector is u -> code 0; u is the only anchor
+    z = torch.tensor([[0.9, 0.1]] * 6)   # 6 sub-vectors > K: anchors drawn from them, all equal u
+    vq(z)
+    plain(z)
     p1 = g * p0 + (1 - g) * np.array([1.0, 0.0, 0.0, 0.0])
     np.testing.assert_allclose(vq.usage_ema.numpy(), p1, rtol=1e-6)
-    low = p1 * k < thr
-    assert low.tolist() == [False, False, True, True]
-    expected = e0.copy()
-    f0 = g * e0[0] + (1 - g) * 6 * u                       # code 0: plain EMA
-    expected[0] = _unit_np(f0)
-    for j in np.flatnonzero(low):
-        alpha = math.exp(-p1[j] * k * 10 / (1 - g) - 1e-3)
-        expected[j] = _unit_np((1 - alpha) * e0[j] + alpha * u)
+    alpha = np.exp(-10 * k * p1 / (1 - g) - 1e-3)
+    assert alpha[3] > 0.99 and 0.5 < alpha[2] < 0.8 and alpha[0] < 1e-100  # dead, rare, busy
+    e_ema = plain.codebook.numpy().astype(np.float64)
+    expected = (1 - alpha[:, None]) * e_ema + alpha[:, None] * u
     np.testing.assert_allclose(vq.codebook.numpy(), expected, atol=1e-6)
-    assert np.array_equal(vq.codebook.numpy()[1], e0[1])  # active and unassigned: untouched
-    # f_k follows the reinitialised codevector so Eq. 9 continues from it
-    np.testing.assert_allclose(_unit_np(vq.raw_codebook.numpy()[low]), expected[low], atol=1e-6)
+    # N and f are not touched by the reinit (official §9): the next EMA step overwrites e
+    assert torch.equal(vq.ema_count, plain.ema_count) and torch.equal(vq.ema_sum, plain.ema_sum)
 
 
-def test_reinit_changes_only_low_usage_codes():
-    vq = CompositionalVQ(dim=16, codebook_size=32, sub_dim=4).train()
-    vq.kmeans_init(torch.randn(256, 16))                  # codes spread over the sphere
-    centres = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
-    plain = copy.deepcopy(vq)
-    plain.reinit = False
-    z2 = _clusters(centres, 20, 0.1, 4)                   # data in 3 clusters: most codes idle
-    vq(z2)
-    plain(z2)
-    low = vq.usage_ema * vq.codebook_size < vq.reinit_threshold
-    assert 0 < int(low.sum()) < vq.codebook_size
-    assert torch.equal(vq.codebook[~low], plain.codebook[~low])
-    assert torch.equal(vq.ema_sum[~low], plain.ema_sum[~low])
-    assert not torch.allclose(vq.codebook[low], plain.codebook[low])
-    # the moved codes sit next to sub-vectors of the batch (the anchors)
-    subs = torch.nn.functional.normalize(z2.view(-1, 4), dim=-1)
-    assert (vq.codebook[low] @ subs.T).max(dim=1).values.min() > 0.99
+def test_reinit_anchors_with_few_sub_vectors_are_them_in_order_then_noise():
+    k = 8
+    vq = CompositionalVQ(dim=4, codebook_size=k, sub_dim=2)
+    flat = torch.nn.functional.normalize(torch.randn(3, 2), dim=-1)
+    anchors = vq._anchors(flat)
+    assert anchors.shape == (k, 2)
+    assert torch.equal(anchors[:3], flat)
+    assert anchors[3:].abs().max() <= 1.0 / k                  # U(-1, 1) / K, not normalised
 
 
 @pytest.mark.parametrize("reinit", [True, False])
@@ -216,8 +227,11 @@ def test_kmeans_init_lands_on_mixture_centres(method, codes_per_centre):
     cos = centres @ vq.codebook.T
     assert (1.0 - cos.max(dim=1).values).max() < 0.05
     torch.testing.assert_close(vq.codebook.norm(dim=-1), torch.ones(k))
-    assert torch.equal(vq.ema_count, torch.zeros(k))    # N_k^0 = 0 (App. A.2)
-    torch.testing.assert_close(vq.ema_sum, vq.codebook)  # f_k^0 = the unit centre
+    # N_k^0 = the last k-means assignment's counts, f_k^0 = e_k N_k^0 (official §7)
+    assert float(vq.ema_count.sum()) == 600 * 3
+    codes = (points.reshape(-1, 6) @ vq.codebook.T).argmax(-1)
+    assert abs(float(vq.ema_count.max()) - float(torch.bincount(codes, minlength=k).max())) <= 600 * 3 * 0.01
+    torch.testing.assert_close(vq.ema_sum, vq.codebook * vq.ema_count[:, None])
 
 
 def test_kmeans_init_with_fewer_points_than_codes():

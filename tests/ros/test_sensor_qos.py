@@ -41,13 +41,13 @@ def _encoders(spin, ros_context, tiny_model, topic, **params):
     return encoders
 
 
-def _publish(ros_context, topic, reliability, linger=0.0):
+def _publish(ros_context, topic, reliability, linger=0.0, wait=15.0):
     """Run the driver process to the end; returns {stream: frames sent}."""
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, str(HERE / "sensor_publisher.py"), "--prefix", topic, "--reliability",
-           reliability, "--frames", str(FRAMES), "--linger", str(linger)]
+           reliability, "--frames", str(FRAMES), "--linger", str(linger), "--wait", str(wait)]
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -87,7 +87,8 @@ def test_a_best_effort_driver_with_a_reliable_subscription_is_reported(spin, ros
     helper = spin.add(Node("qos_helper_mismatch", context=ros_context))
     diagnostics = Collector(helper, DiagnosticArray, DIAGNOSTICS_TOPIC)
     try:
-        _publish(ros_context, topic, "best_effort", linger=1.0)
+        # a mismatched subscription never matches: the driver publishes after a short wait
+        _publish(ros_context, topic, "best_effort", linger=1.0, wait=1.0)
         for stream, encoder in encoders.items():
             assert encoder.stats.received == 0  # nothing crosses a reliability mismatch
             assert int(encoder.stream.values()["incompatible_qos"]) >= 1, stream

@@ -270,7 +270,9 @@ def test_tiny_training_lowers_the_loss(tmp_path, data_root):
     run_training(cfg)
     rows = read_log(tmp_path / "run" / "log.csv")
     assert len(rows) == 20
-    for key, factor in (("total", 0.3), ("recon", 0.9), ("align", 1.0)):
+    # The total is mostly reconstruction (summed over image and depth, official §4), which
+    # falls to about 0.7x in 20 steps; the commitment (Table 1's λ_vq = 1000) to about 0.1x.
+    for key, factor in (("total", 0.6), ("vq", 0.3), ("recon", 0.9), ("align", 1.0)):
         first = np.mean([r[key] for r in rows[:3]])
         last = np.mean([r[key] for r in rows[-3:]])
         assert last < factor * first, (key, first, last)

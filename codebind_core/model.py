@@ -24,6 +24,7 @@ from .decoder import ReconDecoder
 from .encoders import build_bridge, build_target_encoder
 from .encoders.lora import apply_lora
 from .heads import DecoupledHead
+from .pooling import pool_clips
 from .quantize import CompositionalVQ, VQOutput
 from .types import Embedding
 
@@ -47,21 +48,6 @@ class _Quantized:
 
     shared: VQOutput
     specific: Optional[VQOutput]
-
-
-def pool_clips(shared: torch.Tensor, specific: Optional[torch.Tensor], clips: int):
-    """(N·clips, ..., D), (N·clips, ..., Ds) -> per sample: ``[shared; specific]`` L2-normalised
-    as a whole per token, then averaged over the clips of a sample (official CBM:719-730; the
-    averages are no longer unit length). Without a specific part the shared part alone."""
-    if specific is None:
-        v = _unit(shared)
-    else:
-        v = _unit(torch.cat([shared, specific], -1))
-    if clips > 1:
-        v = v.unflatten(0, (-1, clips)).mean(1)
-    if specific is None:
-        return v, None
-    return v[..., :shared.shape[-1]], v[..., shared.shape[-1]:]
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

@@ -134,8 +134,8 @@ def nearest_codes(sub: Tensor, codebook: Tensor, rows: Optional[int] = None,
 def encode(z: Tensor, codebook: Tensor, threads: Optional[int] = None) -> Tensor:
     """Compositional VQ codes of ``z`` (..., D) against a (K, d*) codebook -> (..., D / d*) int64.
 
-    Same result as :meth:`codebind_core.quantize.CompositionalVQ.encode` (the codebook being
-    ``vq.codebook``), computed with :func:`nearest_codes`."""
+    Same result as :meth:`codebind_core.quantize.CompositionalVQ.encode` when the codebook is
+    ``vq.unit_codebook`` (max inner product = max cosine there), computed with :func:`nearest_codes`."""
     if not isinstance(z, Tensor) or not isinstance(codebook, Tensor) or codebook.ndim != 2:
         raise ValueError("expected a tensor z (..., D) and a (K, d*) codebook tensor")
     d = codebook.shape[1]

@@ -19,23 +19,26 @@ from torch import Tensor, nn
 
 from ..encoders.lora import has_lora
 from ..encoders.lora import merge_lora as _merge_lora
+from ..pooling import pool_clips
 from ..quantize import CompositionalVQ
 
 
 class QuantizerGraph(nn.Module):
     """Compositional VQ (§3.3) for export: (B, D) -> (unit quantized (B, D), codes (B, m)).
 
-    The codebook is a copy of ``vq.codebook`` (unit codevectors, App. A.2) held in float32, so a
-    half-precision trunk still quantizes in full precision."""
+    As :meth:`CompositionalVQ.encode`: codes by cosine against the unit codebook, the output the
+    normalised concatenation of the raw codevectors ``vq.codebook``. Both are float32 copies, so
+    a half-precision trunk still quantizes in full precision."""
 
     def __init__(self, vq: CompositionalVQ):
         super().__init__()
         self.sub_dim = int(vq.sub_dim)
         self.register_buffer("codebook", vq.codebook.detach().clone().float())
+        self.register_buffer("unit_codebook", vq.unit_codebook.detach().clone().float())
 
     def forward(self, z: Tensor) -> Tuple[Tensor, Tensor]:
         sub = z.float().unflatten(-1, (-1, self.sub_dim))
-        codes = torch.matmul(sub, self.codebook.T).argmax(dim=-1)
+        codes = torch.matmul(sub, self.unit_codebook.T).argmax(dim=-1)
         quantized = F.embedding(codes, self.codebook).flatten(-2)
         return F.normalize(quantized, dim=-1), codes
 
@@ -147,20 +150,19 @@ class EncoderGraph(nn.Module):
         return self.trunk(x)[:, 0]
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        batch = x.shape[0]
+        clips = int(x.shape[1]) if self.clip_axis else 1
         if self.clip_axis:
             x = x.flatten(0, 1)
         shared, spec = self.head(self._cls(x))
-        # Embeddings of the clips of one sample are averaged (as CodeBind._encode does).
-        shared = shared.float().unflatten(0, (batch, -1)).mean(1)
+        # [shared; specific] normalised, clips averaged: the same function as CodeBind.encode
+        shared, spec = pool_clips(shared.float(), None if spec is None else spec.float(), clips)
         if not self.quantized:
             out = [F.normalize(shared, dim=-1)]
             if self.specific:
-                out.append(F.normalize(spec.float().unflatten(0, (batch, -1)).mean(1), dim=-1))
+                out.append(F.normalize(spec, dim=-1))
             return tuple(out)
         q_shared, codes = self.vq_shared(shared)
         if not self.specific:
             return q_shared, codes
-        spec = spec.float().unflatten(0, (batch, -1)).mean(1)
         q_spec, spec_codes = self.vq_specific(spec)
         return q_shared, q_spec, codes, spec_codes

@@ -1,5 +1,5 @@
 # The two commands of the README. Both bootstrap .venv first (idempotent).
-.PHONY: setup demo test
+.PHONY: setup demo test test-ros-jazzy
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -17,3 +17,10 @@ demo: setup
 
 test: setup
 	@.venv/bin/python -m pytest -q tests
+
+# The ROS tests (tests/ros) against ROS 2 Jazzy (rclpy 7.1) in a second venv, .venv-jazzy, built
+# by the same bootstrap from requirements-ros-jazzy.txt. The Jazzy interpreter sets up its own
+# library path: nothing of another venv's ROS libraries may leak in from the environment.
+test-ros-jazzy:
+	@CODEBIND_ROS_DISTRO=jazzy bash scripts/bootstrap.sh
+	@env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH .venv-jazzy/bin/python -m pytest -q tests/ros

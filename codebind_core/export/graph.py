@@ -150,12 +150,12 @@ class EncoderGraph(nn.Module):
         return self.trunk(x)[:, 0]
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        clips = int(x.shape[1]) if self.clip_axis else 1
+        batch = x.shape[0] if self.clip_axis else None
         if self.clip_axis:
             x = x.flatten(0, 1)
         shared, spec = self.head(self._cls(x))
         # [shared; specific] normalised, clips averaged: the same function as CodeBind.encode
-        shared, spec = pool_clips(shared.float(), None if spec is None else spec.float(), clips)
+        shared, spec = pool_clips(shared.float(), None if spec is None else spec.float(), batch=batch)
         if not self.quantized:
             out = [F.normalize(shared, dim=-1)]
             if self.specific:

@@ -22,6 +22,14 @@ def _check(cond: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
+def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    """`base` updated recursively by `over` (dicts merge, everything else replaces); new dict."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
 @dataclass
 class BridgeConfig:
     """Frozen text + image bridge. ``kind='openclip'`` builds any OpenCLIP architecture:
@@ -266,10 +274,10 @@ class CodeBindConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "CodeBindConfig":
+        """A named architecture with ``overrides`` merged in depth: ``quantizer={"sub_dim": 4}``
+        changes that field only and keeps the preset's other quantizer settings."""
         _check(name in PRESETS, f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-        d = PRESETS[name]().to_dict()
-        d.update(overrides)
-        return cls.from_dict(d)
+        return cls.from_dict(deep_merge(PRESETS[name]().to_dict(), overrides))
 
 
 def _build(typ, values: Dict[str, Any], where: str):

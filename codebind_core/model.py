@@ -25,7 +25,7 @@ from .encoders import build_bridge, build_target_encoder
 from .encoders.lora import apply_lora
 from .heads import DecoupledHead
 from .pooling import pool_clips
-from .quantize import CompositionalVQ, VQOutput
+from .quantize import CompositionalVQ, VQOutput, shared_book
 from .types import Embedding
 
 TextInput = Union[Sequence[str], torch.Tensor]
@@ -185,7 +185,7 @@ class CodeBind(nn.Module):
             return Embedding(_unit(shared), _unit(spec) if keep_spec else None, _no_codes(shared), None,
                              modality, path)
         books = self.codebooks[path]
-        qs = _shared_book(books, modality)(shared, update=False)
+        qs = shared_book(books, modality)(shared, update=False)
         qp = books[modality](spec, update=False) if keep_spec else None
         return Embedding(_unit(qs.quantized), None if qp is None else _unit(qp.quantized), qs.codes,
                          None if qp is None else qp.codes, modality, path)
@@ -255,7 +255,7 @@ class CodeBind(nn.Module):
         shared, spec = pool_clips(t.shared, t.specific, t.clips)
         if m == "text":
             shared = shared[:, 0]
-        qs = _shared_book(books, m)(shared, update=update)
+        qs = shared_book(books, m)(shared, update=update)
         qp = books[m](spec, update=update) if spec is not None else None
         return _Quantized(qs, qp)
 
@@ -382,10 +382,6 @@ class CodeBind(nn.Module):
         save(self, directory, merge_lora=merge_lora)
 
 
-def _shared_book(books: nn.ModuleDict, modality: str) -> CompositionalVQ:
-    """The codebook quantizing `modality`'s shared part: the path's shared one, or its own when
-    ``quantizer.shared_codebook`` is off (separate-codebook ablation)."""
-    return books["shared"] if "shared" in books else books[f"shared_{modality}"]
 
 
 def _mean(xs: List[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:

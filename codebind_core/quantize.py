@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Mapping, Optional
 
 import torch
 import torch.distributed as dist
@@ -377,3 +377,17 @@ class CompositionalVQ(nn.Module):
     def reset_usage_stats(self) -> None:
         """Clear the usage counts behind :meth:`usage` and :meth:`perplexity`."""
         self.code_counts.zero_()
+
+
+def shared_book(books: Mapping[str, CompositionalVQ], modality: str) -> CompositionalVQ:
+    """The codebook quantizing `modality`'s shared part in one path's codebook set: the set's
+    shared codebook, or the modality's own when ``quantizer.shared_codebook`` is off (the
+    separate-codebook ablation, Tab. 7). ``camera`` means ``image``."""
+    modality = "image" if modality == "camera" else modality
+    if "shared" in books:
+        return books["shared"]
+    name = f"shared_{modality}"
+    if name not in books:
+        raise ValueError(f"this codebook set has no shared codebook for {modality!r} "
+                         f"(separate shared codebooks: {sorted(k for k in books if k.startswith('shared'))})")
+    return books[name]

@@ -9,9 +9,9 @@ bridge on SynthBind, then CodeBind alignment) on the five robot target modalitie
 thermal, tactile, point cloud, audio; the camera is the image bridge), with two changes for the
 robot's tabletop: objects stand upright (``synth.pose: upright``, as on the sensor player's floor)
 and the bridge has a convolutional image tower (``tiny-cnn``), which learns object shape on two
-CPU cores where the tiny ViT learns only colour (docs/training.md). The tiny encoders start
-from scratch, so the demo run weights alignment first (DEMO_LOSS_WEIGHTS: Table 1's commitment
-weights of up to 1000 are meant for resumed, pretrained encoders) and skips reconstruction.
+CPU cores where the tiny ViT learns only colour (docs/training.md). The losses are the paper's:
+Table 1's per-target weights (``loss.weights: preset``) with reconstruction, on the official
+numerics (codebind_core/losses.py).
 A finished checkpoint is reused: the script prints its directory and exits. Everything stays
 under cache/ (git-ignored).
 """
@@ -31,8 +31,7 @@ DEFAULT_OUT = ROOT / "cache" / "demo-model"
 MEMORY_DB = "memory.db"  # the memory database `make demo` keeps in <out>
 DEMO_BRIDGE = {"arch": "tiny-cnn"}
 DEMO_BRIDGE_PRETRAIN = {"batch_size": 128, "lr": 2.0e-3}
-DEMO_LOSS_WEIGHTS = {"align": 1.0, "vq": 1.0, "cm": 0.1, "orth": 0.1, "uni": 0.1, "ctr": 0.01, "cuni": 0.01,
-                     "recon": 0.0}
+DEMO_LOSS = {"weights": "preset", "recon": True}
 
 
 def model_dir(out: Path) -> Path:
@@ -48,7 +47,7 @@ def demo_config(out: Path, steps: int, samples: int, bridge_steps: int):
     raw = yaml.safe_load((ROOT / "training" / "configs" / "synth_tiny.yaml").read_text())
     raw["name"] = "demo-model"
     raw["model"]["targets"] = ROBOT_TARGETS
-    raw["model"]["overrides"]["loss"] = {"weights": DEMO_LOSS_WEIGHTS, "recon": False}
+    raw["model"]["overrides"]["loss"] = dict(DEMO_LOSS)
     raw["model"]["overrides"]["bridge"] = DEMO_BRIDGE
     raw["data"]["options"]["cache_dir"] = str(ROOT / "cache" / "synthbind")
     raw["data"]["options"]["synth"].update(num_samples=samples, pose="upright")

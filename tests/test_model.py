@@ -173,3 +173,25 @@ def test_torch_weights_loader_refuses_pickled_objects(tmp_path):
         load_state_dict(tmp_path / "bad.pt")
     torch.save({"module.w": torch.ones(2)}, tmp_path / "ok.pt")
     assert torch.equal(load_state_dict(tmp_path / "ok.pt")["w"], torch.ones(2))
+
+
+def test_preset_overrides_merge_in_depth():
+    cfg = cb.CodeBindConfig.preset("tiny", quantizer={"sub_dim": 4})
+    tiny = cb.CodeBindConfig.preset("tiny")
+    assert cfg.quantizer.sub_dim == 4
+    assert cfg.quantizer.shared_size == tiny.quantizer.shared_size == 256
+    assert cfg.quantizer.specific_size == tiny.quantizer.specific_size
+
+
+def test_separate_shared_codebooks_are_named_and_refused_by_the_memory():
+    from codebind_core.memory.codebooks import CodebookSet
+    from codebind_core.quantize import shared_book
+
+    torch.manual_seed(0)
+    m = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=["depth"], quantizer={"shared_codebook": False}))
+    books = m.codebooks["depth"]
+    assert shared_book(books, "camera") is books["shared_image"]
+    with pytest.raises(ValueError, match="no shared codebook for 'audio'"):
+        shared_book(books, "audio")
+    with pytest.raises(ValueError, match="shared_codebook: false"):
+        CodebookSet.from_model(m)

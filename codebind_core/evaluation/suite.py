@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import toc as TOC
+from ..quantize import shared_book
 from ..training.prepared import PreparedSplit
 from .embed import EmbeddedSplit, embed
 from .factors import unique_factor
@@ -73,7 +74,7 @@ def _codebook_stats(model, path: str, parts: Dict[str, EmbeddedSplit], target: s
     books = model.codebooks[path]
     if "shared" not in books:  # separate per-modality shared codebooks: the target's own
         parts = {target: parts[target]}
-    shared = books["shared"] if "shared" in books else books[f"shared_{target}"]
+    shared = shared_book(books, target)
     codes = torch.cat([p.codes.reshape(-1) for p in parts.values()])
     out = {"shared_usage": codebook_usage(codes, shared.codebook_size),
            "shared_perplexity": codebook_perplexity(codes, shared.codebook_size)}

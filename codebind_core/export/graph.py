@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..encoders.lora import has_lora
 from ..encoders.lora import merge_lora as _merge_lora
 from ..pooling import pool_clips
-from ..quantize import CompositionalVQ
+from ..quantize import CompositionalVQ, shared_book
 
 
 class QuantizerGraph(nn.Module):
@@ -125,7 +125,7 @@ class EncoderGraph(nn.Module):
         self.clip_axis = has_clip_axis(model, modality)
         if self.quantized:
             books = model.codebooks[self.path]
-            self.vq_shared = QuantizerGraph(books["shared"])
+            self.vq_shared = QuantizerGraph(shared_book(books, modality))
             self.vq_specific = QuantizerGraph(books[modality]) if self.specific else None
 
     def spec(self, model) -> GraphSpec:

@@ -56,6 +56,10 @@ class CodebookSet:
         books = getattr(model, "codebooks", None)
         if not books:
             raise ValueError("the model has no codebooks (quantizer disabled?): the memory stores codebook indices")
+        separate = [path for path, vqs in books.items() if "shared" not in vqs]
+        if separate:
+            raise ValueError(f"the memory searches one shared codebook per path; paths {separate} quantize each "
+                             "modality's shared part with its own codebook (quantizer.shared_codebook: false)")
         arrays = {path: vqs["shared"].codebook.detach().cpu().float().numpy() for path, vqs in books.items()}
         dim = int(model.config.embed_dim)
         return cls(arrays, {path: dim // a.shape[1] for path, a in arrays.items() if dim % a.shape[1] == 0})

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import CodeBindConfig
+from ..config import CodeBindConfig, deep_merge
 from .optim import OPTIMIZERS, SCHEDULES
 from .precision import PRECISIONS
 from .run_log import LOG_BACKENDS
@@ -34,14 +34,6 @@ from .run_log import LOG_BACKENDS
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ValueError(msg)
-
-
-def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
-    """`base` updated recursively by `over` (dicts merge, everything else replaces); new dict."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
 
 
 @dataclass

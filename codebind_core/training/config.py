@@ -17,7 +17,6 @@ Every section is a dataclass; unknown keys and bad values raise ``ValueError`` n
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json

@@ -19,6 +19,7 @@ from torch import nn
 
 from . import losses as L
 from .balancer import AdaptiveBalancer
+from .checkpoint_format import save as save_checkpoint
 from .config import CodeBindConfig
 from .decoder import ReconDecoder
 from .encoders import build_bridge, build_target_encoder
@@ -377,9 +378,7 @@ class CodeBind(nn.Module):
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, directory, merge_lora: bool = False) -> None:
-        from .checkpoint import save
-
-        save(self, directory, merge_lora=merge_lora)
+        save_checkpoint(self, directory, merge_lora=merge_lora)
 
 
 

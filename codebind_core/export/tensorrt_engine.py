@@ -27,11 +27,11 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Set, Tuple, Union
 
+from ..atomic import atomic_write_bytes, atomic_write_text
 from .artifact import ExportedGraph, Manifest, sha256_file
 
 ENGINE_FORMAT_VERSION = 1
@@ -183,16 +183,10 @@ def is_stale(engine_path: Union[str, Path], key: EngineKey) -> Optional[str]:
 
 def write_engine(engine_path: Union[str, Path], engine_bytes: bytes, key: EngineKey) -> Path:
     """Write the serialized engine and its sidecar atomically (engine first, sidecar last)."""
-    engine_path = Path(engine_path)
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = engine_path.with_name(f".{engine_path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(engine_bytes)
-    os.replace(tmp, engine_path)
+    engine_path = atomic_write_bytes(engine_path, engine_bytes)
     side = key.to_dict()
     side["engine_sha256"] = hashlib.sha256(engine_bytes).hexdigest()
-    tmp = sidecar_path(engine_path).with_name(f".{sidecar_path(engine_path).name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(side, indent=2, sort_keys=True))
-    os.replace(tmp, sidecar_path(engine_path))
+    atomic_write_text(sidecar_path(engine_path), json.dumps(side, indent=2, sort_keys=True))
     return engine_path
 
 

@@ -14,13 +14,12 @@ a downloaded OpenCLIP checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import torch
 
+from ..atomic import atomic_write, atomic_write_text
 from .config import BridgePretrainConfig
 from .optim import build_optimizer, build_schedule
 
@@ -123,21 +122,11 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(out / WEIGHTS_NAME, lambda p: save_file(state, p))
-    _atomic_write(out / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps({"model_cfg": model_cfg}, indent=2)))
+    atomic_write(out / WEIGHTS_NAME, lambda p: save_file(state, p))
+    atomic_write_text(out / CONFIG_NAME, json.dumps({"model_cfg": model_cfg}, indent=2))
     result = {"weights": str(out / WEIGHTS_NAME), "loss": float(loss.detach())}
     if holdout is not None:
         h_img, h_cap = holdout
         result.update(holdout_scores(model.cpu(), h_img, h_cap, tok, holdout_classes))
     return result
 
-
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

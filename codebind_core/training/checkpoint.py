@@ -8,36 +8,19 @@ Loading uses ``torch.load(weights_only=True)``: tensors and plain containers onl
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 
+from ..atomic import atomic_write
+
 LAST = "last.pt"
 
 
 def save_atomic(obj: Dict[str, Any], path: str | Path) -> None:
-    """torch.save to `path` atomically (tmp file + fsync + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """torch.save to `path` atomically (tmp file + fsync + os.replace, see codebind_core.atomic)."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str | Path) -> Dict[str, Any]:

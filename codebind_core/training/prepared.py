@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_write
 
 STORE_DTYPE = torch.float16
 
@@ -84,16 +84,8 @@ def load_or_build(path: Path, build: Callable[[], torch.Tensor]) -> torch.Tensor
         return load_file(str(path))["x"]
     x = build()
     x = x.to(STORE_DTYPE) if x.is_floating_point() else x
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # a shared cache: readable like any other file
-    try:
-        save_file({"x": x.contiguous()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # a shared cache: readable like any other file
+    atomic_write(path, lambda p: save_file({"x": x.contiguous()}, p), mode=0o644)
     return x
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
+from ...atomic import atomic_write, atomic_write_text
 from .config import IMAGEBIND_CONFIGS, ImageBindConfig, get_config
 from .model import ConfigLike, ImageBindModel, resolve_config
 
@@ -136,8 +135,8 @@ def save_converted(model: ImageBindModel, out_dir: PathLike) -> Path:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION)}
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "imagebind": model.config.to_kwargs()}
-    _atomic(out / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata=meta))
-    _atomic(out / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(config, indent=2)))
+    atomic_write(out / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata=meta))
+    atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2))
     return out
 
 
@@ -191,13 +190,3 @@ def load_imagebind(path: PathLike, config: Optional[ConfigLike] = None) -> Image
         return model_from_state_dict(read_safetensors(path)[0], config, where=str(path))
     return model_from_state_dict(read_pth(path), config, where=str(path))
 
-
-def _atomic(target: Path, write: Callable[[str], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -1,0 +1,49 @@
+"""The checkpoint format and its writer: a directory with ``config.json`` + ``model.safetensors``.
+
+This module knows the files, not the model class: :mod:`codebind_core.model` imports it for
+``CodeBind.save``, and :mod:`codebind_core.checkpoint` (which builds a ``CodeBind`` on load)
+imports both, so the dependencies run one way: checkpoint -> model -> checkpoint_format.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Union
+
+from .atomic import atomic_write, atomic_write_text
+from .config import CodeBindConfig
+from .encoders.lora import has_lora, merge_lora as merge
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
+    """Write ``model`` to ``directory`` atomically (files are written then renamed).
+
+    The checkpoint is self-contained: frozen bridge and trunk weights are included, so the saved
+    config no longer points at the original weight files, and a named project bridge
+    (``BRIDGE_ARCHS``) is written out in full. ``merge_lora=True`` folds LoRA adapters
+    into the trunk weights (smaller, faster inference); otherwise adapters are saved apart as
+    ``lora_A``/``lora_B`` tensors and rebuilt on load."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = CodeBindConfig.from_dict(model.config.to_dict())
+    cfg.bridge.weights = None
+    cfg.bridge.write_out_named_arch()
+    for t in cfg.targets:
+        cfg.trunk_for(t).init = None
+    if cfg.lora.mode == "auto":  # init paths are gone: record whether adapters exist
+        cfg.lora.mode = "on" if any(has_lora(e) for e in model.encoders.values()) else "off"
+    if merge_lora:
+        model = merge(copy.deepcopy(model))
+        cfg.lora.merged = True
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {"format": "codebind", "format_version": str(FORMAT_VERSION)}
+    atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata=meta))
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    return directory

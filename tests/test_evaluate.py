@@ -11,7 +11,7 @@ from codebind_core.evaluation.factors import unique_factor
 from codebind_core.evaluation.metrics import (codebook_perplexity, codebook_usage, cosine_scores,
                                               intra_modal_retrieval, linear_probe, retrieval_recall,
                                               topk_accuracy, zero_shot_accuracy)
-from codebind_core.evaluation.report import Results
+from codebind_core.evaluation.report import Results, write_report
 from codebind_core.evaluation.suite import modality_gap
 
 
@@ -125,6 +125,31 @@ def test_results_aggregate_mean_and_std_over_seeds():
     assert R.cell("codebind", "depth", get) == "60.0 ± 10.0"
     assert R.cell("hard_align", "depth", get) == "–"
 
+
+
+def _record(variant, target, seed, zs1, usage, specific, shared):
+    metrics = {"zero_shot": {"acc@1": zs1, "acc@5": 0.9}, "zero_shot_unseen": {"acc@1": 0.1},
+               "codebook": {"shared_usage": usage, "shared_perplexity": 100.0},
+               "probe_unique": {"specific": specific, "shared": shared}}
+    return {"run": {"variant": variant, "targets": [target], "seed": seed}, "metrics": {target: metrics},
+            "train_seconds": 60.0, "eval_seconds": 6.0}
+
+
+def test_report_claims_table_from_declared_claims(tmp_path):
+    cfg = BenchmarkConfig(seeds=[0, 1], targets=["depth", "thermal"], ablation_targets=["depth"],
+                          ablation_variants=["no_recon"], tsne_targets=["depth"], toc_fractions=[],
+                          report=str(tmp_path / "docs" / "results.md"))
+    recs = [_record("codebind", t, s, zs, 1.0, 0.6, 0.4) for s in (0, 1) for t, zs in (("depth", 0.5), ("thermal", 0.2))]
+    recs += [_record("hard_align", t, s, 0.3, 0.5, 0.5, 0.5) for s in (0, 1) for t in ("depth", "thermal")]
+    stage0 = {"holdout_category_zero_shot": 0.6, "holdout_i2t_acc": 0.5, "holdout_size": 10}
+    text = write_report(cfg, recs, stage0, {"no_recon": "skipped here"}, "cmd", 60.0).read_text()
+    claims = text.split("## The paper's claims, measured")[1].split("##")[0]
+    rows = [r for r in claims.splitlines() if r.startswith("| ") and not r.startswith("| claim")]
+    assert len(rows) == 3  # hard alignment, codebook usage, specific vs shared: no runs for the others
+    assert "| **not reproduced** | better on 1/2: depth 50.0 vs 30.0, thermal 20.0 vs 30.0 |" in rows[0]
+    assert "| **reproduced** | min 100.0 %, mean 100.0 % over targets and seeds |" in rows[1]
+    assert "| **reproduced** | better on 2/2: depth 60.0 vs 40.0, thermal 60.0 vs 40.0 |" in rows[2]
+    assert "| Without reconstruction | Tab. 6 row 4 | not run: skipped here |" in text
 
 def test_variants_build_the_intended_models():
     import codebind_core as cb

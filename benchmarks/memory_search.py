@@ -163,7 +163,8 @@ def markdown(rows: List[dict], command: str, args, load) -> str:
              "within one run.", "",
              "| N | method | p50 ms | p99 ms | recall@10 | bytes/obs |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['n']:,} | {r['method']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['recall']:.3f} | {r['bytes']} |")
+        lines.append(f"| {r['n']:,} | {r['method']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['recall']:.3f} "
+                     f"| {r['bytes']} |")
     by = {}
     for r in rows:
         by.setdefault(r["method"], []).append(r)

@@ -58,7 +58,8 @@ def features(data: SynthBindSet, modality: str, idx: range) -> np.ndarray:
 def _pool(x: np.ndarray, k: int) -> np.ndarray:
     """Average-pool the last two axes to k x k."""
     h, w = x.shape[-2:]
-    return x[..., : h - h % k, : w - w % k].reshape(*x.shape[:-2], k, (h - h % k) // k, k, (w - w % k) // k).mean((-3, -1))
+    x = x[..., : h - h % k, : w - w % k]
+    return x.reshape(*x.shape[:-2], k, (h - h % k) // k, k, (w - w % k) // k).mean((-3, -1))
 
 
 def targets(data: SynthBindSet, name: str, idx: range) -> np.ndarray:
@@ -96,7 +97,8 @@ def probe(data: SynthBindSet) -> None:
 
 CNN_INPUTS = {
     "image": lambda x: x.transpose(0, 3, 1, 2) / 255.0,
-    "video": lambda x: x.reshape(len(x), -1, *x.shape[2:4], 3).transpose(0, 1, 4, 2, 3).reshape(len(x), -1, *x.shape[2:4]) / 255.0,
+    "video": lambda x: (x.reshape(len(x), -1, *x.shape[2:4], 3).transpose(0, 1, 4, 2, 3)
+                        .reshape(len(x), -1, *x.shape[2:4]) / 255.0),
     "depth": lambda x: x[:, None],
     "thermal": lambda x: (x[:, None] - 295.0) / 20.0,
     "tactile": lambda x: x.transpose(0, 3, 1, 2) / 255.0,
@@ -112,7 +114,8 @@ def cnn_probe(data: SynthBindSet, epochs: int = 12, modalities: tuple = tuple(CN
     torch.manual_seed(0)
     train, test, unseen = (data.indices(s) for s in ("train", "test", "test_unseen"))
     y = torch.as_tensor(data.factors["category"], dtype=torch.long)
-    print(f"\nsmall-CNN category accuracy after {epochs} epochs (test / test_unseen; chance {1 / len(data.categories):.2f})")
+    print(f"\nsmall-CNN category accuracy after {epochs} epochs "
+          f"(test / test_unseen; chance {1 / len(data.categories):.2f})")
     for modality in modalities:
         if modality not in data.meta["modalities"] or modality not in CNN_INPUTS:
             continue
@@ -139,7 +142,8 @@ def cnn_probe(data: SynthBindSet, epochs: int = 12, modalities: tuple = tuple(CN
                 opt.step()
         net.eval()
         with torch.no_grad():
-            acc = [float((net(x[r.start:r.stop]).argmax(1) == y[r.start:r.stop]).float().mean()) for r in (test, unseen)]
+            acc = [float((net(x[r.start:r.stop]).argmax(1) == y[r.start:r.stop]).float().mean())
+                   for r in (test, unseen)]
         print(f"{modality:<11}{acc[0]:.2f} / {acc[1]:.2f}   ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 

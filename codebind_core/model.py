@@ -381,8 +381,6 @@ class CodeBind(nn.Module):
         save_checkpoint(self, directory, merge_lora=merge_lora)
 
 
-
-
 def _mean(xs: List[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
     return torch.stack(xs).mean() if xs else zero
 

@@ -126,7 +126,6 @@ def test_results_aggregate_mean_and_std_over_seeds():
     assert R.cell("hard_align", "depth", get) == "–"
 
 
-
 def _record(variant, target, seed, zs1, usage, specific, shared):
     metrics = {"zero_shot": {"acc@1": zs1, "acc@5": 0.9}, "zero_shot_unseen": {"acc@1": 0.1},
                "codebook": {"shared_usage": usage, "shared_perplexity": 100.0},
@@ -139,7 +138,8 @@ def test_report_claims_table_from_declared_claims(tmp_path):
     cfg = BenchmarkConfig(seeds=[0, 1], targets=["depth", "thermal"], ablation_targets=["depth"],
                           ablation_variants=["no_recon"], tsne_targets=["depth"], toc_fractions=[],
                           report=str(tmp_path / "docs" / "results.md"))
-    recs = [_record("codebind", t, s, zs, 1.0, 0.6, 0.4) for s in (0, 1) for t, zs in (("depth", 0.5), ("thermal", 0.2))]
+    recs = [_record("codebind", t, s, zs, 1.0, 0.6, 0.4)
+            for s in (0, 1) for t, zs in (("depth", 0.5), ("thermal", 0.2))]
     recs += [_record("hard_align", t, s, 0.3, 0.5, 0.5, 0.5) for s in (0, 1) for t in ("depth", "thermal")]
     stage0 = {"holdout_category_zero_shot": 0.6, "holdout_i2t_acc": 0.5, "holdout_size": 10}
     text = write_report(cfg, recs, stage0, {"no_recon": "skipped here"}, "cmd", 60.0).read_text()
@@ -151,12 +151,14 @@ def test_report_claims_table_from_declared_claims(tmp_path):
     assert "| **reproduced** | better on 2/2: depth 60.0 vs 40.0, thermal 60.0 vs 40.0 |" in rows[2]
     assert "| Without reconstruction | Tab. 6 row 4 | not run: skipped here |" in text
 
+
 def test_variants_build_the_intended_models():
     import codebind_core as cb
     from codebind_core.evaluation.variants import VARIANTS
     from codebind_core.training.config import ModelSpec, deep_merge
 
     base = cb.CodeBindConfig.preset("tiny", targets=["depth"])
+
     def build(v):
         return cb.create_model(ModelSpec("tiny", ["depth"], deep_merge({}, VARIANTS[v].overrides(base))).build())
     assert not build("hard_align").codebooks and build("hard_align").config.decouple is False

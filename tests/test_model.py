@@ -99,7 +99,8 @@ def test_lora_only_adapters_heads_and_codebook_params_train(lora_model):
     enc = lora_model.encoders["depth"]
     n_blocks = len(enc.transformer.blocks)
     wrapped = {n.split(".lora_A")[0] for n, _ in enc.named_parameters() if "lora_A" in n}
-    expected = {f"transformer.blocks.{i}.attn.{k}" for i in range(max(0, n_blocks - 2), n_blocks) for k in ("qkv", "proj")}
+    expected = {f"transformer.blocks.{i}.attn.{k}"
+                for i in range(max(0, n_blocks - 2), n_blocks) for k in ("qkv", "proj")}
     assert wrapped == expected
 
 

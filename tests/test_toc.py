@@ -46,6 +46,7 @@ def test_keeps_the_distinctive_dimensions():
 def test_toc_beats_random_on_a_retrieval_task():
     e = _constructed(h=200, seed=1)
     q = e + 0.3 * torch.randn(200, 8, generator=torch.Generator().manual_seed(2))
+
     def acc(dims):
         s = TOC.keep_dimensions(q, dims) @ TOC.keep_dimensions(e, dims).T
         return float((s.argmax(1) == torch.arange(200)).float().mean())

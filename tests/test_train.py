@@ -31,8 +31,10 @@ CLASSES = ["box", "sphere", "cone", "torus"]
 MICRO = {
     "embed_dim": 32,
     "bridge": {"model_cfg": {"embed_dim": 32,
-                             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-                             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}},
+                             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
+                                            "head_width": 16},
+                             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
+                                          "layers": 1}}},
     "trunk": {"width": 32, "depth": 1, "heads": 2},
     "inputs": {"image_size": 32, "patch_size": 8},
     "quantizer": {"shared_size": 32, "specific_size": 16},
@@ -102,7 +104,8 @@ def test_config_yaml_roundtrip_and_fingerprint(tmp_path, data_root):
     assert again.to_dict() == cfg.to_dict()
     assert again.fingerprint() == cfg.fingerprint()
     # logging/paths do not change the trajectory; the learning rate does
-    assert TrainConfig.from_dict(_config(tmp_path, data_root, log_every=5, out_dir="x")).fingerprint() == cfg.fingerprint()
+    same = TrainConfig.from_dict(_config(tmp_path, data_root, log_every=5, out_dir="x"))
+    assert same.fingerprint() == cfg.fingerprint()
     assert TrainConfig.from_dict(_config(tmp_path, data_root, optim={"lr": 1e-4})).fingerprint() != cfg.fingerprint()
     built = cfg.model.build()
     assert built.embed_dim == 32 and built.bridge.model_cfg["vision_cfg"]["layers"] == 1

@@ -42,7 +42,8 @@ def main(argv: List[str] | None = None) -> int:
         return 2
     if args.fresh:
         shutil.rmtree(Path(cfg.out_dir) / "runs", ignore_errors=True)
-    command = "python training/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    args = argv if argv is not None else sys.argv[1:]
+    command = "python training/benchmark.py " + " ".join(shlex.quote(a) for a in args)
     run_benchmark(cfg, command.strip())
     return 0
 

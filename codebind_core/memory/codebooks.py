@@ -40,7 +40,8 @@ class CodebookSet:
             if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
                 raise ValueError(f"codebook {path!r} must be (K, d*), got shape {arr.shape}")
             if arr.shape[0] > MAX_CODEBOOK_SIZE:
-                raise ValueError(f"codebook {path!r} has {arr.shape[0]} codevectors; codes are uint16 (<= {MAX_CODEBOOK_SIZE})")
+                raise ValueError(f"codebook {path!r} has {arr.shape[0]} codevectors; "
+                                 f"codes are uint16 (<= {MAX_CODEBOOK_SIZE})")
             if not np.isfinite(arr).all():
                 raise ValueError(f"codebook {path!r} has NaN or inf entries")
             self.books[path] = arr

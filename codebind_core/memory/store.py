@@ -123,7 +123,8 @@ class ObservationStore:
     def delete_path(self, path: str) -> int:
         return self.conn.execute("DELETE FROM observations WHERE path = ?", (path,)).rowcount
 
-    def scan(self, chunk: int = 65536) -> Iterator[Tuple[np.ndarray, List[str], List[str], np.ndarray, List[bytes], np.ndarray]]:
+    def scan(self, chunk: int = 65536) -> Iterator[Tuple[np.ndarray, List[str], List[str], np.ndarray, List[bytes],
+                                                         np.ndarray]]:
         """All rows in id order, in chunks: (ids, paths, modalities, stamps, code blobs, cells)."""
         cur = self.conn.execute("SELECT id, path, modality, stamp_ns, codes, cell FROM observations ORDER BY id")
         while True:

@@ -129,4 +129,3 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
         h_img, h_cap = holdout
         result.update(holdout_scores(model.cpu(), h_img, h_cap, tok, holdout_classes))
     return result
-

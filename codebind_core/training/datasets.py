@@ -51,7 +51,8 @@ def _pairs_csv(options: Dict[str, Any], model) -> List[TargetData]:
         raise ValueError("data.options.csv (path of the pairs CSV) is required for pairs_csv")
     target = _single_target(model, "pairs_csv")
     rows = rows_from_csv(o["csv"], target, o["root"], o["columns"], o["template"])
-    return [TargetData(target, PairFiles(rows, target, model.preprocess, o["preprocess"]), collate_files(model.tokenize))]
+    pairs = PairFiles(rows, target, model.preprocess, o["preprocess"])
+    return [TargetData(target, pairs, collate_files(model.tokenize))]
 
 
 def _pairs_folder(options: Dict[str, Any], model) -> List[TargetData]:
@@ -62,7 +63,8 @@ def _pairs_folder(options: Dict[str, Any], model) -> List[TargetData]:
     target = _single_target(model, "pairs_folder")
     mods = [target] + ([o["bridge"]] if o["bridge"] == "image" else [])
     rows = rows_from_folder(o["root"], mods, o["template"])
-    return [TargetData(target, PairFiles(rows, target, model.preprocess, o["preprocess"]), collate_files(model.tokenize))]
+    pairs = PairFiles(rows, target, model.preprocess, o["preprocess"])
+    return [TargetData(target, pairs, collate_files(model.tokenize))]
 
 
 DATASETS: Dict[str, Builder] = {"synthbind": _synthbind, "pairs_csv": _pairs_csv, "pairs_folder": _pairs_folder}

@@ -166,7 +166,8 @@ def rows_from_csv(csv_path: str | Path, target: str, root: Optional[str | Path] 
     return rows
 
 
-def rows_from_folder(root: str | Path, modalities: Sequence[str], template: str = "a photo of a {}.") -> List[Dict[str, Any]]:
+def rows_from_folder(root: str | Path, modalities: Sequence[str],
+                     template: str = "a photo of a {}.") -> List[Dict[str, Any]]:
     """Pair files under root/<modality>/<class>/<stem>.* by (class, stem); text from the class."""
     root = Path(root).expanduser()
     if not root.is_dir():

@@ -61,7 +61,8 @@ def bridge_model_cfg(model_cfg: CodeBindConfig) -> Dict[str, Any]:
     return model_cfg.bridge.openclip_cfg()
 
 
-def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(), device: Optional[torch.device] = None) -> Optional[str]:
+def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(),
+                  device: Optional[torch.device] = None) -> Optional[str]:
     """Train (or reuse) the Stage-0 bridge of a run; returns its weights path, or None when disabled."""
     bp = cfg.bridge_pretrain
     if not bp.enabled:

@@ -119,7 +119,8 @@ class Trainer:
             self.load_checkpoint(last)
         elif self.s.init_batches > 0 and hasattr(self.model, "init_codebooks"):
             with torch.no_grad():  # k-means in fp32 whatever the training precision
-                self.model.init_codebooks(move_to(b, self.device) for b in self.stream.init_batches(self.s.init_batches))
+                batches = self.stream.init_batches(self.s.init_batches)
+                self.model.init_codebooks(move_to(b, self.device) for b in batches)
         net = self._wrap()
         log = RunLog(self.out_dir, self.s.log_backend, resume_step=self.step) if self.dist.is_main else None
         rows: List[Dict[str, float]] = []

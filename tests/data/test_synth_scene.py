@@ -30,11 +30,13 @@ def test_boxes_contain_the_projected_centres_and_match_the_mask():
 
 
 def test_objects_rest_on_the_floor_and_depth_is_metric():
-    top = PinholeCamera.from_fov(64, 64, 40.0, PinholeCamera.look_at_pose((0.6, 0.0, 1.0), (0.6, 0.0, 0.0), up=(1, 0, 0)))
+    top = PinholeCamera.from_fov(64, 64, 40.0,
+                                 PinholeCamera.look_at_pose((0.6, 0.0, 1.0), (0.6, 0.0, 0.0), up=(1, 0, 0)))
     frame = TabletopScene(OBJECTS[:1]).render(top, noise=False)
     # straight down from 1 m: the sphere (radius 0.1 on the floor) tops out at 0.8 m, the floor at 1 m
     assert abs(frame.depth[31:33, 31:33].min() - 0.8) < 1e-3
-    assert abs(frame.depth[2, 2] / np.linalg.norm(top.optical_rays()[2, 2]) * np.linalg.norm(top.optical_rays()[2, 2]) - 1.0) < 1e-3
+    ray = np.linalg.norm(top.optical_rays()[2, 2])
+    assert abs(frame.depth[2, 2] / ray * ray - 1.0) < 1e-3
     sphere = frame.objects[0]
     assert np.allclose(sphere.centre_world, [0.6, 0.0, 0.1], atol=1e-3)
 

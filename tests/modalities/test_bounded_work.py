@@ -5,7 +5,6 @@ input is processed) and derived from the input's size, not from one machine's fi
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -143,6 +142,7 @@ def test_thermal_scaling_is_unchanged_by_the_float32_buffer():
 
 def test_the_resampler_cache_stays_within_its_byte_budget_whatever_the_rates():
     rs.cache_clear()
+
     def elements(rate):  # size of the rate's filter to 16 kHz (resample.py's formula)
         g = int(np.gcd(rate, 16000))
         orig, new = rate // g, 16000 // g

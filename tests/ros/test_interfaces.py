@@ -13,7 +13,6 @@ from ros_testing import wait_until
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 
-import codebind_ros
 from codebind_core.types import Embedding as CoreEmbedding
 from codebind_ros import embedding_msg
 from codebind_ros.msg import (AudioData, Embedding, EmbeddingArray, Localization,

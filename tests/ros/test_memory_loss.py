@@ -64,7 +64,8 @@ def test_loss_into_the_memory_node_is_counted_and_equals_sent_minus_stored(
     assert wait_until(settled, 30.0, period=1.5)
     node.flush()
     stored, lost = len(node.memory), node.sequences.expire()
-    assert stored + lost == sent, f"{stored} stored + {lost} counted lost != {sent} sent; {node.stats.snapshot()} {node.sequences.values()}"
+    assert stored + lost == sent, (f"{stored} stored + {lost} counted lost != {sent} sent; "
+                                   f"{node.stats.snapshot()} {node.sequences.values()}")
     assert lost > 0  # a depth-1 queue under a 500-message burst does lose: and it was counted
     snap = node.stats.snapshot()
     assert snap.dropped["transport"] == lost

@@ -254,8 +254,9 @@ def test_two_models_of_the_same_folder_name_get_their_own_default_database(
     nodes = []
     try:
         for i, model in enumerate((tiny_model, other, tiny_model)):
+            model_path = Parameter("model_path", value=str(tmp_path / f"run{i}" / "model"))
             nodes.append(MemoryNode(model=model, node_name=f"memory_{i}", namespace=topic, context=ros_context,
-                                    parameter_overrides=[Parameter("model_path", value=str(tmp_path / f"run{i}" / "model"))]))
+                                    parameter_overrides=[model_path]))
         first, second, again = nodes
         assert first.model_id == second.model_id == "model"
         assert first.db_path != second.db_path and first.db_path == again.db_path  # same model, same memory

@@ -38,7 +38,8 @@ def impact_sound(category: CategorySpec, material: MaterialSpec, scale: float, n
     decay = material.damping_alpha + material.damping_beta * freqs
     onset = int(rng.uniform(0.005, 0.05) * sample_rate)
     t = np.arange(n_samples - onset) / sample_rate
-    ring = (amps[:, None] * np.exp(-decay[:, None] * t) * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(0)
+    ring = (amps[:, None] * np.exp(-decay[:, None] * t)
+            * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(0)
     pulse_len = max(1, int(round(material.contact_ms * 1e-3 * sample_rate)))
     pulse = np.sin(np.pi * (np.arange(pulse_len) + 0.5) / pulse_len)
     ring = np.convolve(ring, pulse / pulse.sum())[: len(t)]

@@ -141,7 +141,8 @@ class SynthConfig:
         for name in ("occlusion_prob", "caption_attribute_prob", "val_fraction", "test_fraction",
                      "unseen_fraction"):
             value = getattr(self, name)
-            _require(isinstance(value, (int, float)) and 0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
+            _require(isinstance(value, (int, float)) and 0.0 <= value <= 1.0,
+                     f"{name} must be in [0, 1], got {value!r}")
         _require(self.val_fraction + self.test_fraction + self.unseen_fraction < 1.0,
                  "val + test + unseen fractions must leave a non-empty train split (sum < 1)")
         _require(self.eeg_noise_uv >= 0 and self.offset_max >= 0, "eeg_noise_uv and offset_max must be >= 0")

@@ -43,7 +43,7 @@ class ObjectFactors:
     scale: float                # bounding radius [m]                        (geometric modalities, audio pitch)
     wall_distance: float        # [m]                                        (depth)
     light_ambient: float        # ambient light fraction                     (image, video)
-    light_intensity: float      #                                            (image, video)
+    light_intensity: float      # directional light intensity                (image, video)
     background_angle: float     # direction of the background gradient [rad] (image, video)
     background_gradient: float  # strength of the background gradient        (image, video)
     video_speed: float          # turntable step [rad / frame]               (video)
@@ -119,7 +119,8 @@ def sample_factors(cfg: SynthConfig, index: int, split: str, held: HeldOutPairs)
     if split == "test_unseen":
         kinds = [k for k, ok in ((HELDOUT_COLOUR, cfg.unseen_colours_per_category > 0),
                                  (HELDOUT_MATERIAL, cfg.unseen_materials_per_category > 0),
-                                 (HELDOUT_BOTH, cfg.unseen_colours_per_category * cfg.unseen_materials_per_category > 0))
+                                 (HELDOUT_BOTH,
+                                  cfg.unseen_colours_per_category * cfg.unseen_materials_per_category > 0))
                  if ok]
         weights = np.array([{HELDOUT_COLOUR: 0.4, HELDOUT_MATERIAL: 0.4, HELDOUT_BOTH: 0.2}[k] for k in kinds])
         kind = int(kinds[rng.choice(len(kinds), p=weights / weights.sum())])

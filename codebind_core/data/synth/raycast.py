@@ -141,4 +141,5 @@ def cast_objects(objects: Sequence[Tuple[UnitMesh, ObjectPose]], origins: np.nda
         closer = t < t_best[idx]
         idx = idx[closer]
         t_best[idx], normal[idx], local[idx], object_id[idx] = t[closer], nrm[closer], loc[closer], i
-    return Hits(t_best.reshape(shape), normal.reshape(shape + (3,)), object_id.reshape(shape), local.reshape(shape + (3,)))
+    return Hits(t_best.reshape(shape), normal.reshape(shape + (3,)), object_id.reshape(shape),
+                local.reshape(shape + (3,)))

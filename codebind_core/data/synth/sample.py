@@ -95,7 +95,8 @@ class SampleContext:
 
     def rgb_frame(self, hits: Hits, size: int, rng: np.random.Generator) -> Array:
         ss = self.cfg.supersample
-        backdrop = background_image(size * ss, size * ss, palette_linear(BACKGROUNDS, self.cfg.backgrounds[self.f.background]),
+        backdrop = background_image(size * ss, size * ss,
+                                    palette_linear(BACKGROUNDS, self.cfg.backgrounds[self.f.background]),
                                     self.f.background_angle, self.f.background_gradient)
         linear = block_mean(shade(hits, self.paints(), self.lighting(), backdrop), ss)
         if self.noise:

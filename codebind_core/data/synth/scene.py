@@ -215,7 +215,8 @@ class TabletopScene:
             rows, cols = np.nonzero(mask == i)
             box = None
             if len(rows):
-                box = (float(cols.min()) - 0.5, float(rows.min()) - 0.5, float(cols.max()) + 0.5, float(rows.max()) + 0.5)
+                box = (float(cols.min()) - 0.5, float(rows.min()) - 0.5,
+                       float(cols.max()) + 0.5, float(rows.max()) + 0.5)
             out.append(SceneObject(i, name, spec.category, pose.translation.copy(), centre_cam, pixel, box, len(rows)))
         return out
 
@@ -236,7 +237,8 @@ class TabletopScene:
         if not (8 <= size <= 1024 and patch_m > 0):
             raise ValueError("size must be in [8, 1024] and patch_m > 0")
         rng = stream_rng(self.seed, index * 100003 + touch, "scene-tactile")
-        return gelsight_image(unit_mesh(spec.category), spec.scale, material_spec(spec.material), size, patch_m, rng, noise)
+        return gelsight_image(unit_mesh(spec.category), spec.scale, material_spec(spec.material), size, patch_m,
+                              rng, noise)
 
     def _spec(self, index: int) -> ObjectSpec:
         if not 0 <= index < len(self.specs):

@@ -65,8 +65,8 @@ CATEGORIES: Dict[str, CategorySpec] = {c.name: c for c in [
     CategorySpec("mobius", lambda: _TM.create_mobius(80, 12, 1, 1.0, 1.0, 0.6, 1.0),
                  ("mobius strip", "twisted loop", "twisted band"), (1.0, 2.17, 3.96, 6.13, 8.6), 80.0),
     # extra categories (not in the default set): near neighbours of the defaults, for harder variants
-    CategorySpec("hex_prism", lambda: _TM.create_cylinder(0.8, 1.2, 6), ("hexagonal prism", "hex nut", "hexagonal block"),
-                 (1.0, 1.62, 2.45, 3.1), 200.0),
+    CategorySpec("hex_prism", lambda: _TM.create_cylinder(0.8, 1.2, 6),
+                 ("hexagonal prism", "hex nut", "hexagonal block"), (1.0, 1.62, 2.45, 3.1), 200.0),
     CategorySpec("ellipsoid", lambda: _TM.create_ellipsoid(1.0, 0.65, 0.4, 20), ("ellipsoid", "egg", "pebble"),
                  (1.0, 1.31, 2.12, 2.7, 3.5), 240.0),
 ]}

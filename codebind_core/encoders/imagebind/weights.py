@@ -189,4 +189,3 @@ def load_imagebind(path: PathLike, config: Optional[ConfigLike] = None) -> Image
     if path.suffix == ".safetensors":
         return model_from_state_dict(read_safetensors(path)[0], config, where=str(path))
     return model_from_state_dict(read_pth(path), config, where=str(path))
-

@@ -35,10 +35,12 @@ from codebind_core.memory.kernels import warm_up as warm_up_kernels
 from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
                                       NodeStats, ThrottledLog)
 from codebind_ros.encoder_node import load_model
+from codebind_ros.encoder_params import MODALITIES
 from codebind_ros.memory_params import MemoryParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.msg import EmbeddingArray, LocalizationArray
 from codebind_ros.params import declare
+from codebind_ros.query_server import QueryServer, checked_stamp_ns
 from codebind_ros.qos import latched_qos, results_qos
 from codebind_ros.results import query_result, roi_to_box, stamp_to_ns
 from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
@@ -134,8 +136,10 @@ class MemoryNode(Node):
                                      callback_group=inputs)
         self.ack_publisher = self.create_publisher(UInt64, MEMORY_ACK, latched_qos())
         self.create_timer(p.commit_period, self.flush, callback_group=MutuallyExclusiveCallbackGroup())
-        self.service = self.create_service(QueryText, QUERY_SERVICE, self._on_query,
-                                           callback_group=MutuallyExclusiveCallbackGroup())
+        self.query_server = QueryServer(self, QueryText, QUERY_SERVICE, self._on_query,
+                                        qos_depth=p.query_qos_depth, max_pending=p.max_pending_queries,
+                                        max_wait_s=p.query_timeout, on_error=self.get_logger().error)
+        self.service = self.query_server.service
         self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id="memory",
                                                period_s=p.diagnostics_period, extra=self._extra)
         self.get_logger().info(f"memory at {self.db_path}: {len(self.memory)} observations "
@@ -290,10 +294,24 @@ class MemoryNode(Node):
         if self.memory.paths:
             text_queries(self.model, "a photo of an object.", self.memory.paths)
 
+    def query_modalities(self) -> List[str]:
+        """Modalities a query may name: the sensors' and whatever this database has stored."""
+        return sorted(set(MODALITIES) | set(self.params.modality_list()) | set(self.memory.modalities))
+
+    def _check_query(self, request: QueryText.Request) -> Tuple[Optional[int], Optional[int]]:
+        """(since_ns, until_ns) of a request (None: no bound); ValueError names what is wrong."""
+        known = self.query_modalities()
+        if request.modality and request.modality not in known:
+            raise ValueError(f"unknown modality {request.modality!r}; known: {known} (empty: all)")
+        since = checked_stamp_ns(request.since, "since") or None
+        until = checked_stamp_ns(request.until, "until") or None
+        if since is not None and until is not None and since > until:
+            raise ValueError(f"since ({since} ns) is after until ({until} ns)")
+        return since, until
+
     def _on_query(self, request: QueryText.Request, response: QueryText.Response):
-        since = stamp_to_ns(request.since) or None
-        until = stamp_to_ns(request.until) or None
         try:
+            since, until = self._check_query(request)
             hits = self.search(request.text, request.top_k, request.modality, since, until)
         except ValueError as exc:
             response.success, response.message = False, str(exc)
@@ -309,15 +327,25 @@ class MemoryNode(Node):
         with self._pending_lock:
             pending = len(self._pending)
         self.sequences.expire()
-        return {**self.sequences.values(), "observations": str(len(self.memory)), "pending": str(pending),
+        queries = {f"queries_{k}": str(v) for k, v in self.query_server.counts.items()}
+        return {**self.sequences.values(), **queries, "queries_waiting": str(self.query_server.pending),
+                "observations": str(len(self.memory)), "pending": str(pending),
                 "acknowledged_id": str(self.acknowledged), "db_path": str(self.db_path),
                 "model_id": self.model_id}
 
     def destroy_node(self) -> None:
+        """Stop serving, commit what is pending, close the database. Safe on a node whose
+        constructor failed half-way (rclpy destroys such a node when its context shuts down)."""
+        server = getattr(self, "query_server", None)
+        if server is not None:
+            server.stop()
         try:
-            self.flush()
+            if hasattr(self, "_pending") and hasattr(self, "memory"):
+                self.flush()
         finally:
-            self.memory.close()
+            memory = getattr(self, "memory", None)
+            if memory is not None:
+                memory.close()
             super().destroy_node()
 
 

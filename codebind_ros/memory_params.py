@@ -39,6 +39,13 @@ class MemoryParams:
     input_qos_depth: int = field(default=1000, metadata=doc(
         "Embedding subscriptions: reliable, keep the last this many undelivered messages (bursts "
         "wait here; beyond it messages are lost and counted as dropped_transport)"))
+    query_qos_depth: int = field(default=1000, metadata=doc(
+        "QueryText service: reliable, keep the last this many requests the server has not taken "
+        "yet (it takes them between two answers)"))
+    max_pending_queries: int = field(default=200, metadata=doc(
+        "queries waiting for their answer; one more is refused at once (success false, 'busy')"))
+    query_timeout: float = field(default=10.0, metadata=doc(
+        "a query that waited longer than this (s) for its turn is refused ('busy') instead of answered"))
     max_pending: int = field(default=2000, metadata=doc("observations waiting for a commit; older ones dropped"))
     diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
     log_throttle_sec: float = field(default=5.0, metadata=doc("at most one warning per this many seconds"))
@@ -49,11 +56,14 @@ class MemoryParams:
         if unknown:
             raise ValueError(f"parameter modalities has unknown {unknown}; known: {MODALITIES}")
         for name in ("max_observations", "max_top_k", "max_text_chars", "max_pending", "input_qos_depth", "ivf_nprobe",
+                     "query_qos_depth", "max_pending_queries",
                      "ivf_min_observations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
         if self.commit_period <= 0 or self.diagnostics_period <= 0 or self.min_period < 0:
             raise ValueError("commit_period and diagnostics_period must be > 0, min_period >= 0")
+        if self.query_timeout <= 0:
+            raise ValueError(f"parameter query_timeout must be > 0, got {self.query_timeout}")
         if self.dedupe_distance < 0:
             raise ValueError(f"parameter dedupe_distance must be >= 0, got {self.dedupe_distance}")
 

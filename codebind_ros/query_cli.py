@@ -42,9 +42,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def call(node, executor, request, service: str, timeout: float):
     """Call QueryText, spinning ``executor`` in this thread; the request is re-sent every few
     seconds until ``timeout`` (a request sent before discovery has matched the server is lost)."""
+    from codebind_ros.query_server import service_qos
     from codebind_ros.srv import QueryText
 
-    client = node.create_client(QueryText, service)
+    # deep: the middleware delivers every client's responses to every client of the service, and a
+    # burst of other clients' responses would evict this one from a 10-deep history
+    client = node.create_client(QueryText, service, qos_profile=service_qos(1000))
     try:
         deadline = time.monotonic() + timeout
         if not client.wait_for_service(timeout_sec=timeout):

@@ -68,6 +68,11 @@ class ObservationMemory:
         return self._count
 
     @property
+    def modalities(self) -> List[str]:
+        """Modality names ever stored in this database."""
+        return list(self._modality_ids)
+
+    @property
     def paths(self) -> List[str]:
         """Codebook paths that have stored observations."""
         return [p for p, m in self._mirrors.items() if len(m)]

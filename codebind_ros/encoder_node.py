@@ -194,19 +194,27 @@ class EncoderNode(Node):
                 **self.stream.values()}
 
     def destroy_node(self) -> None:
-        self.worker.stop()
+        worker = getattr(self, "worker", None)  # None: the constructor failed before it started
+        if worker is not None:
+            worker.stop()
         super().destroy_node()
 
 
 def main(args: Optional[List[str]] = None) -> int:
     """``encoder_node`` executable: spin one EncoderNode until shutdown."""
     try:
-        with ros_session(args=args):
+        with ros_session(args=args) as context:
             try:
                 node = EncoderNode()
             except ValueError as exc:
+                if not context.ok():
+                    return 0  # SIGINT/SIGTERM during start-up
                 rclpy.logging.get_logger("codebind_encoder").fatal(str(exc))
                 return 1
+            except Exception:
+                if not context.ok():
+                    return 0  # SIGINT/SIGTERM during start-up: what failed after it does not matter
+                raise
             try:
                 rclpy.spin(node)
             finally:

@@ -263,7 +263,9 @@ class LocalisationNode(Node):
                 "model_id": self.model_id}
 
     def destroy_node(self) -> None:
-        self.worker.stop()
+        worker = getattr(self, "worker", None)  # None: the constructor failed before it started
+        if worker is not None:
+            worker.stop()
         super().destroy_node()
 
 

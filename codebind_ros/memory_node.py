@@ -115,7 +115,16 @@ class MemoryNode(Node):
         codebooks = CodebookSet.from_model(self.model)
         self.db_path = Path(p.db_path or default_db_path(self.model_id, codebooks)).expanduser()
         self.memory = ObservationMemory(self.db_path, codebooks, self.config)
-        self._warm_up()
+        if self.memory.damaged_rows:
+            ids = self.memory.damaged_rows
+            self.get_logger().error(
+                f"memory at {self.db_path}: {len(ids)} observations had damaged codes and were removed "
+                f"(ids {ids[:20]}{' ...' if len(ids) > 20 else ''}); the other {len(self.memory)} are kept")
+        try:
+            self._warm_up()
+        except BaseException:
+            self.memory.close()  # a failed start leaves the database free for the next one
+            raise
         self.stats = NodeStats()
         self.sequences = SequenceTracker(on_lost=lambda n: self.stats.on_dropped(DROP_TRANSPORT, n))
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
@@ -354,12 +363,18 @@ def main(args: Optional[List[str]] = None) -> int:
     from rclpy.executors import MultiThreadedExecutor
 
     try:
-        with ros_session(args=args):
+        with ros_session(args=args) as context:
             try:
                 node = MemoryNode()
             except ValueError as exc:
+                if not context.ok():
+                    return 0  # SIGINT/SIGTERM during start-up
                 rclpy.logging.get_logger("codebind_memory").fatal(str(exc))
                 return 1
+            except Exception:
+                if not context.ok():
+                    return 0  # SIGINT/SIGTERM during start-up: what failed after it does not matter
+                raise
             executor = MultiThreadedExecutor()
             executor.add_node(node)
             try:

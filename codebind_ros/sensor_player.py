@@ -181,7 +181,7 @@ class SensorPlayerNode(Node):
         return {f"published_{k}": str(v) for k, v in sorted(self.published.items())}
 
     def destroy_node(self) -> None:
-        if self.replayer is not None:
+        if getattr(self, "replayer", None) is not None:
             self.replayer.stop()
         super().destroy_node()
 

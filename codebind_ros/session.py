@@ -13,6 +13,7 @@ handler shuts it down before the node's clean-up runs).
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Iterator, List, Optional
 
 import rclpy
@@ -28,10 +29,18 @@ def ros_session(args: Optional[List[str]] = None, *, context: Optional[Context] 
     rclpy.init(args=args, context=context, domain_id=domain_id)
     try:
         yield context if context is not None else rclpy.get_default_context()
-    finally:
-        # None for the default context: rclpy then also replaces it and removes its signal
-        # handlers, as `with rclpy.init()` does; a no-op for a context already shut down.
-        rclpy.try_shutdown(context=context)
+    except BaseException:
+        # The shutdown destroys the context's nodes, a node whose constructor failed half-way
+        # among them: an error there must not replace the one already on its way out.
+        try:
+            rclpy.try_shutdown(context=context)
+        except Exception as cleanup:
+            print(f"[codebind] while shutting down after an error: {type(cleanup).__name__}: {cleanup}",
+                  file=sys.stderr)
+        raise
+    # None for the default context: rclpy then also replaces it and removes its signal
+    # handlers, as `with rclpy.init()` does; a no-op for a context already shut down.
+    rclpy.try_shutdown(context=context)
 
 
 def context_ok(node) -> bool:

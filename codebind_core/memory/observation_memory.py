@@ -9,6 +9,7 @@ the vectors the model aligns (paper Eq. 1 uses quantized embeddings, §3.3). See
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -20,7 +21,7 @@ from .ivf import CoarseIndex, kmeans
 from .kernels import scan_topk
 from .mirror import PathMirror
 from .observation import Observation, SearchHit
-from .store import SCHEMA_VERSION, ObservationStore, array_to_blob, blob_to_array
+from .store import SCHEMA_VERSION, DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
 
 _MAX_MODALITIES = 256
 
@@ -46,10 +47,14 @@ class ObservationMemory:
         self._count = 0
         self.reindexed = 0   # rows re-quantized when opened with other codebooks
         self.dropped_on_reindex = 0
+        self.damaged_rows: List[int] = []  # ids of rows removed at load: codes unreadable
         try:
             self._check_codebooks()
             self._load()
-        except Exception:
+        except sqlite3.DatabaseError as e:
+            self._store.close()
+            raise DamagedDatabaseError(f"memory database {db_path} is damaged: {e}") from e
+        except BaseException:
             self._store.close()
             raise
 
@@ -146,17 +151,44 @@ class ObservationMemory:
         for mod in json.loads(self._store.get_meta("modalities") or b"[]"):
             self._modality_id(mod, persist=False)
         for ids, paths, mods, stamps, blobs, cells in self._store.scan():
+            good = self._readable_rows(ids, paths, blobs)
             paths_arr = np.asarray(paths)
             for p in np.unique(paths_arr):
-                sel = np.flatnonzero(paths_arr == p)
+                sel = np.flatnonzero((paths_arr == p) & good)
+                if not sel.size:
+                    continue
                 codes = np.stack([np.frombuffer(blobs[i], np.uint16) for i in sel])
                 mod_ids = np.asarray([self._modality_id(mods[i]) for i in sel], np.uint8)
                 self._append_mirror(str(p), codes, ids[sel], stamps[sel], mod_ids, cells[sel])
-            self._count += ids.size
+            self._count += int(good.sum())
+        if self.damaged_rows:  # one bad row costs itself, not the memory
+            st = self._store
+            st.begin()
+            try:
+                for i in self.damaged_rows:
+                    st.conn.execute("DELETE FROM observations WHERE id = ?", (int(i),))
+                st.commit()
+            except Exception:
+                st.rollback()
+                raise
         for p in list(self._mirrors) if self.config.index == "ivf" else []:
             blob = self._store.get_meta(f"ivf:{p}")
             if blob is not None:
                 self._attach_coarse(p, CoarseIndex(blob_to_array(blob), self._mirrors[p].m))
+
+    def _readable_rows(self, ids, paths, blobs) -> np.ndarray:
+        """Mask of the rows whose codes fit their path's codebook; the others' ids go to
+        ``damaged_rows``."""
+        good = np.ones(ids.size, bool)
+        for i, (p, b) in enumerate(zip(paths, blobs)):
+            try:
+                if not isinstance(b, bytes) or len(b) % 2 or p not in self.codebooks.paths:
+                    raise ValueError
+                self.codebooks.check_codes(p, np.frombuffer(b, np.uint16))
+            except ValueError:
+                good[i] = False
+                self.damaged_rows.append(int(ids[i]))
+        return good
 
     # ---- writing -----------------------------------------------------------------------------
     def _modality_id(self, modality: str, persist: bool = True) -> int:

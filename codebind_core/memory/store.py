@@ -1,8 +1,12 @@
 """SQLite persistence of observations (WAL journal; a row is acknowledged once its commit returns)."""
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
+import os
 import sqlite3
+import struct
 import threading
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -46,29 +50,136 @@ def blob_to_array(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(blob), allow_pickle=False)
 
 
+def _exclusive_lock(db: Path):
+    """An open ``<db>.lock`` holding an exclusive flock (released when closed or the process
+    dies); ValueError when another process or object holds it."""
+    f = open(f"{db}.lock", "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            raise ValueError(f"memory database {db} is in use by another memory ({holder}); one database "
+                             f"serves one memory node: give this one another db_path") from None
+        raise
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}\n")
+    f.flush()
+    return f
+
+
 def _opt(values, n):
     return tuple(values) if values is not None else (None,) * n
 
 
+class DamagedDatabaseError(ValueError):
+    """The database file (or its write-ahead log) is damaged: nothing is served from it."""
+
+
+def _wal_checksum(data: bytes, s0: int, s1: int, big_endian: bool) -> Tuple[int, int]:
+    words = struct.unpack((">" if big_endian else "<") + f"{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def check_wal(wal_path) -> Optional[str]:
+    """None when the write-ahead log is sound, else what is wrong with it.
+
+    SQLite replays a WAL up to its first frame whose checksum fails and silently ignores the rest,
+    so damage in the middle of a WAL loses every later commit without an error. Frames of the
+    current WAL generation carry the header's salt; frames of an older generation (left behind
+    when the log restarted) carry another salt and are ignored legitimately. A current-generation
+    frame after the first broken one means committed data would be dropped."""
+    wal = Path(wal_path)
+    if not wal.exists() or wal.stat().st_size == 0:
+        return None
+    data = wal.read_bytes()
+    if len(data) < 32:
+        return f"write-ahead log {wal} is truncated ({len(data)} bytes)"
+    magic, _, page_size, _, salt1, salt2, c0, c1 = struct.unpack(">8I", data[:32])
+    if magic not in (0x377F0682, 0x377F0683):
+        return f"write-ahead log {wal} has no valid header"
+    big = bool(magic & 1)
+    if _wal_checksum(data[:24], 0, 0, big) != (c0, c1):
+        return f"write-ahead log {wal} has a damaged header"
+    frame = 24 + page_size
+    s0, s1 = c0, c1
+    broken_at = None
+    n_frames = (len(data) - 32) // frame
+    for i in range(n_frames):
+        off = 32 + i * frame
+        head = data[off: off + 24]
+        _, _, f_salt1, f_salt2, f0, f1 = struct.unpack(">6I", head)
+        current = (f_salt1, f_salt2) == (salt1, salt2)
+        if broken_at is None:
+            if current:
+                s0, s1 = _wal_checksum(head[:8] + data[off + 24: off + frame], s0, s1, big)
+                if (s0, s1) == (f0, f1):
+                    continue
+            broken_at = i
+        elif current:
+            return (f"write-ahead log {wal} is damaged at frame {broken_at} of {n_frames}: committed "
+                    f"frames after it would be silently dropped")
+    return None
+
+
 class ObservationStore:
-    """The observations table and a key/value meta table in one SQLite file."""
+    """The observations table and a key/value meta table in one SQLite file.
+
+    Opening takes an exclusive lock on ``<db>.lock`` (another process or object holding it: a
+    ValueError naming it), checks the write-ahead log and runs SQLite's ``integrity_check``; a
+    damaged file raises :class:`DamagedDatabaseError` (a ValueError) naming what is wrong."""
 
     def __init__(self, db_path, synchronous: str = "FULL"):
         self.path = Path(db_path)
-        if str(db_path) != ":memory:":
+        self._lock_file = None
+        in_memory = str(db_path) == ":memory:"
+        if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _exclusive_lock(self.path)
         self.lock = threading.RLock()
+        self.conn = None
         try:
+            if not in_memory:
+                problem = check_wal(f"{self.path}-wal")
+                if problem:
+                    raise DamagedDatabaseError(f"memory database {db_path} is damaged: {problem}; move "
+                                               f"the file and its -wal aside (or restore a backup) to start")
             self.conn = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={synchronous}")
+            problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check(20)")]
+            if problems != ["ok"]:
+                raise DamagedDatabaseError(
+                    f"memory database {db_path} is damaged (SQLite integrity_check: "
+                    f"{'; '.join(problems[:5])}{' ...' if len(problems) > 5 else ''}); move it aside "
+                    f"(or restore a backup) to start")
             self.conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise ValueError(f"cannot open memory database {db_path}: {e}") from e
+        except (sqlite3.DatabaseError, ValueError) as e:
+            self._release()
+            if isinstance(e, ValueError):
+                raise
+            raise DamagedDatabaseError(f"memory database {db_path} is damaged: {e}; move it aside (or restore "
+                                       f"a backup) to start") from e
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
 
     def close(self) -> None:
         with self.lock:
-            self.conn.close()
+            self._release()
 
     # ---- transactions -----------------------------------------------------------------------
     def begin(self) -> None:

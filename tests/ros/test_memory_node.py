@@ -255,6 +255,11 @@ def test_two_models_of_the_same_folder_name_get_their_own_default_database(
     try:
         for i, model in enumerate((tiny_model, other, tiny_model)):
             model_path = Parameter("model_path", value=str(tmp_path / f"run{i}" / "model"))
+            if i == 2:  # the same model's memory again: only once the first has let go of it
+                with pytest.raises(ValueError, match="in use by another memory"):
+                    MemoryNode(model=model, node_name="memory_x", namespace=topic, context=ros_context,
+                               parameter_overrides=[model_path])
+                nodes[0].destroy_node()
             nodes.append(MemoryNode(model=model, node_name=f"memory_{i}", namespace=topic, context=ros_context,
                                     parameter_overrides=[model_path]))
         first, second, again = nodes
@@ -266,5 +271,5 @@ def test_two_models_of_the_same_folder_name_get_their_own_default_database(
             assert node.db_path.name == f"memory_model-{fingerprint[:12]}.db"
             assert str(node.db_path) == str(Path(default_db_path("model", node.memory.codebooks)).expanduser())
     finally:
-        for node in nodes:
+        for node in nodes[1:] if len(nodes) == 3 else nodes:
             node.destroy_node()

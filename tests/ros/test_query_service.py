@@ -144,3 +144,24 @@ def test_bad_requests_are_clear_errors(spin, ros_context, tiny_model, topic, tmp
     # a good request right after is answered, and a known modality without observations is no error
     future = client.call_async(QueryText.Request(text="a red sphere", top_k=3, modality="depth"))
     assert wait_until(future.done, 20.0) and future.result().success and future.result().results == []
+
+
+def test_a_failing_constructor_shows_its_own_error(tiny_model, tmp_path):
+    """A non-ValueError in a node's constructor (a real checkpoint loaded onto a CUDA device this
+    machine's torch cannot use) reaches the user as itself: the context's shutdown destroys the
+    half-built node without an AttributeError taking the error's place."""
+    import subprocess
+    import sys
+
+    import codebind_core as cb
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    cb.save(tiny_model, tmp_path / "ckpt")
+    for module in ("codebind_ros.memory_node", "codebind_ros.encoder_node"):
+        out = subprocess.run([sys.executable, "-m", module, "--ros-args", "-p", f"model_path:={tmp_path / 'ckpt'}",
+                              "-p", "device:=cuda", "-p", "modality:=depth", "-p", f"db_path:={tmp_path / 'm.db'}"],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode != 0
+        tail = out.stderr.strip().splitlines()[-1]
+        assert "CUDA" in tail and "AttributeError" not in out.stderr, out.stderr[-2000:]

@@ -1,19 +1,23 @@
 # The two commands of the README. Both bootstrap .venv first (idempotent).
-.PHONY: setup demo test test-ros-jazzy
+.PHONY: setup demo demo-train test test-ros-jazzy
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 setup:
 	@bash scripts/bootstrap.sh
 
-# Train the SynthBind demo model once (cached in cache/), then run the perception graph
-# (sensor player, six encoders, localisation, memory) and query it. The demo's memory lives
-# next to its model, so it never meets a database written with other codebooks.
+# Run the perception graph (sensor player, six encoders, localisation, memory) with the shipped
+# demo model (models/demo) and query it. The memory's database is named after the model's
+# codebooks (~/.ros/codebind/), so a re-shipped model never meets one written with other codebooks.
 QUERY ?= a photo of a red sphere.
 demo: setup
-	@.venv/bin/python scripts/train_demo_model.py
 	@ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python -m codebind_ros.graph \
-		--model-path cache/demo-model/model --memory-db cache/demo-model/memory.db --query "$(QUERY)"
+		--model-path models/demo --query "$(QUERY)"
+
+# Retrain the demo model with its recipe (SynthBind, about 25 minutes on 2 CPU cores; cached in
+# cache/demo-model) and ship it to models/demo.
+demo-train: setup
+	@.venv/bin/python scripts/train_demo_model.py --force --ship
 
 test: setup
 	@.venv/bin/python -m pytest -q tests

@@ -47,3 +47,37 @@ def test_clear_removes_the_run_and_nothing_else(demo, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     demo.clear(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [demo.MEMORY_DB, "notes.txt"]
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "demo"
+
+
+def test_shipped_model_was_made_by_the_current_recipe(demo):
+    """models/demo (what `make demo` runs) carries the fingerprint of the recipe `make demo-train`
+    runs now: a changed recipe or model config must be retrained and re-shipped."""
+    import json
+
+    recipe = json.loads((SHIPPED / "recipe.json").read_text())
+    assert recipe["fingerprint"] == demo.default_fingerprint(), (
+        "the shipped demo model was trained with another recipe: run `make demo-train`")
+    assert recipe["precision"] in ("fp16", "fp32")
+
+
+def test_shipped_model_loads_with_float32_codebooks_and_no_decoders():
+    import codebind_core as cb
+    from safetensors import safe_open
+
+    model = cb.load(SHIPPED)
+    assert not model.decoders and set(model.config.targets) == {"depth", "thermal", "tactile", "pointcloud", "audio"}
+    with safe_open(str(SHIPPED / "model.safetensors"), "pt") as f:
+        dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
+    assert all(d in ("F32", "BOOL") for k, d in dtypes.items() if k.startswith("codebooks."))
+    assert any(d == "F16" for d in dtypes.values())
+    assert all(p.dtype.is_floating_point for p in model.parameters())
+
+
+def test_fingerprint_does_not_depend_on_the_checkout_path(demo, tmp_path):
+    a = demo.demo_config(tmp_path / "a", 600, 3000, 1500)
+    b = demo.demo_config(tmp_path / "b", 600, 3000, 1500)
+    b.data.options["cache_dir"] = str(tmp_path / "elsewhere")
+    assert a.fingerprint() == b.fingerprint()

@@ -179,6 +179,7 @@ class TrainConfig:
         d = self.to_dict()
         for k in ("out_dir", "progress", "log_every", "log_backend", "checkpoint_every", "num_workers", "device"):
             d.pop(k)
+        d["data"]["options"].pop("cache_dir", None)  # where generated data is cached, not what it is
         model = self.model.build()
         model.bridge.write_out_named_arch()
         d["resolved_model"] = model.to_dict()

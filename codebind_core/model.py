@@ -293,6 +293,10 @@ class CodeBind(nn.Module):
         out["uni"] = _mean([L.uniform_loss(sp_tok[m][:, 0], printed=not official) for m in spec_mods], zero)
         out["recon"] = self._recon(toks, q, official, zero)
         out.update(self._codebook_losses(q, target, official, zero))
+        return self._with_total(out, target, step)
+
+    def _with_total(self, out: Dict[str, torch.Tensor], target: str, step: Optional[int]) -> Dict[str, torch.Tensor]:
+        """Add ``total``: the balancer's weighting, or Table 1 / official / explicit weights."""
         if self.balancer is not None:
             out["total"], _ = self.balancer(out, step)
         else:
@@ -369,12 +373,7 @@ class CodeBind(nn.Module):
         out["orth"] = _mean([L.orthogonal_loss(cls[m], p) for m, p in spec.items()], zero)
         out["uni"] = _mean([L.uniform_loss(p, printed=not official) for p in spec.values()], zero)
         out.update(recon=zero, vq=zero, cm=zero, ctr=zero, cuni=zero)
-        if self.balancer is not None:
-            out["total"], _ = self.balancer(out, step)
-        else:
-            w = self.loss_weights(target)
-            out["total"] = sum(getattr(w, k) * out[k] for k in L.LOSS_NAMES)
-        return out
+        return self._with_total(out, target, step)
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, directory, merge_lora: bool = False) -> None:

@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-import rclpy
 import torch
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 
@@ -34,7 +32,7 @@ from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.params import declare, parse_mapping
 from codebind_ros.qos import results_qos, sensor_qos
 from codebind_ros.stream_health import StreamMonitor
-from codebind_ros.session import ros_session
+from codebind_ros.session import run_node
 from codebind_ros.topics import embedding_topic
 from codebind_ros.worker import LatestQueue, Worker
 
@@ -202,26 +200,7 @@ class EncoderNode(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``encoder_node`` executable: spin one EncoderNode until shutdown."""
-    try:
-        with ros_session(args=args) as context:
-            try:
-                node = EncoderNode()
-            except ValueError as exc:
-                if not context.ok():
-                    return 0  # SIGINT/SIGTERM during start-up
-                rclpy.logging.get_logger("codebind_encoder").fatal(str(exc))
-                return 1
-            except Exception:
-                if not context.ok():
-                    return 0  # SIGINT/SIGTERM during start-up: what failed after it does not matter
-                raise
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(EncoderNode, "codebind_encoder", args, multi_threaded=False)
 
 
 if __name__ == "__main__":

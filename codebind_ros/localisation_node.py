@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
@@ -49,7 +47,7 @@ from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray
 from codebind_ros.params import declare
 from codebind_ros.qos import latched_qos, results_qos, sensor_qos
 from codebind_ros.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
-from codebind_ros.session import ros_session
+from codebind_ros.session import run_node
 from codebind_ros.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.sync import ApproximateTimeSync
@@ -271,24 +269,7 @@ class LocalisationNode(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``localisation_node`` executable."""
-    from rclpy.executors import MultiThreadedExecutor
-
-    try:
-        with ros_session(args=args):
-            try:
-                node = LocalisationNode()
-            except ValueError as exc:
-                rclpy.logging.get_logger("codebind_localisation").fatal(str(exc))
-                return 1
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(LocalisationNode, "codebind_localisation", args, multi_threaded=True)
 
 
 if __name__ == "__main__":

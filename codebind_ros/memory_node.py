@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy as np
-import rclpy
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import UInt64
 
@@ -45,7 +43,7 @@ from codebind_ros.qos import latched_qos, results_qos
 from codebind_ros.results import query_result, roi_to_box, stamp_to_ns
 from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.stream_health import SequenceTracker
-from codebind_ros.session import context_ok, ros_session
+from codebind_ros.session import context_ok, run_node
 from codebind_ros.srv import QueryText
 from codebind_ros.topics import QUERY_SERVICE, embedding_topic
 
@@ -360,30 +358,7 @@ class MemoryNode(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``memory_node`` executable: spin one MemoryNode until shutdown."""
-    from rclpy.executors import MultiThreadedExecutor
-
-    try:
-        with ros_session(args=args) as context:
-            try:
-                node = MemoryNode()
-            except ValueError as exc:
-                if not context.ok():
-                    return 0  # SIGINT/SIGTERM during start-up
-                rclpy.logging.get_logger("codebind_memory").fatal(str(exc))
-                return 1
-            except Exception:
-                if not context.ok():
-                    return 0  # SIGINT/SIGTERM during start-up: what failed after it does not matter
-                raise
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(MemoryNode, "codebind_memory", args, multi_threaded=True)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
@@ -34,7 +32,7 @@ from codebind_ros.diagnostics import DiagnosticsReporter, NodeStats
 from codebind_ros.msg import AudioData
 from codebind_ros.params import declare, doc, parse_mapping
 from codebind_ros.qos import latched_qos, sensor_qos
-from codebind_ros.session import ros_session
+from codebind_ros.session import run_node
 from codebind_ros.sim_scene import SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.spatial_topics import GROUND_TRUTH
 from codebind_ros.topics import CAMERA_INFO, SENSOR_TOPICS
@@ -188,20 +186,7 @@ class SensorPlayerNode(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``sensor_player`` executable."""
-    try:
-        with ros_session(args=args):
-            try:
-                node = SensorPlayerNode()
-            except ValueError as exc:
-                rclpy.logging.get_logger("codebind_sensor_player").fatal(str(exc))
-                return 1
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(SensorPlayerNode, "codebind_sensor_player", args, multi_threaded=False)
 
 
 if __name__ == "__main__":

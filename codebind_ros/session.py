@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import rclpy
 from rclpy.context import Context
@@ -49,3 +49,42 @@ def context_ok(node) -> bool:
         return bool(node.context.ok())
     except Exception:  # a destroyed context
         return False
+
+
+def run_node(make_node: Callable[[], object], logger_name: str, args: Optional[List[str]] = None,
+             multi_threaded: bool = False) -> int:
+    """The whole ``main()`` of a node executable: start ROS, build the node, spin until SIGINT /
+    SIGTERM, destroy the node, shut down. Returns the exit status:
+
+    - 0 after a signal, also when the signal lands during start-up or while the executor is
+      between waits (rclpy then raises from a context that is already down);
+    - 1 when the node refuses its parameters (a ValueError, logged as FATAL);
+    - any other error is raised, unless the context was already shut down by a signal."""
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+
+    try:
+        with ros_session(args=args) as context:
+            try:
+                node = make_node()
+            except ValueError as exc:
+                if not context.ok():
+                    return 0  # SIGINT/SIGTERM during start-up
+                rclpy.logging.get_logger(logger_name).fatal(str(exc))
+                return 1
+            except Exception:
+                if not context.ok():
+                    return 0  # SIGINT/SIGTERM during start-up: what failed after it does not matter
+                raise
+            kind = MultiThreadedExecutor if multi_threaded else SingleThreadedExecutor
+            executor = kind(context=context)
+            executor.add_node(node)
+            try:
+                executor.spin()
+            except Exception:
+                if context.ok():
+                    raise  # a real error, not the race with the signal handler's shutdown
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0

@@ -21,33 +21,44 @@ def _recall_at_1(model, x, labels, prompts):
     return float((pred == labels).float().mean())
 
 
+def _setup(cfg, gen: torch.Generator):
+    """The model, class templates, prompts, their tokens and a 256-sample test split."""
+    model = cb.create_model(cfg)
+    templates = torch.randn(N_CLASSES, 1, 64, 64, generator=gen)
+    names = ["box", "sphere", "cone", "torus", "arrow", "cylinder", "mobius", "octahedron"]
+    prompts = [f"a depth map of a {n}" for n in names]
+    return model, templates, prompts, model.tokenize(prompts), _toy(256, templates, gen)
+
+
+def _train(model, tokens, templates, gen: torch.Generator, steps: int) -> list:
+    """``steps`` AdamW steps (lr 2e-3, batch 32) in training mode; the total loss of each."""
+    model.train()
+    opt = torch.optim.AdamW(model.trainable_parameters(), lr=2e-3)
+    totals = []
+    for step in range(steps):
+        x, y = _toy(32, templates, gen)
+        out = model({"text": tokens[y], "depth": x}, step=step)
+        opt.zero_grad()
+        out["total"].backward()
+        opt.step()
+        totals.append(float(out["total"].detach()))
+    return totals
+
+
 def test_training_lowers_loss_and_raises_recall():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     cfg = cb.CodeBindConfig.preset("tiny", targets=["depth"])
     cfg.loss.weights = {"align": 1.0, "recon": 1.0, "orth": 0.1, "uni": 0.1, "vq": 1.0,
                         "cm": 0.1, "ctr": 0.01, "cuni": 0.01}
-    model = cb.create_model(cfg)
-    templates = torch.randn(N_CLASSES, 1, 64, 64, generator=gen)
-    names = ["box", "sphere", "cone", "torus", "arrow", "cylinder", "mobius", "octahedron"]
-    prompts = [f"a depth map of a {n}" for n in names]
-    tokens = model.tokenize(prompts)
-    x_test, y_test = _toy(256, templates, gen)
+    model, templates, prompts, tokens, (x_test, y_test) = _setup(cfg, gen)
 
     model.eval()
     r1_before = _recall_at_1(model, x_test, y_test, prompts)
     x0, y0 = _toy(64, templates, gen)
     model.init_codebooks([{"text": tokens[y0], "depth": x0}])
     model.train()
-    opt = torch.optim.AdamW(model.trainable_parameters(), lr=2e-3)
-    totals = []
-    for step in range(60):
-        x, y = _toy(32, templates, gen)
-        out = model({"text": tokens[y], "depth": x}, step=step)
-        opt.zero_grad()
-        out["total"].backward()
-        opt.step()
-        totals.append(float(out["total"]))
+    totals = _train(model, tokens, templates, gen, 60)
     model.eval()
     r1_after = _recall_at_1(model, x_test, y_test, prompts)
     first, last = sum(totals[:5]) / 5, sum(totals[-5:]) / 5
@@ -64,19 +75,8 @@ def test_table1_weights_with_reconstruction_train_from_scratch():
     gen = torch.Generator().manual_seed(0)
     cfg = cb.CodeBindConfig.preset("tiny", targets=["depth"])
     assert cfg.loss.weights == "preset" and cfg.loss.recon and cfg.loss.numerics == "official"
-    model = cb.create_model(cfg)
-    templates = torch.randn(N_CLASSES, 1, 64, 64, generator=gen)
-    names = ["box", "sphere", "cone", "torus", "arrow", "cylinder", "mobius", "octahedron"]
-    prompts = [f"a depth map of a {n}" for n in names]
-    tokens = model.tokenize(prompts)
-    x_test, y_test = _toy(256, templates, gen)
+    model, templates, prompts, tokens, (x_test, y_test) = _setup(cfg, gen)
     model.train()
-    opt = torch.optim.AdamW(model.trainable_parameters(), lr=2e-3)
-    for step in range(150):
-        x, y = _toy(32, templates, gen)
-        out = model({"text": tokens[y], "depth": x}, step=step)
-        opt.zero_grad()
-        out["total"].backward()
-        opt.step()
+    _train(model, tokens, templates, gen, 150)
     model.eval()
     assert _recall_at_1(model, x_test, y_test, prompts) >= 0.4  # chance is 1/8

@@ -7,9 +7,10 @@ imports both, so the dependencies run one way: checkpoint -> model -> checkpoint
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
-from typing import Union
+from typing import Mapping, Union
 
 from .atomic import atomic_write, atomic_write_text
 from .config import CodeBindConfig
@@ -18,6 +19,21 @@ from .encoders.lora import has_lora, merge_lora as merge
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
+DIGEST_KEY = "sha256"  # safetensors metadata key: tensors_digest() of the weights at save time
+
+
+def tensors_digest(tensors: Mapping) -> str:
+    """sha256 over every tensor in name order: its name, dtype, shape and raw bytes (independent of
+    how safetensors lays the file out). Recorded by :func:`save`, checked by ``checkpoint.load``."""
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
@@ -27,7 +43,8 @@ def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
     config no longer points at the original weight files, and a named project bridge
     (``BRIDGE_ARCHS``) is written out in full. ``merge_lora=True`` folds LoRA adapters
     into the trunk weights (smaller, faster inference); otherwise adapters are saved apart as
-    ``lora_A``/``lora_B`` tensors and rebuilt on load."""
+    ``lora_A``/``lora_B`` tensors and rebuilt on load. The weights' metadata records
+    :func:`tensors_digest` so that ``load`` can tell damaged tensor bytes."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -43,7 +60,7 @@ def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
         model = merge(copy.deepcopy(model))
         cfg.lora.merged = True
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    meta = {"format": "codebind", "format_version": str(FORMAT_VERSION)}
+    meta = {"format": "codebind", "format_version": str(FORMAT_VERSION), DIGEST_KEY: tensors_digest(tensors)}
     atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata=meta))
     atomic_write_text(directory / CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return directory

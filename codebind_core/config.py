@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -20,6 +23,61 @@ ALL_MODALITIES = BRIDGE_MODALITIES + TARGET_MODALITIES
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ValueError(msg)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (as read from JSON/YAML or passed in code) fits the field type ``hint``."""
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return any(_type_ok(value, a) for a in args)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_type_ok(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, Mapping) and all(isinstance(k, str) and _type_ok(v, args[1]) for k, v in value.items())
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, hint)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    names = {bool: "a bool (true/false)", int: "an int", float: "a finite number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is tuple:
+        return f"a list of {_type_name(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return str(hint)
+
+
+def _check_types(obj: Any, where: str) -> None:
+    """Every field of the dataclass ``obj`` holds a value of its declared type (ValueError naming it)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        _check(_type_ok(value, hints[f.name]),
+               f"{where}{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
+
+
+def _check_positive(obj: Any, where: str, names: Tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _check(value > 0, f"{where}{name} must be > 0, got {value!r}")
 
 
 def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
@@ -42,7 +100,8 @@ class BridgeConfig:
     model_cfg: Optional[Dict[str, Any]] = None
     weights: Optional[str] = None
 
-    def validate(self) -> None:
+    def validate(self, where: str = "bridge") -> None:
+        _check_types(self, f"{where}.")
         _check(self.kind in ("openclip", "imagebind"), f"bridge.kind must be openclip or imagebind, got {self.kind!r}")
 
     def write_out_named_arch(self) -> None:
@@ -75,8 +134,10 @@ class TrunkConfig:
     drop_path: float = 0.0
     init: Optional[str] = None  # local safetensors checkpoint of this trunk (e.g. a ViT-Lens encoder)
 
-    def validate(self) -> None:
-        _check(self.width > 0 and self.depth > 0 and self.heads > 0, "trunk sizes must be positive")
+    def validate(self, where: str = "trunk") -> None:
+        _check_types(self, f"{where}.")
+        _check_positive(self, f"{where}.", ("width", "depth", "heads", "mlp_ratio"))
+        _check(0.0 <= self.drop_path < 1.0, f"{where}.drop_path must be in [0, 1), got {self.drop_path}")
         _check(self.width % self.heads == 0, f"trunk width {self.width} not divisible by heads {self.heads}")
 
 
@@ -98,7 +159,9 @@ class InputConfig:
     eeg_samples: int = 512
     eeg_patch: int = 16
 
-    def validate(self) -> None:
+    def validate(self, where: str = "inputs") -> None:
+        _check_types(self, f"{where}.")
+        _check_positive(self, f"{where}.", tuple(f.name for f in dataclasses.fields(self)))
         _check(self.image_size % self.patch_size == 0, "image_size must be a multiple of patch_size")
         _check(self.num_frames % self.tubelet == 0, "num_frames must be a multiple of tubelet")
         _check(self.eeg_samples % self.eeg_patch == 0, "eeg_samples must be a multiple of eeg_patch")
@@ -119,7 +182,9 @@ class QuantizerConfig:
     # False: every modality quantizes its shared part with its own codebook (Tab. 7 ablation)
     shared_codebook: bool = True
 
-    def validate(self) -> None:
+    def validate(self, where: str = "quantizer") -> None:
+        _check_types(self, f"{where}.")
+        _check_positive(self, f"{where}.", ("sub_dim",))
         _check(self.sub_dim > 0 and self.shared_size > 1 and self.specific_size > 1, "bad codebook sizes")
         _check(0.0 < self.decay < 1.0, "quantizer.decay must be in (0, 1)")
 
@@ -137,7 +202,8 @@ class LoRAConfig:
     last_k: int = 6
     merged: bool = False  # set when a checkpoint stores merged weights
 
-    def validate(self) -> None:
+    def validate(self, where: str = "lora") -> None:
+        _check_types(self, f"{where}.")
         _check(self.mode in ("auto", "on", "off"), f"lora.mode must be auto/on/off, got {self.mode!r}")
         _check(self.rank > 0 and self.last_k > 0, "lora rank and last_k must be positive")
 
@@ -164,8 +230,11 @@ class LossConfig:
     decoder_width: int = 512
     decoder_heads: int = 8
 
-    def validate(self) -> None:
+    def validate(self, where: str = "loss") -> None:
         from .losses import LOSS_NAMES
+
+        _check_types(self, f"{where}.")
+        _check_positive(self, f"{where}.", ("decoder_depth", "decoder_width", "decoder_heads"))
 
         if isinstance(self.weights, dict):
             unknown = sorted(set(self.weights) - set(LOSS_NAMES))
@@ -202,6 +271,7 @@ class CodeBindConfig:
     loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
+        _check_types(self, "")
         self.targets = tuple(self.targets)
         if self.specific_dim is None:
             self.specific_dim = self.embed_dim
@@ -209,6 +279,11 @@ class CodeBindConfig:
 
     # ---- validation -------------------------------------------------------------------------
     def validate(self) -> None:
+        _check_types(self, "")
+        for key, part in (("bridge", self.bridge), ("trunk", self.trunk), ("inputs", self.inputs),
+                          ("quantizer", self.quantizer), ("lora", self.lora), ("loss", self.loss),
+                          *((f"trunks.{m}", t) for m, t in self.trunks.items())):
+            part.validate(key)
         _check(len(self.targets) > 0, "at least one target modality is required")
         for t in self.targets:
             _check(t in TARGET_MODALITIES, f"unknown target modality {t!r}; choose from {TARGET_MODALITIES}")
@@ -218,9 +293,6 @@ class CodeBindConfig:
         if self.decouple and q.enabled:
             _check(self.embed_dim % q.sub_dim == 0, f"embed_dim {self.embed_dim} not divisible by sub_dim {q.sub_dim}")
             _check(self.specific_dim % q.sub_dim == 0, f"specific_dim {self.specific_dim} not divisible by sub_dim {q.sub_dim}")
-        for part in (self.bridge, self.trunk, self.inputs, self.quantizer, self.lora, self.loss,
-                     *self.trunks.values()):
-            part.validate()
 
     # ---- derived ----------------------------------------------------------------------------
     def trunk_for(self, modality: str) -> TrunkConfig:
@@ -248,16 +320,18 @@ class CodeBindConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "CodeBindConfig":
+        _check(isinstance(d, Mapping), f"a model config must be a mapping, got {type(d).__name__}")
         d = dict(d)
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         _check(not unknown, f"unknown config keys: {sorted(unknown)}")
-        sub = {"bridge": BridgeConfig, "trunk": TrunkConfig, "inputs": InputConfig,
-               "quantizer": QuantizerConfig, "lora": LoRAConfig, "loss": LossConfig}
-        for key, typ in sub.items():
-            if key in d and isinstance(d[key], dict):
+        for key, typ in SECTIONS.items():
+            if key in d and not isinstance(d[key], typ):
                 d[key] = _build(typ, d[key], key)
         if "trunks" in d:
-            d["trunks"] = {k: _build(TrunkConfig, v, f"trunks.{k}") for k, v in (d["trunks"] or {}).items()}
+            d["trunks"] = {} if d["trunks"] is None else d["trunks"]
+            _check(isinstance(d["trunks"], Mapping), f"config section 'trunks' must be a mapping, got {d['trunks']!r}")
+            d["trunks"] = {k: v if isinstance(v, TrunkConfig) else _build(TrunkConfig, v, f"trunks.{k}")
+                           for k, v in d["trunks"].items()}
         return cls(**d)
 
     @classmethod
@@ -280,7 +354,12 @@ class CodeBindConfig:
         return cls.from_dict(deep_merge(PRESETS[name]().to_dict(), overrides))
 
 
+SECTIONS: Dict[str, type] = {"bridge": BridgeConfig, "trunk": TrunkConfig, "inputs": InputConfig,
+                              "quantizer": QuantizerConfig, "lora": LoRAConfig, "loss": LossConfig}
+
+
 def _build(typ, values: Dict[str, Any], where: str):
+    _check(isinstance(values, Mapping), f"config section {where!r} must be a mapping of its keys, got {values!r}")
     unknown = set(values) - {f.name for f in dataclasses.fields(typ)}
     _check(not unknown, f"unknown keys in {where}: {sorted(unknown)}")
     return typ(**values)

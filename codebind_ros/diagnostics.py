@@ -80,10 +80,10 @@ class NodeStats:
             if detail:
                 self.last_error = detail
 
-    def on_error(self, detail: str) -> None:
-        """An unexpected failure (not the input's fault); the input is dropped."""
+    def on_error(self, detail: str, count: int = 1) -> None:
+        """An unexpected failure (not the input's fault); the ``count`` inputs are dropped."""
         with self._lock:
-            self.errors += 1
+            self.errors += count
             self.last_error = detail
 
     def snapshot(self) -> StatsSnapshot:
@@ -206,5 +206,35 @@ class ThrottledLog:
             self.logged += 1
         if suppressed:
             message = f"{message} ({suppressed} similar messages suppressed)"
-        self.emit(message)
+        _EMITTERS.get(getattr(self.emit, "__name__", ""), _emit_other)(self.emit, message)
         return True
+
+
+# rclpy refuses a second severity from one call site ("Logger severity cannot be changed between
+# calls"), and every ThrottledLog logs from the same line: each severity gets its own call site.
+def _emit_debug(emit, message):
+    emit(message)
+
+
+def _emit_info(emit, message):
+    emit(message)
+
+
+def _emit_warning(emit, message):
+    emit(message)
+
+
+def _emit_error(emit, message):
+    emit(message)
+
+
+def _emit_fatal(emit, message):
+    emit(message)
+
+
+def _emit_other(emit, message):
+    emit(message)
+
+
+_EMITTERS = {"debug": _emit_debug, "info": _emit_info, "warning": _emit_warning, "warn": _emit_warning,
+             "error": _emit_error, "fatal": _emit_fatal}

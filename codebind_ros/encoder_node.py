@@ -182,8 +182,9 @@ class EncoderNode(Node):
 
     def _on_worker_error(self, exc: BaseException) -> None:
         detail = f"{type(exc).__name__}: {exc}"
-        self.stats.on_error(detail)
-        self._error(f"encoding failed: {detail}")
+        lost = max(1, self.worker.batch_in_flight)  # every message of the failed batch
+        self.stats.on_error(detail, count=lost)
+        self._error(f"encoding failed ({lost} message{'s' if lost > 1 else ''}): {detail}")
 
     def _extra(self):
         return {"queue_depth": str(len(self.queue)), "queue_size": str(self.params.queue_size),

@@ -92,6 +92,7 @@ class Worker(Generic[T]):
         self.on_error = on_error
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.busy = threading.Event()  # set while the handler runs (for tests/diagnostics)
+        self.batch_in_flight = 0       # items of the batch the handler runs (or last ran)
 
     def start(self) -> "Worker[T]":
         self._thread.start()
@@ -103,6 +104,7 @@ class Worker(Generic[T]):
             if not items:
                 continue
             self.busy.set()
+            self.batch_in_flight = len(items)  # what a failure of this batch costs (on_error reads it)
             try:
                 self.handler(items)
             except Exception as exc:  # the worker must survive anything its input causes

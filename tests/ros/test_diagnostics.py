@@ -61,3 +61,21 @@ def test_throttled_log_emits_once_per_period_and_counts_the_rest():
     assert lines == ["bad 0", "bad 5 (4 similar messages suppressed)",
                      "bad 10 (4 similar messages suppressed)"]
     assert log.logged == 3 and log.suppressed_total == 9
+
+
+def test_throttled_logs_of_two_severities_share_one_rclpy_logger():
+    """rclpy refuses a second severity from one call site; a node's warning and error
+    ThrottledLogs log through one rclpy logger without tripping it."""
+    import rclpy.logging
+
+    logger = rclpy.logging.get_logger("codebind_test_throttled_severities")
+    warn, error = ThrottledLog(logger.warning, period_s=0.0), ThrottledLog(logger.error, period_s=0.0)
+    for _ in range(2):
+        assert warn("a warning") and error("an error")
+    assert warn.logged == error.logged == 2
+
+
+def test_an_error_counts_every_message_it_cost():
+    stats = NodeStats()
+    stats.on_error("boom", count=4)
+    assert stats.errors == 4 and stats.last_error == "boom"

@@ -95,3 +95,20 @@ def test_invalid_sizes_raise():
         LatestQueue(0)
     with pytest.raises(ValueError, match="batch_size"):
         Worker(LatestQueue(1), print, batch_size=0)
+
+
+def test_a_failed_batch_reports_its_size():
+    queue, seen = LatestQueue(10), []
+    worker = Worker(queue, lambda items: 1 / 0, batch_size=4, name="t-batch")
+
+    def on_error(exc):
+        seen.append((type(exc).__name__, worker.batch_in_flight))
+    worker.on_error = on_error
+    for i in range(4):
+        queue.put(i)
+    worker.start()
+    deadline = time.monotonic() + 5.0
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    queue.close()
+    assert seen[:1] == [("ZeroDivisionError", 4)]

@@ -85,6 +85,7 @@ class EncoderNode(Node):
         self.context_info = sensors.SensorContext()
         self.limits = sensors.Limits(p.max_pixels, p.max_points, p.max_audio_seconds)
         self.stats = NodeStats()
+        self._unaccounted = 0  # messages of the batch in the model that nothing has counted yet
         self.queue: LatestQueue[Pending] = LatestQueue(
             p.queue_size, on_drop=lambda n: self.stats.on_dropped(DROP_OVERLOAD, n))
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
@@ -158,11 +159,13 @@ class EncoderNode(Node):
                 kept.append(item)
         if not kept:
             return
+        self._unaccounted = len(kept)  # what a failure from here on costs (the rest are counted)
         embedding = self.embedder(torch.cat(batch))
         for i, item in enumerate(kept):
             out = embedding_msg.to_msg(embedding, i, item.msg.header, self.params.modality, self.model_id)
             self.publisher.publish(out)
             self.stats.on_processed(time.monotonic() - item.received)
+            self._unaccounted -= 1
 
     def _preprocess(self, msg) -> Optional[torch.Tensor]:
         """Message -> (1, ...) model input, or None when the message is malformed (counted)."""
@@ -182,7 +185,7 @@ class EncoderNode(Node):
 
     def _on_worker_error(self, exc: BaseException) -> None:
         detail = f"{type(exc).__name__}: {exc}"
-        lost = max(1, self.worker.batch_in_flight)  # every message of the failed batch
+        lost, self._unaccounted = max(1, self._unaccounted), 0  # the failed batch's uncounted messages
         self.stats.on_error(detail, count=lost)
         self._error(f"encoding failed ({lost} message{'s' if lost > 1 else ''}): {detail}")
 

@@ -206,35 +206,22 @@ class ThrottledLog:
             self.logged += 1
         if suppressed:
             message = f"{message} ({suppressed} similar messages suppressed)"
-        _EMITTERS.get(getattr(self.emit, "__name__", ""), _emit_other)(self.emit, message)
+        _emit(self.emit, message)
         return True
 
 
-# rclpy refuses a second severity from one call site ("Logger severity cannot be changed between
-# calls"), and every ThrottledLog logs from the same line: each severity gets its own call site.
-def _emit_debug(emit, message):
-    emit(message)
-
-
-def _emit_info(emit, message):
-    emit(message)
-
-
-def _emit_warning(emit, message):
-    emit(message)
-
-
-def _emit_error(emit, message):
-    emit(message)
-
-
-def _emit_fatal(emit, message):
-    emit(message)
-
-
-def _emit_other(emit, message):
-    emit(message)
-
-
-_EMITTERS = {"debug": _emit_debug, "info": _emit_info, "warning": _emit_warning, "warn": _emit_warning,
-             "error": _emit_error, "fatal": _emit_fatal}
+def _emit(emit: Callable[[str], object], message: str) -> None:
+    """Call ``emit`` from a line of its own per severity: rclpy refuses a second severity from
+    one call site ("Logger severity cannot be changed between calls"), and every ThrottledLog
+    would otherwise log from the same line."""
+    severity = getattr(emit, "__name__", "")
+    if severity == "error":
+        emit(message)
+    elif severity in ("warning", "warn"):
+        emit(message)
+    elif severity == "fatal":
+        emit(message)
+    elif severity == "info":
+        emit(message)
+    else:
+        emit(message)

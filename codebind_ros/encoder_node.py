@@ -28,6 +28,7 @@ from codebind_ros.conversions.audio import array_to_audio, audio_to_array
 from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT,
                                       DiagnosticsReporter, NodeStats, ThrottledLog)
 from codebind_ros.encoder_params import EncoderParams
+from codebind_ros.model_loading import load_model
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.params import declare, parse_mapping
 from codebind_ros.qos import results_qos, sensor_qos
@@ -43,17 +44,6 @@ class Pending:
 
     msg: object
     received: float  # time.monotonic() at reception
-
-
-def load_model(model_path: str, device: str = "cpu"):
-    """The checkpoint at ``model_path`` (codebind_core.load); ValueError when it is missing."""
-    import codebind_core as cb
-
-    if not model_path:
-        raise ValueError("parameter model_path is empty: give a checkpoint directory")
-    if not Path(model_path).is_dir():
-        raise ValueError(f"model_path {model_path!r} is not a directory")
-    return cb.load(model_path, device=device)
 
 
 class EncoderNode(Node):

@@ -112,7 +112,7 @@ def _shared_model(options: GraphOptions, sections):
                                      .get("model_path", ""))
     if not path:
         return None
-    from codebind_ros.encoder_node import load_model
+    from codebind_ros.model_loading import load_model
 
     return load_model(path, options.device)
 

@@ -38,7 +38,7 @@ from codebind_ros.conversions.image import array_to_image, to_depth, to_rgb
 from codebind_ros.conversions.pointcloud2 import to_xyz
 from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
                                       ThrottledLog)
-from codebind_ros.encoder_node import load_model
+from codebind_ros.model_loading import load_model
 from codebind_ros.localisation_params import LocalisationParams
 from codebind_ros.localiser import Frame, Localiser, Match, Query
 from codebind_ros.markers import localisation_markers

@@ -30,9 +30,10 @@ from std_msgs.msg import UInt64
 
 from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
 from codebind_core.memory.kernels import warm_up as warm_up_kernels
+from codebind_ros import embedding_msg
 from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
                                       NodeStats, ThrottledLog)
-from codebind_ros.encoder_node import load_model
+from codebind_ros.model_loading import load_model
 from codebind_ros.encoder_params import MODALITIES
 from codebind_ros.memory_params import MemoryParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
@@ -156,10 +157,9 @@ class MemoryNode(Node):
     def _observation(self, msg: EmbeddingMsg, stamp_ns: int, frame_id: str, **where) -> Observation:
         if self.params.check_model_id and msg.model_id != self.model_id:
             raise ValueError(f"embedding of model {msg.model_id!r}; this memory uses {self.model_id!r}")
-        codes = np.asarray(msg.codes, dtype=np.uint16)
-        spec = np.asarray(msg.specific_codes, dtype=np.uint16)
-        obs = Observation(msg.modality, msg.path, codes, stamp_ns, frame_id,
-                          specific_codes=spec if spec.size else None, model_id=msg.model_id, **where)
+        arrays = embedding_msg.from_msg(msg)
+        obs = Observation(msg.modality, msg.path, arrays.codes, stamp_ns, frame_id,
+                          specific_codes=arrays.specific_codes, model_id=msg.model_id, **where)
         obs = obs.validated()
         self.memory.codebooks.check_codes(obs.path, obs.codes)
         return obs

@@ -241,9 +241,15 @@ def cmcm_loss(sub_a: Tensor, sub_t: Tensor, codebook: Tensor) -> Tensor:
     book = codebook.to(sub_a.dtype)
     log_pa = F.log_softmax(-_sq_dists(sub_a.reshape(-1, d), book), dim=-1).view(n, m, -1)
     log_pt = F.log_softmax(-_sq_dists(sub_t.reshape(-1, d), book), dim=-1).view(n, m, -1)
-    pa, pt = log_pa.exp(), log_pt.exp()
-    scores = torch.einsum("ihk,jhk->hij", pa, log_pt) + torch.einsum("ihk,jhk->hij", log_pa, pt)
-    target = torch.arange(n, device=sub_a.device).repeat(m)
+    return _code_matching_ce(log_pa.exp(), log_pa, log_pt.exp(), log_pt)
+
+
+def _code_matching_ce(pa: Tensor, log_pa: Tensor, pb: Tensor, log_pb: Tensor) -> Tensor:
+    """CE of Eq. 6's symmetric cross-entropy scores: (N, m, K) code distributions of paired
+    a and b, ``S[h,i,j] = Σ_k P^a_ihk log P^b_jhk + Σ_k log P^a_ihk P^b_jhk``, row i's positive j = i."""
+    n, m, _ = pa.shape
+    scores = torch.einsum("ihk,jhk->hij", pa, log_pb) + torch.einsum("ihk,jhk->hij", log_pa, pb)
+    target = torch.arange(n, device=pa.device).repeat(m)
     return F.cross_entropy(scores.reshape(m * n, n), target)
 
 
@@ -258,15 +264,11 @@ def cmcm_loss_official(cos_a: Tensor, cos_b: Tensor) -> Tensor:
     if cos_a.ndim != 3:
         raise ValueError(f"cmcm_loss_official expects (N, m, K) cosines, got {tuple(cos_a.shape)}")
     _same_shape(cos_a, cos_b, "cos_a and cos_b")
-    n, m, _ = cos_a.shape
-    if n == 0 or m == 0:
+    if cos_a.shape[0] == 0 or cos_a.shape[1] == 0:
         raise ValueError("cmcm_loss_official needs a non-empty batch")
     with torch.no_grad():
         pa, pb = cos_a.float().softmax(-1), cos_b.float().softmax(-1)
-        scores = (torch.einsum("ihk,jhk->hij", pa, (pb + 1e-10).log())
-                  + torch.einsum("ihk,jhk->hij", (pa + 1e-10).log(), pb))
-        target = torch.arange(n, device=cos_a.device).repeat(m)
-        return F.cross_entropy(scores.reshape(m * n, n), target)
+        return _code_matching_ce(pa, (pa + 1e-10).log(), pb, (pb + 1e-10).log())
 
 
 # ---- Eq. 7 --------------------------------------------------------------------------------

@@ -137,27 +137,23 @@ def default_fingerprint() -> str:
 def ship(trained: Path, cfg, dest: Path, precision: str = "fp16") -> Path:
     """Write the trained checkpoint `trained` to `dest` for inference: no decoders, weights in
     `precision` except the codebooks (float32), and recipe.json with the recipe's fingerprint."""
+    import copy
     import tempfile
 
-    import torch
-    from safetensors.torch import load_file, save_file
     from torch import nn
 
     import codebind_core as cb
-    from codebind_core.checkpoint import WEIGHTS_FILE
 
     model = cb.load(trained)
     model.config.loss.recon = False
     model.decoders = nn.ModuleDict()
+    if precision == "fp16":  # float32 codebooks, untouched: codes stay the trained ones
+        books = copy.deepcopy(model.codebooks)
+        model.half()
+        model.codebooks = books
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
-        model.save(tmp)
-        if precision == "fp16":
-            weights = Path(tmp) / WEIGHTS_FILE
-            state = load_file(str(weights))
-            state = {k: v if (k.startswith("codebooks.") or not v.is_floating_point()) else v.to(torch.float16)
-                     for k, v in state.items()}
-            save_file(state, str(weights), metadata={"format": "codebind", "format_version": "1"})
+        model.save(tmp)  # records the weights' digest
         recipe = {"fingerprint": cfg.fingerprint(), "precision": precision,
                   "command": "make demo-train  (scripts/train_demo_model.py --force --ship)",
                   "note": "float16 weights, float32 codebooks; load with codebind_core.load"}

@@ -253,9 +253,7 @@ class CodeBind(nn.Module):
 
     def _quantize_train(self, m: str, t: "_Tokens", books: nn.ModuleDict, update: bool) -> "_Quantized":
         """The VQ calls of one modality (shared, then specific) over all its tokens (official §6)."""
-        shared, spec = pool_clips(t.shared, t.specific, t.clips)
-        if m == "text":
-            shared = shared[:, 0]
+        shared, spec = pool_clips(t.shared, t.specific, t.clips)  # text: one token, (B, 1, D)
         qs = shared_book(books, m)(shared, update=update)
         qp = books[m](spec, update=update) if spec is not None else None
         return _Quantized(qs, qp)
@@ -277,7 +275,7 @@ class CodeBind(nn.Module):
         toks = {m: self._tokens(m, batch[m]) for m in order}
         q = {m: self._quantize_train(m, toks[m], books, self.training) for m in order}
         zero = next(iter(q.values())).shared.quantized.new_zeros(())
-        cls = {m: _unit(qm.shared.quantized if m == "text" else qm.shared.quantized[:, 0]) for m, qm in q.items()}
+        cls = {m: _unit(qm.shared.quantized[:, 0]) for m, qm in q.items()}
         out = {"align": self._align(cls, target, official)}
         calls = [o for qm in q.values() for o in (qm.shared, qm.specific) if o is not None]
         commits = [L.commitment_loss(o.sub_vectors, o.quantized.unflatten(-1, o.sub_vectors.shape[-2:]),
@@ -292,7 +290,7 @@ class CodeBind(nn.Module):
             out["orth"] = _mean([L.orthogonal_loss(sh_tok[m][:, 0], sp_tok[m][:, 0]) for m in spec_mods], zero)
         out["uni"] = _mean([L.uniform_loss(sp_tok[m][:, 0], printed=not official) for m in spec_mods], zero)
         out["recon"] = self._recon(toks, q, official, zero)
-        out.update(self._codebook_losses(q, target, official, zero))
+        out.update(self._codebook_losses(q, calls, target, official, zero))
         return self._with_total(out, target, step)
 
     def _with_total(self, out: Dict[str, torch.Tensor], target: str, step: Optional[int]) -> Dict[str, torch.Tensor]:
@@ -328,31 +326,27 @@ class CodeBind(nn.Module):
             return zero
         return torch.stack(losses).sum() if official else torch.stack(losses).mean()
 
-    def _codebook_losses(self, q, target: str, official: bool, zero: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def _codebook_losses(self, q, calls: List[VQOutput], target: str, official: bool,
+                         zero: torch.Tensor) -> Dict[str, torch.Tensor]:
         """CMCM (Eq. 6), codevector contrastive (Eq. 7) and uniform (Eq. 8).
 
         Official (§10-11): computed from detached cosines and the pre-update codebooks, so they
         carry no gradient; ctr and cuni are summed over the VQ calls. Paper: CMCM and ctr carry
-        gradient to the sub-vectors and are averaged."""
-        calls = [o for qm in q.values() for o in (qm.shared, qm.specific) if o is not None]
+        gradient to the sub-vectors and are averaged. Sub-vectors are (B, T, m, d*), [CLS] first."""
         if official:
             def cos(m):
                 o = q[m].shared
-                sub = o.sub_vectors if m == "text" else o.sub_vectors[:, 0]
-                return sub.detach() @ o.assign_book.T
+                return o.sub_vectors[:, 0].detach() @ o.assign_book.T
             pairs = [(a, b) for a, b in (("image", target), ("text", target), ("image", "text")) if a in q and b in q]
             cm = _mean([L.cmcm_loss_official(cos(a), cos(b)) for a, b in pairs], zero)
             ctr = torch.stack([L.codevector_contrastive_official(o.sub_vectors, o.assign_book) for o in calls]).sum()
             cuni = torch.stack([L.codevector_uniform_loss(o.assign_book) for o in calls]).sum()
             return {"cm": cm, "ctr": ctr, "cuni": cuni}
 
-        def cls_sub(o, m):
-            return o.sub_vectors if m == "text" else o.sub_vectors[:, 0]
-        tgt = cls_sub(q[target].shared, target)
-        cm = _mean([L.cmcm_loss(cls_sub(q[b].shared, b), tgt, q[target].shared.assign_book)
+        tgt = q[target].shared.sub_vectors[:, 0]
+        cm = _mean([L.cmcm_loss(q[b].shared.sub_vectors[:, 0], tgt, q[target].shared.assign_book)
                     for b in ("text", "image") if b in q], zero)
-        ctr = _mean([L.codevector_contrastive_loss(cls_sub(o, m), o.assign_book)
-                     for m, qm in q.items() for o in (qm.shared, qm.specific) if o is not None], zero)
+        ctr = _mean([L.codevector_contrastive_loss(o.sub_vectors[:, 0], o.assign_book) for o in calls], zero)
         cuni = _mean([L.codevector_uniform_loss(o.assign_book) for o in calls], zero)
         return {"cm": cm, "ctr": ctr, "cuni": cuni}
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import ClassVar, Optional, Tuple
+
+from ..config_base import Config
 
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 MISMATCH_POLICIES = ("error", "reindex")
@@ -10,7 +12,7 @@ INDEX_KINDS = ("exact", "ivf")
 
 
 @dataclass
-class MemoryConfig:
+class MemoryConfig(Config):
     """How the memory stores and searches observations.
 
     Attributes:
@@ -30,25 +32,23 @@ class MemoryConfig:
         ivf_train_sample: observations sampled to train the coarse cells (k-means).
     """
 
-    max_observations: int = 1_000_000
-    max_top_k: int = 100
-    max_text_chars: int = 256
-    synchronous: str = "FULL"
-    on_codebook_mismatch: str = "error"
-    index: str = "exact"
-    ivf_nlist: int = 0
-    ivf_nprobe: int = 32
-    ivf_min_observations: int = 50_000
-    ivf_train_sample: int = 32_768
+    config_label: ClassVar[str] = "memory config"
+    error_prefix: ClassVar[str] = "MemoryConfig: "
 
-    def __post_init__(self) -> None:
-        self.validate()
+    max_observations: int = 1_000_000   # stored observations at most (oldest evicted)
+    max_top_k: int = 100                # results per query at most
+    max_text_chars: int = 256           # characters per text query at most
+    synchronous: str = "FULL"           # SQLite synchronous pragma: NORMAL | FULL
+    on_codebook_mismatch: str = "error"  # other codebooks in the database: error | reindex
+    index: str = "exact"                # exact | ivf
+    ivf_nlist: int = 0                  # coarse cells per codebook set; 0: sqrt(N)
+    ivf_nprobe: int = 32                # cells scanned per query
+    ivf_min_observations: int = 50_000  # below this, ivf scans exactly
+    ivf_train_sample: int = 32_768      # observations sampled to train the cells
 
     def validate(self) -> None:
-        def check(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ValueError(f"MemoryConfig: {msg}")
-
+        super().validate()
+        check = self.check
         check(self.max_observations >= 1, f"max_observations must be >= 1, got {self.max_observations}")
         check(1 <= self.max_top_k <= 10_000, f"max_top_k must be in [1, 10000], got {self.max_top_k}")
         check(self.max_text_chars >= 1, f"max_text_chars must be >= 1, got {self.max_text_chars}")

@@ -2,8 +2,14 @@
 data and budget over several seeds, evaluates them, and writes one report (docs/results.md).
 
 Pipeline: generate SynthBind (cached) -> Stage 0 bridge (cached) -> preprocess every modality
-(cached) -> for each (variant, targets, seed): train, evaluate, store ``runs/<name>.json``
-(finished runs are skipped when the command is re-run) -> tables, plots and the claim checks.
+(cached) -> per finetune target, a hard-aligned start trunk (cached in ``aligned/<target>/``) ->
+for each (setting, variant, targets, seed): train, evaluate, store ``runs/<name>.json`` (finished
+runs are skipped when the command is re-run) -> tables, plots and the claim checks.
+
+The finetune setting reproduces the shape of the paper's CodeBind-IB (App. A.3): ImageBind's
+already aligned trunks are the start, and CodeBind fine-tunes them with LoRA; here the start is
+a trunk trained by hard alignment to the same bridge, so every finetune variant begins from the
+same aligned model and gets the same further steps and data.
 """
 from __future__ import annotations
 
@@ -66,7 +72,7 @@ def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> B
     log(f"Stage 0 bridge ready in {time.perf_counter() - t:.0f} s (val image->caption top-1 "
         f"{stage0.get('holdout_i2t_acc', float('nan')):.3f})")
     t = time.perf_counter()
-    mods = ["image", *cfg.targets]
+    mods = ["image", *dict.fromkeys(cfg.finetune_targets + cfg.scratch_targets)]
     train = source.prepare(base.inputs, "train", mods)
     test = source.prepare(base.inputs, "test", mods)
     unseen = source.prepare(base.inputs, "test_unseen", mods)
@@ -77,30 +83,76 @@ def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> B
     return BenchData(train, test, unseen, probe, prompts, weights, stage0, str(source.set.root))
 
 
-def build_model(cfg: BenchmarkConfig, variant: str, targets: List[str], bridge_weights: str, seed: int):
+ALIGNED = "aligned"  # <out_dir>/aligned/<target>/: the cached hard-aligned start trunks
+
+
+def aligned_dir(cfg: BenchmarkConfig, target: str) -> Path:
+    return Path(cfg.out_dir) / ALIGNED / target
+
+
+def _setting_overrides(cfg: BenchmarkConfig, run: Dict[str, Any], base) -> Dict[str, Any]:
+    """Finetune runs start every target trunk from its hard-aligned start (``trunks.<t>.init``)
+    and train it through LoRA (rank of the preset, last ``lora_last_k`` blocks) or in full."""
+    if run["setting"] != "finetune":
+        return {"lora": {"mode": "off"}}
+    trunks = {t: {**dataclasses.asdict(base.trunk_for(t)), "init": str(aligned_dir(cfg, t) / "encoder.safetensors")}
+              for t in run["targets"]}
+    lora = VARIANTS[run["variant"]].lora
+    return {"trunks": trunks, "lora": {"mode": "on" if lora else "off", "last_k": cfg.lora_last_k}}
+
+
+def build_model(cfg: BenchmarkConfig, run: Dict[str, Any], bridge_weights: str):
+    """The run's model: the variant's overrides on the benchmark's model, seeded with the run's
+    seed; a finetune run also takes the shared heads of its hard-aligned start."""
     import codebind_core as cb
+    from safetensors.torch import load_file
 
     base = cfg.model.build()
-    spec = dataclasses.replace(cfg.model, targets=list(targets),
-                               overrides=deep_merge(cfg.model.overrides, VARIANTS[variant].overrides(base)))
-    seed_everything(seed)
-    return cb.create_model(spec.build(bridge_weights=bridge_weights))
+    over = deep_merge(deep_merge(cfg.model.overrides, VARIANTS[run["variant"]].overrides(base)),
+                      _setting_overrides(cfg, run, base))
+    spec = dataclasses.replace(cfg.model, targets=list(run["targets"]), overrides=over)
+    seed_everything(run["seed"])
+    model = cb.create_model(spec.build(bridge_weights=bridge_weights))
+    if run["setting"] == "finetune":
+        own = model.state_dict()
+        for t in run["targets"]:
+            heads = load_file(str(aligned_dir(cfg, t) / "heads.safetensors"))
+            usable = {k: v for k, v in heads.items() if k in own and own[k].shape == v.shape}
+            model.load_state_dict(usable, strict=False)
+    return model
+
+
+def save_aligned(model, cfg: BenchmarkConfig, target: str) -> None:
+    """Cache a hard-aligned start: the target encoder (loaded as ``trunks.<t>.init``) and the
+    shared projection heads (the stand-in for ImageBind's output heads)."""
+    from safetensors.torch import save_file
+
+    from ..atomic import atomic_write
+
+    out = aligned_dir(cfg, target)
+    out.mkdir(parents=True, exist_ok=True)
+    enc = {k: v.detach().contiguous() for k, v in model.encoders[target].state_dict().items()}
+    heads = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith("heads.")}
+    atomic_write(out / "encoder.safetensors", lambda p: save_file(enc, p))
+    atomic_write(out / "heads.safetensors", lambda p: save_file(heads, p))
 
 
 def train_run(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], run_dir: Path):
     """Train one run; returns (model, last logged losses)."""
-    model = build_model(cfg, run["variant"], run["targets"], data.bridge_weights, run["seed"])
+    model = build_model(cfg, run, data.bridge_weights)
     tokens = model.tokenize(data.train.captions)
     parts = [TargetData(t, PairDataset(data.train, ["image", t], tokens), collate_pairs) for t in run["targets"]]
-    steps = cfg.steps * len(run["targets"])
-    settings = LoopSettings(steps=steps, precision=cfg.precision, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            schedule="cosine", warmup_steps=cfg.warmup_steps, checkpoint_every=steps,
-                            log_every=max(1, steps // 20), progress=False, init_batches=2,
+    steps = cfg.steps_for(run["setting"]) * len(run["targets"])
+    settings = LoopSettings(steps=steps, precision=cfg.precision, lr=cfg.lr_for(run["setting"]),
+                            weight_decay=cfg.weight_decay, schedule="cosine", warmup_steps=cfg.warmup_steps,
+                            checkpoint_every=steps, log_every=max(1, steps // 20), progress=False, init_batches=2,
                             fingerprint=run["name"])
     trainer = Trainer(model, RoundRobinStream(parts, cfg.batch_size, run["seed"]), settings, run_dir,
                       torch.device("cpu"))
     rows = trainer.fit(resume=False)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the benchmark keeps logs, not weights
+    if run["setting"] == "align":
+        save_aligned(model, cfg, run["targets"][0])
     return model, rows[-1]
 
 
@@ -134,11 +186,11 @@ def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Pat
     model, last = train_run(cfg, data, run, out / "runs" / run["name"])
     t1 = time.perf_counter()
     opt = EvalOptions(toc_fractions=tuple(cfg.toc_fractions), toc_random=cfg.toc_random, toc_lambda=cfg.toc_lambda,
-                      run_toc=run["variant"] == "codebind", seed=run["seed"])
+                      run_toc=run["variant"] == "codebind" and run["setting"] == "finetune", seed=run["seed"])
     metrics = {t: evaluate_target(model, TargetEvalData(t, data.probe, data.test, data.unseen, data.prompts), opt)
                for t in run["targets"]}
     figures = []
-    if run["variant"] in ("codebind", "hard_align") and run["seed"] == cfg.seeds[0]:
+    if run["setting"] == "finetune" and run["variant"] in ("codebind", "hard_align") and run["seed"] == cfg.seeds[0]:
         figures = tsne_plots(model, cfg, data, run, Path(cfg.report).parent / "figures")
     return {"run": run, "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
             "cpu_seconds": time.process_time() - c0, "threads": torch.get_num_threads(),
@@ -169,9 +221,10 @@ def _worker_run(run: Dict[str, Any]) -> Dict[str, Any]:
 def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None) -> Path:
     """Run (or finish) the whole benchmark and write the report; returns the report path.
 
-    Runs are independent, so ``cfg.parallel_runs`` worker processes (``cfg.threads_per_run``
-    torch threads each) train them side by side; every run is seeded on its own, so the results
-    do not depend on which worker ran it."""
+    Runs are independent within a phase, so ``cfg.parallel_runs`` worker processes
+    (``cfg.threads_per_run`` torch threads each) train them side by side: first the hard-aligned
+    start trunks, then every finetune and scratch run. Every run is seeded on its own, so the
+    results do not depend on which worker ran it."""
     from .report import write_report
 
     log = log or (lambda msg: print(msg, flush=True))
@@ -179,21 +232,29 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
     out = Path(cfg.out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     base = cfg.model.build()
-    skipped = {v: "the model config has no knob for it" for v in cfg.main_variants + cfg.ablation_variants
+    skipped = {v: "the model config has no knob for it"
+               for v in cfg.finetune_variants + cfg.ablation_variants + cfg.scratch_variants
                if not VARIANTS[v].available(base)}
     for v, why in skipped.items():
         log(f"skipping variant {v!r}: {why}")
     data = prepare(cfg, log)
     runs = [r for r in cfg.run_names() if r["variant"] not in skipped]
-    done = {r["name"]: json.loads((out / "runs" / f"{r['name']}.json").read_text())
-            for r in runs if (out / "runs" / f"{r['name']}.json").is_file()}
-    todo = [r for r in runs if r["name"] not in done]
+
+    def record(r: Dict[str, Any]) -> Path:
+        return out / "runs" / f"{r['name']}.json"
+
+    def complete(r: Dict[str, Any]) -> bool:  # an align run also needs its cached trunk
+        return record(r).is_file() and (r["setting"] != "align"
+                                        or (aligned_dir(cfg, r["targets"][0]) / "heads.safetensors").is_file())
+
+    done = {r["name"]: json.loads(record(r).read_text()) for r in runs if complete(r)}
     reused = len(done)
-    log(f"{len(runs)} runs, {reused} already finished, {len(todo)} to go on {cfg.parallel_runs} worker(s)")
+    phases = [[r for r in runs if r["name"] not in done and (r["setting"] == "align") == first] for first in (1, 0)]
+    log(f"{len(runs)} runs, {reused} already finished, {sum(map(len, phases))} to go on {cfg.parallel_runs} worker(s)")
 
     def finished(res: Dict[str, Any]) -> None:
         name = res["run"]["name"]
-        (out / "runs" / f"{name}.json").write_text(json.dumps(res, indent=1))
+        record(res["run"]).write_text(json.dumps(res, indent=1))
         done[name] = res
         zs = {t: round(100 * m["zero_shot"]["acc@1"], 1) for t, m in res["metrics"].items()}
         log(f"[{len(done)}/{len(runs)}] {name}: train {res['train_seconds']:.0f} s, eval {res['eval_seconds']:.0f} s, "
@@ -201,15 +262,16 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
 
     if cfg.parallel_runs <= 1:
         torch.set_num_threads(cfg.threads_per_run)
-        for run in todo:
+        for run in phases[0] + phases[1]:
             finished(run_one(cfg, data, run, out))
-    elif todo:
+    elif phases[0] or phases[1]:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(cfg.parallel_runs, _worker_init,
                                           (cfg.to_dict(), cfg.threads_per_run, data.set_root)) as pool:
-            for res in pool.imap_unordered(_worker_run, todo):
-                finished(res)
+            for phase in phases:
+                for res in pool.imap_unordered(_worker_run, phase):
+                    finished(res)
     results = [done[r["name"]] for r in runs]
     wall = time.perf_counter() - start
     report = write_report(cfg, results, data.stage0, skipped, command, wall, reused=reused)

@@ -1,4 +1,13 @@
-"""Typed configuration of the SynthBind benchmark (one YAML: training/configs/benchmark.yaml)."""
+"""Typed configuration of the SynthBind benchmark (one YAML: training/configs/benchmark.yaml).
+
+Two settings, each trained on the same data and bridge:
+
+- ``finetune`` — the paper's setting (CodeBind-IB, App. A.3): per target, a hard-aligned trunk
+  (the ImageBind stand-in) is trained once (``align_steps``) and cached; every finetune variant
+  then starts from it for ``finetune_steps`` (CodeBind with LoRA, CodeBind fully fine-tuned, hard
+  alignment continued, and the ablations of Tab. 6/7 on ``ablation_targets``).
+- ``scratch`` — every model trained from random trunks (``scratch_steps``), a second table.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +21,8 @@ from ..training.precision import PRECISIONS
 from .factors import UNIQUE_FACTORS
 from .variants import VARIANTS
 
+SETTINGS = ("align", "finetune", "scratch")
+
 
 def _check(cond: bool, msg: str) -> None:
     if not cond:
@@ -20,27 +31,40 @@ def _check(cond: bool, msg: str) -> None:
 
 @dataclass
 class BenchmarkConfig:
-    """Data, model, per-run training budget, seeds, which variants on which targets, and the
-    evaluation options. Every variant of a comparison gets the same data, steps and batch."""
+    """Data, bridge, the two settings' budgets and variants, seeds and evaluation options. Every
+    variant of a comparison gets the same data, steps and batch."""
 
     name: str = "synthbind-benchmark"
-    synth: Dict[str, Any] = field(default_factory=lambda: {"seed": 0, "num_samples": 3000})
+    synth: Dict[str, Any] = field(default_factory=lambda: {"seed": 0, "num_samples": 3000, "pose": "upright"})
     cache_dir: str = "cache/synthbind"
     workers: int = 2
-    model: ModelSpec = field(default_factory=ModelSpec)
-    bridge_pretrain: BridgePretrainConfig = field(default_factory=lambda: BridgePretrainConfig(enabled=True))
-    steps: int = 150                      # optimiser steps per target and run
+    model: ModelSpec = field(default_factory=lambda: ModelSpec(overrides={"bridge": {"arch": "tiny-cnn"}}))
+    bridge_pretrain: BridgePretrainConfig = field(default_factory=lambda: BridgePretrainConfig(
+        enabled=True, steps=3000, batch_size=128, lr=2.0e-3))
+    min_bridge_zero_shot: float = 0.70    # below it, zero-shot verdicts are marked inconclusive
     batch_size: int = 32
-    lr: float = 1.0e-3
     weight_decay: float = 0.05
     warmup_steps: int = 15
     precision: str = "fp32"
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
-    targets: List[str] = field(default_factory=lambda: list(TARGET_MODALITIES))
-    main_variants: List[str] = field(default_factory=lambda: ["codebind", "hard_align"])
-    ablation_targets: List[str] = field(default_factory=lambda: ["depth", "thermal"])
+    # the paper's setting: a cached hard-aligned trunk per target, then fine-tuning from it
+    finetune_targets: List[str] = field(default_factory=lambda: ["depth", "thermal", "tactile", "pointcloud",
+                                                                  "audio"])
+    align_steps: int = 600                # steps of the hard-aligned start trunk (seed 0, once per target)
+    align_lr: float = 1.0e-3
+    finetune_steps: int = 200             # steps of every finetune run
+    finetune_lr: float = 5.0e-4           # the paper's lr (App. A.3)
+    lora_last_k: int = 1                  # LoRA on the last half of the tiny trunk's blocks (paper: 6 of 12)
+    finetune_variants: List[str] = field(default_factory=lambda: ["hard_align", "codebind", "codebind_full"])
+    ablation_targets: List[str] = field(default_factory=lambda: ["depth", "thermal", "audio"])
     ablation_variants: List[str] = field(default_factory=lambda: [
-        "no_codebook", "no_recon", "conventional_vq", "separate_codebooks", "adaptive", "unified"])
+        "no_codebook", "no_recon", "conventional_vq", "separate_codebooks", "adaptive"])
+    # from scratch (second table)
+    scratch_targets: List[str] = field(default_factory=lambda: ["depth", "thermal", "tactile", "pointcloud",
+                                                                 "audio"])
+    scratch_steps: int = 300
+    scratch_lr: float = 1.0e-3
+    scratch_variants: List[str] = field(default_factory=lambda: ["codebind", "hard_align"])
     probe_samples: int = 800
     toc_fractions: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
     toc_random: int = 10
@@ -56,18 +80,27 @@ class BenchmarkConfig:
         self.validate()
 
     def validate(self) -> None:
-        _check(self.steps > 0 and self.batch_size > 1, "steps > 0 and batch_size > 1 required")
-        _check(self.lr > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0, "bad optimiser settings")
+        _check(min(self.align_steps, self.finetune_steps, self.scratch_steps) > 0 and self.batch_size > 1,
+               "align_steps, finetune_steps, scratch_steps > 0 and batch_size > 1 required")
+        _check(min(self.align_lr, self.finetune_lr, self.scratch_lr) > 0 and self.weight_decay >= 0
+               and self.warmup_steps >= 0, "bad optimiser settings")
+        _check(0.0 <= self.min_bridge_zero_shot <= 1.0, "min_bridge_zero_shot must lie in [0, 1]")
+        _check(self.lora_last_k >= 1, "lora_last_k must be >= 1")
         _check(self.precision in PRECISIONS, f"precision must be one of {sorted(PRECISIONS)}")
         _check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "seeds must be distinct, at least one")
-        for t in self.targets + self.ablation_targets + self.tsne_targets:
+        for t in self.finetune_targets + self.scratch_targets + self.ablation_targets + self.tsne_targets:
             _check(t in TARGET_MODALITIES, f"unknown target {t!r}; choose from {TARGET_MODALITIES}")
             _check(t in UNIQUE_FACTORS, f"no modality-unique factor defined for {t!r}")
-        _check(set(self.ablation_targets) <= set(self.targets), "ablation_targets must be among targets")
-        _check(set(self.tsne_targets) <= set(self.targets), "tsne_targets must be among targets")
-        for v in self.main_variants + self.ablation_variants:
+        _check(set(self.ablation_targets) <= set(self.finetune_targets),
+               "ablation_targets must be among finetune_targets")
+        _check(set(self.tsne_targets) <= set(self.finetune_targets), "tsne_targets must be among finetune_targets")
+        for v in self.finetune_variants + self.ablation_variants + self.scratch_variants:
             _check(v in VARIANTS, f"unknown variant {v!r}; choose from {sorted(VARIANTS)}")
-        _check("codebind" in self.main_variants, "main_variants must include 'codebind' (the reference)")
+        for group in ("finetune_variants", "scratch_variants"):
+            vs = getattr(self, group)
+            _check(not vs or "codebind" in vs, f"{group} must include 'codebind' (the reference)")
+        _check(not any(VARIANTS[v].joint for v in self.finetune_variants + self.scratch_variants),
+               "joint variants train several targets in one model: list them in ablation_variants")
         _check(self.probe_samples >= 50, "probe_samples must be >= 50")
         _check(all(0 < f <= 1 for f in self.toc_fractions), "toc_fractions must lie in (0, 1]")
         _check(self.toc_random >= 1 and 0 <= self.toc_lambda <= 1, "toc_random >= 1 and toc_lambda in [0, 1]")
@@ -98,19 +131,35 @@ class BenchmarkConfig:
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def steps_for(self, setting: str) -> int:
+        return {"align": self.align_steps, "finetune": self.finetune_steps, "scratch": self.scratch_steps}[setting]
+
+    def lr_for(self, setting: str) -> float:
+        return {"align": self.align_lr, "finetune": self.finetune_lr, "scratch": self.scratch_lr}[setting]
+
     def run_names(self) -> List[Dict[str, Any]]:
-        """Every training run: {"variant", "targets", "seed", "name"} (single-target runs, except
-        joint variants which train all ablation targets in one model)."""
-        runs = []
+        """Every training run as {"setting", "variant", "targets", "seed", "name"}: first the
+        hard-aligned start trunks (setting "align", seed 0, one per finetune target), then the
+        finetune runs (main variants on every finetune target, ablations on ``ablation_targets``;
+        a joint variant trains all ablation targets in one model), then the scratch runs."""
+        runs = [{"setting": "align", "variant": "hard_align", "targets": [t], "seed": 0}
+                for t in self.finetune_targets]
         for seed in self.seeds:
-            for v in self.main_variants:
-                runs += [{"variant": v, "targets": [t], "seed": seed} for t in self.targets]
+            for v in self.finetune_variants:
+                runs += [{"setting": "finetune", "variant": v, "targets": [t], "seed": seed}
+                         for t in self.finetune_targets]
             for v in self.ablation_variants:
                 if VARIANTS[v].joint:
                     if self.ablation_targets:
-                        runs.append({"variant": v, "targets": list(self.ablation_targets), "seed": seed})
-                elif v not in self.main_variants:
-                    runs += [{"variant": v, "targets": [t], "seed": seed} for t in self.ablation_targets]
+                        runs.append({"setting": "finetune", "variant": v, "targets": list(self.ablation_targets),
+                                     "seed": seed})
+                elif v not in self.finetune_variants:
+                    runs += [{"setting": "finetune", "variant": v, "targets": [t], "seed": seed}
+                             for t in self.ablation_targets]
+            for v in self.scratch_variants:
+                runs += [{"setting": "scratch", "variant": v, "targets": [t], "seed": seed}
+                         for t in self.scratch_targets]
         for r in runs:
-            r["name"] = f"{r['variant']}-{'+'.join(r['targets'])}-s{r['seed']}"
+            r["name"] = (f"align-{r['targets'][0]}" if r["setting"] == "align" else
+                         f"{r['setting']}-{r['variant']}-{'+'.join(r['targets'])}-s{r['seed']}")
         return runs

@@ -18,6 +18,7 @@ class Variant:
     paper: str                                              # where the paper measures it
     overrides: Callable[[CodeBindConfig], Dict[str, Any]]
     joint: bool = False                                     # trains all its targets in one model
+    lora: bool = True                                       # finetune setting: LoRA (else every trunk weight)
 
     def available(self, base: CodeBindConfig) -> bool:
         """False when the model config has no knob for this variant."""
@@ -34,7 +35,9 @@ def _conventional(base: CodeBindConfig) -> Dict[str, Any]:
 VARIANTS: Dict[str, Variant] = {v.name: v for v in (
     Variant("codebind", "CodeBind", "Tab. 2", lambda b: {}),
     Variant("hard_align", "Hard alignment (ImageBind-style: no decoupling, no codebook)", "Tab. 2, Tab. 6 row 1",
-            lambda b: {"decouple": False}),
+            lambda b: {"decouple": False}, lora=False),
+    Variant("codebind_full", "CodeBind, full fine-tune (no LoRA)", "App. A.3 (tactile's fulltune)", lambda b: {},
+            lora=False),
     Variant("no_codebook", "Decoupled, no codebook", "Tab. 6 row 2", lambda b: {"quantizer": {"enabled": False}}),
     Variant("no_recon", "Without reconstruction", "Tab. 6 row 4", lambda b: {"loss": {"recon": False}}),
     Variant("conventional_vq", "Conventional VQ (codevector = whole embedding)", "Tab. 7 row 1, App. Tab. 6-8",

@@ -2,10 +2,21 @@
 
 >>> from codebind_core.memory import ObservationMemory, CodebookSet, Observation, MemoryConfig
 >>> mem = ObservationMemory("memory.db", CodebookSet.from_model(model), MemoryConfig())
+
+Objects in a fixed frame (proposals associated across frames, moved / gone, exported):
+
+>>> objs = ObjectMemory.open("memory.db", CodebookSet.from_model(model), object_config=ObjectConfig("map"))
+>>> objs.observe(proposals_in_map, view=camera_view); objs.query({"pointcloud": text_vec}, min_score=0.25)
 """
 from .codebooks import CodebookMismatchError, CodebookSet
 from .config import MemoryConfig
 from .observation import Observation, SearchHit
+from .object_config import ObjectConfig
+from .object_export import ObjectMap, read_object_map
+from .object_memory import ObjectMemory, ObserveResult
+from .objects import MemoryObject, ObjectHit, ObjectProposal
 from .observation_memory import ObservationMemory
 
-__all__ = ["CodebookMismatchError", "CodebookSet", "MemoryConfig", "Observation", "ObservationMemory", "SearchHit"]
+__all__ = ["CodebookMismatchError", "CodebookSet", "MemoryConfig", "MemoryObject", "ObjectConfig", "ObjectHit",
+           "ObjectMap", "ObjectMemory", "ObjectProposal", "Observation", "ObservationMemory", "ObserveResult",
+           "SearchHit", "read_object_map"]

@@ -73,6 +73,16 @@ class ObservationMemory:
         return self._count
 
     @property
+    def store(self) -> ObservationStore:
+        """The SQLite store (its connection is shared with the object memory of the same file)."""
+        return self._store
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock serialising every use of the store's connection."""
+        return self._lock
+
+    @property
     def modalities(self) -> List[str]:
         """Modality names ever stored in this database."""
         return list(self._modality_ids)

@@ -7,89 +7,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import math
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
+
+from .config_base import Config, check_positive, check_types, warn_renamed
+from .config_base import check as _check
+from .config_base import deep_merge  # noqa: F401  (re-exported: training merges preset overrides)
 
 TARGET_MODALITIES = ("video", "audio", "depth", "thermal", "tactile", "pointcloud", "eeg")
 BRIDGE_MODALITIES = ("text", "image")
 ALL_MODALITIES = BRIDGE_MODALITIES + TARGET_MODALITIES
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    """Whether ``value`` (as read from JSON/YAML or passed in code) fits the field type ``hint``."""
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union:
-        return any(_type_ok(value, a) for a in args)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is tuple:
-        return isinstance(value, (list, tuple)) and all(_type_ok(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, Mapping) and all(isinstance(k, str) and _type_ok(v, args[1]) for k, v in value.items())
-    if dataclasses.is_dataclass(hint):
-        return isinstance(value, hint)
-    return True
-
-
-def _type_name(hint: Any) -> str:
-    names = {bool: "a bool (true/false)", int: "an int", float: "a finite number", str: "a string"}
-    if hint in names:
-        return names[hint]
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union:
-        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
-    if origin is tuple:
-        return f"a list of {_type_name(args[0]).removeprefix('a ').removeprefix('an ')}s"
-    if origin is dict or dataclasses.is_dataclass(hint):
-        return "a mapping"
-    return str(hint)
-
-
-def _check_types(obj: Any, where: str) -> None:
-    """Every field of the dataclass ``obj`` holds a value of its declared type (ValueError naming it)."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        _check(_type_ok(value, hints[f.name]),
-               f"{where}{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
-
-
-def _check_positive(obj: Any, where: str, names: Tuple[str, ...]) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        _check(value > 0, f"{where}{name} must be > 0, got {value!r}")
-
-
-def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
-    """`base` updated recursively by `over` (dicts merge, everything else replaces); new dict."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
 @dataclass
-class BridgeConfig:
+class BridgeConfig(Config):
     """Frozen text + image bridge. ``kind='openclip'`` builds any OpenCLIP architecture:
     ``model_cfg`` gives one inline (it wins over ``arch``), else ``arch`` names one of this project's small bridges
     (:data:`BRIDGE_ARCHS`) or an OpenCLIP built-in (e.g. ``ViT-B-16``); ``weights`` is a local
@@ -101,7 +32,7 @@ class BridgeConfig:
     weights: Optional[str] = None
 
     def validate(self, where: str = "bridge") -> None:
-        _check_types(self, f"{where}.")
+        check_types(self, f"{where}.")
         _check(self.kind in ("openclip", "imagebind"), f"bridge.kind must be openclip or imagebind, got {self.kind!r}")
 
     def write_out_named_arch(self) -> None:
@@ -124,7 +55,7 @@ class BridgeConfig:
 
 
 @dataclass
-class TrunkConfig:
+class TrunkConfig(Config):
     """A target-modality transformer trunk (ViT-style)."""
 
     width: int = 768
@@ -135,14 +66,14 @@ class TrunkConfig:
     init: Optional[str] = None  # local safetensors checkpoint of this trunk (e.g. a ViT-Lens encoder)
 
     def validate(self, where: str = "trunk") -> None:
-        _check_types(self, f"{where}.")
-        _check_positive(self, f"{where}.", ("width", "depth", "heads", "mlp_ratio"))
+        check_types(self, f"{where}.")
+        check_positive(self, f"{where}.", ("width", "depth", "heads", "mlp_ratio"))
         _check(0.0 <= self.drop_path < 1.0, f"{where}.drop_path must be in [0, 1), got {self.drop_path}")
         _check(self.width % self.heads == 0, f"trunk width {self.width} not divisible by heads {self.heads}")
 
 
 @dataclass
-class InputConfig:
+class InputConfig(Config):
     """Tensor geometry of every modality's preprocessed input (see codebind_core.modalities)."""
 
     image_size: int = 224
@@ -160,8 +91,8 @@ class InputConfig:
     eeg_patch: int = 16
 
     def validate(self, where: str = "inputs") -> None:
-        _check_types(self, f"{where}.")
-        _check_positive(self, f"{where}.", tuple(f.name for f in dataclasses.fields(self)))
+        check_types(self, f"{where}.")
+        check_positive(self, f"{where}.", tuple(f.name for f in dataclasses.fields(self)))
         _check(self.image_size % self.patch_size == 0, "image_size must be a multiple of patch_size")
         _check(self.num_frames % self.tubelet == 0, "num_frames must be a multiple of tubelet")
         _check(self.eeg_samples % self.eeg_patch == 0, "eeg_samples must be a multiple of eeg_patch")
@@ -170,7 +101,7 @@ class InputConfig:
 
 
 @dataclass
-class QuantizerConfig:
+class QuantizerConfig(Config):
     """Compositional VQ (§3.3): sub-vectors of ``sub_dim`` snapped to shared/specific codebooks."""
 
     enabled: bool = True
@@ -183,14 +114,14 @@ class QuantizerConfig:
     shared_codebook: bool = True
 
     def validate(self, where: str = "quantizer") -> None:
-        _check_types(self, f"{where}.")
-        _check_positive(self, f"{where}.", ("sub_dim",))
+        check_types(self, f"{where}.")
+        check_positive(self, f"{where}.", ("sub_dim",))
         _check(self.sub_dim > 0 and self.shared_size > 1 and self.specific_size > 1, "bad codebook sizes")
         _check(0.0 < self.decay < 1.0, "quantizer.decay must be in (0, 1)")
 
 
 @dataclass
-class LoRAConfig:
+class LoRAConfig(Config):
     """LoRA on the last ``last_k`` blocks of each target trunk (App. A.3: rank 4, last 6).
 
     ``mode='auto'`` applies LoRA when a trunk starts from a checkpoint (the paper's setting) and
@@ -203,13 +134,13 @@ class LoRAConfig:
     merged: bool = False  # set when a checkpoint stores merged weights
 
     def validate(self, where: str = "lora") -> None:
-        _check_types(self, f"{where}.")
+        check_types(self, f"{where}.")
         _check(self.mode in ("auto", "on", "off"), f"lora.mode must be auto/on/off, got {self.mode!r}")
         _check(self.rank > 0 and self.last_k > 0, "lora rank and last_k must be positive")
 
 
 @dataclass
-class LossConfig:
+class LossConfig(Config):
     """Losses and their weighting (App. A.1, B.2, §3.4)."""
 
     # "preset": Table 1 per target; "official": the official per-modality configs (differ for
@@ -233,8 +164,8 @@ class LossConfig:
     def validate(self, where: str = "loss") -> None:
         from .losses import LOSS_NAMES
 
-        _check_types(self, f"{where}.")
-        _check_positive(self, f"{where}.", ("decoder_depth", "decoder_width", "decoder_heads"))
+        check_types(self, f"{where}.")
+        check_positive(self, f"{where}.", ("decoder_depth", "decoder_width", "decoder_heads"))
 
         if isinstance(self.weights, dict):
             unknown = sorted(set(self.weights) - set(LOSS_NAMES))
@@ -251,10 +182,13 @@ class LossConfig:
 
 
 @dataclass
-class CodeBindConfig:
+class CodeBindConfig(Config):
     """The whole model. ``targets`` are aligned to the bridges, one codebook set per
     bridge-target path (§3.4) unless ``unified``. ``decouple=False`` is the hard-alignment
     baseline (no specific part, no codebook)."""
+
+    config_label: ClassVar[str] = "model config"
+    config_where: ClassVar[str] = "model config"
 
     name: str = "codebind"
     targets: Tuple[str, ...] = ("depth",)
@@ -270,16 +204,15 @@ class CodeBindConfig:
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
-    def __post_init__(self) -> None:
-        _check_types(self, "")
-        self.targets = tuple(self.targets)
+    def normalise(self) -> None:
+        check_types(self, "")  # before the list of targets becomes a tuple
+        super().normalise()
         if self.specific_dim is None:
             self.specific_dim = self.embed_dim
-        self.validate()
 
     # ---- validation -------------------------------------------------------------------------
     def validate(self) -> None:
-        _check_types(self, "")
+        check_types(self, "")
         for key, part in (("bridge", self.bridge), ("trunk", self.trunk), ("inputs", self.inputs),
                           ("quantizer", self.quantizer), ("lora", self.lora), ("loss", self.loss),
                           *((f"trunks.{m}", t) for m, t in self.trunks.items())):
@@ -298,54 +231,35 @@ class CodeBindConfig:
     def trunk_for(self, modality: str) -> TrunkConfig:
         return self.trunks.get(modality, self.trunk)
 
-    def paths(self) -> Tuple[str, ...]:
-        """Codebook sets: one per bridge-target path, or the single ``unified`` set."""
+    def codebook_sets(self) -> Tuple[str, ...]:
+        """Codebook sets: one per bridge-target path (named after the target), or the single
+        ``unified`` set."""
         return ("unified",) if self.unified else self.targets
 
-    def path_for(self, modality: str, path: Optional[str] = None) -> str:
+    def codebook_set_for(self, modality: str, codebook_set: Optional[str] = None) -> str:
+        """The codebook set ``modality`` is quantized with: ``unified``, its own (a target), the
+        one asked for (bridges), or the first target's (bridges by default)."""
         if self.unified:
             return "unified"
-        if path is not None:
-            _check(path in self.targets, f"unknown path {path!r}; this model has {self.targets}")
-            return path
+        if codebook_set is not None:
+            _check(codebook_set in self.targets,
+                   f"unknown codebook set (path) {codebook_set!r}; this model has {self.targets}")
+            return codebook_set
         if modality in self.targets:
             return modality
-        return self.targets[0]  # bridges default to the first path
+        return self.targets[0]  # bridges default to the first target's set
 
-    # ---- (de)serialisation -------------------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["targets"] = list(self.targets)
-        return d
+    def paths(self) -> Tuple[str, ...]:
+        """Deprecated name of :meth:`codebook_sets`."""
+        warn_renamed("CodeBindConfig.paths()", "CodeBindConfig.codebook_sets()")
+        return self.codebook_sets()
 
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "CodeBindConfig":
-        _check(isinstance(d, Mapping), f"a model config must be a mapping, got {type(d).__name__}")
-        d = dict(d)
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        _check(not unknown, f"unknown config keys: {sorted(unknown)}")
-        for key, typ in SECTIONS.items():
-            if key in d and not isinstance(d[key], typ):
-                d[key] = _build(typ, d[key], key)
-        if "trunks" in d:
-            d["trunks"] = {} if d["trunks"] is None else d["trunks"]
-            _check(isinstance(d["trunks"], Mapping), f"config section 'trunks' must be a mapping, got {d['trunks']!r}")
-            d["trunks"] = {k: v if isinstance(v, TrunkConfig) else _build(TrunkConfig, v, f"trunks.{k}")
-                           for k, v in d["trunks"].items()}
-        return cls(**d)
+    def path_for(self, modality: str, path: Optional[str] = None) -> str:
+        """Deprecated name of :meth:`codebook_set_for`."""
+        warn_renamed("CodeBindConfig.path_for()", "CodeBindConfig.codebook_set_for()")
+        return self.codebook_set_for(modality, path)
 
-    @classmethod
-    def from_file(cls, path: str | Path) -> "CodeBindConfig":
-        text = Path(path).read_text()
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
-
-            return cls.from_dict(yaml.safe_load(text) or {})
-        return cls.from_dict(json.loads(text))
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
+    # ---- (de)serialisation: Config's strict from_dict / to_dict / from_file / save ----------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "CodeBindConfig":
         """A named architecture with ``overrides`` merged in depth: ``quantizer={"sub_dim": 4}``
@@ -356,13 +270,6 @@ class CodeBindConfig:
 
 SECTIONS: Dict[str, type] = {"bridge": BridgeConfig, "trunk": TrunkConfig, "inputs": InputConfig,
                               "quantizer": QuantizerConfig, "lora": LoRAConfig, "loss": LossConfig}
-
-
-def _build(typ, values: Dict[str, Any], where: str):
-    _check(isinstance(values, Mapping), f"config section {where!r} must be a mapping of its keys, got {values!r}")
-    unknown = set(values) - {f.name for f in dataclasses.fields(typ)}
-    _check(not unknown, f"unknown keys in {where}: {sorted(unknown)}")
-    return typ(**values)
 
 
 # ---- presets (architectures as data) ---------------------------------------------------------

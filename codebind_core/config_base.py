@@ -11,8 +11,8 @@ type hint and a short comment. That gives it:
   naming them and the allowed ones, nested dataclass fields (``Optional[Section]``,
   ``Dict[str, Section]`` included) are built recursively from their mappings (:func:`build`);
 * ``cfg.to_dict()``: plain JSON/YAML-able dicts (tuples become lists, nested configs dicts);
-* ``Cls.from_file(path)`` / ``Cls.from_yaml(path)``: a YAML or JSON file (:func:`read_mapping`);
-  ``cfg.save(path)`` writes YAML (``.yaml``/``.yml``) or JSON;
+* ``Cls.from_file(path)`` / ``Cls.from_yaml(path)``: a JSON (``.json``) or YAML file
+  (:func:`read_mapping`); ``cfg.save(path)`` writes JSON for ``.json``, YAML otherwise;
 * ``cfg.replace(**changes)``: a validated copy.
 
 Class attributes a config may set: ``config_label`` (how errors name the whole config, e.g.
@@ -20,7 +20,8 @@ Class attributes a config may set: ``config_label`` (how errors name the whole c
 :meth:`Config.fail`/:meth:`Config.check`, e.g. ``"MemoryConfig: "``).
 
 Helpers for ``validate``: :func:`check` (raise ``ValueError(msg)`` unless ``cond``),
-:func:`check_positive`, :func:`check_choice`; and :func:`deep_merge` for preset overrides.
+:func:`check_positive`, :func:`check_choice`; :func:`deep_merge` for preset overrides;
+:func:`warn_renamed` for deprecated aliases of renamed names.
 Every failure is a ``ValueError`` whose message names the field.
 
 Porting a config (example)::
@@ -43,6 +44,7 @@ import dataclasses
 import json
 import math
 import typing
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Iterable, Optional, Sequence, Type, TypeVar, Union
@@ -120,6 +122,11 @@ def check_types(obj: Any, where: str = "") -> None:
         check(type_ok(value, hints[f.name]), f"{where}{f.name} must be {type_name(hints[f.name])}, got {value!r}")
 
 
+def warn_renamed(old: str, new: str) -> None:
+    """A ``DeprecationWarning`` that ``old`` is now ``new`` (for thin aliases kept for user code)."""
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+
+
 # ---- dicts and files ------------------------------------------------------------------------
 def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
     """`base` updated recursively by `over` (dicts merge, everything else replaces); new dict."""
@@ -149,7 +156,8 @@ def _section_type(hint: Any) -> Optional[type]:
 
 def _build_value(hint: Any, value: Any, where: str) -> Any:
     section = _section_type(hint)
-    if section is not None and value is not None and not isinstance(value, section):
+    optional = section is not None and not dataclasses.is_dataclass(hint)  # Optional[Section]
+    if section is not None and not (optional and value is None) and not isinstance(value, section):
         check(isinstance(value, Mapping), f"config section {where!r} must be a mapping of its keys, got {value!r}")
         return build(section, value, where)
     if typing.get_origin(hint) is dict and len(typing.get_args(hint)) == 2:
@@ -190,22 +198,22 @@ def to_plain(value: Any) -> Any:
 
 
 def read_mapping(path: Union[str, Path], what: str = "config") -> Any:
-    """The parsed content of a YAML (``.yaml``/``.yml``) or JSON file; an empty YAML file is ``{}``.
-    A missing file or invalid YAML/JSON raises ``ValueError`` naming the file."""
+    """The parsed content of a JSON (``.json``) or YAML (any other name) file; an empty YAML
+    file is ``{}``. A missing file or invalid YAML/JSON raises ``ValueError`` naming the file."""
     p = Path(path)
     check(p.is_file(), f"{what} not found: {p}")
     text = p.read_text()
-    if p.suffix in (".yaml", ".yml"):
-        import yaml
-
+    if p.suffix == ".json":
         try:
-            return yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise ValueError(f"{p}: invalid YAML ({e})") from e
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: invalid JSON ({e})") from e
+    import yaml
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: invalid JSON ({e})") from e
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{p}: invalid YAML ({e})") from e
 
 
 # ---- the mixin ------------------------------------------------------------------------------
@@ -255,14 +263,14 @@ class Config:
         return cls.from_file(path)
 
     def save(self, path: Union[str, Path]) -> None:
-        """YAML for ``.yaml``/``.yml``, JSON (sorted keys) otherwise."""
+        """JSON (sorted keys) for ``.json``, YAML (field order) otherwise."""
         p = Path(path)
-        if p.suffix in (".yaml", ".yml"):
+        if p.suffix == ".json":
+            p.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        else:
             import yaml
 
             p.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        else:
-            p.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated)."""

@@ -61,7 +61,7 @@ def test_config_validation_names_the_problem():
         cb.CodeBindConfig.preset("tiny", targets=["smell"])
     with pytest.raises(ValueError, match="not divisible by sub_dim"):
         cb.CodeBindConfig.preset("tiny", embed_dim=60)
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ValueError, match=r"unknown keys in model config: \['colour'\]; allowed"):
         cb.CodeBindConfig.from_dict({"targets": ["depth"], "colour": 1})
 
 

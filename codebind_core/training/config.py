@@ -13,30 +13,26 @@ batch_size: 32
 grad_accum: 1
 precision: bf16          # fp32 | bf16 | fp16
 ```
-Every section is a dataclass; unknown keys and bad values raise ``ValueError`` naming the field.
+Every section is a :class:`~codebind_core.config_base.Config` dataclass: unknown keys and bad
+values raise ``ValueError`` naming the field.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
-from ..config import CodeBindConfig, deep_merge
+from ..config import CodeBindConfig
+from ..config_base import Config, check_types, deep_merge
+from ..config_base import check as _check
 from .optim import OPTIMIZERS, SCHEDULES
 from .precision import PRECISIONS
 from .run_log import LOG_BACKENDS
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
 @dataclass
-class ModelSpec:
+class ModelSpec(Config):
     """Which CodeBind model to train: a preset, its targets and nested overrides of any field."""
 
     preset: str = "tiny"
@@ -44,6 +40,7 @@ class ModelSpec:
     overrides: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        check_types(self, "model.")
         self.build()  # CodeBindConfig validates itself
 
     def build(self, bridge_weights: Optional[str] = None) -> CodeBindConfig:
@@ -55,7 +52,7 @@ class ModelSpec:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Config):
     """``kind`` picks a dataset builder from the registry in :mod:`.datasets`; ``options`` are its
     keyword arguments (validated by the builder)."""
 
@@ -63,13 +60,14 @@ class DataConfig:
     options: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        check_types(self, "data.")
         from .datasets import DATASETS
 
         _check(self.kind in DATASETS, f"data.kind {self.kind!r} unknown; choose from {sorted(DATASETS)}")
 
 
 @dataclass
-class BridgePretrainConfig:
+class BridgePretrainConfig(Config):
     """Stage 0: train a small OpenCLIP bridge on image-caption pairs (open_clip's ClipLoss), save it
     as a local safetensors file, then freeze it like a downloaded bridge. Reused when present.
 
@@ -88,6 +86,7 @@ class BridgePretrainConfig:
     output: Optional[str] = None  # default: <out_dir>/bridge/open_clip_model.safetensors
 
     def validate(self) -> None:
+        check_types(self, "bridge_pretrain.")
         _check(self.steps > 0 and self.batch_size > 1, "bridge_pretrain.steps > 0 and batch_size > 1 required")
         _check(self.lr > 0, "bridge_pretrain.lr must be positive")
         _check(self.corpus_samples >= self.batch_size, "bridge_pretrain.corpus_samples must hold one batch")
@@ -96,7 +95,7 @@ class BridgePretrainConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Config):
     name: str = "adamw"
     lr: float = 5.0e-4
     weight_decay: float = 0.05
@@ -104,27 +103,30 @@ class OptimConfig:
     grad_clip: Optional[float] = 1.0
 
     def validate(self) -> None:
+        check_types(self, "optim.")
         _check(self.name in OPTIMIZERS, f"optim.name {self.name!r} unknown; choose from {sorted(OPTIMIZERS)}")
         _check(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas must be two values in [0, 1)")
         _check(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip must be positive or null")
-        self.betas = tuple(self.betas)
 
 
 @dataclass
-class ScheduleConfig:
+class ScheduleConfig(Config):
     name: str = "cosine"
     warmup_steps: int = 0
 
     def validate(self) -> None:
+        check_types(self, "schedule.")
         _check(self.name in SCHEDULES, f"schedule.name {self.name!r} unknown; choose from {sorted(SCHEDULES)}")
         _check(self.warmup_steps >= 0, "schedule.warmup_steps must be >= 0")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """One training run (Stage 0 bridge + Stage 1 CodeBind alignment)."""
+
+    config_label: ClassVar[str] = "training config"
 
     name: str = "run"
     seed: int = 0
@@ -147,10 +149,8 @@ class TrainConfig:
     find_unused_parameters: Optional[bool] = None  # DDP; default True (paths leave heads unused)
     out_dir: str = "runs/run"
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
+        check_types(self, "")
         _check(self.steps > 0, f"steps must be positive, got {self.steps}")
         _check(self.batch_size > 1, f"batch_size must be >= 2 (InfoNCE needs negatives), got {self.batch_size}")
         _check(self.grad_accum >= 1, f"grad_accum must be >= 1, got {self.grad_accum}")
@@ -167,12 +167,7 @@ class TrainConfig:
         _check(not self.bridge_pretrain.enabled or self.data.kind == "synthbind",
                "bridge_pretrain (Stage 0) needs image-caption pairs: only data.kind 'synthbind' provides them")
 
-    # ---- (de)serialisation -------------------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["optim"]["betas"] = list(self.optim.betas)
-        return d
-
+    # ---- (de)serialisation: Config's strict from_dict / to_dict / from_file / save (YAML) -----
     def fingerprint(self) -> str:
         """Hash of everything that changes the training trajectory (not logging/paths/progress),
         including the model the preset and overrides resolve to (a changed preset is a new run)."""
@@ -184,39 +179,3 @@ class TrainConfig:
         model.bridge.write_out_named_arch()
         d["resolved_model"] = model.to_dict()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
-        _check(isinstance(d, dict), "a training config must be a mapping")
-        d = dict(d)
-        sections = {"model": ModelSpec, "data": DataConfig, "bridge_pretrain": BridgePretrainConfig,
-                    "optim": OptimConfig, "schedule": ScheduleConfig}
-        _reject_unknown(cls, d, "config")
-        for key, typ in sections.items():
-            if key in d:
-                _check(isinstance(d[key], dict), f"{key} must be a mapping")
-                _reject_unknown(typ, d[key], key)
-                d[key] = typ(**d[key])
-        return cls(**d)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
-        import yaml
-
-        p = Path(path)
-        _check(p.is_file(), f"training config not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ValueError(f"{p}: invalid YAML ({e})") from e
-        return cls.from_dict(data)
-
-    def save(self, path: str | Path) -> None:
-        import yaml
-
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-
-def _reject_unknown(typ, d: Dict[str, Any], where: str) -> None:
-    unknown = set(d) - {f.name for f in dataclasses.fields(typ)}
-    _check(not unknown, f"unknown keys in {where}: {sorted(unknown)}")

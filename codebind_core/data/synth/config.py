@@ -1,16 +1,18 @@
 """SynthConfig: every option of the SynthBind generator, typed and self-validating.
 
 Load from YAML with :meth:`SynthConfig.from_yaml` (or a dict with :meth:`from_dict`); unknown keys
-are an error. Every field that changes the generated data is part of :meth:`cache_key`.
+are an error (the strict helper of :mod:`codebind_core.config_base`). Every field that changes the
+generated data is part of :meth:`cache_key`.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import ClassVar, Dict, Tuple, Union
+
+from ...config_base import Config, check_types, read_mapping
 
 from .appearance import BACKGROUNDS, COLOURS
 from .materials import MATERIALS
@@ -30,13 +32,8 @@ Range = Tuple[float, float]
 POSES = ("any", "upright")
 
 
-def _require(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(f"SynthConfig: {msg}")
-
-
 @dataclass(frozen=True)
-class SynthConfig:
+class SynthConfig(Config):
     """Options of the SynthBind generator (sizes, factor vocabularies and ranges, splits).
 
     Geometry: objects have a bounding radius ``scale_range`` [m], are stretched per axis by
@@ -51,6 +48,10 @@ class SynthConfig:
     ``unseen_colours_per_category`` colours and ``unseen_materials_per_category`` materials never
     occur in train/val/test and every ``test_unseen`` sample has at least one such pair.
     """
+
+    config_label: ClassVar[str] = "SynthBind config"
+    config_where: ClassVar[str] = "SynthConfig"
+    error_prefix: ClassVar[str] = "SynthConfig: "
 
     seed: int = 0
     num_samples: int = 20000
@@ -101,27 +102,28 @@ class SynthConfig:
     unseen_colours_per_category: int = 1
     unseen_materials_per_category: int = 1
 
-    def __post_init__(self) -> None:
+    def normalise(self) -> None:
+        """Name lists become tuples (a bare string is refused), ranges float pairs."""
         for name in ("modalities", "categories", "colours", "patterns", "materials", "backgrounds"):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, (tuple, list)):
                 raise ValueError(f"SynthConfig: {name} must be a list of names, got {value!r}")
             object.__setattr__(self, name, tuple(value))
-            _require(len(set(value)) == len(value) and len(value) > 0, f"{name} must be non-empty and unique")
+            self.check(len(set(value)) == len(value) and len(value) > 0, f"{name} must be non-empty and unique")
         for name in ("scale_range", "distance_range", "temperature_range", "ambient_range",
                      "wall_distance_range", "video_speed_range", "elevation_range"):
             value = getattr(self, name)
-            _require(isinstance(value, (tuple, list)) and len(value) == 2, f"{name} must be a (lo, hi) pair")
+            self.check(isinstance(value, (tuple, list)) and len(value) == 2, f"{name} must be a (lo, hi) pair")
             object.__setattr__(self, name, (float(value[0]), float(value[1])))
-        self._validate()
 
-    def _validate(self) -> None:
+    def validate(self) -> None:
+        check_types(self, self.error_prefix)
         registries = {"modalities": MODALITIES, "categories": CATEGORIES, "colours": COLOURS,
                       "patterns": PATTERNS, "materials": MATERIALS, "backgrounds": BACKGROUNDS}
         for name, known in registries.items():
             unknown = [v for v in getattr(self, name) if v not in known]
-            _require(not unknown, f"unknown {name} {unknown}; known: {list(known)}")
-        _require(len(self.categories) >= 2, "need at least 2 categories")
+            self.check(not unknown, f"unknown {name} {unknown}; known: {list(known)}")
+        self.check(len(self.categories) >= 2, "need at least 2 categories")
         ints = {"seed": (0, 2**63 - 1), "num_samples": (1, 10**8), "image_size": (8, 4096),
                 "supersample": (1, 8), "video_frames": (1, 256), "video_size": (8, 4096),
                 "audio_rate": (4000, 192000), "pointcloud_points": (16, 10**6), "tactile_size": (8, 1024),
@@ -129,75 +131,55 @@ class SynthConfig:
                 "unseen_colours_per_category": (0, 10**3), "unseen_materials_per_category": (0, 10**3)}
         for name, (lo, hi) in ints.items():
             value = getattr(self, name)
-            _require(isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi,
+            self.check(isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi,
                      f"{name} must be an int in [{lo}, {hi}], got {value!r}")
         positive = ("fov_deg", "audio_seconds", "tactile_patch_m", "eeg_rate", "depth_max_range")
         for name in positive:
             value = getattr(self, name)
-            _require(isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf"),
+            self.check(isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf"),
                      f"{name} must be a positive finite number, got {value!r}")
-        _require(self.fov_deg < 170, f"fov_deg must be < 170, got {self.fov_deg}")
-        _require(self.audio_seconds * self.audio_rate >= 256, "audio must have at least 256 samples")
+        self.check(self.fov_deg < 170, f"fov_deg must be < 170, got {self.fov_deg}")
+        self.check(self.audio_seconds * self.audio_rate >= 256, "audio must have at least 256 samples")
         for name in ("occlusion_prob", "caption_attribute_prob", "val_fraction", "test_fraction",
                      "unseen_fraction"):
             value = getattr(self, name)
-            _require(isinstance(value, (int, float)) and 0.0 <= value <= 1.0,
+            self.check(isinstance(value, (int, float)) and 0.0 <= value <= 1.0,
                      f"{name} must be in [0, 1], got {value!r}")
-        _require(self.val_fraction + self.test_fraction + self.unseen_fraction < 1.0,
+        self.check(self.val_fraction + self.test_fraction + self.unseen_fraction < 1.0,
                  "val + test + unseen fractions must leave a non-empty train split (sum < 1)")
-        _require(self.eeg_noise_uv >= 0 and self.offset_max >= 0, "eeg_noise_uv and offset_max must be >= 0")
-        _require(isinstance(self.shape_jitter, (int, float)) and 0 <= self.shape_jitter <= 1.0,
+        self.check(self.eeg_noise_uv >= 0 and self.offset_max >= 0, "eeg_noise_uv and offset_max must be >= 0")
+        self.check(isinstance(self.shape_jitter, (int, float)) and 0 <= self.shape_jitter <= 1.0,
                  f"shape_jitter must be in [0, 1], got {self.shape_jitter!r}")
-        _require(self.pose in POSES, f"pose must be one of {POSES}, got {self.pose!r}")
+        self.check(self.pose in POSES, f"pose must be one of {POSES}, got {self.pose!r}")
         lo, hi = self.elevation_range
-        _require(-90.0 <= lo <= hi <= 90.0, f"elevation_range must satisfy -90 <= lo <= hi <= 90, got {(lo, hi)}")
-        _require(self.pointcloud_view in POINTCLOUD_VIEWS,
+        self.check(-90.0 <= lo <= hi <= 90.0, f"elevation_range must satisfy -90 <= lo <= hi <= 90, got {(lo, hi)}")
+        self.check(self.pointcloud_view in POINTCLOUD_VIEWS,
                  f"pointcloud_view must be one of {POINTCLOUD_VIEWS}, got {self.pointcloud_view!r}")
         for name in ("scale_range", "distance_range", "temperature_range", "ambient_range",
                      "wall_distance_range", "video_speed_range"):
             lo, hi = getattr(self, name)
-            _require(0 <= lo <= hi < float("inf"), f"{name} must satisfy 0 <= lo <= hi, got {(lo, hi)}")
-        _require(self.scale_range[0] > 0, "scale_range must be positive")
-        _require(self.distance_range[0] - self.scale_range[1] >= 0.1,
+            self.check(0 <= lo <= hi < float("inf"), f"{name} must satisfy 0 <= lo <= hi, got {(lo, hi)}")
+        self.check(self.scale_range[0] > 0, "scale_range must be positive")
+        self.check(self.distance_range[0] - self.scale_range[1] >= 0.1,
                  "distance_range must keep objects (and an occluder) in front of the camera: "
                  "distance lo - scale hi >= 0.1 m")
-        _require(self.unseen_colours_per_category < len(self.colours),
+        self.check(self.unseen_colours_per_category < len(self.colours),
                  "unseen_colours_per_category must leave at least one seen colour per category")
-        _require(self.unseen_materials_per_category < len(self.materials),
+        self.check(self.unseen_materials_per_category < len(self.materials),
                  "unseen_materials_per_category must leave at least one seen material per category")
-        _require(self.split_sizes()["train"] >= 1, f"num_samples={self.num_samples} leaves no train sample")
+        self.check(self.split_sizes()["train"] >= 1, f"num_samples={self.num_samples} leaves no train sample")
         if self.unseen_fraction > 0:
-            _require(self.unseen_colours_per_category + self.unseen_materials_per_category > 0,
+            self.check(self.unseen_colours_per_category + self.unseen_materials_per_category > 0,
                      "unseen_fraction > 0 needs held-out colours or materials")
 
-    # ---- (de)serialisation -------------------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
-        """Plain JSON/YAML-able dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
+    # ---- (de)serialisation: Config's strict from_dict / to_dict / replace --------------------
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "SynthConfig":
-        """Build from a dict; unknown keys raise ValueError naming them."""
-        if not isinstance(data, dict):
-            raise ValueError(f"SynthConfig: expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        _require(not unknown, f"unknown keys {unknown}")
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: Union[str, Path]) -> "SynthConfig":
+    def from_file(cls, path: Union[str, Path]) -> "SynthConfig":
         """Load a YAML file whose top level is a mapping of fields (or ``{synthbind: {...}}``)."""
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = read_mapping(path, "SynthBind config")
         if isinstance(data, dict) and set(data) == {"synthbind"}:
             data = data["synthbind"]
         return cls.from_dict(data)
-
-    def replace(self, **changes: Any) -> "SynthConfig":
-        """A copy with some fields changed (validated)."""
-        return dataclasses.replace(self, **changes)
 
     def cache_key(self) -> str:
         """Hex digest of the config and generator version: names the on-disk cache."""

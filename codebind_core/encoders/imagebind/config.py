@@ -8,9 +8,11 @@ Sizes that ImageBind hard-codes (image 224, context 77, vocabulary 49408, IMU 6 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Tuple
+
+from ...config_base import Config, check_types
+from ...config_base import check as _check
 
 MODALITIES: Tuple[str, ...] = ("vision", "text", "audio", "depth", "thermal", "imu")
 TARGET_MODALITIES: Tuple[str, ...] = ("audio", "depth", "thermal", "imu")
@@ -26,13 +28,8 @@ IMU_WINDOW = 8  # ImageBind ignores ``imu_kernel_size`` and always uses 8-sample
 VIDEO_PAD_FRAMES = 2  # a single frame is repeated to this many frames (PadIm2Video "repeat")
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
 @dataclass(frozen=True)
-class TowerConfig:
+class TowerConfig(Config):
     """One modality's transformer: token width, number of blocks, heads, max drop-path rate."""
 
     width: int
@@ -40,7 +37,8 @@ class TowerConfig:
     heads: int
     drop_path: float = 0.0
 
-    def validate(self, name: str) -> None:
+    def validate(self, name: str = "tower") -> None:
+        check_types(self, f"{name}.")
         _check(self.width > 0 and self.blocks > 0 and self.heads > 0,
                f"{name}: width, blocks and heads must be positive, got {self}")
         _check(self.width % self.heads == 0,
@@ -53,8 +51,13 @@ def _tower(width: int, blocks: int, heads: int, drop_path: float = 0.0) -> Tower
 
 
 @dataclass(frozen=True)
-class ImageBindConfig:
-    """Every constructor value of ImageBind's model (defaults = the class defaults = ImageBind-base)."""
+class ImageBindConfig(Config):
+    """Every constructor value of ImageBind's model (defaults = the class defaults = ImageBind-base).
+
+    Its dict form is ImageBind's flat constructor kwargs (:meth:`to_dict` = :meth:`to_kwargs`),
+    not the nested fields, so checkpoints store what ImageBind itself takes."""
+
+    config_label: ClassVar[str] = "ImageBind config"
 
     out_embed_dim: int = 768
     vision: TowerConfig = field(default_factory=lambda: _tower(1024, 24, 16))
@@ -73,11 +76,11 @@ class ImageBindConfig:
     thermal_kernel_size: int = 16
     imu_kernel_size: int = 8  # accepted and ignored, as in ImageBind
 
-    def __post_init__(self) -> None:
+    def normalise(self) -> None:
         object.__setattr__(self, "kernel_size", tuple(int(k) for k in self.kernel_size))
-        self.validate()
 
     def validate(self) -> None:
+        check_types(self, "")
         _check(self.out_embed_dim > 0, f"out_embed_dim must be positive, got {self.out_embed_dim}")
         for name in MODALITIES:
             self.tower(name).validate(name)
@@ -159,10 +162,8 @@ class ImageBindConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ImageBindConfig":
+        _check(isinstance(d, Mapping), f"an ImageBind config must be a mapping, got {type(d).__name__}")
         return cls.from_kwargs(d)
-
-    def replace(self, **changes: Any) -> "ImageBindConfig":
-        return dataclasses.replace(self, **changes)
 
 
 # ---- registry: architectures as data ---------------------------------------------------------

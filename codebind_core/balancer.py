@@ -95,6 +95,12 @@ class AdaptiveBalancer:
     def calls(self) -> int:
         return self._t
 
+    def updates_at(self, step: Optional[int]) -> bool:
+        """Whether the call at 0-based ``step`` (None: the next call) sets or updates the weights,
+        i.e. needs every loss's value."""
+        t = self._t + 1 if step is None else int(step) + 1
+        return self._last is None or t == 1 or t - self._last >= interval_at(self._last)
+
     # ---- the step ---------------------------------------------------------------------------
     def __call__(self, losses: Mapping[str, Tensor], step: Optional[int] = None) -> Tuple[Tensor, Dict[str, float]]:
         """Return ``(Σ w_name · losses[name], {name: w_name})`` for the names in ``losses``.

@@ -258,14 +258,21 @@ class CodeBind(nn.Module):
         qp = books[m](spec, update=update) if spec is not None else None
         return _Quantized(qs, qp)
 
-    def forward(self, batch: Dict, step: Optional[int] = None) -> Dict[str, torch.Tensor]:
+    # the trainer may pass ``report=False`` on steps whose losses are not logged
+    report_on_demand = True
+
+    def forward(self, batch: Dict, step: Optional[int] = None, report: bool = True) -> Dict[str, torch.Tensor]:
         """Training step losses for a batch {"text": ..., "image": ..., <target>: ...}.
 
         Official order (official §0): text, target, image; each modality's tokens pass its shared
         then its specific codebook, every call updating that codebook (so the shared codebook is
         updated once per modality). Multi-path alignment (§3.4): InfoNCE (Eq. 1) on the quantized
         [CLS] shared parts over target-text, target-image and image-text. Returns every raw loss
-        and ``total`` (Table 1, official, explicit or adaptive weights)."""
+        and ``total`` (Table 1, official, explicit or adaptive weights).
+
+        With the official numerics CMCM, ctr and cuni carry no gradient (official §10-11): with
+        ``report=False`` they are skipped (reported as 0, ``total`` without them; the gradient is
+        the same) unless the adaptive balancer updates its weights at this step."""
         target = self._target_of(batch)
         if not self.quantized:
             return self._forward_unquantized(batch, target, step)
@@ -290,7 +297,9 @@ class CodeBind(nn.Module):
             out["orth"] = _mean([L.orthogonal_loss(sh_tok[m][:, 0], sp_tok[m][:, 0]) for m in spec_mods], zero)
         out["uni"] = _mean([L.uniform_loss(sp_tok[m][:, 0], printed=not official) for m in spec_mods], zero)
         out["recon"] = self._recon(toks, q, official, zero)
-        out.update(self._codebook_losses(q, calls, target, official, zero))
+        needed = report or not official or (self.balancer is not None and self.balancer.updates_at(step))
+        out.update(self._codebook_losses(q, calls, target, official, zero) if needed
+                   else {"cm": zero, "ctr": zero, "cuni": zero})
         return self._with_total(out, target, step)
 
     def _with_total(self, out: Dict[str, torch.Tensor], target: str, step: Optional[int]) -> Dict[str, torch.Tensor]:

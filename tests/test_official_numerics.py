@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import codebind_core as cb
+from codebind_core.balancer import AdaptiveBalancer
 from codebind_core import losses as L
 from codebind_core.decoder import ReconDecoder
 from codebind_core.model import pool_clips
@@ -266,6 +267,29 @@ def test_official_codebook_losses_carry_no_gradient_and_paper_ones_do(tiny):
     paper.config.loss.numerics = "paper"
     out = paper(_batch(paper, "depth"))
     assert out["cm"].requires_grad and out["ctr"].requires_grad
+
+
+def test_unreported_steps_skip_the_gradient_free_losses_with_identical_gradients(tiny):
+    batch = _batch(tiny, "depth")
+    grads = {}
+    for report in (True, False):
+        model = copy.deepcopy(tiny).eval()  # eval: codebooks read-only, so both passes see the same state
+        out = model(batch, report=report)
+        out["total"].backward()
+        grads[report] = [p.grad.clone() for p in model.trainable_parameters() if p.grad is not None]
+        if report:
+            assert out["ctr"].item() > 0 and out["cuni"].item() != 0
+        else:
+            assert out["cm"].item() == out["ctr"].item() == out["cuni"].item() == 0.0
+    assert len(grads[True]) == len(grads[False]) > 0
+    for a, b in zip(grads[True], grads[False]):
+        assert torch.equal(a, b)
+    # the adaptive balancer still sees every loss at the steps where it sets its weights
+    adaptive = copy.deepcopy(tiny).eval()
+    adaptive.balancer = AdaptiveBalancer(L.LOSS_NAMES)
+    assert adaptive(batch, step=0, report=False)["ctr"].item() > 0       # call 1 sets the weights
+    assert adaptive(batch, step=1, report=False)["ctr"].item() == 0.0    # call 2 does not
+    assert adaptive(batch, step=10, report=False)["ctr"].item() > 0      # call 11 updates them
 
 
 def test_paper_numerics_sum_paths_and_sum_commitment_over_the_sub_vector():

@@ -148,6 +148,14 @@ class Trainer:
             log.close()
         return rows
 
+    def _report_kwargs(self) -> Dict[str, bool]:
+        """``report``: whether this step's losses are logged (models that skip losses carrying no
+        gradient on other steps declare ``report_on_demand``)."""
+        if not getattr(self.model, "report_on_demand", False):
+            return {}
+        t = self.step + 1
+        return {"report": t == 1 or t % self.s.log_every == 0 or t == self.s.steps}
+
     def _wrap(self) -> nn.Module:
         if not self.dist.enabled:
             return self.model
@@ -166,7 +174,7 @@ class Trainer:
             sync = micro == self.s.grad_accum - 1 or not self.dist.enabled
             with (nullcontext() if sync else net.no_sync()):
                 with self.precision.autocast(self.device):
-                    out = net(batch, step=self.step)
+                    out = net(batch, step=self.step, **self._report_kwargs())
                 total = out["total"]
                 if not torch.isfinite(total):
                     raise FloatingPointError(f"non-finite loss at step {self.step + 1}: "

@@ -298,7 +298,7 @@ class ObjectMemory:
         if p.size is not None:
             ext = ext + a * (np.asarray(p.size) - ext)
         codes, f = self._embed(obj, fused, v)
-        new = replace(obj, position=tuple(pos + a * (x - pos)), extent=tuple(ext),
+        new = replace(obj, position=tuple(map(float, pos + a * (x - pos))), extent=tuple(map(float, ext)),
                       weight=min(obj.weight + w, cfg.max_fusion_weight), codes=codes, **self._seen(obj, p))
         return new, f
 

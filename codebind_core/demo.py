@@ -39,6 +39,8 @@ def main(argv=None) -> None:
                 raw = raw[: model.config.inputs.eeg_channels]
             x = model.preprocess(m, [raw])
             emb = model.encode(m, x)
+            if text.codebook_set != emb.codebook_set:  # compare within one codebook set
+                text = model.encode_text(prompts, codebook_set=emb.codebook_set)
             rows.append((m, model.similarity(emb, text)[0], emb))
     print(f"model {model.config.name}: shared dim {model.config.embed_dim}, "
           f"{model.config.embed_dim // model.config.quantizer.sub_dim} codes per embedding")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,9 @@ from .config import CodeBindConfig
 from .decoder import ReconDecoder
 from .encoders import build_bridge, build_target_encoder
 from .encoders.lora import apply_lora
+from .config_base import warn_renamed
 from .heads import DecoupledHead
+from .inference import check_modality, embed_cls, ros_name_hint
 from .pooling import pool_clips
 from .quantize import CompositionalVQ, VQOutput, shared_book
 from .types import Embedding
@@ -72,14 +74,14 @@ class CodeBind(nn.Module):
         self.codebooks = nn.ModuleDict()
         if self.quantized:
             q = cfg.quantizer
-            for path in cfg.paths():
-                mods = ("image", *(cfg.targets if path == "unified" else (path,)))
+            for book_set in cfg.codebook_sets():
+                mods = ("image", *(cfg.targets if book_set == "unified" else (book_set,)))
                 shared_names = ["shared"] if q.shared_codebook else [f"shared_{m}" for m in ("text", *mods)]
                 books = {n: CompositionalVQ(d, q.shared_size, q.sub_dim, decay=q.decay, reinit=q.reinit)
                          for n in shared_names}
                 for m in mods:
                     books[m] = CompositionalVQ(ds, q.specific_size, q.sub_dim, decay=q.decay, reinit=q.reinit)
-                self.codebooks[path] = nn.ModuleDict(books)
+                self.codebooks[book_set] = nn.ModuleDict(books)
         self.decoders = nn.ModuleDict()
         if cfg.decouple and cfg.loss.recon:
             lc = cfg.loss
@@ -159,7 +161,8 @@ class CodeBind(nn.Module):
             return _Tokens(*self.heads["image"](tok), self.bridge.patchify_image(x) if dec else None, 1,
                            tok if dec else None)
         if modality not in self.encoders:
-            raise ValueError(f"this model has no {modality!r} encoder; it has {sorted(self.encoders)}")
+            raise ValueError(f"this model has no {modality!r} encoder; it has {sorted(self.encoders)}"
+                             f"{ros_name_hint(modality)}")
         enc = self.encoders[modality]
         clips = 1
         expected = getattr(enc, "expected_shape", None)
@@ -170,33 +173,59 @@ class CodeBind(nn.Module):
         dec = modality in self.decoders
         return _Tokens(*self.heads[modality](tok), enc.patchify(x) if dec else None, clips, tok if dec else None)
 
-    def encode(self, modality: str, batch, path: Optional[str] = None, specific: bool = True) -> Embedding:
+    def _cls(self, modality: str, x) -> Tuple[torch.Tensor, int]:
+        """(N·clips, width) [CLS] trunk tokens of one modality and the clips per sample."""
+        if modality == "text":
+            if not torch.is_tensor(x):
+                x = self.tokenize(x)
+            return self.bridge.encode_text(x.to(self.logit_scale.device)), 1
+        if modality == "image":
+            return self.bridge.image_tokens(x)[:, 0], 1
+        enc = self.encoders[modality]
+        clips = 1
+        expected = getattr(enc, "expected_shape", None)
+        if expected is not None and x.ndim == len(expected) + 2:  # (B, clips, ...) e.g. audio
+            clips = x.shape[1]
+            x = x.flatten(0, 1)
+        return enc(x)[:, 0], clips
+
+    def encode(self, modality: str, batch, codebook_set: Optional[str] = None, specific: bool = True,
+               path: Optional[str] = None) -> Embedding:
         """Encode a preprocessed batch of one modality (text may be a list of strings).
 
-        ``path`` picks the codebook set for bridges (default: the first target's path); a target
-        modality always uses its own path. ``specific=False`` leaves the specific part out of the
-        result (§3.4). Only the [CLS] token is quantized; codebooks are read, never updated."""
-        if modality == "camera":
-            modality = "image"
-        path = self.config.path_for(modality, path)
-        t = self._tokens(modality, batch)
-        shared, spec = pool_clips(t.shared[:, 0], None if t.specific is None else t.specific[:, 0], t.clips)
-        keep_spec = specific and modality != "text" and spec is not None
-        if not self.quantized:
-            return Embedding(_unit(shared), _unit(spec) if keep_spec else None, _no_codes(shared), None,
-                             modality, path)
-        books = self.codebooks[path]
-        qs = shared_book(books, modality)(shared, update=False)
-        qp = books[modality](spec, update=False) if keep_spec else None
-        return Embedding(_unit(qs.quantized), None if qp is None else _unit(qp.quantized), qs.codes,
-                         None if qp is None else qp.codes, modality, path)
+        ``codebook_set`` picks the codebook set for bridges (default: the first target's); a
+        target modality always uses its own. ``specific=False`` leaves the specific part out of
+        the result (§3.4). Only the [CLS] token is quantized; codebooks are read, never updated.
+        ``path`` is the deprecated name of ``codebook_set``."""
+        codebook_set = _renamed_kwarg(codebook_set, path)
+        check_modality(self, modality)
+        codebook_set = self.config.codebook_set_for(modality, codebook_set)
+        cls, clips = self._cls(modality, batch)
+        vq_shared = vq_specific = None
+        if self.quantized:
+            books = self.codebooks[codebook_set]
+            vq_shared = _read_only(shared_book(books, modality))
+            vq_specific = _read_only(books[modality]) if modality != "text" else None
+        shared, spec, codes, spec_codes = embed_cls(self.heads[modality], cls, vq_shared, vq_specific,
+                                                    specific=specific and modality != "text", clips=clips)
+        return Embedding(shared, spec, _no_codes(shared) if codes is None else codes, spec_codes,
+                         modality, codebook_set)
 
-    def encode_text(self, texts: TextInput, path: Optional[str] = None) -> Embedding:
-        return self.encode("text", texts, path=path)
+    def encode_text(self, texts: TextInput, codebook_set: Optional[str] = None,
+                    path: Optional[str] = None) -> Embedding:
+        """:meth:`encode` of text (``path``: deprecated name of ``codebook_set``)."""
+        return self.encode("text", texts, codebook_set=_renamed_kwarg(codebook_set, path))
 
     @staticmethod
     def similarity(a: Embedding, b: Embedding) -> torch.Tensor:
-        """(len(a), len(b)) cosine similarity of the shared parts."""
+        """(len(a), len(b)) cosine similarity of the shared parts.
+
+        Quantized shared parts are codevectors of one codebook set: embeddings quantized with
+        different sets are not comparable, and raise a ValueError naming both."""
+        if a.codebook_set != b.codebook_set and (a.codes.shape[-1] or b.codes.shape[-1]):
+            raise ValueError(f"cannot compare embeddings quantized with different codebook sets: "
+                             f"{a.modality!r} with {a.codebook_set!r}, {b.modality!r} with {b.codebook_set!r} "
+                             f"(encode both with the same codebook_set=)")
         return _unit(a.shared) @ _unit(b.shared).T
 
     # ---- training -------------------------------------------------------------------------
@@ -215,7 +244,7 @@ class CodeBind(nn.Module):
             return
         subs: Dict[tuple, List[torch.Tensor]] = {}
         for batch in batches:
-            path = self.config.path_for(self._target_of(batch))
+            path = self.config.codebook_set_for(self._target_of(batch))
             for m, x in batch.items():
                 if m not in ("text", "image") and m not in self.encoders:
                     continue
@@ -277,7 +306,7 @@ class CodeBind(nn.Module):
         if not self.quantized:
             return self._forward_unquantized(batch, target, step)
         cfg, official = self.config.loss, self.config.loss.numerics == "official"
-        books = self.codebooks[self.config.path_for(target)]
+        books = self.codebooks[self.config.codebook_set_for(target)]
         order = [m for m in ("text", target, "image") if m in batch]
         toks = {m: self._tokens(m, batch[m]) for m in order}
         q = {m: self._quantize_train(m, toks[m], books, self.training) for m in order}
@@ -385,6 +414,24 @@ class CodeBind(nn.Module):
 
 def _mean(xs: List[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
     return torch.stack(xs).mean() if xs else zero
+
+
+def _read_only(vq: CompositionalVQ):
+    """A codebook as an inference quantizer: (B, D) -> (unit quantized, codes), never updated."""
+    def quantize(z: torch.Tensor):
+        out = vq(z, update=False)
+        return _unit(out.quantized), out.codes
+    return quantize
+
+
+def _renamed_kwarg(codebook_set: Optional[str], path: Optional[str]) -> Optional[str]:
+    """``codebook_set``, or the deprecated ``path=`` with a DeprecationWarning (not both)."""
+    if path is None:
+        return codebook_set
+    if codebook_set is not None:
+        raise TypeError("give codebook_set= only (path= is its deprecated name)")
+    warn_renamed("path=", "codebook_set=")
+    return path
 
 
 def _no_codes(shared: torch.Tensor) -> torch.Tensor:

@@ -382,8 +382,7 @@ class CompositionalVQ(nn.Module):
 def shared_book(books: Mapping[str, CompositionalVQ], modality: str) -> CompositionalVQ:
     """The codebook quantizing `modality`'s shared part in one path's codebook set: the set's
     shared codebook, or the modality's own when ``quantizer.shared_codebook`` is off (the
-    separate-codebook ablation, Tab. 7). ``camera`` means ``image``."""
-    modality = "image" if modality == "camera" else modality
+    separate-codebook ablation, Tab. 7)."""
     if "shared" in books:
         return books["shared"]
     name = f"shared_{modality}"

@@ -6,6 +6,8 @@ from typing import Optional
 
 import torch
 
+from .config_base import warn_renamed
+
 
 @dataclass
 class Embedding:
@@ -18,7 +20,9 @@ class Embedding:
         codes: (B, m) shared-codebook indices, one per sub-vector of dim d* (m = D / d*).
         specific_codes: (B, ms) specific-codebook indices, or None.
         modality: the modality name that produced it ("depth", "text", ...).
-        path: the codebook set used ("depth" for the image-text-depth path, or "unified").
+        codebook_set: the codebook set it was quantized with ("depth" for the image-text-depth
+            path, or "unified"). Shared parts quantized with different sets are not comparable
+            (:meth:`codebind_core.CodeBind.similarity` refuses them).
     """
 
     shared: torch.Tensor
@@ -26,7 +30,13 @@ class Embedding:
     codes: torch.Tensor
     specific_codes: Optional[torch.Tensor]
     modality: str
-    path: str
+    codebook_set: str
+
+    @property
+    def path(self) -> str:
+        """Deprecated name of :attr:`codebook_set`."""
+        warn_renamed("Embedding.path", "Embedding.codebook_set")
+        return self.codebook_set
 
     def __len__(self) -> int:
         return int(self.shared.shape[0])
@@ -34,7 +44,7 @@ class Embedding:
     def to(self, device) -> "Embedding":
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Embedding(mv(self.shared), mv(self.specific), mv(self.codes), mv(self.specific_codes),
-                         self.modality, self.path)
+                         self.modality, self.codebook_set)
 
     def concat(self) -> torch.Tensor:
         """[shared, specific] re-normalised: the full embedding for intra-modal retrieval (§4.3)."""

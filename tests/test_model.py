@@ -36,17 +36,58 @@ def test_every_modality_preprocess_and_encode(model, modality):
     assert torch.allclose(emb.shared.norm(dim=-1), torch.ones(3), atol=1e-5)
     assert int(emb.codes.max()) < cfg.quantizer.shared_size
     # the quantized shared part is exactly the decoded codes (re-normalised)
-    book = model.codebooks[emb.path]["shared"]
+    book = model.codebooks[emb.codebook_set]["shared"]
     assert torch.allclose(emb.shared, torch.nn.functional.normalize(book.decode(emb.codes), dim=-1), atol=1e-5)
 
 
 def test_text_has_shared_only_and_similarity_shape(model):
     with torch.no_grad():
-        txt = model.encode_text(["a red mug", "a chair"], path="depth")
+        txt = model.encode_text(["a red mug", "a chair"], codebook_set="depth")
         dep = model.encode("depth", example_batch(model, "depth", 4))
-    assert txt.specific is None and txt.path == "depth"
+    assert txt.specific is None and txt.codebook_set == "depth"
     s = model.similarity(dep, txt)
     assert s.shape == (4, 2) and float(s.abs().max()) <= 1.0 + 1e-5
+
+
+def test_similarity_refuses_embeddings_of_different_codebook_sets(model):
+    with torch.no_grad():
+        txt = model.encode_text(["a red mug"])  # the first target's set: video
+        dep = model.encode("depth", example_batch(model, "depth", 2))
+    assert txt.codebook_set == "video" and dep.codebook_set == "depth"
+    with pytest.raises(ValueError, match="different codebook sets.*'depth'.*'video'"):
+        model.similarity(dep, txt)
+    with pytest.raises(ValueError, match="no 'camera' encoder.*the core modality is 'image'"):
+        model.encode("camera", example_batch(model, "image", 1))
+
+
+def test_path_names_of_codebook_sets_still_work_with_a_deprecation_warning(model):
+    with torch.no_grad(), pytest.warns(DeprecationWarning, match="codebook_set="):
+        txt = model.encode_text(["a chair"], path="depth")
+    with pytest.warns(DeprecationWarning, match="Embedding.codebook_set"):
+        assert txt.path == "depth"
+    with pytest.warns(DeprecationWarning, match="codebook_sets"):
+        assert model.config.paths() == model.config.codebook_sets() == ALL_TARGETS
+    with pytest.warns(DeprecationWarning, match="codebook_set_for"):
+        assert model.config.path_for("text", "audio") == "audio"
+    with pytest.raises(TypeError, match="codebook_set= only"):
+        model.encode_text(["a chair"], codebook_set="depth", path="depth")
+
+
+@pytest.mark.parametrize("modality", ("text", "image", "depth", "audio"))
+def test_encode_and_the_export_graph_share_one_inference_step(model, modality):
+    from codebind_core.export.onnx_graphs import EncoderGraph
+
+    x = model.tokenize(["a red mug", "a chair"]) if modality == "text" else example_batch(model, modality, 2)
+    if modality == "audio":
+        x = torch.stack([x, x.flip(0)], 1)  # (B, clips, ...): the clip mean is part of the step
+    with torch.no_grad():
+        emb = model.encode(modality, x)
+        out = EncoderGraph(model, modality, copy=True).eval()(x)
+    torch.testing.assert_close(out[0], emb.shared, atol=1e-6, rtol=0)
+    assert torch.equal(out[-2 if modality != "text" else -1], emb.codes)
+    if modality != "text":
+        torch.testing.assert_close(out[1], emb.specific, atol=1e-6, rtol=0)
+        assert torch.equal(out[-1], emb.specific_codes)
 
 
 def test_unknown_modality_and_bad_batch_raise(model):
@@ -191,7 +232,9 @@ def test_separate_shared_codebooks_are_named_and_refused_by_the_memory():
     torch.manual_seed(0)
     m = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=["depth"], quantizer={"shared_codebook": False}))
     books = m.codebooks["depth"]
-    assert shared_book(books, "camera") is books["shared_image"]
+    assert shared_book(books, "image") is books["shared_image"]
+    with pytest.raises(ValueError, match="no shared codebook for 'camera'"):  # ROS names stay in ROS
+        shared_book(books, "camera")
     with pytest.raises(ValueError, match="no shared codebook for 'audio'"):
         shared_book(books, "audio")
     with pytest.raises(ValueError, match="shared_codebook: false"):

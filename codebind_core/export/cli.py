@@ -16,6 +16,7 @@ import sys
 import time
 from typing import List, Optional
 
+from ..inference import check_modalities
 from .artifact import PRECISIONS
 from .onnx_export import DEFAULT_OPSET, MIN_OPSET, exportable_modalities
 
@@ -82,9 +83,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         model = _load_model(args, ap)
         known = exportable_modalities(model)
         names = args.modalities or known
-        unknown = [m for m in names if ("image" if m == "camera" else m) not in known]
-        if unknown:
-            ap.error(f"this model cannot encode {unknown}; it encodes {known}")
+        try:
+            check_modalities(names, known)
+        except ValueError as e:
+            ap.error(str(e))
         fingerprint = model_fingerprint(model)
         failed = False
         for modality in names:

@@ -20,7 +20,8 @@ import torch
 
 from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, external_data_path,
                        graph_sha256, model_fingerprint, save_codebooks, stem_for)
-from .graph import EncoderGraph, input_shape
+from ..inference import check_modalities, check_modality
+from .onnx_graphs import EncoderGraph, input_shape
 
 MIN_OPSET = 18  # the torch.export-based exporter's lowest opset
 DEFAULT_OPSET = 20  # opset 20 has a Gelu op: ~15% faster in ONNX Runtime than the Erf form
@@ -98,7 +99,7 @@ def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optiona
     ``<stem>.codebooks.safetensors``. ``fingerprint`` (from :func:`model_fingerprint`) is
     computed when not given. The model is not modified (its train/eval mode is restored)."""
     config = config or OnnxExportConfig()
-    modality = "image" if modality == "camera" else modality
+    check_modality(model, modality)
     was_training = model.training
     try:
         model.eval()
@@ -113,7 +114,7 @@ def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, path:
                          half=config.precision == "fp16", merge_lora=config.merge_lora).eval()
     spec = graph.spec(model)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem_for(modality, spec.path, model.config.path_for(modality))
+    stem = stem_for(modality, spec.path, model.config.codebook_set_for(modality))
     onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
     x = example_input(model, modality)
     with _quiet(), torch.no_grad():
@@ -168,10 +169,7 @@ def export_all(model, out_dir: Union[str, Path], modalities: Optional[Iterable[s
     """Export several modalities and precisions (default: all of both) into ``out_dir``.
     ``options`` are fields of :class:`OnnxExportConfig` other than ``precision``."""
     names = list(modalities) if modalities is not None else exportable_modalities(model)
-    known = exportable_modalities(model)
-    for m in names:
-        if ("image" if m == "camera" else m) not in known:
-            raise ValueError(f"this model cannot encode {m!r}; it encodes {known}")
+    check_modalities(names, exportable_modalities(model))
     fingerprint = model_fingerprint(model)
     return [export_onnx(model, m, out_dir, OnnxExportConfig(precision=p, **options), fingerprint=fingerprint)
             for m in names for p in precisions]
@@ -192,11 +190,11 @@ def ensure_exported(model, modality: str, export_dir: Optional[Union[str, Path]]
     existing export is reused when its manifest names this model's fingerprint, the same
     options, and its ONNX file is unchanged."""
     config = config or OnnxExportConfig()
-    modality = "image" if modality == "camera" else modality
+    check_modality(model, modality)
     fingerprint = model_fingerprint(model)
     out_dir = Path(export_dir or default_export_dir()) / fingerprint[:16]
-    resolved = model.config.path_for(modality, path)
-    stem = stem_for(modality, resolved, model.config.path_for(modality))
+    resolved = model.config.codebook_set_for(modality, path)
+    stem = stem_for(modality, resolved, model.config.codebook_set_for(modality))
     onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
     if onnx_path.is_file() and onnx_path.with_suffix(".json").is_file():
         try:

@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
+from ..inference import check_modality
 from ..types import Embedding
 from .artifact import ExportedGraph, model_fingerprint
 from .graph_io import prepare_input, to_embedding
@@ -70,7 +71,7 @@ class OnnxRuntimeEmbedder(Embedder):
 
     Args:
         model: the CodeBind model (text tokenization; export when ``onnx_path`` is not given).
-        modality: the modality to encode ("camera" is "image").
+        modality: the modality to encode.
         path: codebook path (§3.4) for bridges; must match the graph's when ``onnx_path`` is given.
         onnx_path: a graph written by :func:`export_onnx`; checked against ``model``'s fingerprint.
         precision: "fp32" or "fp16" graph, when exporting.
@@ -88,7 +89,7 @@ class OnnxRuntimeEmbedder(Embedder):
                  export_dir: Optional[Union[str, Path]] = None, specific: bool = True, device: str = "cpu",
                  threads: Optional[int] = None, optimization: str = "all", check_fingerprint: bool = True,
                  max_batch: int = 1024):
-        modality = "image" if modality == "camera" else modality
+        check_modality(model, modality)
         if onnx_path is None:
             cfg = OnnxExportConfig(precision=precision, specific=specific, max_batch=max_batch)
             self.graph = ensure_exported(model, modality, export_dir, cfg, path=path)
@@ -96,7 +97,7 @@ class OnnxRuntimeEmbedder(Embedder):
             self.graph = ExportedGraph.from_onnx(onnx_path)
             if self.graph.manifest.modality != modality:
                 raise ValueError(f"{onnx_path} encodes {self.graph.manifest.modality!r}, not {modality!r}")
-            if path is not None and model.config.path_for(modality, path) != self.graph.manifest.path:
+            if path is not None and model.config.codebook_set_for(modality, path) != self.graph.manifest.path:
                 raise ValueError(f"{onnx_path} quantizes with the {self.graph.manifest.path!r} codebooks, "
                                  f"not {path!r}")
             if check_fingerprint and self.graph.manifest.model_fingerprint != model_fingerprint(model):

@@ -6,6 +6,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from ..inference import check_modality
 from ..types import Embedding
 
 
@@ -34,8 +35,8 @@ class TorchEmbedder(Embedder):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model = model.to(device).eval()
-        self.modality = "image" if modality == "camera" else modality
-        self.path = model.config.path_for(self.modality, path)
+        self.modality = check_modality(model, modality)
+        self.path = model.config.codebook_set_for(self.modality, path)
         self.device = torch.device(device)
         self.dtype = DTYPES[dtype]
         self.specific = specific
@@ -44,7 +45,7 @@ class TorchEmbedder(Embedder):
             self._fn = torch.compile(self._encode)
 
     def _encode(self, batch) -> Embedding:
-        return self.model.encode(self.modality, batch, path=self.path, specific=self.specific)
+        return self.model.encode(self.modality, batch, codebook_set=self.path, specific=self.specific)
 
     @torch.inference_mode()
     def __call__(self, batch) -> Embedding:
@@ -72,7 +73,7 @@ def example_batch(model, modality: str, batch_size: int = 1):
 
 def _float(e: Embedding) -> Embedding:
     f = lambda t: None if t is None else t.float()  # noqa: E731
-    return Embedding(f(e.shared), f(e.specific), e.codes, e.specific_codes, e.modality, e.path)
+    return Embedding(f(e.shared), f(e.specific), e.codes, e.specific_codes, e.modality, e.codebook_set)
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -20,7 +20,8 @@ import torch
 
 from ..types import Embedding
 from .artifact import ExportedGraph
-from .graph import EncoderGraph, input_shape
+from ..inference import check_modality
+from .onnx_graphs import EncoderGraph, input_shape
 from .graph_io import prepare_input, to_embedding
 from .onnx_export import DEFAULT_OPSET, OnnxExportConfig, ensure_exported, example_input
 from .runtime import BACKENDS, Embedder
@@ -78,7 +79,7 @@ class TensorRTEmbedder(Embedder):
         device = cuda_index(device)
         trt = import_tensorrt()
         self.torch_device = _require_cuda(device)
-        modality = "image" if modality == "camera" else modality
+        check_modality(model, modality)
         config = TensorRTConfig(fp16=fp16, workspace_bytes=workspace_bytes, min_batch=min_batch,
                                 opt_batch=opt_batch, max_batch=max_batch, engine_path=engine_path,
                                 force_rebuild=force_rebuild, device=device)
@@ -143,7 +144,7 @@ class TorchTensorRTEmbedder(Embedder):
         self.torch_device = _require_cuda(device)
         TensorRTConfig(fp16=fp16, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
                        workspace_bytes=workspace_bytes, device=device)  # validates the numbers
-        modality = "image" if modality == "camera" else modality
+        check_modality(model, modality)
         graph = EncoderGraph(model, modality, path, specific=specific, half=fp16, copy=True)
         graph = graph.eval().to(self.torch_device)
         self.model, self.modality, self.path = model, modality, graph.path

@@ -45,10 +45,16 @@ def test_audio_accepts_one_or_many_clips(tiny_model, exported):
     _same(ort_e(one), torch_e(one))
 
 
-def test_camera_is_image(tiny_model, exported):
-    e = create_embedder(tiny_model, "camera", "onnxruntime", onnx_path=exported["image", "fp32"].onnx_path)
+def test_core_speaks_image_and_names_it_for_the_ros_camera(tiny_model, exported):
+    e = create_embedder(tiny_model, "image", "onnxruntime", onnx_path=exported["image", "fp32"].onnx_path)
     assert e.modality == "image"
     assert e(torch.randn(1, 3, 64, 64)).modality == "image"
+    # the ROS sensor table maps camera -> image, not the core
+    hint = "'camera' is the ROS sensor name; the core modality is 'image'"
+    with pytest.raises(ValueError, match=hint):
+        create_embedder(tiny_model, "camera", "onnxruntime", onnx_path=exported["image", "fp32"].onnx_path)
+    with pytest.raises(ValueError, match=hint):
+        create_embedder(tiny_model, "camera", "torch")
 
 
 def test_bad_input_gets_a_clear_error(tiny_model, exported):

@@ -1,11 +1,12 @@
-"""Export-friendly inference graphs: encoder -> heads -> compositional VQ, as plain nn.Modules.
+"""The ONNX graph modules: encoder -> heads -> compositional VQ, as plain nn.Modules.
 
 :class:`EncoderGraph` computes exactly what :meth:`CodeBind.encode` returns at inference (paper
 §3.4: encoder, heads and codebooks; no decoder), with only ops ONNX Runtime and TensorRT support:
-the [CLS] token of the trunk, the decoupled heads (App. A.3), the clip average, and the
-compositional VQ of §3.3 written as one matmul + ArgMax + Gather per codebook
-(:class:`QuantizerGraph`). Data-dependent Python checks of the training modules (finite inputs,
-code ranges) are left out: the runtime validates inputs before they reach the graph.
+the [CLS] token of the trunk, then the step both share (:func:`codebind_core.inference.embed_cls`:
+decoupled heads, clip average, VQ), with the compositional VQ of §3.3 written as one matmul +
+ArgMax + Gather per codebook (:class:`QuantizerGraph`). Data-dependent Python checks of the
+training modules (finite inputs, code ranges) are left out: the runtime validates inputs before
+they reach the graph.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from ..encoders.lora import has_lora
 from ..encoders.lora import merge_lora as _merge_lora
-from ..pooling import pool_clips
+from ..inference import check_modality, embed_cls
 from ..quantize import CompositionalVQ, shared_book
 
 
@@ -103,12 +104,8 @@ class EncoderGraph(nn.Module):
     def __init__(self, model, modality: str, path: Optional[str] = None, specific: bool = True,
                  half: bool = False, merge_lora: bool = True, copy: bool = False):
         super().__init__()
-        modality = "image" if modality == "camera" else modality
-        if modality not in ("text", "image") and modality not in model.encoders:
-            raise ValueError(f"this model has no {modality!r} encoder; it has "
-                             f"{['text', 'image', *sorted(model.encoders)]}")
-        self.modality = modality
-        self.path = model.config.path_for(modality, path)
+        self.modality = check_modality(model, modality)
+        self.path = model.config.codebook_set_for(modality, path)
         self.quantized = bool(model.quantized)
         self.half = half
         trunk = model.bridge if modality in ("text", "image") else model.encoders[modality]
@@ -153,16 +150,8 @@ class EncoderGraph(nn.Module):
         batch = x.shape[0] if self.clip_axis else None
         if self.clip_axis:
             x = x.flatten(0, 1)
-        shared, spec = self.head(self._cls(x))
-        # [shared; specific] normalised, clips averaged: the same function as CodeBind.encode
-        shared, spec = pool_clips(shared.float(), None if spec is None else spec.float(), batch=batch)
-        if not self.quantized:
-            out = [F.normalize(shared, dim=-1)]
-            if self.specific:
-                out.append(F.normalize(spec, dim=-1))
-            return tuple(out)
-        q_shared, codes = self.vq_shared(shared)
-        if not self.specific:
-            return q_shared, codes
-        q_spec, spec_codes = self.vq_specific(spec)
-        return q_shared, q_spec, codes, spec_codes
+        vq_shared, vq_specific = (self.vq_shared, self.vq_specific) if self.quantized else (None, None)
+        # heads, [shared; specific] normalised, clips averaged, VQ: the same function as CodeBind.encode
+        shared, spec, codes, spec_codes = embed_cls(self.head, self._cls(x), vq_shared, vq_specific,
+                                                    specific=self.specific, batch=batch, dtype=torch.float32)
+        return tuple(t for t in (shared, spec, codes, spec_codes) if t is not None)

@@ -7,7 +7,7 @@
 >>> scores = model.similarity(emb, txt)
 """
 from . import modalities
-from .checkpoint import load, save
+from .model_checkpoint import load, save
 from .config import CodeBindConfig
 from .model import CodeBind, create_model
 from .types import Embedding

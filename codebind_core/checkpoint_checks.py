@@ -1,6 +1,6 @@
-"""What :func:`codebind_core.checkpoint.load` checks before it trusts a checkpoint.
+"""What :func:`codebind_core.model_checkpoint.load` checks before it trusts a checkpoint.
 
-* :func:`check_complete`: ``config.json`` holds every key :func:`~codebind_core.checkpoint.save` writes
+* :func:`check_complete`: ``config.json`` holds every key :func:`~codebind_core.model_checkpoint.save` writes
   (a missing key would silently take a default and then fail as a wall of size mismatches).
 * :func:`estimate_parameters` / :func:`check_size`: the model a config describes is bounded before
   anything is allocated (a damaged size must not try to allocate terabytes or build 10^6 layers).
@@ -67,7 +67,7 @@ def _codebook(size: int, sub_dim: int) -> int:
 
 
 def _num_patches(modality: str, i) -> int:
-    """Patch tokens of a ViT trunk (as :mod:`codebind_core.encoders.tokenizers` computes them)."""
+    """Patch tokens of a ViT trunk (as :mod:`codebind_core.encoders.patch_embed` computes them)."""
     if modality in ("image", "depth", "thermal", "tactile"):
         return (i.image_size // i.patch_size) ** 2
     if modality == "video":
@@ -160,8 +160,8 @@ def estimate_parameters(cfg: CodeBindConfig) -> Dict[str, int]:
     params += (bd + 1) * d + sum((w + 1) * (d + ds) for w in widths.values())  # text + image + target heads
     if cfg.decouple and cfg.quantizer.enabled:
         q = cfg.quantizer
-        for path in cfg.paths():
-            mods = 1 + (len(cfg.targets) if path == "unified" else 1)
+        for book_set in cfg.codebook_sets():
+            mods = 1 + (len(cfg.targets) if book_set == "unified" else 1)
             shared = 1 if q.shared_codebook else 1 + mods
             params += shared * _codebook(q.shared_size, q.sub_dim) + mods * _codebook(q.specific_size, q.sub_dim)
     if cfg.decouple and cfg.loss.recon:

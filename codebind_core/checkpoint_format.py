@@ -1,7 +1,7 @@
 """The checkpoint format and its writer: a directory with ``config.json`` + ``model.safetensors``.
 
 This module knows the files, not the model class: :mod:`codebind_core.model` imports it for
-``CodeBind.save``, and :mod:`codebind_core.checkpoint` (which builds a ``CodeBind`` on load)
+``CodeBind.save``, and :mod:`codebind_core.model_checkpoint` (which builds a ``CodeBind`` on load)
 imports both, so the dependencies run one way: checkpoint -> model -> checkpoint_format.
 """
 from __future__ import annotations

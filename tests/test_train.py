@@ -16,7 +16,7 @@ import yaml
 from torch import nn
 
 from codebind_core.training import TrainConfig, run_training
-from codebind_core.training.checkpoint import load_checkpoint, save_atomic
+from codebind_core.training.train_state import load_checkpoint, save_atomic
 from codebind_core.training.config import deep_merge
 from codebind_core.training.pairs import rows_from_csv
 from codebind_core.training.run_log import read_log

@@ -9,7 +9,7 @@ from torch import nn
 from ..config import InputConfig, TrunkConfig
 from ..layers import Transformer
 from .base import TargetEncoder
-from .tokenizers import TOKENIZERS
+from .patch_embed import TOKENIZERS
 
 
 class ViTTrunk(TargetEncoder):

@@ -37,7 +37,7 @@ def embed(model, modality: str, inputs: Union[torch.Tensor, Sequence[str]], batc
         x = inputs[i:i + batch_size]
         if torch.is_tensor(x):
             x = x.to(device)
-        parts.append(model.encode(modality, x, path=path).to("cpu"))
+        parts.append(model.encode(modality, x, codebook_set=path).to("cpu"))
     model.train(was_training)
     cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
     return EmbeddedSplit(torch.cat([p.shared for p in parts]), cat([p.specific for p in parts]),

@@ -111,7 +111,7 @@ def evaluate_target(model, data: TargetEvalData, opt: Optional[EvalOptions] = No
     """All metrics of one target (a nested dict of floats; None where a part does not exist)."""
     opt = opt or EvalOptions()
     t = data.target
-    path = model.config.path_for(t)
+    path = model.config.codebook_set_for(t)
     cls = class_embeddings(model, data.prompts, path)
     test = embed(model, t, data.test.inputs(t))
     unseen = embed(model, t, data.unseen.inputs(t))

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
+from . import train_state
 from .distributed import DistInfo, all_reduce_mean, barrier, gather_objects
 from .optim import build_optimizer, build_schedule
 from .precision import get_precision
@@ -91,11 +91,11 @@ class Trainer:
     def save_checkpoint(self) -> None:
         state = self.state_dict()  # every rank takes part in gathering the RNG states
         if self.dist.is_main:
-            ckpt.save_atomic(state, self.ckpt_dir / ckpt.LAST)
+            train_state.save_atomic(state, self.ckpt_dir / train_state.LAST)
         barrier(self.dist)
 
     def load_checkpoint(self, path: Path) -> None:
-        state = ckpt.load_checkpoint(path)
+        state = train_state.load_checkpoint(path)
         if state.get("fingerprint") != self.s.fingerprint:
             raise ValueError(f"{path} was written by a run with a different configuration "
                              f"({state.get('fingerprint')} != {self.s.fingerprint}); use a new out_dir")
@@ -114,7 +114,7 @@ class Trainer:
     # ---- loop -----------------------------------------------------------------------------
     def fit(self, resume: bool = True) -> List[Dict[str, float]]:
         """Train to ``settings.steps`` optimiser steps; returns the logged rows of this call."""
-        last = ckpt.find_last(self.ckpt_dir) if resume else None
+        last = train_state.find_last(self.ckpt_dir) if resume else None
         if last is not None:
             self.load_checkpoint(last)
         elif self.s.init_batches > 0 and hasattr(self.model, "init_codebooks"):

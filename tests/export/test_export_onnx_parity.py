@@ -88,7 +88,7 @@ def test_manifest_records_what_a_runtime_needs(exported, tiny_model):
     assert data["onnx_sha256"] and len(data["model_fingerprint"]) == 64
     text = exported["text", "fp32"].manifest
     assert text.input_dtype == "int64" and text.input_shape == (77,) and text.specific_dim is None
-    assert text.path == tiny_model.config.path_for("text")
+    assert text.path == tiny_model.config.codebook_set_for("text")
 
 
 def test_export_leaves_the_model_untouched(tiny_model, exported):

@@ -1,6 +1,7 @@
 """Evaluation metrics on hand-made embeddings with known answers, the benchmark config, the
 modality-unique factor labels and the report's aggregation."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,20 +101,32 @@ def test_unique_factor_binning_uses_training_quantiles():
 
 
 def test_benchmark_config_runs_and_validation():
-    cfg = BenchmarkConfig(seeds=[0, 1], targets=["depth", "thermal", "audio"], ablation_targets=["depth", "thermal"],
-                          ablation_variants=["no_recon", "unified"], tsne_targets=["audio"])
+    cfg = BenchmarkConfig(seeds=[0, 1], finetune_targets=["depth", "thermal", "audio"],
+                          ablation_targets=["depth", "thermal"], ablation_variants=["no_recon", "unified"],
+                          scratch_targets=["depth"], tsne_targets=["audio"])
     runs = cfg.run_names()
     names = [r["name"] for r in runs]
-    assert len(runs) == 2 * (2 * 3 + 2 + 1)
-    assert "unified-depth+thermal-s1" in names and "no_recon-thermal-s0" in names
+    # 3 aligned starts, then per seed: 3 finetune variants x 3 targets, no_recon on 2, unified once, 2 scratch
+    assert len(runs) == 3 + 2 * (3 * 3 + 2 + 1 + 2)
+    assert names[:3] == ["align-depth", "align-thermal", "align-audio"]
+    assert all(r["seed"] == 0 and r["variant"] == "hard_align" for r in runs[:3])
+    assert "finetune-unified-depth+thermal-s1" in names and "finetune-no_recon-thermal-s0" in names
+    assert "scratch-hard_align-depth-s1" in names and "finetune-codebind_full-audio-s0" in names
     assert len(set(names)) == len(names)
-    for bad, msg in (({"targets": ["smell"]}, "unknown target"), ({"main_variants": ["hard_align"]}, "codebind"),
+    assert cfg.steps_for("align") == cfg.align_steps and cfg.lr_for("finetune") == cfg.finetune_lr
+    for bad, msg in (({"finetune_targets": ["smell"]}, "unknown target"),
+                     ({"finetune_variants": ["hard_align"]}, "codebind"),
                      ({"seeds": [1, 1]}, "distinct"), ({"ablation_variants": ["magic"]}, "unknown variant"),
-                     ({"ablation_targets": ["eeg"], "targets": ["depth"]}, "among targets")):
+                     ({"ablation_targets": ["eeg"], "finetune_targets": ["depth"]}, "among finetune_targets"),
+                     ({"scratch_variants": ["unified", "codebind"]}, "joint"),
+                     ({"min_bridge_zero_shot": 1.5}, "min_bridge_zero_shot")):
         with pytest.raises(ValueError, match=msg):
             BenchmarkConfig(**bad)
     with pytest.raises(ValueError, match="unknown keys"):
         BenchmarkConfig.from_dict({"stepz": 3})
+    default = BenchmarkConfig.from_file(Path(__file__).parents[1] / "training" / "configs" / "benchmark.yaml")
+    assert default.min_bridge_zero_shot == 0.70 and {"depth", "thermal", "audio"} <= set(default.ablation_targets)
+    assert len(default.seeds) == 3
 
 
 def test_results_aggregate_mean_and_std_over_seeds():
@@ -126,30 +139,49 @@ def test_results_aggregate_mean_and_std_over_seeds():
     assert R.cell("hard_align", "depth", get) == "–"
 
 
-def _record(variant, target, seed, zs1, usage, specific, shared):
+def _record(variant, target, seed, zs1, usage, specific, shared, setting="finetune"):
     metrics = {"zero_shot": {"acc@1": zs1, "acc@5": 0.9}, "zero_shot_unseen": {"acc@1": 0.1},
                "codebook": {"shared_usage": usage, "shared_perplexity": 100.0},
                "probe_unique": {"specific": specific, "shared": shared}}
-    return {"run": {"variant": variant, "targets": [target], "seed": seed}, "metrics": {target: metrics},
-            "train_seconds": 60.0, "eval_seconds": 6.0}
+    return {"run": {"setting": setting, "variant": variant, "targets": [target], "seed": seed},
+            "metrics": {target: metrics}, "train_seconds": 60.0, "eval_seconds": 6.0}
+
+
+def _claim_rows(text):
+    claims = text.split("## The paper's claims, measured")[1].split("##")[0]
+    return [r for r in claims.splitlines() if r.startswith("| ") and not r.startswith("| claim")]
 
 
 def test_report_claims_table_from_declared_claims(tmp_path):
-    cfg = BenchmarkConfig(seeds=[0, 1], targets=["depth", "thermal"], ablation_targets=["depth"],
-                          ablation_variants=["no_recon"], tsne_targets=["depth"], toc_fractions=[],
-                          report=str(tmp_path / "docs" / "results.md"))
+    cfg = BenchmarkConfig(seeds=[0, 1], finetune_targets=["depth", "thermal"], ablation_targets=["depth"],
+                          ablation_variants=["no_recon", "no_codebook"], scratch_targets=["depth"],
+                          tsne_targets=["depth"], toc_fractions=[], report=str(tmp_path / "docs" / "results.md"))
     recs = [_record("codebind", t, s, zs, 1.0, 0.6, 0.4)
             for s in (0, 1) for t, zs in (("depth", 0.5), ("thermal", 0.2))]
     recs += [_record("hard_align", t, s, 0.3, 0.5, 0.5, 0.5) for s in (0, 1) for t in ("depth", "thermal")]
-    stage0 = {"holdout_category_zero_shot": 0.6, "holdout_i2t_acc": 0.5, "holdout_size": 10}
+    recs += [_record("hard_align", t, 0, 0.25, 0.5, 0.5, 0.5, setting="align") for t in ("depth", "thermal")]
+    recs += [_record("no_codebook", "depth", s, 0.7, 0.5, 0.5, 0.5) for s in (0, 1)]
+    # scratch runs never enter the claims: a scratch CodeBind at 90 % must not change a verdict
+    recs += [_record("codebind", "depth", s, 0.9, 1.0, 0.6, 0.4, setting="scratch") for s in (0, 1)]
+    stage0 = {"holdout_category_zero_shot": 0.75, "holdout_i2t_acc": 0.5, "holdout_size": 10}
     text = write_report(cfg, recs, stage0, {"no_recon": "skipped here"}, "cmd", 60.0).read_text()
-    claims = text.split("## The paper's claims, measured")[1].split("##")[0]
-    rows = [r for r in claims.splitlines() if r.startswith("| ") and not r.startswith("| claim")]
-    assert len(rows) == 3  # hard alignment, codebook usage, specific vs shared: no runs for the others
+    rows = _claim_rows(text)
+    assert len(rows) == 5  # vs hard, vs start, codebook vs no codebook, usage, specific vs shared
     assert "| **not reproduced** | better on 1/2: depth 50.0 vs 30.0, thermal 20.0 vs 30.0 |" in rows[0]
-    assert "| **reproduced** | min 100.0 %, mean 100.0 % over targets and seeds |" in rows[1]
-    assert "| **reproduced** | better on 2/2: depth 60.0 vs 40.0, thermal 60.0 vs 40.0 |" in rows[2]
+    assert "| **not reproduced** | better on 1/2: depth 50.0 vs 25.0, thermal 20.0 vs 25.0 |" in rows[1]
+    assert "| **not reproduced** | depth 50.0 vs 70.0 |" in rows[2]
+    assert "| **reproduced** | min 100.0 %, mean 100.0 % over targets and seeds |" in rows[3]
+    assert "| **reproduced** | better on 2/2: depth 60.0 vs 40.0, thermal 60.0 vs 40.0 |" in rows[4]
     assert "| Without reconstruction | Tab. 6 row 4 | not run: skipped here |" in text
+    # the diagnosis names the component whose removal helps: the codebook on depth (+20 points)
+    assert "| depth | -20.0 | +20.0 |" in text
+    assert "## Zero-shot classification, trained from scratch" in text
+    assert "| depth | 30.0 ± 0.0 | 90.0 ± 0.0 |" not in text and "| depth | – | 90.0 ± 0.0 |" in text
+    # a bridge below the required category zero-shot makes every zero-shot verdict inconclusive
+    low = write_report(cfg, recs, {**stage0, "holdout_category_zero_shot": 0.5}, {}, "cmd", 60.0).read_text()
+    rows = _claim_rows(low)
+    assert "inconclusive: the bridge's own category zero-shot is 50.0 %, below the 70 %" in rows[0]
+    assert "inconclusive" not in rows[3]  # codebook usage does not depend on the bridge
 
 
 def test_variants_build_the_intended_models():
@@ -169,3 +201,28 @@ def test_variants_build_the_intended_models():
     assert not build("no_recon").decoders and not build("no_codebook").codebooks
     assert build("adaptive").balancer is not None
     assert all(v.available(base) for v in VARIANTS.values())
+
+
+def test_finetune_runs_start_from_the_cached_hard_aligned_trunk(tmp_path):
+    """The paper's setting: every finetune variant starts from the same hard-aligned trunk and
+    shared heads; CodeBind (LoRA) trains only adapters in the trunk, the full variant every weight."""
+    from codebind_core.evaluation.benchmark import build_model, save_aligned
+
+    cfg = BenchmarkConfig(finetune_targets=["depth"], ablation_targets=["depth"], scratch_targets=["depth"],
+                          tsne_targets=["depth"], out_dir=str(tmp_path))
+    start = build_model(cfg, {"setting": "align", "variant": "hard_align", "targets": ["depth"], "seed": 7}, None)
+    with torch.no_grad():  # make the start distinguishable from any fresh initialisation
+        for p in start.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_aligned(start, cfg, "depth")
+    ref = start.encoders["depth"].state_dict()
+    for variant, lora in (("codebind", True), ("codebind_full", False), ("hard_align", False)):
+        model = build_model(cfg, {"setting": "finetune", "variant": variant, "targets": ["depth"], "seed": 1}, None)
+        enc = model.encoders["depth"]
+        own = {k.replace(".base_layer.", "."): v for k, v in enc.state_dict().items() if "lora_" not in k}
+        assert set(own) == set(ref), variant
+        assert all(torch.equal(own[k], ref[k]) for k in ref), variant
+        for m in ("depth", "image", "text"):
+            assert torch.equal(model.heads[m].shared.weight, start.heads[m].shared.weight), (variant, m)
+        trainable = [n for n, p in enc.named_parameters() if p.requires_grad]
+        assert trainable and all("lora_" in n for n in trainable) == lora, variant

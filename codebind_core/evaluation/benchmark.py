@@ -14,6 +14,7 @@ same aligned model and gets the same further steps and data.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -54,6 +55,15 @@ class BenchData:
     set_root: str
 
 
+def bridge_cache_dir(cfg: BenchmarkConfig, source, model_cfg: Dict[str, Any]) -> Path:
+    """Where the Stage-0 bridge of this data set, architecture and recipe is cached: under the
+    data cache, so every benchmark (default, --quick, other out_dirs) on the same data shares it."""
+    recipe = {"set": source.set.root.name, "model": model_cfg,
+              "pretrain": {k: v for k, v in dataclasses.asdict(cfg.bridge_pretrain).items() if k != "output"}}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(cfg.cache_dir) / "bridges" / key
+
+
 def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> BenchData:
     """Data, Stage 0 and preprocessing (each cached); `set_root` reopens an existing set."""
     base = cfg.model.build()
@@ -65,7 +75,7 @@ def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> B
         log(f"SynthBind {len(source.set)} samples ({'cached' if source.set.cache_hit else 'generated'}) "
             f"in {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
-    bridge_dir = Path(cfg.out_dir) / "bridge"
+    bridge_dir = bridge_cache_dir(cfg, source, bridge_model_cfg(base))
     weights = ensure_synth_bridge(source, base.inputs, bridge_model_cfg(base), cfg.bridge_pretrain, bridge_dir,
                                   seed=0, progress=False)
     stage0 = json.loads((bridge_dir / "stage0.json").read_text())

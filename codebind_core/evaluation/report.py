@@ -286,10 +286,14 @@ def _diagnosis_section(x: Inputs, ablations: Sequence[str]) -> List[str]:
                                                          for v in names)])
         if hard > cb and deltas:
             best = max(deltas, key=deltas.get)
-            share = deltas[best] / (hard - cb)
-            notes.append(f"{t}: {VARIANTS[best].label.lower()} recovers {100 * min(share, 9.99):.0f} % of the "
-                         f"{100 * (hard - cb):.1f}-point gap" if deltas[best] > 0 else
-                         f"{t}: no ablation recovers any of the {100 * (hard - cb):.1f}-point gap")
+            gap, gain = 100 * (hard - cb), 100 * deltas[best]
+            what = VARIANTS[best].label.lower()
+            if gain <= 0:
+                notes.append(f"{t}: no ablation recovers any of the {gap:.1f}-point gap to hard alignment")
+            elif gain >= gap:
+                notes.append(f"{t}: {what} closes the whole {gap:.1f}-point gap to hard alignment (+{gain:.1f})")
+            else:
+                notes.append(f"{t}: {what} recovers {gain:.1f} of the {gap:.1f}-point gap to hard alignment")
     if not rows:
         return []
     return ["## Which component decides (ablations against CodeBind)\n",

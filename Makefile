@@ -11,7 +11,7 @@ setup:
 # codebooks (~/.ros/codebind/), so a re-shipped model never meets one written with other codebooks.
 QUERY ?= a photo of a red sphere.
 demo: setup
-	@ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python -m codebind_ros.graph \
+	@ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python -m codebind_ros.tools.graph_runner \
 		--model-path models/demo --query "$(QUERY)"
 
 # Retrain the demo model with its recipe (SynthBind, about 25 minutes on 2 CPU cores; cached in

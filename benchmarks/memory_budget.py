@@ -117,7 +117,7 @@ def run_case(name: str) -> dict:
     import torch
 
     import codebind_core as cb
-    from codebind_ros import sensors
+    from codebind_ros.conversions import sensors
 
     torch.manual_seed(0)
     sensor_name, build = CASES[name]

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/memory_rate.py                    # 100, 200, 400, 800 Hz, 5 s each
     .venv/bin/python benchmarks/memory_rate.py --rates 100 200 --seconds 3
 
-A memory node process (``codebind_ros.memory_node``, the shipped demo model ``models/demo``,
+A memory node process (``codebind_ros.nodes.memory_node``, the shipped demo model ``models/demo``,
 default QoS and parameters except ``min_period: 0`` so every Embedding is to be stored, a fresh
 database) subscribes to the audio Embedding topic; this process publishes Embedding messages with
 the encoder's QoS (``results_qos()``: reliable, keep last 10) at each rate for ``--seconds``,
@@ -49,11 +49,11 @@ def main() -> int:
     from std_msgs.msg import Header
 
     import codebind_core as cb
-    from codebind_ros import embedding_msg
-    from codebind_ros.diagnostics import status_values
+    from codebind_ros.conversions import embedding_msg
+    from codebind_ros.nodes.diagnostics import status_values
     from codebind_ros.msg import Embedding
-    from codebind_ros.qos import results_qos
-    from codebind_ros.topics import embedding_topic
+    from codebind_ros.messaging.qos import results_qos
+    from codebind_ros.messaging.topics import embedding_topic
 
     model = cb.load(args.model)
     with torch.no_grad():
@@ -65,7 +65,7 @@ def main() -> int:
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     params = {"model_path": args.model, "db_path": str(tmp / "memory.db"), "min_period": "0.0",
               "modalities": "audio", "store_proposals": "false", "diagnostics_period": "0.25"}
-    cmd = [sys.executable, "-c", "import sys; from codebind_ros.memory_node import main; sys.exit(main())",
+    cmd = [sys.executable, "-c", "import sys; from codebind_ros.nodes.memory_node import main; sys.exit(main())",
            "--ros-args", "-r", "__node:=memory", "-r", f"__ns:={ns}"]
     for k, v in params.items():
         cmd += ["-p", f"{k}:={v}"]

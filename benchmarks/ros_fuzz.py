@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ros_fuzz.py                       # 10,000 per sensor type
     .venv/bin/python benchmarks/ros_fuzz.py --messages 300 --modalities camera,audio
 
-One encoder node process per sensor type (``codebind_ros.encoder_node``, the shipped demo model
+One encoder node process per sensor type (``codebind_ros.nodes.encoder_node``, the shipped demo model
 ``models/demo``, reliable sensor QoS) is started; then, one sensor type after the other, this
 process publishes ``--messages`` messages on the node's input topic: well-formed but extreme
 messages (odd sizes, 1 x N images, NaN/inf/huge values, every encoding, big-endian data, clouds
@@ -370,7 +370,7 @@ def peak_rss_mb(pid: int) -> Optional[float]:
 
 
 class NodeProcess:
-    """An encoder node in its own process: ``codebind_ros.encoder_node.main`` with parameters."""
+    """An encoder node in its own process: ``codebind_ros.nodes.encoder_node.main`` with parameters."""
 
     def __init__(self, modality: str, prefix: str, model_path: str, log_dir: Path, window: int, env: dict):
         self.modality, self.name = modality, f"fuzz_{modality}"
@@ -385,7 +385,7 @@ class NodeProcess:
             args += ["-p", f"{k}:={v}"]
         self.log_path = log_dir / f"{self.name}.log"
         self._log = open(self.log_path, "wb")
-        code = "import sys; from codebind_ros.encoder_node import main; sys.exit(main())"
+        code = "import sys; from codebind_ros.nodes.encoder_node import main; sys.exit(main())"
         self.proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
         self.peak_mb: Optional[float] = None
@@ -443,9 +443,9 @@ class Watcher:
     def __init__(self, node):
         from diagnostic_msgs.msg import DiagnosticArray
 
-        from codebind_ros.diagnostics import status_values
+        from codebind_ros.nodes.diagnostics import status_values
         from codebind_ros.msg import Embedding
-        from codebind_ros.qos import results_qos
+        from codebind_ros.messaging.qos import results_qos
 
         self._values = status_values
         self.latest: Dict[str, Tuple[float, dict]] = {}
@@ -590,7 +590,7 @@ def run(modalities, count: int, window: int = 16, seed: int = 0, model_path: str
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
-    from codebind_ros.qos import sensor_qos
+    from codebind_ros.messaging.qos import sensor_qos
 
     domain = domain if domain is not None else 1 + (os.getpid() % 100)
     log_dir = Path(tempfile.mkdtemp(prefix="codebind-fuzz-"))

@@ -28,14 +28,14 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 import codebind_core as cb  # noqa: E402
-from codebind_ros import sensors  # noqa: E402
+from codebind_ros.conversions import sensors  # noqa: E402
 from codebind_ros.conversions.audio import array_to_audio  # noqa: E402
 from codebind_ros.conversions.image import array_to_image  # noqa: E402
 from codebind_ros.conversions.pointcloud2 import xyz_to_cloud  # noqa: E402
-from codebind_ros.encoder_node import EncoderNode  # noqa: E402
+from codebind_ros.nodes.encoder_node import EncoderNode  # noqa: E402
 from codebind_ros.msg import Embedding  # noqa: E402
-from codebind_ros.qos import results_qos  # noqa: E402
-from codebind_ros.session import ros_session  # noqa: E402
+from codebind_ros.messaging.qos import results_qos  # noqa: E402
+from codebind_ros.nodes.session import ros_session  # noqa: E402
 
 TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/sensor_qos.py --frames 30
 
 For each publisher reliability (the driver, tests/ros/sensor_publisher.py, in its own process)
-and each subscription reliability (codebind_ros.qos.sensor_qos), the four full-size streams
+and each subscription reliability (codebind_ros.messaging.qos.sensor_qos), the four full-size streams
 (640 x 480 and 1280 x 720 rgb8 at 30 Hz, 640 x 480 16UC1 depth at 30 Hz, 300k-point cloud at
 10 Hz) are published and counted on arrival; prints frames arrived / sent, the middleware's
 lost-sample count and whether the subscription matched at all, as a Markdown table.
@@ -30,8 +30,8 @@ import rclpy  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
-from codebind_ros.qos import sensor_qos  # noqa: E402
-from codebind_ros.stream_health import StreamMonitor  # noqa: E402
+from codebind_ros.messaging.qos import sensor_qos  # noqa: E402
+from codebind_ros.messaging.stream_health import StreamMonitor  # noqa: E402
 from sensor_publisher import STREAMS, message_type  # noqa: E402
 
 

@@ -6,7 +6,7 @@
     ros2 launch codebind_ros perception.launch.py model_path:=/path/ckpt namespace:=robot1 \
         memory_db:=/data/robot1_memory.db log_level:=debug
 
-One node per section of the params YAML (codebind_ros/registry.py maps section names to node
+One node per section of the params YAML (codebind_ros/nodes/node_kinds.py maps section names to node
 kinds and executables); the sensor player only with use_sim:=true. model_path and backend,
 when given, override the YAML for every node that runs the model; memory_db sets the memory
 node's database (default: ~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db, one per
@@ -21,7 +21,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from codebind_ros.registry import graph_nodes
+from codebind_ros.nodes.node_kinds import graph_nodes
 
 PACKAGE = "codebind_ros"
 TRUE = ("true", "1", "yes", "on")

@@ -16,7 +16,7 @@ esac
 VENV="${CODEBIND_VENV:-$DEFAULT_VENV}"
 PY="${PYTHON:-python3}"
 STAMP="$VENV/.codebind-stamp"
-inputs=("$ROOT"/requirements.txt "$ROS_REQUIREMENTS" "$ROOT"/constraints.txt "$ROOT"/setup.py \
+inputs=("$ROOT"/requirements.txt "$ROS_REQUIREMENTS" "$ROOT"/constraints.txt "$ROOT"/pyproject.toml \
         "$ROOT"/scripts/*.sh "$ROOT"/scripts/*.py "$ROOT"/msg/* "$ROOT"/srv/* "$ROOT"/CMakeLists.txt \
         "$ROOT"/package.xml)
 want="$(cat "${inputs[@]}" 2>/dev/null | sha256sum | cut -c1-16 || true)"

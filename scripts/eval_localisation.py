@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     import rclpy
 
     import codebind_core as cb
-    from codebind_ros.scene_eval import evaluate_scene, markdown_table, summary
+    from codebind_ros.tools.scene_eval import evaluate_scene, markdown_table, summary
 
     model = cb.load(str(args.model)).eval()
     context = rclpy.Context()

@@ -20,7 +20,7 @@ class Collector:
     """Records every message of one topic (with its arrival time)."""
 
     def __init__(self, node, msg_type, topic: str, qos=None):
-        from codebind_ros.qos import results_qos
+        from codebind_ros.messaging.qos import results_qos
 
         self.messages: List = []
         self.arrivals: List[float] = []
@@ -47,7 +47,7 @@ def make_encoder(model, modality: str, topic: str, context, **params):
     """An EncoderNode on ``<topic>/in`` -> ``<topic>/out`` with ``model`` and extra parameters."""
     from rclpy.parameter import Parameter
 
-    from codebind_ros.encoder_node import EncoderNode
+    from codebind_ros.nodes.encoder_node import EncoderNode
 
     overrides = [Parameter("modality", value=modality),
                  Parameter("input_topic", value=f"{topic}/in"),

@@ -62,7 +62,7 @@ def main() -> int:
     import rclpy
     from rclpy.node import Node
 
-    from codebind_ros.qos import sensor_qos
+    from codebind_ros.messaging.qos import sensor_qos
 
     rng = np.random.default_rng(0)
     sent = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, NodeStats, ThrottledLog,
+from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, NodeStats, ThrottledLog,
                                       status_values, to_status)
 
 

@@ -14,7 +14,7 @@ import codebind_core as cb
 from codebind_ros.conversions.audio import array_to_audio
 from codebind_ros.conversions.image import array_to_image
 from codebind_ros.conversions.pointcloud2 import xyz_to_cloud
-from codebind_ros.encoder_node import EncoderNode
+from codebind_ros.nodes.encoder_node import EncoderNode
 from codebind_ros.msg import AudioData, Embedding
 
 
@@ -115,7 +115,7 @@ def test_bad_parameters_raise_clear_errors(ros_context, tiny_model, topic):
 
 
 def test_audio_stream_is_embedded_in_sliding_windows(spin, ros_context, tiny_model, topic):
-    from codebind_ros.audio_window import AudioWindow
+    from codebind_ros.messaging.audio_window import AudioWindow
 
     encoder = spin.add(make_encoder(tiny_model, "audio", topic, ros_context, queue_size=8,
                                     audio_window_seconds=1.0, audio_hop_seconds=0.5))

@@ -16,7 +16,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from codebind_ros.conversions.audio import array_to_audio
 from codebind_ros.conversions.image import array_to_image
 from codebind_ros.conversions.pointcloud2 import xyz_to_cloud
-from codebind_ros.diagnostics import status_values
+from codebind_ros.nodes.diagnostics import status_values
 from codebind_ros.msg import AudioData, Embedding
 
 MAX_BYTES = 1 << 20  # the fuzzed encoders refuse larger messages unread

@@ -14,7 +14,7 @@ from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 
 from codebind_core.types import Embedding as CoreEmbedding
-from codebind_ros import embedding_msg
+from codebind_ros.conversions import embedding_msg
 from codebind_ros.msg import (AudioData, Embedding, EmbeddingArray, Localization,
                               LocalizationArray, QueryResult)
 from codebind_ros.srv import QueryText
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_modules_merge_into_our_package():
-    import codebind_ros.encoder_node  # noqa: F401  (our code, same package)
+    import codebind_ros.nodes.encoder_node  # noqa: F401  (our code, same package)
     import codebind_ros.msg as generated
 
     assert Path(codebind_ros.__file__).parent == ROOT / "codebind_ros"

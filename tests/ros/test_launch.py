@@ -22,10 +22,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from codebind_ros.conversions.image import array_to_image
-from codebind_ros.encoder_params import EncoderParams
-from codebind_ros.graph import Graph, GraphOptions, format_results, parse_args
+from codebind_ros.nodes.encoder_params import EncoderParams
+from codebind_ros.tools.graph_runner import Graph, GraphOptions, format_results, parse_args
 from codebind_ros.msg import Embedding, QueryResult
-from codebind_ros.registry import NODE_KINDS, graph_nodes, kind_of
+from codebind_ros.nodes.node_kinds import NODE_KINDS, graph_nodes, kind_of
 from codebind_ros.srv import QueryText
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ def test_every_node_kind_is_installed_as_an_executable():
         assert kind.executable in executables, kind
         module = executables[kind.executable].split(":")[0]
         assert module == kind.target.split(":")[0]
-    assert executables["graph"] == "codebind_ros.graph:main"
+    assert executables["graph"] == "codebind_ros.tools.graph_runner:main"
     cmake = (ROOT / "CMakeLists.txt").read_text()
     assert re.search(r"install\(DIRECTORY launch config DESTINATION \"share/\$\{PROJECT_NAME\}\"\)", cmake)
 
@@ -200,10 +200,11 @@ def test_every_executable_target_exists_in_the_sources():
 
 
 def test_console_scripts_match_the_installed_executables():
-    setup = (ROOT / "setup.py").read_text()
-    scripts = dict(re.findall(r'"([\w-]+)\s*=\s*([\w.]+:\w+)"', setup))
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     for target in _cmake_executables().values():
-        assert target in scripts.values(), f"setup.py has no console script for {target}"
+        assert target in scripts.values(), f"pyproject.toml has no console script for {target}"
 
 
 def test_params_yaml_sections_and_encoder_parameters_exist():

@@ -19,23 +19,23 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 import codebind_core as cb
-from codebind_ros import embedding_msg
+from codebind_ros.conversions import embedding_msg
 from codebind_ros.conversions.camera_info import from_camera_info
 from codebind_ros.conversions.image import array_to_image, image_to_array, to_depth, to_rgb
-from codebind_ros.crops import crop, masked_crop, square_box
-from codebind_ros.localisation_node import LocalisationNode
-from codebind_ros.localiser import Localiser, Query
-from codebind_ros.memory_node import MemoryNode
+from codebind_ros.perception.crops import crop, masked_crop, square_box
+from codebind_ros.nodes.localisation_node import LocalisationNode
+from codebind_ros.perception.localiser import Localiser, Query
+from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.msg import Embedding, EmbeddingArray, LocalizationArray
-from codebind_ros.proposals import ProposalConfig, cloud_proposals, depth_to_points
-from codebind_ros.qos import latched_qos, results_qos, sensor_qos
-from codebind_ros.results import stamp_to_ns
-from codebind_ros.scene_eval import evaluate_scene, summary
-from codebind_ros.sensor_player import SensorPlayerNode
-from codebind_ros.sim_scene import SimScene, SimSceneConfig
-from codebind_ros.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.perception.proposals import ProposalConfig, cloud_proposals, depth_to_points
+from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
+from codebind_ros.conversions.results import stamp_to_ns
+from codebind_ros.tools.scene_eval import evaluate_scene, summary
+from codebind_ros.nodes.sensor_player import SensorPlayerNode
+from codebind_ros.tools.sim_scene import SimScene, SimSceneConfig
+from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.srv import QueryText
-from codebind_ros.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
+from codebind_ros.messaging.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
                                  TEXT_QUERY, embedding_topic)
 
 PROMPT = "a photo of a sphere."
@@ -94,7 +94,7 @@ def test_crop_margin_frames_each_object(sim, tiny_model, monkeypatch, margin):
 
 
 def test_crop_margin_is_validated(tiny_model):
-    from codebind_ros.localisation_params import LocalisationParams
+    from codebind_ros.nodes.localisation_params import LocalisationParams
 
     with pytest.raises(ValueError, match="crop_margin"):
         Localiser(tiny_model, crop_margin=-0.1)

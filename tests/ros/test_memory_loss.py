@@ -7,12 +7,12 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
-from codebind_ros import embedding_msg
-from codebind_ros.memory_node import MemoryNode
+from codebind_ros.conversions import embedding_msg
+from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.msg import Embedding
-from codebind_ros.qos import results_qos
-from codebind_ros.stream_health import SequenceTracker
-from codebind_ros.topics import embedding_topic
+from codebind_ros.messaging.qos import results_qos
+from codebind_ros.messaging.stream_health import SequenceTracker
+from codebind_ros.messaging.topics import embedding_topic
 
 
 def test_sequence_tracker_counts_gaps_once_and_forgives_reordering():

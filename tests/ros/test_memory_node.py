@@ -21,14 +21,14 @@ from std_msgs.msg import Header, UInt64
 
 import codebind_core as cb
 from codebind_core.memory import CodebookSet, ObservationMemory
-from codebind_ros import embedding_msg
-from codebind_ros.memory_node import MemoryNode
+from codebind_ros.conversions import embedding_msg
+from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.msg import Embedding, EmbeddingArray, Localization, LocalizationArray
-from codebind_ros.qos import latched_qos, results_qos
-from codebind_ros.results import box_to_roi, ns_to_stamp
-from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.qos import latched_qos, results_qos
+from codebind_ros.conversions.results import box_to_roi, ns_to_stamp
+from codebind_ros.messaging.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.srv import QueryText
-from codebind_ros.topics import QUERY_SERVICE, embedding_topic
+from codebind_ros.messaging.topics import QUERY_SERVICE, embedding_topic
 
 TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
 PATH = "depth"
@@ -118,7 +118,7 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
 
     # the command-line client answers the same
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()))
-    out = subprocess.run([sys.executable, "-m", "codebind_ros.query_cli", "a purple mobius strip", "--top-k", "2",
+    out = subprocess.run([sys.executable, "-m", "codebind_ros.tools.query_cli", "a purple mobius strip", "--top-k", "2",
                           "--json", "--service", f"{topic}/{QUERY_SERVICE}"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -167,7 +167,7 @@ def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_mode
 
 def _start_memory_process(model_dir: Path, db: Path, domain: int, namespace: str, log: Path):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    cmd = [sys.executable, "-m", "codebind_ros.memory_node", "--ros-args", "-r", f"__ns:={namespace}",
+    cmd = [sys.executable, "-m", "codebind_ros.nodes.memory_node", "--ros-args", "-r", f"__ns:={namespace}",
            "-p", f"model_path:={model_dir}", "-p", f"db_path:={db}", "-p", "commit_period:=0.05",
            "-p", "min_period:=0.0"]
     return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -231,7 +231,7 @@ def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_mo
 
 def test_repeated_sightings_of_one_place_count_once():
     from codebind_core.memory import Observation, SearchHit
-    from codebind_ros.memory_node import dedupe
+    from codebind_ros.nodes.memory_node import dedupe
 
     def hit(i, score, pos, frame="cam", code=0):
         return SearchHit(i, score, Observation("camera", PATH, np.full(8, code, np.uint16), i, frame, position=pos))
@@ -246,7 +246,7 @@ def test_two_models_of_the_same_folder_name_get_their_own_default_database(
         ros_context, tiny_model, topic, tmp_path, monkeypatch):
     """Checkpoints are often all called ``model``: the default database is named after the
     model's codebooks too, so a second model starts its own memory instead of a FATAL."""
-    from codebind_ros.memory_node import default_db_path
+    from codebind_ros.nodes.memory_node import default_db_path
 
     monkeypatch.setenv("HOME", str(tmp_path))  # ~/.ros/codebind/ of this test
     torch.manual_seed(1)

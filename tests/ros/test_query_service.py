@@ -14,10 +14,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from codebind_core.memory import Observation
-from codebind_ros.memory_node import MemoryNode
-from codebind_ros.query_server import service_qos
+from codebind_ros.nodes.memory_node import MemoryNode
+from codebind_ros.messaging.query_server import service_qos
 from codebind_ros.srv import QueryText
-from codebind_ros.topics import QUERY_SERVICE
+from codebind_ros.messaging.topics import QUERY_SERVICE
 
 TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
 
@@ -158,7 +158,7 @@ def test_a_failing_constructor_shows_its_own_error(tiny_model, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("needs a machine without CUDA")
     cb.save(tiny_model, tmp_path / "ckpt")
-    for module in ("codebind_ros.memory_node", "codebind_ros.encoder_node"):
+    for module in ("codebind_ros.nodes.memory_node", "codebind_ros.nodes.encoder_node"):
         out = subprocess.run([sys.executable, "-m", module, "--ros-args", "-p", f"model_path:={tmp_path / 'ckpt'}",
                               "-p", "device:=cuda", "-p", "modality:=depth", "-p", f"db_path:={tmp_path / 'm.db'}"],
                              capture_output=True, text=True, timeout=300)

@@ -19,10 +19,10 @@ from codebind_ros.conversions.camera_info import from_camera_info
 from codebind_ros.conversions.image import array_to_image, image_to_array, to_depth
 from codebind_ros.conversions.pointcloud2 import to_xyz
 from codebind_ros.msg import AudioData
-from codebind_ros.qos import latched_qos, sensor_qos
-from codebind_ros.sensor_player import SensorPlayerNode
-from codebind_ros.spatial_topics import GROUND_TRUTH
-from codebind_ros.topics import CAMERA_INFO, SENSOR_TOPICS
+from codebind_ros.messaging.qos import latched_qos, sensor_qos
+from codebind_ros.nodes.sensor_player import SensorPlayerNode
+from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
+from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
 
 
 def _player(spin, ros_context, topic, name="player", **params):

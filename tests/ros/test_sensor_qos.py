@@ -17,8 +17,8 @@ from ros_testing import Collector, wait_until
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from codebind_ros.diagnostics import DIAGNOSTICS_TOPIC, status_values
-from codebind_ros.encoder_node import EncoderNode
+from codebind_ros.nodes.diagnostics import DIAGNOSTICS_TOPIC, status_values
+from codebind_ros.nodes.encoder_node import EncoderNode
 from codebind_ros.msg import Embedding
 
 HERE = Path(__file__).resolve().parent

@@ -23,12 +23,12 @@ from std_msgs.msg import Header
 
 import codebind_core as cb
 from codebind_core.memory import CodebookSet, ObservationMemory
-from codebind_ros import embedding_msg
-from codebind_ros.diagnostics import DIAGNOSTICS_TOPIC
+from codebind_ros.conversions import embedding_msg
+from codebind_ros.nodes.diagnostics import DIAGNOSTICS_TOPIC
 from codebind_ros.msg import Embedding
-from codebind_ros.qos import results_qos
-from codebind_ros.results import ns_to_stamp
-from codebind_ros.topics import embedding_topic
+from codebind_ros.messaging.qos import results_qos
+from codebind_ros.conversions.results import ns_to_stamp
+from codebind_ros.messaging.topics import embedding_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 PATH = "depth"
@@ -62,7 +62,7 @@ def _start(args, domain, log):
 
 
 def _node(module, namespace, name, *params):
-    args = ["-m", f"codebind_ros.{module}", "--ros-args", "-r", f"__ns:={namespace}",
+    args = ["-m", f"codebind_ros.nodes.{module}", "--ros-args", "-r", f"__ns:={namespace}",
             "-r", f"__node:={name}", "-p", "diagnostics_period:=0.2"]
     for p in params:
         args += ["-p", p]
@@ -98,7 +98,7 @@ def test_every_node_exits_cleanly_on_a_signal_and_the_memory_keeps_what_it_held(
                         "store_proposals:=false", "commit_period:=3600.0", "min_period:=0.0"),
         # its own namespace: its frames must not reach the memory node's count
         "sensor_player": _node("sensor_player", f"{topic}/sim", "player", "noise_frames:=1"),
-        "graph": ["-m", "codebind_ros.graph", "--params-file", str(graph_params), "--use-sim", "false",
+        "graph": ["-m", "codebind_ros.tools.graph_runner", "--params-file", str(graph_params), "--use-sim", "false",
                   "--model-path", str(checkpoint), "--memory-db", str(graph_db)],
     }
     status_names = {"encoder": "codebind/enc", "localisation": "codebind/loc", "memory": "codebind/mem",
@@ -145,7 +145,7 @@ def test_every_node_exits_cleanly_on_a_signal_and_the_memory_keeps_what_it_held(
 
 
 def test_no_executable_enters_rclpy_init_as_a_context_manager():
-    """``with rclpy.init()`` fails on Jazzy (rclpy 7.1 returns None): codebind_ros.session only."""
+    """``with rclpy.init()`` fails on Jazzy (rclpy 7.1 returns None): codebind_ros.nodes.session only."""
     offenders = []
     for path in [*(ROOT / "codebind_ros").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"),
                  *(ROOT / "scripts").glob("*.py")]:
@@ -161,7 +161,7 @@ def test_no_executable_enters_rclpy_init_as_a_context_manager():
 def test_ros_session_initialises_and_shuts_down_even_if_already_down(tmp_path):
     import rclpy
 
-    from codebind_ros.session import ros_session
+    from codebind_ros.nodes.session import ros_session
 
     context = rclpy.Context()
     with ros_session(context=context, domain_id=7) as ctx:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from std_msgs.msg import Header
 
-from codebind_ros.sync import ApproximateTimeSync, stamp_ns
+from codebind_ros.messaging.sync import ApproximateTimeSync, stamp_ns
 
 
 class Stamped:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from codebind_ros.worker import LatestQueue, Worker
+from codebind_ros.messaging.worker import LatestQueue, Worker
 
 
 def test_full_queue_evicts_the_oldest_and_counts():

@@ -22,20 +22,20 @@ import torch
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 
-from codebind_ros import embedding_msg, sensors
-from codebind_ros.audio_window import AudioWindow
+from codebind_ros.conversions import embedding_msg, sensors
+from codebind_ros.messaging.audio_window import AudioWindow
 from codebind_ros.conversions.audio import array_to_audio, audio_to_array
-from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT,
+from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT,
                                       DiagnosticsReporter, NodeStats, ThrottledLog)
-from codebind_ros.encoder_params import EncoderParams
-from codebind_ros.model_loading import load_model
+from codebind_ros.nodes.encoder_params import EncoderParams
+from codebind_ros.nodes.model_loading import load_model
 from codebind_ros.msg import Embedding as EmbeddingMsg
-from codebind_ros.params import declare, parse_mapping
-from codebind_ros.qos import results_qos, sensor_qos
-from codebind_ros.stream_health import StreamMonitor
-from codebind_ros.session import run_node
-from codebind_ros.topics import embedding_topic
-from codebind_ros.worker import LatestQueue, Worker
+from codebind_ros.nodes.params import declare, parse_mapping
+from codebind_ros.messaging.qos import results_qos, sensor_qos
+from codebind_ros.messaging.stream_health import StreamMonitor
+from codebind_ros.nodes.session import run_node
+from codebind_ros.messaging.topics import embedding_topic
+from codebind_ros.messaging.worker import LatestQueue, Worker
 
 
 @dataclass

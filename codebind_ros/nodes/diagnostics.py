@@ -155,7 +155,7 @@ class DiagnosticsReporter:
     def __init__(self, node, stats: NodeStats, hardware_id: str, period_s: float = 1.0,
                  extra: Optional[Callable[[], Dict[str, str]]] = None,
                  warnings: Optional[Callable[[], List[str]]] = None):
-        from .qos import results_qos
+        from codebind_ros.messaging.qos import results_qos
 
         if period_s <= 0:
             raise ValueError(f"diagnostics period must be > 0, got {period_s}")

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import List, Optional
 
-from codebind_ros.topics import QUERY_SERVICE
+from codebind_ros.messaging.topics import QUERY_SERVICE
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -42,7 +42,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def call(node, executor, request, service: str, timeout: float):
     """Call QueryText, spinning ``executor`` in this thread; the request is re-sent every few
     seconds until ``timeout`` (a request sent before discovery has matched the server is lost)."""
-    from codebind_ros.query_server import service_qos
+    from codebind_ros.messaging.query_server import service_qos
     from codebind_ros.srv import QueryText
 
     # deep: the middleware delivers every client's responses to every client of the service, and a
@@ -77,9 +77,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
-    from codebind_ros.graph import format_results
-    from codebind_ros.results import ns_to_stamp
-    from codebind_ros.session import ros_session
+    from codebind_ros.tools.graph_runner import format_results
+    from codebind_ros.conversions.results import ns_to_stamp
+    from codebind_ros.nodes.session import ros_session
     from codebind_ros.srv import QueryText
 
     with ros_session():

@@ -16,67 +16,28 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 
-from codebind_ros.bag_replay import BagReplayer
+from codebind_ros.tools.bag_replay import BagReplayer
 from codebind_ros.conversions.audio import array_to_audio
 from codebind_ros.conversions.camera_info import to_camera_info
 from codebind_ros.conversions.image import array_to_image
 from codebind_ros.conversions.pointcloud2 import xyz_to_cloud
-from codebind_ros.diagnostics import DiagnosticsReporter, NodeStats
+from codebind_ros.nodes.diagnostics import DiagnosticsReporter, NodeStats
 from codebind_ros.msg import AudioData
-from codebind_ros.params import declare, doc, parse_mapping
-from codebind_ros.qos import latched_qos, sensor_qos
-from codebind_ros.session import run_node
-from codebind_ros.sim_scene import SimScene, SimSceneConfig, parse_objects, parse_vector
-from codebind_ros.spatial_topics import GROUND_TRUTH
-from codebind_ros.topics import CAMERA_INFO, SENSOR_TOPICS
+from codebind_ros.nodes.params import declare, parse_mapping
+from codebind_ros.nodes.sensor_player_params import PlayerParams
+from codebind_ros.messaging.qos import latched_qos, sensor_qos
+from codebind_ros.nodes.session import run_node
+from codebind_ros.tools.sim_scene import SimScene, SimSceneConfig, parse_objects, parse_vector
+from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
+from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
 
 IMAGE_STREAMS = ("camera", "depth", "thermal", "pointcloud")
-
-
-@dataclass
-class PlayerParams:
-    scene: str = field(default="", metadata=doc(
-        "YAML list of objects (category, position: [x, y], colour, pattern, material, temperature, "
-        "yaw, scale); '' = the default six-object scene"))
-    seed: int = field(default=0, metadata=doc("scene seed (sensor noise, sounds, touches)"))
-    width: int = field(default=320, metadata=doc("image width (px)"))
-    height: int = field(default=240, metadata=doc("image height (px)"))
-    fov_deg: float = field(default=60.0, metadata=doc("horizontal field of view"))
-    camera_eye: str = field(default="[-1.0, 0.0, 0.6]", metadata=doc("camera position in the world (m)"))
-    camera_target: str = field(default="[0.3, 0.0, 0.0]", metadata=doc("point the camera looks at (m)"))
-    frame_id: str = field(default="camera_optical_frame", metadata=doc("frame of every published message"))
-    noise_frames: int = field(default=3, metadata=doc("pre-rendered noise draws per stream (cycled)"))
-    camera_rate: float = field(default=5.0, metadata=doc("frame clock (Hz) of the image streams"))
-    depth_rate: float = field(default=5.0, metadata=doc("Hz (0 = off); camera_rate / n, at most camera_rate"))
-    thermal_rate: float = field(default=5.0, metadata=doc("Hz (0 = off); camera_rate / n, at most camera_rate"))
-    pointcloud_rate: float = field(default=1.0, metadata=doc("Hz (0 = off); camera_rate / n, at most camera_rate"))
-    audio_rate: float = field(default=1.0, metadata=doc("impact sounds per second (0 = off)"))
-    audio_object: int = field(default=-1, metadata=doc("object that sounds; -1 = cycle through all"))
-    audio_seconds: float = field(default=1.0, metadata=doc("length of one sound"))
-    audio_sample_rate: int = field(default=16000, metadata=doc("audio sample rate (Hz)"))
-    audio_format: str = field(default="S16LE", metadata=doc("AudioData sample format"))
-    tactile_rate: float = field(default=1.0, metadata=doc("tactile patches per second (0 = off)"))
-    tactile_object: int = field(default=-1, metadata=doc("object touched; -1 = cycle through all"))
-    bag_path: str = field(default="", metadata=doc("replay this recording instead of the scene"))
-    bag_rate: float = field(default=1.0, metadata=doc("replay speed factor"))
-    bag_loop: bool = field(default=False, metadata=doc("replay again at the end"))
-    bag_topics: str = field(default="", metadata=doc(
-        "YAML mapping recorded topic -> published topic; '' = every topic under its recorded name"))
-    diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
-
-    def validate(self) -> None:
-        rates = {k: getattr(self, f"{k}_rate") for k in ("camera", "depth", "thermal", "pointcloud", "audio", "tactile")}
-        if any(r < 0 for r in rates.values()) or self.camera_rate <= 0:
-            raise ValueError(f"rates must be >= 0 and camera_rate > 0, got {rates}")
-        if self.bag_rate <= 0 or self.audio_seconds <= 0 or self.audio_sample_rate < 4000:
-            raise ValueError("bag_rate and audio_seconds must be > 0, audio_sample_rate >= 4000")
 
 
 class SensorPlayerNode(Node):

@@ -16,7 +16,7 @@ from codebind_ros.conversions import audio as audio_conv
 from codebind_ros.conversions import image as image_conv
 from codebind_ros.conversions import pointcloud2 as cloud_conv
 from codebind_ros.msg import AudioData
-from codebind_ros.topics import SENSOR_TOPICS
+from codebind_ros.messaging.topics import SENSOR_TOPICS
 
 
 @dataclass

@@ -1,13 +1,13 @@
-"""Parameters of the localisation node (declared up front; see codebind_ros.params)."""
+"""Parameters of the localisation node (declared up front; see codebind_ros.nodes.params)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Tuple
 
-from codebind_ros.encoder_params import MODALITIES
-from codebind_ros.localiser import WINDOW_MODES
-from codebind_ros.params import doc
-from codebind_ros.proposals import ProposalConfig
+from codebind_ros.nodes.encoder_params import MODALITIES
+from codebind_ros.perception.localiser import WINDOW_MODES
+from codebind_ros.nodes.params import doc
+from codebind_ros.perception.proposals import ProposalConfig
 
 _P = ProposalConfig()
 

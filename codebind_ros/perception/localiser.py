@@ -1,6 +1,6 @@
 """Cross-modal localisation on one camera frame (no rclpy): proposals, crop embeddings, ranking.
 
-A frame's proposals (:mod:`codebind_ros.proposals`) are cropped from the camera image (or the
+A frame's proposals (:mod:`codebind_ros.perception.proposals`) are cropped from the camera image (or the
 depth image when the query is a depth embedding), embedded with the model on the query's codebook
 path, and ranked by cosine similarity of the shared parts with the query (paper Eq. 1 aligns
 quantized shared embeddings). A query is any shared embedding: a text, or the latest embedding of
@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from codebind_ros.conversions.camera_info import Pinhole
-from codebind_ros.crops import crop, masked_crop, square_box
-from codebind_ros.proposals import Proposal, ProposalConfig, cloud_proposals, depth_to_points, window_proposals
+from codebind_ros.perception.crops import crop, masked_crop, square_box
+from codebind_ros.perception.proposals import (Proposal, ProposalConfig, cloud_proposals, depth_to_points,
+                                               window_proposals)
 
 # query modality -> the modality its proposals are cropped from (anything else: the camera image)
 CROP_MODALITY: Dict[str, str] = {"depth": "depth"}

@@ -1,11 +1,13 @@
-"""Parameters of the encoder node (declared up front; see codebind_ros.params)."""
+"""Parameters of the encoder node (declared up front; see codebind_ros.nodes.params)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codebind_ros.params import doc
+from codebind_ros.conversions.sensors import Limits
+from codebind_ros.nodes.params import doc
 
 MODALITIES = ("camera", "depth", "thermal", "tactile", "pointcloud", "audio")
+_L = Limits()  # the per-message bounds' own defaults
 
 
 @dataclass
@@ -41,11 +43,11 @@ class EncoderParams:
         "warn in /diagnostics when a publisher is matched but no message arrived for this many "
         "seconds (0 = never)"))
     max_message_bytes: int = field(default=64 << 20, metadata=doc("larger messages are dropped unread"))
-    max_pixels: int = field(default=4096 * 4096, metadata=doc(
+    max_pixels: int = field(default=_L.max_pixels, metadata=doc(
         "images with more pixels are dropped before decoding"))
-    max_points: int = field(default=4_000_000, metadata=doc(
+    max_points: int = field(default=_L.max_points, metadata=doc(
         "point clouds with more points are dropped before decoding"))
-    max_audio_seconds: float = field(default=60.0, metadata=doc(
+    max_audio_seconds: float = field(default=_L.max_audio_seconds, metadata=doc(
         "audio messages longer than this are dropped before decoding"))
     warmup: bool = field(default=True, metadata=doc("run the model once at start-up"))
     diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
@@ -69,7 +71,7 @@ class EncoderParams:
             raise ValueError("audio_window_seconds and audio_hop_seconds must be >= 0")
         if self.audio_hop_seconds > self.audio_window_seconds > 0:
             raise ValueError("audio_hop_seconds must not exceed audio_window_seconds")
-        from codebind_ros.qos import sensor_qos
+        from codebind_ros.messaging.qos import sensor_qos
 
         try:
             sensor_qos(self.qos_depth, self.qos_reliability, self.qos_history)

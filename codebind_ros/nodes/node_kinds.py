@@ -40,12 +40,12 @@ class NodeKind:
 
 
 NODE_KINDS: Dict[str, NodeKind] = {k.kind: k for k in (
-    NodeKind("sensor_player", "sensor_player", "codebind_ros.sensor_player:SensorPlayerNode",
+    NodeKind("sensor_player", "sensor_player", "codebind_ros.nodes.sensor_player:SensorPlayerNode",
              uses_model=False, sim_only=True),
-    NodeKind("encoder", "encoder_node", "codebind_ros.encoder_node:EncoderNode", uses_model=True),
-    NodeKind("localisation", "localisation_node", "codebind_ros.localisation_node:LocalisationNode",
+    NodeKind("encoder", "encoder_node", "codebind_ros.nodes.encoder_node:EncoderNode", uses_model=True),
+    NodeKind("localisation", "localisation_node", "codebind_ros.nodes.localisation_node:LocalisationNode",
              uses_model=True),
-    NodeKind("memory", "memory_node", "codebind_ros.memory_node:MemoryNode", uses_model=True),
+    NodeKind("memory", "memory_node", "codebind_ros.nodes.memory_node:MemoryNode", uses_model=True),
 )}
 
 

@@ -2,7 +2,7 @@
 
     ros2 run codebind_ros localisation_node --ros-args -p model_path:=/path/ckpt -p query_text:="a red ball"
 
-Inputs, time-synchronised (:class:`codebind_ros.sync.ApproximateTimeSync`): the camera image,
+Inputs, time-synchronised (:class:`codebind_ros.messaging.sync.ApproximateTimeSync`): the camera image,
 the depth image (or, with ``use_cloud``, a PointCloud2 in the camera frame) and CameraInfo.
 Per synchronised frame: class-agnostic proposals (dominant plane removed, DBSCAN clusters
 projected into the image; image windows when the cloud has none or ``windows: always``), each
@@ -31,29 +31,29 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from codebind_ros import embedding_msg
-from codebind_ros.annotate import annotate
+from codebind_ros.conversions import embedding_msg
+from codebind_ros.perception.annotate import annotate
 from codebind_ros.conversions.camera_info import from_camera_info
 from codebind_ros.conversions.image import array_to_image, to_depth, to_rgb
 from codebind_ros.conversions.pointcloud2 import to_xyz
-from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
+from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
                                       ThrottledLog)
-from codebind_ros.model_loading import load_model
-from codebind_ros.localisation_params import LocalisationParams
-from codebind_ros.localiser import Frame, Localiser, Match, Query
-from codebind_ros.markers import localisation_markers
+from codebind_ros.nodes.model_loading import load_model
+from codebind_ros.nodes.localisation_params import LocalisationParams
+from codebind_ros.perception.localiser import Frame, Localiser, Match, Query
+from codebind_ros.conversions.markers import localisation_markers
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray
-from codebind_ros.params import declare
-from codebind_ros.qos import latched_qos, results_qos, sensor_qos
-from codebind_ros.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
-from codebind_ros.session import run_node
-from codebind_ros.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.nodes.params import declare
+from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
+from codebind_ros.conversions.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
+from codebind_ros.nodes.session import run_node
+from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.srv import QueryText
-from codebind_ros.sync import ApproximateTimeSync
-from codebind_ros.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
+from codebind_ros.messaging.sync import ApproximateTimeSync
+from codebind_ros.messaging.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
                                  TEXT_QUERY, embedding_topic)
-from codebind_ros.worker import LatestQueue, Worker
+from codebind_ros.messaging.worker import LatestQueue, Worker
 
 MAX_TEXT_CHARS = 256
 MAX_TOP_K = 100
@@ -133,8 +133,11 @@ class LocalisationNode(Node):
             self._drop(f"text query: {exc}")
 
     def _on_query_embedding(self, msg: EmbeddingMsg) -> None:
-        vec = np.asarray(msg.shared, dtype=np.float32)
-        if vec.size == 0 or not np.isfinite(vec).all() or not np.any(vec):
+        try:
+            vec = embedding_msg.from_msg(msg).shared  # ValueError when the shared part is empty
+        except ValueError:
+            vec = None
+        if vec is None or not np.isfinite(vec).all() or not np.any(vec):
             self._drop(f"query embedding ({msg.modality}) is empty, zero or not finite")
             return
         query = Query(msg.modality, msg.path, vec, stamp_ns=stamp_to_ns(msg.header.stamp))

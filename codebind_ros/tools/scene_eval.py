@@ -67,13 +67,13 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     from std_msgs.msg import Header, String
 
     from codebind_ros.conversions.audio import array_to_audio
-    from codebind_ros.encoder_node import EncoderNode
-    from codebind_ros.localisation_node import LocalisationNode
+    from codebind_ros.nodes.encoder_node import EncoderNode
+    from codebind_ros.nodes.localisation_node import LocalisationNode
     from codebind_ros.msg import AudioData, LocalizationArray
-    from codebind_ros.qos import latched_qos, results_qos, sensor_qos
-    from codebind_ros.results import stamp_to_ns
-    from codebind_ros.sensor_player import SensorPlayerNode
-    from codebind_ros.topics import LOCALISATIONS, SENSOR_TOPICS, TEXT_QUERY
+    from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
+    from codebind_ros.conversions.results import stamp_to_ns
+    from codebind_ros.nodes.sensor_player import SensorPlayerNode
+    from codebind_ros.messaging.topics import LOCALISATIONS, SENSOR_TOPICS, TEXT_QUERY
 
     params = {"camera_rate": 2.0, "thermal_rate": 0.0, "pointcloud_rate": 0.0, "audio_rate": 0.0,
               "tactile_rate": 0.0, "noise_frames": 1, **(player_params or {})}

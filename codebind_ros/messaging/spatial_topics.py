@@ -1,6 +1,6 @@
 """Topic and service names between the localisation and memory nodes (relative names).
 
-The sensor and embedding topics are in :mod:`codebind_ros.topics`; these link localisation
+The sensor and embedding topics are in :mod:`codebind_ros.messaging.topics`; these link localisation
 proposals to the memory and let clients watch what the memory has committed.
 """
 PROPOSALS = "codebind/proposals"              # codebind_ros/EmbeddingArray: one per proposal, frame header

@@ -21,15 +21,15 @@ from typing import List, Optional, Sequence
 
 import yaml
 
-from codebind_ros.registry import graph_nodes
-from codebind_ros.topics import QUERY_SERVICE
+from codebind_ros.nodes.node_kinds import graph_nodes
+from codebind_ros.messaging.topics import QUERY_SERVICE
 
 DEFAULT_PARAMS = "ros_params.yaml"
 
 
 def default_params_file() -> Path:
     """The YAML next to the sources (checkout) or in the installed share directory."""
-    here = Path(__file__).resolve().parents[1] / "config" / DEFAULT_PARAMS
+    here = Path(__file__).resolve().parents[2] / "config" / DEFAULT_PARAMS
     if here.is_file():
         return here
     from ament_index_python.packages import get_package_share_directory
@@ -112,7 +112,7 @@ def _shared_model(options: GraphOptions, sections):
                                      .get("model_path", ""))
     if not path:
         return None
-    from codebind_ros.model_loading import load_model
+    from codebind_ros.nodes.model_loading import load_model
 
     return load_model(path, options.device)
 
@@ -183,7 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import rclpy
     from rclpy.node import Node
 
-    from codebind_ros.session import ros_session
+    from codebind_ros.nodes.session import ros_session
 
     args = parse_args(argv if argv is not None else sys.argv[1:])
     options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path,

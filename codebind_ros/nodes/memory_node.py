@@ -30,23 +30,23 @@ from std_msgs.msg import UInt64
 
 from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
 from codebind_core.memory.kernels import warm_up as warm_up_kernels
-from codebind_ros import embedding_msg
-from codebind_ros.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
+from codebind_ros.conversions import embedding_msg
+from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
                                       NodeStats, ThrottledLog)
-from codebind_ros.model_loading import load_model
-from codebind_ros.encoder_params import MODALITIES
-from codebind_ros.memory_params import MemoryParams
+from codebind_ros.nodes.model_loading import load_model
+from codebind_ros.nodes.encoder_params import MODALITIES
+from codebind_ros.nodes.memory_params import MemoryParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.msg import EmbeddingArray, LocalizationArray
-from codebind_ros.params import declare
-from codebind_ros.query_server import QueryServer, checked_stamp_ns
-from codebind_ros.qos import latched_qos, results_qos
-from codebind_ros.results import query_result, roi_to_box, stamp_to_ns
-from codebind_ros.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
-from codebind_ros.stream_health import SequenceTracker
-from codebind_ros.session import context_ok, run_node
+from codebind_ros.nodes.params import declare
+from codebind_ros.messaging.query_server import QueryServer, checked_stamp_ns
+from codebind_ros.messaging.qos import latched_qos, results_qos
+from codebind_ros.conversions.results import query_result, roi_to_box, stamp_to_ns
+from codebind_ros.messaging.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.stream_health import SequenceTracker
+from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.srv import QueryText
-from codebind_ros.topics import QUERY_SERVICE, embedding_topic
+from codebind_ros.messaging.topics import QUERY_SERVICE, embedding_topic
 
 _PAIR_BUFFER = 32  # proposal frames waiting for their other half
 _OVERFETCH = 8     # first search: candidates per wanted result when near-duplicates are skipped

@@ -1,10 +1,13 @@
-"""Parameters of the memory + query node (declared up front; see codebind_ros.params)."""
+"""Parameters of the memory + query node (declared up front; see codebind_ros.nodes.params)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codebind_ros.encoder_params import MODALITIES
-from codebind_ros.params import doc
+from codebind_core.memory.config import MemoryConfig
+from codebind_ros.nodes.encoder_params import MODALITIES
+from codebind_ros.nodes.params import doc
+
+_M = MemoryConfig()  # the memory's own defaults; the parameters that mirror it start from them
 
 
 @dataclass
@@ -23,17 +26,20 @@ class MemoryParams:
     min_period: float = field(default=0.5, metadata=doc(
         "seconds between stored whole-frame embeddings of one modality (0 = store every one)"))
     check_model_id: bool = field(default=True, metadata=doc("drop embeddings of another model_id"))
-    max_observations: int = field(default=1_000_000, metadata=doc("oldest observations are evicted beyond this"))
+    max_observations: int = field(default=_M.max_observations, metadata=doc(
+        "oldest observations are evicted beyond this"))
+    # the node's own bound, below the memory's (MemoryConfig.max_top_k): answers stay short
     max_top_k: int = field(default=50, metadata=doc("a query returns at most this many results"))
     dedupe_distance: float = field(default=0.1, metadata=doc(
         "a result closer than this (m, same frame) to a better one is skipped: repeated sightings "
         "of one object count once (0 = keep all)"))
-    max_text_chars: int = field(default=256, metadata=doc("longer query texts are refused"))
-    synchronous: str = field(default="FULL", metadata=doc("SQLite synchronous mode: FULL or NORMAL"))
-    index: str = field(default="exact", metadata=doc("search: exact (code-table scan) or ivf (coarse cells)"))
-    ivf_nprobe: int = field(default=32, metadata=doc("ivf: cells scanned per query"))
-    ivf_min_observations: int = field(default=50_000, metadata=doc("ivf: train the cells at this size"))
-    on_codebook_mismatch: str = field(default="error", metadata=doc(
+    max_text_chars: int = field(default=_M.max_text_chars, metadata=doc("longer query texts are refused"))
+    synchronous: str = field(default=_M.synchronous, metadata=doc("SQLite synchronous mode: FULL or NORMAL"))
+    index: str = field(default=_M.index, metadata=doc("search: exact (code-table scan) or ivf (coarse cells)"))
+    ivf_nprobe: int = field(default=_M.ivf_nprobe, metadata=doc("ivf: cells scanned per query"))
+    ivf_min_observations: int = field(default=_M.ivf_min_observations, metadata=doc(
+        "ivf: train the cells at this size"))
+    on_codebook_mismatch: str = field(default=_M.on_codebook_mismatch, metadata=doc(
         "a database of other codebooks: error, or reindex (re-quantize the stored codes)"))
     commit_period: float = field(default=0.2, metadata=doc("seconds between commits of pending observations"))
     input_qos_depth: int = field(default=1000, metadata=doc(

@@ -1,0 +1,1 @@
+"""Localisation without rclpy: object proposals, crops, ranking against a query, drawing boxes."""

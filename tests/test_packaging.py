@@ -1,0 +1,41 @@
+"""pyproject.toml against what scripts/bootstrap.sh installs, and the core kept free of ROS."""
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _requirements(name):
+    lines = (ROOT / name).read_text().splitlines()
+    return {re.sub(r"\s*#.*", "", line).strip() for line in lines} - {""}
+
+
+def test_extras_list_what_the_bootstrap_installs():
+    extras = PROJECT["optional-dependencies"]
+    assert set(extras) == {"ros", "data", "export", "dev"}
+    core = set(PROJECT["dependencies"]) - {"torch"}  # torch: installed first, pinned by constraints.txt
+    assert core | set(extras["data"]) | set(extras["export"]) | set(extras["dev"]) == _requirements("requirements.txt")
+    for ros in ("requirements-ros.txt", "requirements-ros-jazzy.txt"):
+        wheels = {r for r in _requirements(ros) if not r.startswith(("ros-", "catkin-pkg"))}
+        assert wheels == set(extras["ros"]) - set(extras["data"]), ros
+
+
+def test_console_scripts_name_existing_functions():
+    for name, target in PROJECT["scripts"].items():
+        module, function = target.split(":")
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+        assert function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, name
+
+
+def test_the_core_imports_nothing_of_ros():
+    offenders = []
+    for path in (ROOT / "codebind_core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("codebind_ros", "rclpy") for n in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders

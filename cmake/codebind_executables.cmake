@@ -15,11 +15,17 @@ function(codebind_python_executables)
       message(FATAL_ERROR "entry point '${entry}' is not NAME=module:function")
     endif()
     set(_exe "${_dir}/${CMAKE_MATCH_1}")
+    # Ctrl-C while the modules load (rclpy, torch: seconds) stops quietly with status 0, as it
+    # does once the node runs (codebind_ros.nodes.session.run_node)
     file(WRITE "${_exe}"
       "#!/usr/bin/env python3\n"
       "import sys\n"
-      "from ${CMAKE_MATCH_2} import ${CMAKE_MATCH_3}\n"
-      "sys.exit(${CMAKE_MATCH_3}())\n")
+      "try:\n"
+      "    from ${CMAKE_MATCH_2} import ${CMAKE_MATCH_3}\n"
+      "    status = ${CMAKE_MATCH_3}()\n"
+      "except KeyboardInterrupt:\n"
+      "    status = 0\n"
+      "sys.exit(status)\n")
     file(CHMOD "${_exe}" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
                                      GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
     install(PROGRAMS "${_exe}" DESTINATION "${ARG_DESTINATION}")

@@ -1,7 +1,7 @@
 """A sensor driver in its own process: full-size frames on a given QoS, for QoS tests/benchmarks.
 
     python tests/ros/sensor_publisher.py --prefix /t1 --reliability best_effort --frames 5 \
-        --streams camera_vga,camera_hd,depth_vga,cloud_300k
+        --streams camera_vga,camera_hd,depth_vga,cloud_300k --stream-frames camera_vga=60
 
 Each stream publishes on ``<prefix>/<stream>`` after a subscription has appeared on it (or
 ``--wait`` seconds), ``--frames`` messages at the stream's usual rate, streams one after the
@@ -53,6 +53,8 @@ def main() -> int:
     parser.add_argument("--reliability", default="reliable")
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--stream-frames", default="",
+                        help="per-stream counts overriding --frames, e.g. camera_vga=60,camera_hd=60")
     parser.add_argument("--streams", default=",".join(STREAMS))
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for a subscriber")
     parser.add_argument("--linger", type=float, default=0.0,
@@ -64,6 +66,8 @@ def main() -> int:
 
     from codebind_ros.messaging.qos import sensor_qos
 
+    frames = {stream: args.frames for stream in STREAMS}
+    frames.update({k: int(v) for k, v in (item.split("=") for item in args.stream_frames.split(",") if item)})
     rng = np.random.default_rng(0)
     sent = {}
     rclpy.init()
@@ -78,11 +82,13 @@ def main() -> int:
                 time.sleep(0.05)
             time.sleep(0.5)  # let the match settle on both sides
             msg = build(rng)
-            for i in range(args.frames):
+            due = time.monotonic()
+            for i in range(frames[stream]):
                 msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + i, 0
                 pub.publish(msg)
-                time.sleep(1.0 / rate)
-            sent[stream] = args.frames
+                due += 1.0 / rate  # paced by a clock: the stream keeps its rate whatever a publish costs
+                time.sleep(max(0.0, due - time.monotonic()))
+            sent[stream] = frames[stream]
             time.sleep(1.0 + args.linger)  # reliable delivery may still be repairing the last frame
             node.destroy_publisher(pub)
         node.destroy_node()

@@ -10,8 +10,10 @@ import dataclasses
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +138,14 @@ def test_every_node_kind_is_installed_as_an_executable():
     assert re.search(r"install\(DIRECTORY launch config DESTINATION \"share/\$\{PROJECT_NAME\}\"\)", cmake)
 
 
-def _install_executables(tmp_path: Path, symlink: bool) -> Path:
+def _install_executables(tmp_path: Path, symlink: bool, entry_points=None) -> Path:
     """Configure a project that installs CODEBIND_EXECUTABLES with the package's own CMake
     function (cmake/codebind_executables.cmake) through ament_cmake, as colcon does, with
     ``--symlink-install`` (AMENT_CMAKE_SYMLINK_INSTALL) or without; install into a prefix."""
     src, build, prefix = tmp_path / "src", tmp_path / "build", tmp_path / "install"
     src.mkdir()
-    entries = " ".join(f'"{name}={target}"' for name, target in _cmake_executables().items())
+    entry_points = entry_points or _cmake_executables()
+    entries = " ".join(f'"{name}={target}"' for name, target in entry_points.items())
     (src / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.20)\n"
         "project(codebind_ros NONE)\n"
@@ -176,6 +179,39 @@ def test_installed_executables_run_with_and_without_symlink_install(tmp_path, sy
     done = subprocess.run([str(lib / "query"), "--help"], env=env, capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and "codebind-query" in done.stdout, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+def test_sigint_while_an_executable_loads_its_modules_exits_quietly(tmp_path, tiny_model):
+    """Ctrl-C before the node's modules are imported ends like Ctrl-C later: status 0, no traceback.
+    A module that interrupts its own import hits that window every time; the real memory node is
+    interrupted at several delays after its interpreter has started (sitecustomize marks it)."""
+    import codebind_core as cb
+
+    cb.save(tiny_model, tmp_path / "ckpt")
+    (tmp_path / "interrupted_import.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n"
+        "def main():\n    return 3\n")
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os\nif os.environ.get('CODEBIND_STARTED'):\n"
+        "    open(os.environ['CODEBIND_STARTED'], 'w').close()\n")
+    lib = _install_executables(tmp_path, False, {"interrupted": "interrupted_import:main",
+                                                 "memory_node": _cmake_executables()["memory_node"]})
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    done = subprocess.run([str(lib / "interrupted")], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    for delay in (0.0, 0.1, 0.2, 0.4, 0.8):
+        started = tmp_path / f"started_{delay}"
+        proc = subprocess.Popen([str(lib / "memory_node"), "--ros-args", "-p", f"model_path:={tmp_path / 'ckpt'}",
+                                 "-p", f"db_path:={tmp_path / f'm_{delay}.db'}"],
+                                env=dict(env, CODEBIND_STARTED=str(started)), cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(started.exists, 60.0)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "Traceback" not in err, f"SIGINT {delay} s after start-up: {err[-2000:]}"
 
 
 def test_cmakelists_installs_the_executables_with_the_checked_function():

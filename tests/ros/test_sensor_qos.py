@@ -1,8 +1,9 @@
 """Full-size sensor frames from another process, under each sensor QoS setting (real rclpy).
 
 The driver runs in its own process (tests/ros/sensor_publisher.py) so that frames cross the
-middleware's transport, where a best-effort subscription loses large samples. A few frames per
-stream: 640 x 480 and 1280 x 720 rgb8, 640 x 480 16UC1 depth, a 300k-point cloud.
+middleware's transport, where a best-effort subscription loses large samples. Streams: 640 x 480
+and 1280 x 720 rgb8, 640 x 480 16UC1 depth, a 300k-point cloud; a few frames each, and with the
+default parameters 2 s of each camera stream at 30 Hz.
 """
 from __future__ import annotations
 
@@ -24,29 +25,34 @@ from codebind_ros.msg import Embedding
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 FRAMES = 3
+CAMERA_FRAMES = 60  # 2 s at 30 Hz
 STREAMS = {"camera_vga": "camera", "camera_hd": "camera", "depth_vga": "depth", "cloud_300k": "pointcloud"}
 
 
-def _encoders(spin, ros_context, tiny_model, topic, **params):
+def _encoders(spin, ros_context, tiny_model, topic, defaults=False, **params):
+    """An encoder per stream; ``defaults``: only the modality and the topics are set."""
     encoders = {}
     for stream, modality in STREAMS.items():
-        overrides = [Parameter("modality", value=modality), Parameter("warmup", value=False),
+        overrides = [Parameter("modality", value=modality),
                      Parameter("input_topic", value=f"{topic}/{stream}"),
-                     Parameter("output_topic", value=f"{topic}/{stream}/out"),
-                     Parameter("queue_size", value=FRAMES), Parameter("diagnostics_period", value=0.2)]
+                     Parameter("output_topic", value=f"{topic}/{stream}/out")]
+        if not defaults:
+            overrides += [Parameter("warmup", value=False), Parameter("queue_size", value=FRAMES),
+                          Parameter("diagnostics_period", value=0.2)]
         overrides += [Parameter(k, value=v) for k, v in params.items()]
         encoders[stream] = spin.add(EncoderNode(model=tiny_model, node_name=f"qos_{stream}",
                                                 context=ros_context, parameter_overrides=overrides))
     return encoders
 
 
-def _publish(ros_context, topic, reliability, linger=0.0, wait=15.0):
+def _publish(ros_context, topic, reliability, linger=0.0, wait=15.0, stream_frames=""):
     """Run the driver process to the end; returns {stream: frames sent}."""
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, str(HERE / "sensor_publisher.py"), "--prefix", topic, "--reliability",
-           reliability, "--frames", str(FRAMES), "--linger", str(linger), "--wait", str(wait)]
+           reliability, "--frames", str(FRAMES), "--linger", str(linger), "--wait", str(wait),
+           "--stream-frames", stream_frames]
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -63,19 +69,28 @@ def _cleanup(spin, nodes):
 
 
 def test_full_size_frames_from_a_reliable_driver_arrive_with_the_defaults(spin, ros_context, tiny_model, topic):
-    encoders = _encoders(spin, ros_context, tiny_model, topic)
+    encoders = _encoders(spin, ros_context, tiny_model, topic, defaults=True)
     helper = spin.add(Node("qos_helper_reliable", context=ros_context))
     outputs = {s: Collector(helper, Embedding, f"{topic}/{s}/out") for s in STREAMS}
     try:
-        sent = _publish(ros_context, topic, "reliable")
+        sent = _publish(ros_context, topic, "reliable",
+                        stream_frames=f"camera_vga={CAMERA_FRAMES},camera_hd={CAMERA_FRAMES}")
         for stream, encoder in encoders.items():
-            assert sent[stream] == FRAMES
-            assert wait_until(lambda: encoder.stats.received == FRAMES, 10.0), \
-                f"{stream}: {encoder.stats.received} of {FRAMES} frames arrived"
+            frames = CAMERA_FRAMES if stream.startswith("camera") else FRAMES
+            assert sent[stream] == frames
+            assert wait_until(lambda: encoder.stats.received == frames, 10.0), \
+                f"{stream}: {encoder.stats.received} of {frames} frames arrived"
             # every received frame is embedded or counted as an overload drop, none is invalid
-            assert wait_until(lambda: encoder.stats.processed + encoder.stats.dropped["overload"] == FRAMES, 60.0)
+            assert wait_until(lambda: encoder.stats.processed + encoder.stats.dropped["overload"] == frames, 60.0)
             assert encoder.stats.dropped["invalid"] == 0 and encoder.stats.dropped["transport"] == 0
-            assert len(outputs[stream].wait_for(encoder.stats.processed, 10.0)) == encoder.stats.processed >= 1
+            embedded = outputs[stream].wait_for(encoder.stats.processed, 10.0)
+            assert len(embedded) == encoder.stats.processed >= 1
+            # the newest frame is always embedded (the queue drops the oldest), in stamp order
+            stamps = [m.header.stamp.sec for m in embedded]
+            assert stamps == sorted(stamps) and stamps[-1] == 1000 + frames - 1, (stream, stamps)
+            if stream.startswith("camera"):  # a steady stream: a frame embedded every few, not just the last
+                assert encoder.stats.processed >= 3, \
+                    f"{stream}: {encoder.stats.processed} of {frames} frames embedded at 30 Hz"
             assert encoder.stream.warnings() == []
     finally:
         _cleanup(spin, [*encoders.values(), helper])

@@ -125,6 +125,12 @@ class CodeBind(nn.Module):
     def trainable_parameters(self) -> List[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def new_parameter_names(self) -> set:
+        """Names of the parameters the official optimiser trains at ``lr_new`` (official §13): the
+        new, randomly initialised parts — specific heads and reconstruction decoders. Trunks
+        (LoRA), shared heads and preprocessors train at the base lr."""
+        return {n for n, _ in self.named_parameters() if n.startswith("decoders.") or ".specific." in n}
+
     @property
     def temperature(self) -> float:
         """τ of the first target's training batches (see :meth:`temperature_for`)."""

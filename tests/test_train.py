@@ -313,3 +313,36 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, data_root):
     for a, b in zip(ref, got):
         for k in ("total", "align", "recon", "vq", "cm"):
             assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])), (a["step"], k, a[k], b[k])
+
+
+def test_official_optimiser_preset_trains_new_parts_at_lr_new(tmp_path):
+    """official §13: AdamW (0.9, 0.95), weight decay 1e-4, base lr per target (audio 5e-5) for the
+    trunk/LoRA and shared heads, lr_new 5e-4 for the specific heads and decoders; one schedule."""
+    import codebind_core as cb
+    from codebind_core.training.config import OptimConfig
+    from codebind_core.training.optim import official_optim
+
+    o = OptimConfig(preset="official").resolved("audio")
+    assert (o.lr, o.lr_new, tuple(o.betas), o.weight_decay) == (5e-5, 5e-4, (0.9, 0.95), 1e-4)
+    assert OptimConfig().resolved("audio") == OptimConfig()
+    assert official_optim("depth")["lr"] == official_optim("depth")["lr_new"] == 5e-4
+    with pytest.raises(ValueError, match="no official optimiser settings"):
+        official_optim("smell")
+    with pytest.raises(ValueError, match="optim.preset"):
+        OptimConfig(preset="fast")
+
+    model = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=["audio"]))
+    s = LoopSettings(steps=10, lr=o.lr, lr_new=o.lr_new, betas=o.betas, weight_decay=o.weight_decay,
+                     schedule="cosine", progress=False)
+    trainer = Trainer(model, RoundRobinStream(_regression_parts(), 4, seed=0), s, tmp_path, torch.device("cpu"))
+    base, new = trainer.optimizer.param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    new_names = {names[id(p)] for p in new["params"]}
+    assert (base["lr"], new["lr"]) == (5e-5, 5e-4)
+    assert "heads.audio.specific.weight" in new_names and any(n.startswith("decoders.") for n in new_names)
+    assert all(".specific." in n or n.startswith("decoders.") for n in new_names)
+    base_names = {names[id(p)] for p in base["params"]}
+    assert "heads.audio.shared.weight" in base_names and any(n.startswith("encoders.audio.") for n in base_names)
+    assert len(base_names) + len(new_names) == len(model.trainable_parameters())
+    trainer.schedule.step()  # both groups follow the one schedule
+    assert new["lr"] / base["lr"] == pytest.approx(10.0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Train and evaluate CodeBind and every baseline/ablation on SynthBind; write docs/results.md.
 
-    python training/benchmark.py                                   # the default run (< 30 min, 2 CPU cores)
+    python training/benchmark.py                    # the default run (within 60 min on 2 CPU cores)
+    python training/benchmark.py --quick            # one seed, three targets (within 15 min, bridge cached)
     python training/benchmark.py training/configs/benchmark.yaml --set seeds=[3,4,5] --set synth.seed=7
 
 Finished runs are stored under ``<out_dir>/runs/*.json`` and skipped when the command is re-run,
@@ -19,6 +20,7 @@ from typing import List
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "training"))
+QUICK = ROOT / "training" / "configs" / "benchmark_quick.yaml"
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -26,6 +28,8 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("config", nargs="?", default=str(ROOT / "training" / "configs" / "benchmark.yaml"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     ap.add_argument("--fresh", action="store_true", help="discard finished runs of this out_dir")
+    ap.add_argument("--quick", action="store_true",
+                    help="apply training/configs/benchmark_quick.yaml on top of the config (before --set)")
     args = ap.parse_args(argv)
 
     import yaml
@@ -35,7 +39,10 @@ def main(argv: List[str] | None = None) -> int:
     from train import apply_overrides
 
     try:
-        raw = apply_overrides(yaml.safe_load(Path(args.config).read_text()) or {}, args.set)
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        if args.quick:
+            raw.update(yaml.safe_load(QUICK.read_text()) or {})
+        raw = apply_overrides(raw, args.set)
         cfg = BenchmarkConfig.from_dict(raw)
     except (OSError, ValueError, TypeError, yaml.YAMLError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
@@ -98,14 +99,30 @@ class BridgePretrainConfig(Config):
 class OptimConfig(Config):
     name: str = "adamw"
     lr: float = 5.0e-4
+    lr_new: Optional[float] = None    # lr of the new parts (specific heads, decoders); None: lr
     weight_decay: float = 0.05
     betas: Tuple[float, float] = (0.9, 0.98)
     grad_clip: Optional[float] = 1.0
+    # "official": lr, lr_new, betas and weight decay of the official config of the first target
+    # (training/optim.py OFFICIAL_LR); they replace the values above
+    preset: Optional[str] = None
+
+    def resolved(self, target: str) -> "OptimConfig":
+        """These settings with the preset applied for `target`."""
+        if self.preset is None:
+            return self
+        from .optim import official_optim
+
+        o = official_optim(target)
+        return dataclasses.replace(self, lr=o["lr"], lr_new=o["lr_new"], betas=tuple(o["betas"]),
+                                   weight_decay=o["weight_decay"], preset=None)
 
     def validate(self) -> None:
         check_types(self, "optim.")
         _check(self.name in OPTIMIZERS, f"optim.name {self.name!r} unknown; choose from {sorted(OPTIMIZERS)}")
         _check(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
+        _check(self.lr_new is None or self.lr_new > 0, f"optim.lr_new must be positive or null, got {self.lr_new}")
+        _check(self.preset in (None, "official"), f"optim.preset must be null or 'official', got {self.preset!r}")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas must be two values in [0, 1)")
         _check(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip must be positive or null")

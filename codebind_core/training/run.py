@@ -81,11 +81,11 @@ def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(),
 
 
 def settings_from(cfg: TrainConfig) -> LoopSettings:
-    o, s = cfg.optim, cfg.schedule
+    o, s = cfg.optim.resolved(cfg.model.targets[0]), cfg.schedule
     unused = cfg.find_unused_parameters
     return LoopSettings(
         steps=cfg.steps, grad_accum=cfg.grad_accum, precision=cfg.precision, optimizer=o.name, lr=o.lr,
-        weight_decay=o.weight_decay, betas=o.betas, grad_clip=o.grad_clip, schedule=s.name,
+        lr_new=o.lr_new, weight_decay=o.weight_decay, betas=o.betas, grad_clip=o.grad_clip, schedule=s.name,
         warmup_steps=s.warmup_steps, checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
         log_backend=cfg.log_backend, progress=cfg.progress, init_batches=cfg.init_batches,
         find_unused_parameters=True if unused is None else unused,

@@ -34,6 +34,7 @@ class LoopSettings:
     precision: str = "fp32"
     optimizer: str = "adamw"
     lr: float = 5e-4
+    lr_new: Optional[float] = None  # lr of the model's new parts (``new_parameter_names``); None: lr
     weight_decay: float = 0.05
     betas: tuple = (0.9, 0.98)
     grad_clip: Optional[float] = 1.0
@@ -71,6 +72,11 @@ class Trainer:
         self.model = model.to(device)
         self.precision = get_precision(settings.precision)
         params = model.trainable_parameters() if hasattr(model, "trainable_parameters") else model.parameters()
+        if settings.lr_new is not None and hasattr(model, "new_parameter_names"):
+            new = model.new_parameter_names()
+            named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+            params = [{"params": [p for n, p in named if n not in new], "lr": settings.lr},
+                      {"params": [p for n, p in named if n in new], "lr": settings.lr_new}]
         self.optimizer = build_optimizer(settings.optimizer, params, settings.lr, settings.weight_decay, settings.betas)
         self.schedule = build_schedule(settings.schedule, self.optimizer, settings.warmup_steps, settings.steps)
         self.scaler = self.precision.make_scaler(device)

@@ -192,6 +192,9 @@ class TrainConfig(Config):
         for k in ("out_dir", "progress", "log_every", "log_backend", "checkpoint_every", "num_workers", "device"):
             d.pop(k)
         d["data"]["options"].pop("cache_dir", None)  # where generated data is cached, not what it is
+        for k in ("lr_new", "preset"):  # unset, they change nothing (older recipes keep their fingerprint)
+            if d["optim"].get(k) is None:
+                d["optim"].pop(k, None)
         model = self.model.build()
         model.bridge.write_out_named_arch()
         d["resolved_model"] = model.to_dict()

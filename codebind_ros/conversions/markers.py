@@ -44,3 +44,43 @@ def localisation_markers(results, ns: str = "codebind", lifetime_s: float = 2.0,
         tag.text = f"{text} {r.score:.2f}" if text else f"{r.score:.2f}"
         out.markers.extend([cube, tag])
     return out
+
+
+def object_markers(objects, frame_id: str, stamp, highlight=None, query_text: str = "",
+                   ns: str = "codebind_objects") -> MarkerArray:
+    """MarkerArray of the memory's objects (:class:`codebind_core.memory.MemoryObject`, positions in
+    ``frame_id``): a DELETEALL, then per object a SPHERE sized by its extent and a label (``#id``,
+    views, modalities). Objects in ``highlight`` (id -> score, the answer to the last query) are
+    green, the best one brightest, and their label names ``query_text`` and the score; the rest
+    are grey."""
+    from std_msgs.msg import Header
+
+    highlight = highlight or {}
+    header = Header(stamp=stamp, frame_id=frame_id)
+    out = MarkerArray()
+    out.markers.append(Marker(header=header, action=Marker.DELETEALL, ns=ns))
+    best = max(highlight.values(), default=None)
+    for obj in objects:
+        body = Marker(header=header, ns=ns, id=2 * int(obj.id), type=Marker.SPHERE, action=Marker.ADD)
+        body.pose.position.x, body.pose.position.y, body.pose.position.z = (float(v) for v in obj.position)
+        body.pose.orientation.w = 1.0
+        body.scale.x, body.scale.y, body.scale.z = (max(float(v), MIN_SIZE) for v in obj.extent)
+        score = highlight.get(int(obj.id))
+        if score is None:
+            body.color.r = body.color.g = body.color.b = 0.6
+            body.color.a = 0.5
+        else:
+            body.color.g, body.color.a = 0.9, 1.0 if score == best else 0.7
+        label = Marker(header=header, ns=ns, id=2 * int(obj.id) + 1, type=Marker.TEXT_VIEW_FACING,
+                       action=Marker.ADD)
+        label.pose.position.x, label.pose.position.y = body.pose.position.x, body.pose.position.y
+        label.pose.position.z = body.pose.position.z + body.scale.z / 2 + 0.05  # fixed frame: z up
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.05
+        label.color.r = label.color.g = label.color.b = label.color.a = 1.0
+        name = obj.label or f"#{obj.id}"
+        label.text = f"{name} ({obj.views} views: {', '.join(obj.modalities)})"
+        if score is not None:
+            label.text = f"{query_text}: {score:.2f} | {label.text}" if query_text else f"{score:.2f} | {label.text}"
+        out.markers.extend([body, label])
+    return out

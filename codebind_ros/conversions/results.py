@@ -57,3 +57,18 @@ def query_result(score: float, observation_id: int, modality: str, stamp_ns: int
                        stamp=ns_to_stamp(stamp_ns), frame_id=frame_id,
                        has_position=position is not None, position=point(position),
                        has_box=box is not None, box=box_to_roi(box))
+
+
+def object_result(score: float, obj, frame_id: str) -> QueryResult:
+    """One ranked object (:class:`codebind_core.memory.MemoryObject`) of a QueryText answer."""
+    from geometry_msgs.msg import Vector3
+
+    out = query_result(score, 0, obj.modalities[0] if obj.modalities else "", obj.last_seen_ns, frame_id,
+                       obj.position, None)
+    out.kind, out.object_id = QueryResult.OBJECT, int(obj.id)
+    out.extent = Vector3(x=float(obj.extent[0]), y=float(obj.extent[1]), z=float(obj.extent[2]))
+    out.first_seen, out.views = ns_to_stamp(obj.first_seen_ns), int(obj.views)
+    out.modalities, out.status, out.moves = list(obj.modalities), obj.status, int(obj.moves)
+    out.has_previous_position = obj.previous_position is not None
+    out.previous_position = point(obj.previous_position)
+    return out

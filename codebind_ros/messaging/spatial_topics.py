@@ -8,3 +8,5 @@ PROPOSAL_BOXES = "codebind/proposal_boxes"    # codebind_ros/LocalizationArray: 
 LOCALISE_SERVICE = "codebind/localise"        # codebind_ros/srv/QueryText against the latest camera frame
 MEMORY_ACK = "codebind/memory/ack"            # std_msgs/UInt64: highest committed observation id
 GROUND_TRUTH = "sensor_player/ground_truth"   # std_msgs/String (JSON): the simulated scene's objects
+OBJECT_ACK = "codebind/memory/object_ack"     # std_msgs/UInt64: highest object id committed
+MEMORY_MARKERS = "codebind/memory/markers"    # visualization_msgs/MarkerArray: the memory's objects

@@ -8,10 +8,19 @@ observation keeps only its shared codebook indices (codebind_core.memory: uint16
 sub-vector); a QueryText request embeds the text with the model for every stored codebook path
 and ranks observations by lookup-table search over the model's codebooks.
 
+World frame and objects: a proposal frame waits (at most ``transform_wait``) for the sensor pose
+at its stamp (:mod:`codebind_ros.messaging.sensor_pose`: tf2_ros, or odometry plus a static
+extrinsic), then its proposals are stored in ``fixed_frame`` and associated into persistent
+objects (codebind_core ``ObjectMemory``; the frame's depth image marks places seen empty); a frame
+whose pose does not come is dropped and counted (``dropped_no_transform``). A sound or touch the
+localiser placed attaches to the object there. Queries answer with objects unless the request
+asks for observations; ``codebind/memory/markers`` shows the objects, the last answer highlighted.
+
 Durability: observations wait in a bounded list and are committed every ``commit_period``; after
-each commit the highest committed row id is published on ``codebind/memory/ack``. Everything
-acknowledged survives a crash (SQLite WAL, ``synchronous`` FULL by default): a restarted node
-re-opens ``db_path`` with every acknowledged observation in it.
+each commit the highest committed row id is published on ``codebind/memory/ack``. Objects are
+committed per proposal frame; the highest object id then is published on
+``codebind/memory/object_ack``. Everything acknowledged survives a crash (SQLite WAL,
+``synchronous`` FULL by default): a restarted node re-opens ``db_path`` with all of it.
 """
 from __future__ import annotations
 
@@ -26,9 +35,12 @@ import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import UInt64
 
-from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
+from codebind_core.geometry import PendingTransforms
+from codebind_core.memory import (CodebookSet, MemoryConfig, ObjectMemory, ObjectProposal, Observation,
+                                  ObservationMemory)
 from codebind_core.memory.kernels import warm_up as warm_up_kernels
 from codebind_ros.conversions import embedding_msg
 from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
@@ -38,19 +50,30 @@ from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.memory_params import MemoryParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.msg import EmbeddingArray, LocalizationArray
+from visualization_msgs.msg import MarkerArray
 from codebind_ros.nodes.params import declare
 from codebind_ros.messaging.query_server import QueryServer, checked_stamp_ns
 from codebind_ros.messaging.qos import latched_qos, results_qos
-from codebind_ros.conversions.results import query_result, roi_to_box, stamp_to_ns
-from codebind_ros.messaging.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.conversions.camera_info import from_camera_info
+from codebind_ros.conversions.image import to_depth
+from codebind_ros.conversions.markers import object_markers
+from codebind_ros.conversions.results import object_result, query_result, roi_to_box, stamp_to_ns
+from codebind_ros.messaging.qos import sensor_qos
+from codebind_ros.messaging.sensor_pose import SensorPoses
+from codebind_ros.messaging.spatial_topics import (MEMORY_ACK, MEMORY_MARKERS, OBJECT_ACK, PROPOSAL_BOXES,
+                                                   PROPOSALS)
+from codebind_ros.perception.depth_views import DepthViews
 from codebind_ros.messaging.stream_health import SequenceTracker
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.srv import QueryText
-from codebind_ros.messaging.topics import QUERY_SERVICE, embedding_topic
+from codebind_ros.messaging.topics import LOCALISATIONS, QUERY_SERVICE, embedding_topic
 
 _PAIR_BUFFER = 32  # proposal frames waiting for their other half
 _OVERFETCH = 8     # first search: candidates per wanted result when near-duplicates are skipped
 _MAX_FETCH = 10_000  # bound on the candidates one query looks at
+_MAX_MARKERS = 1000  # objects drawn (the most recently seen)
+DROP_NO_TRANSFORM = "no_transform"  # a proposal frame whose sensor pose did not come in time
+ATTACHED_MODALITIES = ("audio", "tactile")  # localised by the localiser, attached to the object there
 
 
 def _file_name(text: str) -> str:
@@ -120,6 +143,7 @@ class MemoryNode(Node):
                 f"memory at {self.db_path}: {len(ids)} observations had damaged codes and were removed "
                 f"(ids {ids[:20]}{' ...' if len(ids) > 20 else ''}); the other {len(self.memory)} are kept")
         try:
+            self.objects = ObjectMemory(self.memory, p.object_config()) if p.objects else None
             self._warm_up()
         except BaseException:
             self.memory.close()  # a failed start leaves the database free for the next one
@@ -143,6 +167,7 @@ class MemoryNode(Node):
             self.create_subscription(LocalizationArray, PROPOSAL_BOXES, self._on_boxes, results_qos(10),
                                      callback_group=inputs)
         self.ack_publisher = self.create_publisher(UInt64, MEMORY_ACK, latched_qos())
+        self._start_world_frame(p, inputs)
         self.create_timer(p.commit_period, self.flush, callback_group=MutuallyExclusiveCallbackGroup())
         self.query_server = QueryServer(self, QueryText, QUERY_SERVICE, self._on_query,
                                         qos_depth=p.query_qos_depth, max_pending=p.max_pending_queries,
@@ -150,8 +175,38 @@ class MemoryNode(Node):
         self.service = self.query_server.service
         self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id="memory",
                                                period_s=p.diagnostics_period, extra=self._extra)
+        objects = f", {len(self.objects)} objects in '{p.fixed_frame}'" if self.objects is not None else ""
         self.get_logger().info(f"memory at {self.db_path}: {len(self.memory)} observations "
-                               f"(max {p.max_observations}), serving '{QUERY_SERVICE}'")
+                               f"(max {p.max_observations}){objects}, sensor pose from "
+                               f"{self.poses.kind}, serving '{QUERY_SERVICE}'")
+
+    def _start_world_frame(self, p: MemoryParams, inputs) -> None:
+        """Sensor poses, the frames waiting for theirs, depth views, object ack / markers / export."""
+        self.poses = SensorPoses(self, p.fixed_frame, p.transform_source, p.odometry_topic, p.sensor_extrinsic,
+                                 p.sensor_frame, p.transform_cache, on_invalid=self._drop, callback_group=inputs)
+        self.waiting = PendingTransforms(p.fixed_frame, int(p.transform_wait * 1e9), p.max_waiting_frames)
+        self._waiting_dropped = 0
+        self.placed_stamps: Deque[int] = collections.deque(maxlen=10_000)  # proposal frames stored
+        self.views = DepthViews()
+        self._highlight: Dict[int, float] = {}
+        self._highlight_text = ""
+        self.object_acknowledged = 0
+        placing = MutuallyExclusiveCallbackGroup()
+        self.create_timer(0.05, self._place_waiting, callback_group=placing)
+        if self.objects is None:
+            return
+        if p.seen_empty_checks:
+            self.create_subscription(Image, p.depth_topic, self._on_depth, sensor_qos(5), callback_group=inputs)
+            self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, sensor_qos(5),
+                                     callback_group=inputs)
+        self.create_subscription(LocalizationArray, LOCALISATIONS, self._on_localisations, results_qos(10),
+                                 callback_group=inputs)
+        self.object_ack_publisher = self.create_publisher(UInt64, OBJECT_ACK, latched_qos())
+        self.markers_publisher = self.create_publisher(MarkerArray, MEMORY_MARKERS, latched_qos())
+        if p.markers_period > 0:
+            self.create_timer(p.markers_period, self.publish_markers, callback_group=placing)
+        if p.export_period > 0 and (p.export_json or p.export_ply):
+            self.create_timer(p.export_period, self.export, callback_group=placing)
 
     # ---- inputs ------------------------------------------------------------------------------
     def _observation(self, msg: EmbeddingMsg, stamp_ns: int, frame_id: str, **where) -> Observation:
@@ -211,24 +266,98 @@ class MemoryNode(Node):
                     self._pairs.pop(min(self._pairs))
                 return
             del self._pairs[stamp]
-        received = time.monotonic()
         embeddings, boxes = entry["embeddings"], entry["boxes"]
         self.stats.on_received(len(embeddings.embeddings))
         if len(embeddings.embeddings) != len(boxes.results):
             self._drop(f"proposal frame with {len(embeddings.embeddings)} embeddings but "
                        f"{len(boxes.results)} boxes")
             return
-        observations = []
+        self._wait_for_pose(("proposals", (embeddings, boxes, time.monotonic())), boxes.header.frame_id, stamp)
+
+    def _wait_for_pose(self, item, frame_id: str, stamp: int) -> None:
+        with self._pending_lock:
+            self.waiting.push(item, frame_id, stamp, time.monotonic_ns())
+
+    def _place_waiting(self) -> None:
+        """Store every waiting frame whose sensor pose has come; count those dropped waiting."""
+        with self._pending_lock:
+            ready = self.waiting.poll(self.poses, time.monotonic_ns())
+            dropped = sum(self.waiting.dropped.values())
+            new, self._waiting_dropped = dropped - self._waiting_dropped, dropped
+        if new:
+            self.stats.on_dropped(DROP_NO_TRANSFORM, new)
+            self._warn(f"dropped {new} frame(s) without a sensor pose in '{self.params.fixed_frame}' "
+                       f"within {self.params.transform_wait} s ({dict(self.waiting.dropped)})")
+        for (kind, payload), transform in ready:
+            if kind == "proposals":
+                self._place_proposals(*payload, transform)
+            else:
+                self._attach(*payload, transform)
+
+    def _place_proposals(self, embeddings, boxes, received: float, transform) -> None:
+        """One proposal frame in the fixed frame: observations queued, objects associated."""
+        stamp, frame = stamp_to_ns(boxes.header.stamp), boxes.header.frame_id
+        fixed = self.poses.kind != "none"  # 'none': positions stay in the sensor frame (= the fixed one)
+        observations, proposals = [], []
         for emb, geo in zip(embeddings.embeddings, boxes.results):
             where = {"box": roi_to_box(geo.box)}
-            if geo.has_position:
-                where["position"] = (geo.position.x, geo.position.y, geo.position.z)
-                where["size"] = (geo.size.x, geo.size.y, geo.size.z)
             try:
-                observations.append(self._observation(emb, stamp, boxes.header.frame_id, **where))
+                if geo.has_position:
+                    pos = np.array([geo.position.x, geo.position.y, geo.position.z])
+                    size = np.abs([geo.size.x, geo.size.y, geo.size.z])
+                    if fixed:
+                        pos, size = transform.apply(pos), transform.rotate_extent(size)
+                    where["position"], where["size"] = tuple(map(float, pos)), tuple(map(float, size))
+                obs = self._observation(emb, stamp, self.params.fixed_frame if fixed else frame, **where)
+                observations.append(obs)
+                if self.objects is not None and geo.has_position:
+                    proposals.append(ObjectProposal(obs.path, stamp, obs.position, size=obs.size,
+                                                    embedding=embedding_msg.from_msg(emb).shared,
+                                                    modality=obs.modality, source="localisation",
+                                                    frame_id=self.params.fixed_frame))
             except ValueError as exc:
                 self._drop(f"proposal: {exc}")
         self._queue(observations, received)
+        if self.objects is not None:
+            view = self.views.view(stamp, frame, transform) if self.params.seen_empty_checks else None
+            try:
+                result = self.objects.observe(proposals, stamp_ns=stamp, view=view)
+            except ValueError as exc:
+                self._drop(f"proposal frame: {exc}")
+                return
+            if result.object_ids:
+                self.object_acknowledged = max(self.object_acknowledged, max(result.object_ids))
+                self._publish_uint(self.object_ack_publisher, self.object_acknowledged)
+        self.placed_stamps.append(stamp)
+
+    def _on_localisations(self, msg: LocalizationArray) -> None:
+        """A sound or touch the localiser placed: attach it to the object there (once its pose is known)."""
+        if msg.query_modality not in ATTACHED_MODALITIES or not msg.results or not msg.results[0].has_position:
+            return
+        top = msg.results[0]
+        stamp = stamp_to_ns(msg.header.stamp)
+        when = stamp_to_ns(msg.query_stamp) or stamp
+        where = (top.position.x, top.position.y, top.position.z)
+        self._wait_for_pose(("attach", (msg.query_modality, when, where)), msg.header.frame_id, stamp)
+
+    def _attach(self, modality: str, stamp: int, position, transform) -> None:
+        try:
+            pos = transform.apply(np.asarray(position, np.float64)) if self.poses.kind != "none" else position
+            self.objects.attach(modality, stamp, position=pos)
+        except ValueError as exc:
+            self._drop(f"{modality} location: {exc}")
+
+    def _on_depth(self, msg: Image) -> None:
+        try:
+            self.views.add_depth(stamp_to_ns(msg.header.stamp), msg.header.frame_id, to_depth(msg))
+        except ValueError as exc:
+            self._drop(f"depth image: {exc}")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.views.add_camera(from_camera_info(msg))
+        except ValueError as exc:
+            self._drop(f"camera info: {exc}")
 
     def _drop(self, reason: str) -> None:
         self.stats.on_dropped(DROP_INVALID, detail=reason)
@@ -258,17 +387,17 @@ class MemoryNode(Node):
         for _, received in batch[: len(ids)]:
             self.stats.on_processed(now - received)
         self.acknowledged = max(self.acknowledged, max(ids))
-        self._publish_ack()
+        self._publish_uint(self.ack_publisher, self.acknowledged)
         return len(ids)
 
-    def _publish_ack(self) -> None:
-        """Publish the highest committed id; skipped once the context is down (the last flush
+    def _publish_uint(self, publisher, value: int) -> None:
+        """Publish an ack (highest committed id); skipped once the context is down (the last flush
         runs in destroy_node, after a SIGINT/SIGTERM shut the context: the rows are committed,
         there is just no one left to tell)."""
         if not context_ok(self):
             return
         try:
-            self.ack_publisher.publish(UInt64(data=self.acknowledged))
+            publisher.publish(UInt64(data=int(value)))
         except Exception:
             if context_ok(self):
                 raise  # the context went down during the call: same as above
@@ -292,6 +421,24 @@ class MemoryNode(Node):
             if len(kept) >= k or len(hits) < fetch or fetch >= _MAX_FETCH:
                 return kept[:k]
             fetch = min(4 * fetch, _MAX_FETCH)
+
+    def search_objects(self, text: str, top_k: int, modality: str = "", since_ns: Optional[int] = None,
+                       until_ns: Optional[int] = None, include_gone: bool = False):
+        """Ranked :class:`codebind_core.memory.ObjectHit` (one per object) for a text, cut by
+        ``query_min_score`` and ``query_margin``; ValueError on bad input."""
+        text, _ = self.config.bounded_query(text, 1)
+        k = min(self.config.bounded_top_k(top_k), self.params.max_top_k)
+        paths = self.memory.paths
+        if not paths or not len(self.objects):
+            return []
+        p = self.params
+        hits = self.objects.query(text_queries(self.model, text, paths), top_k=_MAX_FETCH if modality else k,
+                                  min_score=p.query_min_score if p.query_min_score > -1 else None,
+                                  margin=p.query_margin if p.query_margin >= 0 else None,
+                                  include_gone=include_gone, since_ns=since_ns, until_ns=until_ns)
+        if modality:
+            hits = [h for h in hits if modality in h.object.modalities]
+        return hits[:k]
 
     def _warm_up(self) -> None:
         """Pay the first query's one-off costs (search kernels' compilation, the text encoder's
@@ -317,6 +464,8 @@ class MemoryNode(Node):
         return since, until
 
     def _on_query(self, request: QueryText.Request, response: QueryText.Response):
+        if not request.observations and self.objects is not None:
+            return self._answer_objects(request, response)
         try:
             since, until = self._check_query(request)
             hits = self.search(request.text, request.top_k, request.modality, since, until)
@@ -330,12 +479,63 @@ class MemoryNode(Node):
                             for h in hits]
         return response
 
+    def _answer_objects(self, request: QueryText.Request, response: QueryText.Response):
+        try:
+            since, until = self._check_query(request)
+            hits = self.search_objects(request.text, request.top_k, request.modality, since, until,
+                                       request.include_gone)
+        except ValueError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        frame = self.params.fixed_frame
+        response.success = True
+        response.message = f"{len(hits)} of {len(self.objects)} objects in '{frame}'"
+        response.results = [object_result(h.score, h.object, frame) for h in hits]
+        self._highlight = {int(h.object.id): float(h.score) for h in hits}
+        self._highlight_text = request.text.strip()
+        self.publish_markers()
+        return response
+
+    def publish_markers(self) -> None:
+        """The present objects (the most recently seen, at most 1000) as a MarkerArray in the fixed
+        frame, the last query's answer highlighted."""
+        if self.objects is None or not context_ok(self):
+            return
+        objs = sorted(self.objects.objects(include_gone=False), key=lambda o: -o.last_seen_ns)[:_MAX_MARKERS]
+        msg = object_markers(objs, self.params.fixed_frame, self.get_clock().now().to_msg(), self._highlight,
+                             self._highlight_text)
+        try:
+            self.markers_publisher.publish(msg)
+        except Exception:
+            if context_ok(self):
+                raise
+
+    def export(self) -> List[Path]:
+        """Write the object map to ``export_json`` / ``export_ply`` (those set); returns the files."""
+        if self.objects is None:
+            return []
+        written = []
+        for path, write in ((self.params.export_json, self.objects.export_json),
+                            (self.params.export_ply, self.objects.export_ply)):
+            if path:
+                try:
+                    written.append(write(Path(path).expanduser()))
+                except OSError as exc:
+                    self._warn(f"object map export to {path} failed: {exc}")
+        return written
+
     def _extra(self):
         with self._pending_lock:
             pending = len(self._pending)
+            waiting = {f"waiting_dropped_{k}": str(v) for k, v in self.waiting.dropped.items()}
+            waiting["waiting_for_pose"] = str(len(self.waiting))
+        if self.objects is not None:
+            waiting.update(objects=str(len(self.objects)), object_acknowledged_id=str(self.object_acknowledged),
+                           objects_unattached=str(self.objects.unattached))
+        waiting.update(transform_source=self.poses.kind, fixed_frame=self.params.fixed_frame)
         self.sequences.expire()
         queries = {f"queries_{k}": str(v) for k, v in self.query_server.counts.items()}
-        return {**self.sequences.values(), **queries, "queries_waiting": str(self.query_server.pending),
+        return {**self.sequences.values(), **queries, **waiting, "queries_waiting": str(self.query_server.pending),
                 "observations": str(len(self.memory)), "pending": str(pending),
                 "acknowledged_id": str(self.acknowledged), "db_path": str(self.db_path),
                 "model_id": self.model_id}
@@ -349,6 +549,8 @@ class MemoryNode(Node):
         try:
             if hasattr(self, "_pending") and hasattr(self, "memory"):
                 self.flush()
+            if hasattr(self, "poses") and getattr(self, "objects", None) is not None:
+                self.export()
         finally:
             memory = getattr(self, "memory", None)
             if memory is not None:

@@ -4,10 +4,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codebind_core.memory.config import MemoryConfig
+from codebind_core.memory.object_config import ObjectConfig
+from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC, SOURCES, parse_extrinsic
 from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.params import doc
 
 _M = MemoryConfig()  # the memory's own defaults; the parameters that mirror it start from them
+# The object memory's settings for the shipped demo model (models/demo), measured on the sensor
+# player's tour (docs/ros.md, "Objects"): views of one object have a cosine of 0.50 or more with
+# each other, views of different objects up to 0.60, so association relies on the 3-D gate
+# (neighbours are >= 0.5 m apart, positions within 5 cm) and re-identification of a moved object
+# needs 0.7 with the object's fused embedding (own views >= 0.80, other objects' <= 0.61).
+_O = ObjectConfig(gate_distance=0.2, min_similarity=0.4, reid_similarity=0.7)
 
 
 @dataclass
@@ -41,6 +49,52 @@ class MemoryParams:
         "ivf: train the cells at this size"))
     on_codebook_mismatch: str = field(default=_M.on_codebook_mismatch, metadata=doc(
         "a database of other codebooks: error, or reindex (re-quantize the stored codes)"))
+    fixed_frame: str = field(default=_O.fixed_frame, metadata=doc(
+        "frame objects and positioned observations are stored in (map, odom)"))
+    transform_source: str = field(default="auto", metadata=doc(
+        "sensor pose: tf (tf2_ros over /tf, /tf_static), odometry (odometry_topic + sensor_extrinsic), "
+        "none (a fixed sensor whose frame is taken as the fixed frame), auto (tf where tf2_ros is importable, "
+        "else odometry)"))
+    odometry_topic: str = field(default="odom", metadata=doc(
+        "nav_msgs/Odometry of the robot body in fixed_frame (transform_source odometry)"))
+    sensor_extrinsic: str = field(default=str(list(DEFAULT_EXTRINSIC)), metadata=doc(
+        "body <- sensor frame as [x, y, z, qx, qy, qz, qw] (transform_source odometry)"))
+    sensor_frame: str = field(default="camera_optical_frame", metadata=doc(
+        "frame_id of the sensor messages the extrinsic applies to (transform_source odometry)"))
+    transform_wait: float = field(default=1.0, metadata=doc(
+        "a proposal frame waits at most this long (s) for its sensor pose, then is dropped and counted"))
+    transform_cache: float = field(default=30.0, metadata=doc("seconds of sensor pose history kept"))
+    max_waiting_frames: int = field(default=100, metadata=doc(
+        "proposal frames waiting for their pose; the oldest is dropped (counted) beyond this"))
+    objects: bool = field(default=True, metadata=doc(
+        "associate proposals into persistent objects (codebind_core ObjectMemory) and answer with objects"))
+    seen_empty_checks: bool = field(default=True, metadata=doc(
+        "use the depth image of a proposal frame to mark objects whose place it saw empty (moved/gone)"))
+    depth_topic: str = field(default="camera/depth/image_raw", metadata=doc("depth image for the seen-empty checks"))
+    camera_info_topic: str = field(default="camera/camera_info", metadata=doc("CameraInfo of the depth image"))
+    gate_distance: float = field(default=_O.gate_distance, metadata=doc(
+        "a proposal joins an object only within this distance (m)"))
+    min_similarity: float = field(default=_O.min_similarity, metadata=doc(
+        "... and only with at least this cosine to the object's embedding"))
+    reid_similarity: float = field(default=_O.reid_similarity, metadata=doc(
+        "a proposal elsewhere with at least this cosine re-identifies a missing / unseen object: it moved"))
+    reid_min_age: float = field(default=_O.reid_min_age_ns / 1e9, metadata=doc(
+        "... when that object was last seen at least this many seconds before"))
+    miss_limit: int = field(default=_O.miss_limit, metadata=doc("views of an empty place that make its object gone"))
+    attach_radius: float = field(default=_O.attach_radius, metadata=doc(
+        "a sound or touch located by the localiser attaches to the nearest object within this (m)"))
+    max_objects: int = field(default=_O.max_objects, metadata=doc("bound on stored objects (gone ones evicted first)"))
+    query_min_score: float = field(default=0.2, metadata=doc(
+        "object answers: leave out objects scoring below this cosine (-1 = keep all)"))
+    query_margin: float = field(default=0.25, metadata=doc(
+        "object answers: leave out objects scoring more than this below the best one (-1 = keep all)"))
+    markers_period: float = field(default=1.0, metadata=doc(
+        "seconds between MarkerArrays of the objects on codebind/memory/markers (0 = off)"))
+    export_json: str = field(default="", metadata=doc(
+        "write the object map as JSON here at shutdown and every export_period ('' = off)"))
+    export_ply: str = field(default="", metadata=doc("... and as a PLY of object centres with labels"))
+    export_period: float = field(default=0.0, metadata=doc(
+        "seconds between exports while running (0 = at shutdown only)"))
     commit_period: float = field(default=0.2, metadata=doc("seconds between commits of pending observations"))
     input_qos_depth: int = field(default=1000, metadata=doc(
         "Embedding subscriptions: reliable, keep the last this many undelivered messages (bursts "
@@ -70,8 +124,24 @@ class MemoryParams:
             raise ValueError("commit_period and diagnostics_period must be > 0, min_period >= 0")
         if self.query_timeout <= 0:
             raise ValueError(f"parameter query_timeout must be > 0, got {self.query_timeout}")
+        if self.transform_source not in SOURCES:
+            raise ValueError(f"parameter transform_source must be one of {SOURCES}, got {self.transform_source!r}")
+        parse_extrinsic(self.sensor_extrinsic)
+        self.object_config()
+        if self.transform_wait < 0 or self.transform_cache <= 0 or self.max_waiting_frames < 1:
+            raise ValueError("transform_wait must be >= 0, transform_cache > 0, max_waiting_frames >= 1")
+        if self.markers_period < 0 or self.export_period < 0:
+            raise ValueError("markers_period and export_period must be >= 0")
         if self.dedupe_distance < 0:
             raise ValueError(f"parameter dedupe_distance must be >= 0, got {self.dedupe_distance}")
+
+    def object_config(self) -> ObjectConfig:
+        """The :class:`ObjectConfig` these parameters describe (ValueError names a bad one)."""
+        return ObjectConfig(fixed_frame=self.fixed_frame, gate_distance=self.gate_distance,
+                            min_similarity=self.min_similarity, reid_similarity=self.reid_similarity,
+                            reid_min_age_ns=int(self.reid_min_age * 1e9), miss_limit=self.miss_limit,
+                            attach_radius=self.attach_radius, huber_delta=_O.huber_delta,
+                            max_fusion_weight=_O.max_fusion_weight, max_objects=self.max_objects)
 
     def modality_list(self):
         return [m.strip() for m in self.modalities.split(",") if m.strip()]

@@ -10,13 +10,22 @@ clock at ``camera_rate``: each of them every n-th frame, n = max(1, round(camera
 streams that are published together share their stamp (what a synchroniser matches). Audio
 (impact sounds) and tactile patches have their own timers and cycle through the objects unless
 ``audio_object`` / ``tactile_object`` pick one. The ground truth (every object's centre in the
-camera frame and its box) is published once, latched, as JSON on ``sensor_player/ground_truth``.
+world frame, and for a fixed camera in the camera frame with its box) is published latched, as
+JSON on ``sensor_player/ground_truth``, again when ``move_object`` moves.
+
+With ``trajectory: tour`` the camera moves (one pose per frame through three tables, repeated).
+Every camera frame comes with the body's pose as nav_msgs/Odometry on ``odometry_topic`` (same
+stamp; ``world_frame`` <- ``base_frame``, where base <- camera is ``camera_extrinsic``) and,
+where tf2_msgs is installed (a ROS 2 installation), on /tf and /tf_static too.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from typing import Dict, List, Optional
+
+from codebind_core.geometry import RigidTransform
 
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -31,9 +40,10 @@ from codebind_ros.nodes.diagnostics import DiagnosticsReporter, NodeStats
 from codebind_ros.msg import AudioData
 from codebind_ros.nodes.params import declare, parse_mapping
 from codebind_ros.nodes.sensor_player_params import PlayerParams
-from codebind_ros.messaging.qos import latched_qos, sensor_qos
+from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
+from codebind_ros.messaging.sensor_pose import parse_extrinsic, transform_to_pose
 from codebind_ros.nodes.session import run_node
-from codebind_ros.tools.sim_scene import SimScene, SimSceneConfig, parse_objects, parse_vector
+from codebind_ros.tools.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
 from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
 
@@ -61,9 +71,13 @@ class SensorPlayerNode(Node):
                                                period_s=p.diagnostics_period, extra=self._extra)
 
     def _start_scene(self, p: PlayerParams) -> None:
-        cfg = SimSceneConfig(parse_objects(p.scene), p.seed, p.width, p.height, p.fov_deg,
+        objects = parse_objects(p.scene, TOUR_OBJECTS if p.trajectory == "tour" else None)
+        cfg = SimSceneConfig(objects, p.seed, p.width, p.height, p.fov_deg,
                              parse_vector(p.camera_eye, "camera_eye"), parse_vector(p.camera_target, "camera_target"),
-                             p.noise_frames, p.audio_seconds, p.audio_sample_rate)
+                             p.noise_frames, p.audio_seconds, p.audio_sample_rate, trajectory=p.trajectory,
+                             move_object=p.move_object, move_to=tuple(parse_vector(p.move_to, "move_to", 2)),
+                             move_at=p.move_at)
+        self.extrinsic = parse_extrinsic(p.camera_extrinsic)
         for name, index in (("audio_object", p.audio_object), ("tactile_object", p.tactile_object)):
             if not -1 <= index < len(cfg.objects):
                 raise ValueError(f"parameter {name} must be -1 or an object index < {len(cfg.objects)}, got {index}")
@@ -80,16 +94,65 @@ class SensorPlayerNode(Node):
         self.every = {k: (0 if getattr(p, f"{k}_rate") == 0 else max(1, round(p.camera_rate / getattr(p, f"{k}_rate"))))
                       for k in IMAGE_STREAMS}
         self.ticks = {"frame": 0, "audio": 0, "tactile": 0}
-        truth = self.create_publisher(String, GROUND_TRUTH, latched_qos())
-        truth.publish(String(data=json.dumps({**self.sim.ground_truth(), "frame_id": p.frame_id,
-                                              "audio_object": p.audio_object, "tactile_object": p.tactile_object})))
-        self._truth_publisher = truth
+        self._truth_publisher = self.create_publisher(String, GROUND_TRUTH, latched_qos())
+        self._publish_truth(0)
+        self._start_poses(p)
         self.create_timer(1.0 / p.camera_rate, self._on_frame)
         if p.audio_rate > 0:
             self.create_timer(1.0 / p.audio_rate, self._on_audio)
         if p.tactile_rate > 0:
             self.create_timer(1.0 / p.tactile_rate, self._on_tactile)
         self.get_logger().info(f"playing a scene of {len(self.sim)} objects at {p.camera_rate} Hz")
+
+    def _publish_truth(self, tick: int) -> None:
+        p = self.params
+        self._truth_publisher.publish(String(data=json.dumps({
+            **self.sim.ground_truth(tick), "frame_id": p.frame_id, "world_frame": p.world_frame,
+            "audio_object": p.audio_object, "tactile_object": p.tactile_object})))
+
+    def _start_poses(self, p: PlayerParams) -> None:
+        """Odometry publisher; /tf and /tf_static where tf2_msgs exists (not on PyPI)."""
+        self.odometry_pub = self.tf_pub = None
+        if p.odometry_topic:
+            from nav_msgs.msg import Odometry
+
+            self._odometry_type = Odometry
+            self.odometry_pub = self.create_publisher(Odometry, p.odometry_topic, results_qos(100))
+        if importlib.util.find_spec("tf2_msgs") is not None:
+            from geometry_msgs.msg import TransformStamped
+            from tf2_msgs.msg import TFMessage
+
+            self._tf_types = (TFMessage, TransformStamped)
+            self.tf_pub = self.create_publisher(TFMessage, "/tf", results_qos(100))
+            static = self.create_publisher(TFMessage, "/tf_static", latched_qos())
+            static.publish(TFMessage(transforms=[self._stamped(self.extrinsic, Header(frame_id=p.base_frame),
+                                                               p.frame_id)]))
+            self._tf_static_publisher = static
+
+    def _stamped(self, transform: RigidTransform, header: Header, child: str):
+        _, stamped_type = self._tf_types
+        t = stamped_type(header=header, child_frame_id=child)
+        t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = \
+            (float(v) for v in transform.translation)
+        r = t.transform.rotation
+        r.x, r.y, r.z, r.w = (float(v) for v in transform.rotation)
+        return t
+
+    def _publish_pose(self, tick: int, stamp) -> None:
+        """The body pose at this frame: world <- base = (world <- camera) * (base <- camera)^-1."""
+        p = self.params
+        body = RigidTransform.from_matrix(self.sim.pose(tick)) * self.extrinsic.inverse()
+        header = Header(stamp=stamp, frame_id=p.world_frame)
+        if self.odometry_pub is not None:
+            msg = self._odometry_type(header=header, child_frame_id=p.base_frame)
+            transform_to_pose(body, msg.pose.pose)
+            self._send_to(self.odometry_pub, "odometry", msg)
+        if self.tf_pub is not None:
+            self._send_to(self.tf_pub, "tf", self._tf_types[0](transforms=[self._stamped(body, header, p.base_frame)]))
+
+    def _send_to(self, publisher, stream: str, msg) -> None:
+        publisher.publish(msg)
+        self._count(stream)
 
     def _header(self) -> Header:
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params.frame_id)
@@ -109,7 +172,11 @@ class SensorPlayerNode(Node):
         due = [s for s in IMAGE_STREAMS if self.every[s] and tick % self.every[s] == 0]
         if not due:
             return
+        if self.sim.moved(tick) and not self.sim.moved(tick - 1):
+            self._publish_truth(tick)
+            self.get_logger().info(f"object {self.params.move_object} moved to {self.params.move_to}")
         frame, header = self.sim.frame(tick), self._header()
+        self._publish_pose(tick, header.stamp)  # before the frame: the pose is there when the frame is
         builders = {
             "camera": lambda: array_to_image(frame.rgb, "rgb8", header),
             "depth": lambda: array_to_image(frame.depth, "32FC1", header),

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC
 from codebind_ros.nodes.params import doc
-from codebind_ros.tools.sim_scene import SimSceneConfig
+from codebind_ros.tools.sim_scene import TRAJECTORIES, SimSceneConfig
 
 _S = SimSceneConfig()  # the simulated scene's own defaults; the parameters that mirror it start from them
 
@@ -13,7 +14,19 @@ _S = SimSceneConfig()  # the simulated scene's own defaults; the parameters that
 class PlayerParams:
     scene: str = field(default="", metadata=doc(
         "YAML list of objects (category, position: [x, y], colour, pattern, material, temperature, "
-        "yaw, scale); '' = the default six-object scene"))
+        "yaw, scale); '' = the default six-object scene (with trajectory tour: the tour's three tables)"))
+    trajectory: str = field(default=_S.trajectory, metadata=doc(
+        "'' = a fixed camera at camera_eye/camera_target; 'tour' = the camera visits three tables from "
+        "several sides, one pose per frame, repeated"))
+    move_object: int = field(default=_S.move_object, metadata=doc("index of an object that moves mid-run (-1 = none)"))
+    move_to: str = field(default=str(list(_S.move_to)), metadata=doc("its new place [x, y] on the floor (m)"))
+    move_at: int = field(default=_S.move_at, metadata=doc("frame (camera tick) from which it is at its new place"))
+    world_frame: str = field(default="map", metadata=doc("fixed frame of the ground truth and the odometry"))
+    base_frame: str = field(default="base_link", metadata=doc("child frame of the odometry (the moving body)"))
+    odometry_topic: str = field(default="odom", metadata=doc(
+        "nav_msgs/Odometry of base_frame in world_frame with every camera frame (same stamp); '' = off"))
+    camera_extrinsic: str = field(default=str(list(DEFAULT_EXTRINSIC)), metadata=doc(
+        "base_frame <- frame_id as [x, y, z, qx, qy, qz, qw]; also published on /tf_static where tf2_msgs exists"))
     seed: int = field(default=_S.seed, metadata=doc("scene seed (sensor noise, sounds, touches)"))
     width: int = field(default=_S.width, metadata=doc("image width (px)"))
     height: int = field(default=_S.height, metadata=doc("image height (px)"))
@@ -45,5 +58,7 @@ class PlayerParams:
                  for k in ("camera", "depth", "thermal", "pointcloud", "audio", "tactile")}
         if any(r < 0 for r in rates.values()) or self.camera_rate <= 0:
             raise ValueError(f"rates must be >= 0 and camera_rate > 0, got {rates}")
+        if self.trajectory not in TRAJECTORIES:
+            raise ValueError(f"parameter trajectory must be one of {TRAJECTORIES}, got {self.trajectory!r}")
         if self.bag_rate <= 0 or self.audio_seconds <= 0 or self.audio_sample_rate < 4000:
             raise ValueError("bag_rate and audio_seconds must be > 0, audio_sample_rate >= 4000")

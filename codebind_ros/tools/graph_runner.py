@@ -138,18 +138,10 @@ def query(node, text: str, top_k: int = 5, modality: str = "", timeout: float = 
 
 
 def format_results(text: str, response) -> str:
-    """Human-readable ranked results of a QueryText response."""
-    if not response.success:
-        return f"query {text!r} failed: {response.message}"
-    lines = [f"query {text!r}: {len(response.results)} results"]
-    for rank, r in enumerate(response.results, 1):
-        where = (f"at ({r.position.x:.3f}, {r.position.y:.3f}, {r.position.z:.3f}) m in '{r.frame_id}'"
-                 if r.has_position else "no 3-D position")
-        box = (f", box x={r.box.x_offset} y={r.box.y_offset} w={r.box.width} h={r.box.height}"
-               if r.has_box else "")
-        lines.append(f"{rank:2d}. score {r.score:.3f}  {r.modality:<10s} {where}{box}  "
-                     f"t={r.stamp.sec}.{r.stamp.nanosec:09d}")
-    return "\n".join(lines)
+    """Human-readable answer of a QueryText response (objects or ranked observations)."""
+    from codebind_ros.tools.answer_format import format_answer
+
+    return format_answer(text, response)
 
 
 def _bool(text: str) -> bool:

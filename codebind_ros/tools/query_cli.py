@@ -4,8 +4,11 @@
     codebind-query "a cone" --top-k 3 --modality camera --since 60 --json
 
 Calls the memory node's QueryText service (``codebind/query``, or ``--service``) and prints the
-ranked observations: score, modality, 3-D position and frame, image box and time. ``--since`` /
-``--until`` are seconds before now. Exit status: 0 with results, 1 with none, 2 on error.
+objects that match, best first: where each is (fixed frame), when it was last seen, how many views
+and which sensors saw it, whether it moved. ``--observations`` prints the ranked raw observations
+instead (score, modality, 3-D position and frame, image box, time); ``--gone`` includes objects whose
+place was seen empty. ``--since`` / ``--until`` are seconds before now. Exit status: 0 with
+results, 1 with none, 2 on error.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import time
 from typing import List, Optional
 
 from codebind_ros.messaging.topics import QUERY_SERVICE
+from codebind_ros.tools.answer_format import OBJECT, format_answer
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -25,6 +29,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--modality", default="", help="only observations of this sensor modality")
     ap.add_argument("--since", type=float, default=None, help="only observations of the last SINCE seconds")
     ap.add_argument("--until", type=float, default=None, help="only observations older than UNTIL seconds")
+    ap.add_argument("--observations", action="store_true", help="raw observations instead of objects")
+    ap.add_argument("--gone", action="store_true", help="also objects whose place was seen empty")
     ap.add_argument("--service", default=QUERY_SERVICE, help=f"QueryText service (default {QUERY_SERVICE})")
     ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the service")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -64,12 +70,27 @@ def call(node, executor, request, service: str, timeout: float):
         node.destroy_client(client)
 
 
+def _stamp(t) -> float:
+    return t.sec + t.nanosec * 1e-9
+
+
 def results_as_dicts(response) -> List[dict]:
-    return [{"score": r.score, "observation_id": r.observation_id, "modality": r.modality,
-             "stamp": r.stamp.sec + r.stamp.nanosec * 1e-9, "frame_id": r.frame_id,
+    out = []
+    for r in response.results:
+        d = {"score": r.score, "observation_id": r.observation_id, "modality": r.modality,
+             "stamp": _stamp(r.stamp), "frame_id": r.frame_id,
              "position": [r.position.x, r.position.y, r.position.z] if r.has_position else None,
              "box": [r.box.x_offset, r.box.y_offset, r.box.width, r.box.height] if r.has_box else None}
-            for r in response.results]
+        if r.kind == OBJECT:
+            d.update(kind="object", object_id=r.object_id, last_seen=_stamp(r.stamp), first_seen=_stamp(r.first_seen),
+                     views=r.views, modalities=list(r.modalities), status=r.status, moves=r.moves,
+                     extent=[r.extent.x, r.extent.y, r.extent.z],
+                     previous_position=[r.previous_position.x, r.previous_position.y, r.previous_position.z]
+                     if r.has_previous_position else None)
+        else:
+            d["kind"] = "observation"
+        out.append(d)
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -77,7 +98,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
-    from codebind_ros.tools.graph_runner import format_results
     from codebind_ros.conversions.results import ns_to_stamp
     from codebind_ros.nodes.session import ros_session
     from codebind_ros.srv import QueryText
@@ -88,7 +108,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         executor.add_node(node)
         try:
             now = node.get_clock().now().nanoseconds
-            request = QueryText.Request(text=args.text, top_k=args.top_k, modality=args.modality)
+            request = QueryText.Request(text=args.text, top_k=args.top_k, modality=args.modality,
+                                        observations=args.observations, include_gone=args.gone)
             if args.since is not None:
                 request.since = ns_to_stamp(max(0, now - int(args.since * 1e9)))
             if args.until is not None:
@@ -108,7 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps({"query": args.text, "message": response.message,
                           "results": results_as_dicts(response)}, indent=2))
     else:
-        print(format_results(args.text, response))
+        print(format_answer(args.text, response, now))
     return 0 if response.results else 1
 
 

@@ -131,7 +131,8 @@ def test_text_query_results_equal_the_core(spin, ros_context, tiny_model, topic,
     helper = spin.add(Node("helper_text", namespace=topic, context=ros_context))
     memory = spin.add(MemoryNode(model=tiny_model, node_name="memory_text", namespace=topic, context=ros_context,
                                  parameter_overrides=[Parameter("db_path", value=str(tmp_path / "m.db")),
-                                                      Parameter("commit_period", value=0.05)]))
+                                                      Parameter("commit_period", value=0.05),
+                                                      Parameter("transform_source", value="none")]))
     frames = _frames(helper)
     results = Collector(helper, LocalizationArray, LOCALISATIONS)
     markers = Collector(helper, MarkerArray, MARKERS)

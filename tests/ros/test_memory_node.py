@@ -64,7 +64,7 @@ def _call(helper, request, timeout=20.0):
 
 def _memory(spin, ros_context, model, topic, db, **params):
     overrides = [Parameter("db_path", value=str(db)), Parameter("commit_period", value=0.05),
-                 Parameter("min_period", value=0.0)]
+                 Parameter("min_period", value=0.0), Parameter("transform_source", value="none")]
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     return spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
                                parameter_overrides=overrides))
@@ -98,7 +98,7 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     assert wait_until(lambda: acks and acks[-1] >= len(TEXTS) + 2, 20.0)
 
     # the service ranks exactly like the core search over the same codebooks
-    res = _call(helper, QueryText.Request(text="a blue box", top_k=3))
+    res = _call(helper, QueryText.Request(observations=True, text="a blue box", top_k=3))
     assert res.success, res.message
     assert [(r.stamp.sec, r.modality) for r in res.results][0] == (2, "camera")
     cos = tiny_model.similarity(emb, emb)[1].numpy()  # stored text embeddings vs the query
@@ -110,7 +110,7 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     got = [(r.stamp.sec * 1_000_000_000 + r.stamp.nanosec, round(r.score, 5)) for r in res.results]
     assert got == want
 
-    res = _call(helper, QueryText.Request(text="a purple mobius strip", top_k=1))
+    res = _call(helper, QueryText.Request(observations=True, text="a purple mobius strip", top_k=1))
     top = res.results[0]
     assert top.stamp.sec == 50 and top.has_position and top.has_box and top.frame_id == "camera_optical_frame"
     assert (top.position.x, top.position.y, top.position.z) == pytest.approx((0.1, -0.2, 1.5), abs=1e-6)
@@ -119,8 +119,8 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     # the command-line client answers the same
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()))
     out = subprocess.run([sys.executable, "-m", "codebind_ros.tools.query_cli", "a purple mobius strip", "--top-k", "2",
-                          "--json", "--service", f"{topic}/{QUERY_SERVICE}"], env=env, capture_output=True,
-                         text=True, timeout=120)
+                          "--json", "--observations", "--service", f"{topic}/{QUERY_SERVICE}"], env=env,
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     cli = json.loads(out.stdout)["results"]
     assert cli[0]["position"] == pytest.approx([0.1, -0.2, 1.5], abs=1e-6) and cli[0]["box"] == [10, 20, 31, 41]
@@ -128,9 +128,10 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
         text="a purple mobius strip", top_k=2)).results], abs=1e-6)
 
     # filters: modality and time window
-    assert _call(helper, QueryText.Request(text="a blue box", top_k=5, modality="depth")).results == []
-    res = _call(helper, QueryText.Request(text="a blue box", top_k=10, since=ns_to_stamp(3 * 10 ** 9),
-                                          until=ns_to_stamp(4 * 10 ** 9)))
+    request = QueryText.Request(observations=True, text="a blue box", top_k=5, modality="depth")
+    assert _call(helper, request).results == []
+    res = _call(helper, QueryText.Request(observations=True, text="a blue box", top_k=10,
+                                          since=ns_to_stamp(3 * 10 ** 9), until=ns_to_stamp(4 * 10 ** 9)))
     assert sorted(r.stamp.sec for r in res.results) == [3, 4]
 
 
@@ -148,12 +149,12 @@ def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_mode
         pub.publish(m)
     assert wait_until(lambda: len(node.memory) == len(TEXTS) and node.stats.snapshot().dropped["invalid"] == 2, 20.0)
 
-    res = _call(helper, QueryText.Request(text="a red sphere", top_k=1000))
+    res = _call(helper, QueryText.Request(observations=True, text="a red sphere", top_k=1000))
     assert res.success and len(res.results) == 2
     for text, msg in [("x" * 31, "limit is 30"), ("   ", "empty")]:
-        res = _call(helper, QueryText.Request(text=text, top_k=3))
+        res = _call(helper, QueryText.Request(observations=True, text=text, top_k=3))
         assert not res.success and msg in res.message
-    assert not _call(helper, QueryText.Request(text="a red sphere", top_k=0)).success
+    assert not _call(helper, QueryText.Request(observations=True, text="a red sphere", top_k=0)).success
 
     # 60 sightings of one place rank first; the search widens until a second place shows up
     from codebind_core.memory import Observation
@@ -212,7 +213,7 @@ def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_mo
 
     proc = _start_memory_process(model_dir, db, domain, topic, tmp_path / "run2.log")
     try:
-        res = _call(helper, QueryText.Request(text=TEXTS[2], top_k=3), timeout=60.0)
+        res = _call(helper, QueryText.Request(observations=True, text=TEXTS[2], top_k=3), timeout=60.0)
         assert res.success and res.results and res.results[0].score == pytest.approx(1.0, abs=1e-5)
     finally:
         proc.send_signal(signal.SIGINT)

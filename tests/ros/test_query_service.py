@@ -23,6 +23,7 @@ TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
 
 
 def _memory(spin, ros_context, model, topic, db, **params):
+    params = {"objects": False, **params}  # these tests are about the service: answers are observations
     overrides = [Parameter("db_path", value=str(db))] + [Parameter(k, value=v) for k, v in params.items()]
     node = spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
                                parameter_overrides=overrides))

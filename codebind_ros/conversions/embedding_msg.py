@@ -30,7 +30,7 @@ def to_msg(embedding, index: int, header, modality: str, model_id: str) -> Embed
     msg.header = header
     msg.modality = modality
     msg.model_id = model_id
-    msg.path = embedding.path
+    msg.path = embedding.codebook_set  # the message field keeps its wire name
     msg.shared = _floats(embedding.shared[index])
     if embedding.specific is not None:
         msg.specific = _floats(embedding.specific[index])

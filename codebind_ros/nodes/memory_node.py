@@ -90,7 +90,7 @@ def default_db_path(model_id: str, codebooks: CodebookSet) -> str:
 def text_queries(model, text: str, paths) -> Dict[str, np.ndarray]:
     """The text's shared embedding for each codebook path (path -> (D,) float32)."""
     with torch.no_grad():
-        return {p: model.encode_text([text], path=p).shared[0].float().cpu().numpy() for p in paths}
+        return {p: model.encode_text([text], codebook_set=p).shared[0].float().cpu().numpy() for p in paths}
 
 
 def dedupe(hits, distance: float):

@@ -129,12 +129,12 @@ class Localiser:
             for a in range(0, len(crops), self.batch_size):
                 batch_crops = crops[a: a + self.batch_size]
                 batch = self.model.preprocess(crop_modality, batch_crops, **options)
-                parts.append(self.model.encode(crop_modality, batch, path=path, specific=False))
+                parts.append(self.model.encode(crop_modality, batch, codebook_set=path, specific=False))
         if not parts:
             return None
         first = parts[0]
         cat = lambda name: None if getattr(first, name) is None else torch.cat([getattr(p, name) for p in parts])  # noqa: E731
-        return type(first)(cat("shared"), None, cat("codes"), None, first.modality, first.path)
+        return type(first)(cat("shared"), None, cat("codes"), None, first.modality, first.codebook_set)
 
     # ---- queries -----------------------------------------------------------------------------
     def text_query(self, text: str, path: Optional[str] = None) -> Query:
@@ -142,7 +142,7 @@ class Localiser:
             raise ValueError("query text is empty")
         path = path or self.default_path
         with torch.no_grad():
-            vec = self.model.encode_text([text], path=path).shared[0].float().numpy()
+            vec = self.model.encode_text([text], codebook_set=path).shared[0].float().numpy()
         return Query("text", path, vec, text=text)
 
     def rank(self, frame: Frame, query: Query, top_k: int = 5) -> List[Match]:

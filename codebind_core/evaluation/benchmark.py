@@ -174,7 +174,7 @@ def tsne_plots(model, cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any]
     for t in run["targets"]:
         if t not in cfg.tsne_targets:
             continue
-        path = model.config.path_for(t)
+        path = model.config.codebook_set_for(t)
         emb = embed(model, t, sub.inputs(t))
         txt = embed(model, "text", sub.captions, path=path)
         labels = {f"{t} shared": sub.labels, "caption (text)": sub.labels}

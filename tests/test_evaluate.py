@@ -226,3 +226,16 @@ def test_finetune_runs_start_from_the_cached_hard_aligned_trunk(tmp_path):
             assert torch.equal(model.heads[m].shared.weight, start.heads[m].shared.weight), (variant, m)
         trainable = [n for n, p in enc.named_parameters() if p.requires_grad]
         assert trainable and all("lora_" in n for n in trainable) == lora, variant
+
+
+def test_quick_benchmark_config_is_valid_and_writes_elsewhere():
+    import yaml
+
+    cfgs = Path(__file__).parents[1] / "training" / "configs"
+    raw = yaml.safe_load((cfgs / "benchmark.yaml").read_text())
+    default = BenchmarkConfig.from_dict(raw)
+    quick = BenchmarkConfig.from_dict({**raw, **yaml.safe_load((cfgs / "benchmark_quick.yaml").read_text())})
+    assert quick.report != default.report and quick.out_dir != default.out_dir  # never overwrites docs/results.md
+    assert quick.bridge_pretrain == default.bridge_pretrain and quick.synth == default.synth  # shares the bridge
+    assert {"depth", "thermal", "audio"} <= set(quick.ablation_targets)
+    assert len(quick.run_names()) < len(default.run_names()) / 3

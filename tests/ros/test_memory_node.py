@@ -125,7 +125,7 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     cli = json.loads(out.stdout)["results"]
     assert cli[0]["position"] == pytest.approx([0.1, -0.2, 1.5], abs=1e-6) and cli[0]["box"] == [10, 20, 31, 41]
     assert [r["score"] for r in cli] == pytest.approx([r.score for r in _call(helper, QueryText.Request(
-        text="a purple mobius strip", top_k=2)).results], abs=1e-6)
+        observations=True, text="a purple mobius strip", top_k=2)).results], abs=1e-6)
 
     # filters: modality and time window
     request = QueryText.Request(observations=True, text="a blue box", top_k=5, modality="depth")

@@ -196,6 +196,8 @@ def test_variants_build_the_intended_models():
     assert not build("hard_align").codebooks and build("hard_align").config.decouple is False
     conv = build("conventional_vq").codebooks["depth"]["shared"]
     assert conv.sub_dim == base.embed_dim and conv.num_sub == 1
+    fine = build("fine_subvectors").codebooks["depth"]["shared"]
+    assert fine.sub_dim == base.quantizer.sub_dim // 2 and fine.num_sub == 2 * base.embed_dim // base.quantizer.sub_dim
     assert sorted(build("separate_codebooks").codebooks["depth"]) == ["depth", "image", "shared_depth",
                                                                       "shared_image", "shared_text"]
     assert not build("no_recon").decoders and not build("no_codebook").codebooks

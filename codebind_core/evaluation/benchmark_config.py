@@ -58,7 +58,7 @@ class BenchmarkConfig:
     finetune_variants: List[str] = field(default_factory=lambda: ["hard_align", "codebind", "codebind_full"])
     ablation_targets: List[str] = field(default_factory=lambda: ["depth", "thermal", "audio"])
     ablation_variants: List[str] = field(default_factory=lambda: [
-        "no_codebook", "no_recon", "conventional_vq", "separate_codebooks", "adaptive"])
+        "no_codebook", "no_recon", "conventional_vq", "fine_subvectors", "separate_codebooks", "adaptive"])
     # from scratch (second table)
     scratch_targets: List[str] = field(default_factory=lambda: ["depth", "thermal", "tactile", "pointcloud",
                                                                  "audio"])

@@ -32,6 +32,12 @@ def _conventional(base: CodeBindConfig) -> Dict[str, Any]:
     return {"quantizer": {"sub_dim": base.embed_dim}}
 
 
+def _half_sub_dim(base: CodeBindConfig) -> Dict[str, Any]:
+    if base.quantizer.sub_dim % 2:
+        raise ValueError("fine_subvectors needs an even quantizer.sub_dim")
+    return {"quantizer": {"sub_dim": base.quantizer.sub_dim // 2}}
+
+
 VARIANTS: Dict[str, Variant] = {v.name: v for v in (
     Variant("codebind", "CodeBind", "Tab. 2", lambda b: {}),
     Variant("hard_align", "Hard alignment (ImageBind-style: no decoupling, no codebook)", "Tab. 2, Tab. 6 row 1",
@@ -42,6 +48,8 @@ VARIANTS: Dict[str, Variant] = {v.name: v for v in (
     Variant("no_recon", "Without reconstruction", "Tab. 6 row 4", lambda b: {"loss": {"recon": False}}),
     Variant("conventional_vq", "Conventional VQ (codevector = whole embedding)", "Tab. 7 row 1, App. Tab. 6-8",
             _conventional),
+    Variant("fine_subvectors", "Compositional VQ with half-size sub-vectors (twice as many codes per embedding)",
+            "ours (App. A.2 sub-vector size)", _half_sub_dim),
     Variant("separate_codebooks", "Separate (per-modality) shared codebooks", "Tab. 7 row 2",
             lambda b: {"quantizer": {"shared_codebook": False}}),
     Variant("adaptive", "Adaptive loss weights", "App. B.2 Tab. 2", lambda b: {"loss": {"weights": "adaptive"}}),

@@ -8,6 +8,7 @@ float32 (K, d*) codebooks the graph quantizes with: ``shared`` and, with a speci
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,10 +17,13 @@ from typing import Dict, Optional, Tuple, Union
 
 import torch
 
+from ..config_base import warn_renamed
+
 FORMAT = "codebind-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest names its codebook set ``codebook_set`` (1 called it ``path``)
 PRECISIONS = ("fp32", "fp16")
 INPUT_NAME = "input"
+LEGACY_CODEBOOK_SET_KEY = "path"  # the manifest key of the codebook set before format_version 2
 
 
 def sha256_file(path: Union[str, Path], chunk: int = 1 << 22) -> str:
@@ -57,9 +61,9 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()
 
 
-def stem_for(modality: str, path: str, default_path: str) -> str:
-    """File stem: the modality, suffixed with the codebook path when it is not the default."""
-    return modality if path == default_path else f"{modality}-{path}"
+def stem_for(modality: str, codebook_set: str, default_codebook_set: str) -> str:
+    """File stem: the modality, suffixed with the codebook set when it is not the default."""
+    return modality if codebook_set == default_codebook_set else f"{modality}-{codebook_set}"
 
 
 @dataclass
@@ -68,10 +72,12 @@ class Manifest:
 
     ``input_shape`` is per sample (batch axis excluded); ``outputs`` lists graph outputs in order;
     ``onnx_sha256`` identifies the graph with its external weights if any (:func:`graph_sha256`;
-    TensorRT engine caches key on it)."""
+    TensorRT engine caches key on it). ``codebook_set`` is the codebook set (§3.4) the graph
+    quantizes with; manifests written before it was renamed call it ``path`` and still load, and
+    ``path=`` / ``.path`` remain as deprecated aliases."""
 
     modality: str
-    path: str
+    codebook_set: str
     precision: str
     opset: int
     input_name: str
@@ -107,6 +113,12 @@ class Manifest:
         if not self.outputs or self.outputs[0] != "shared":
             raise ValueError(f"manifest outputs must start with 'shared', got {self.outputs}")
 
+    @property
+    def path(self) -> str:
+        """Deprecated name of :attr:`codebook_set`."""
+        warn_renamed("Manifest.path", "Manifest.codebook_set")
+        return self.codebook_set
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -122,6 +134,13 @@ class Manifest:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: invalid JSON ({e})") from e
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a manifest is a JSON object")
+        if LEGACY_CODEBOOK_SET_KEY in data:  # written before the rename (format_version 1)
+            if "codebook_set" in data:
+                raise ValueError(f"{path}: manifest has both 'codebook_set' and its old name "
+                                 f"{LEGACY_CODEBOOK_SET_KEY!r}")
+            data["codebook_set"] = data.pop(LEGACY_CODEBOOK_SET_KEY)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -130,6 +149,23 @@ class Manifest:
             return cls(**data)
         except TypeError as e:
             raise ValueError(f"{path}: incomplete manifest ({e})") from e
+
+
+_manifest_init = Manifest.__init__
+
+
+@functools.wraps(_manifest_init)
+def _manifest_init_renamed(self, *args, path: Optional[str] = None, **kwargs) -> None:
+    """The dataclass constructor, also taking ``path=``: the deprecated name of ``codebook_set=``."""
+    if path is not None:
+        if len(args) > 1 or "codebook_set" in kwargs:
+            raise TypeError("give codebook_set= only (path= is its deprecated name)")
+        warn_renamed("Manifest(path=)", "Manifest(codebook_set=)")
+        kwargs["codebook_set"] = path
+    _manifest_init(self, *args, **kwargs)
+
+
+Manifest.__init__ = _manifest_init_renamed
 
 
 @dataclass

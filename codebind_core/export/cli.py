@@ -4,6 +4,7 @@
     codebind-export --checkpoint ckpt/ --out exported/ --modalities depth text --precision fp32
     codebind-export --checkpoint ckpt/ --out exported/ --tensorrt --trt-max-batch 32   # GPU + TensorRT
     codebind-export --preset tiny --targets depth audio --out /tmp/exported --verify  # random weights
+    codebind-export --checkpoint ckpt/ --out exported/ --modalities text --codebook-set audio
 
 For every modality: ``<modality>.<precision>.onnx`` + ``.json`` manifest +
 ``<modality>.codebooks.safetensors``; with ``--tensorrt`` a cached ``.engine`` next to each fp32
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from typing import List, Optional
 
 from ..inference import check_modalities
@@ -36,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     ap.add_argument("--max-batch", type=int, default=1024, help="upper bound of the dynamic batch axis")
     ap.add_argument("--no-specific", action="store_true", help="export the shared part only (§3.4)")
-    ap.add_argument("--path", help="codebook path for the bridges (text, image); default: the first target")
+    ap.add_argument("--codebook-set", help="codebook set for the bridges (text, image); default: the first target")
+    ap.add_argument("--path", help="deprecated name of --codebook-set")
     ap.add_argument("--verify", action="store_true", help="check every graph against torch in ONNX Runtime")
     trt = ap.add_argument_group("TensorRT (needs the tensorrt package and a CUDA GPU)")
     trt.add_argument("--tensorrt", action="store_true", help="build (or reuse) an engine per fp32 graph")
@@ -64,6 +67,12 @@ def _load_model(args, ap: argparse.ArgumentParser):
 def main(argv: Optional[List[str]] = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
+    if args.path is not None:
+        if args.codebook_set is not None:
+            ap.error("give --codebook-set only (--path is its deprecated name)")
+        print("codebind-export: --path is deprecated; use --codebook-set", file=sys.stderr)
+        warnings.warn("--path is deprecated; use --codebook-set", DeprecationWarning, stacklevel=2)
+        args.codebook_set = args.path
     from .onnx_export import OnnxExportConfig, export_onnx
     from .artifact import model_fingerprint
     from .tensorrt_engine import (TensorRTConfig, TensorRTUnavailable, gpu_name, import_tensorrt,
@@ -92,7 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for modality in names:
             for cfg in export_cfgs:
                 t0 = time.perf_counter()
-                graph = export_onnx(model, modality, args.out, cfg, path=args.path, fingerprint=fingerprint)
+                graph = export_onnx(model, modality, args.out, cfg, codebook_set=args.codebook_set,
+                                    fingerprint=fingerprint)
                 print(f"{graph.onnx_path}  ({time.perf_counter() - t0:.1f} s)")
                 if args.verify:
                     batches = FP16_VERIFY_BATCHES if cfg.precision == "fp16" else (1, 3)

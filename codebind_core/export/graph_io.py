@@ -69,4 +69,5 @@ def to_embedding(outputs: Dict[str, torch.Tensor], manifest: Manifest) -> Embedd
     spec = outputs.get("specific")
     spec_codes = outputs.get("specific_codes")
     return Embedding(shared, None if spec is None else spec.float(), codes.long(),
-                     None if spec_codes is None else spec_codes.long(), manifest.modality, manifest.path)
+                     None if spec_codes is None else spec_codes.long(), manifest.modality,
+                     manifest.codebook_set)

@@ -21,6 +21,7 @@ import torch
 from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, external_data_path,
                        graph_sha256, model_fingerprint, save_codebooks, stem_for)
 from ..inference import check_modalities, check_modality
+from ..model import _renamed_kwarg
 from .onnx_graphs import EncoderGraph, input_shape
 
 MIN_OPSET = 18  # the torch.export-based exporter's lowest opset
@@ -92,29 +93,33 @@ def _default_domain_opset(path: Path) -> int:
 
 
 def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optional[OnnxExportConfig] = None,
-                path: Optional[str] = None, fingerprint: Optional[str] = None) -> ExportedGraph:
+                codebook_set: Optional[str] = None, fingerprint: Optional[str] = None, *,
+                path: Optional[str] = None) -> ExportedGraph:
     """Export ``modality`` of ``model`` to ``out_dir`` (created) and return the artefact.
 
     Writes ``<stem>.<precision>.onnx``, ``<stem>.<precision>.json`` (manifest) and
-    ``<stem>.codebooks.safetensors``. ``fingerprint`` (from :func:`model_fingerprint`) is
-    computed when not given. The model is not modified (its train/eval mode is restored)."""
+    ``<stem>.codebooks.safetensors``. ``codebook_set`` picks the codebook set (§3.4) as in
+    :meth:`CodeBind.encode` (``path``: its deprecated name). ``fingerprint`` (from
+    :func:`model_fingerprint`) is computed when not given. The model is not modified (its
+    train/eval mode is restored)."""
+    codebook_set = _renamed_kwarg(codebook_set, path)
     config = config or OnnxExportConfig()
     check_modality(model, modality)
     was_training = model.training
     try:
         model.eval()
-        return _export(model, modality, Path(out_dir), config, path, fingerprint)
+        return _export(model, modality, Path(out_dir), config, codebook_set, fingerprint)
     finally:
         model.train(was_training)
 
 
-def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, path: Optional[str],
+def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, codebook_set: Optional[str],
             fingerprint: Optional[str]) -> ExportedGraph:
-    graph = EncoderGraph(model, modality, path, specific=config.specific,
+    graph = EncoderGraph(model, modality, codebook_set, specific=config.specific,
                          half=config.precision == "fp16", merge_lora=config.merge_lora).eval()
     spec = graph.spec(model)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem_for(modality, spec.path, model.config.codebook_set_for(modality))
+    stem = stem_for(modality, spec.codebook_set, model.config.codebook_set_for(modality))
     onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
     x = example_input(model, modality)
     with _quiet(), torch.no_grad():
@@ -145,7 +150,7 @@ def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, path:
         save_codebooks(out_dir / books_file, books)
     q = model.config.quantizer
     manifest = Manifest(
-        modality=modality, path=spec.path, precision=config.precision, opset=config.opset,
+        modality=modality, codebook_set=spec.codebook_set, precision=config.precision, opset=config.opset,
         input_name=INPUT_NAME, input_shape=spec.input_shape, input_dtype=spec.input_dtype,
         clip_axis=spec.clip_axis, outputs=spec.outputs, embed_dim=int(model.config.embed_dim),
         specific_dim=int(model.config.specific_dim) if graph.specific else None,
@@ -183,17 +188,20 @@ def default_export_dir() -> Path:
 
 
 def ensure_exported(model, modality: str, export_dir: Optional[Union[str, Path]] = None,
-                    config: Optional[OnnxExportConfig] = None, path: Optional[str] = None) -> ExportedGraph:
+                    config: Optional[OnnxExportConfig] = None, codebook_set: Optional[str] = None, *,
+                    path: Optional[str] = None) -> ExportedGraph:
     """Return an up-to-date export of ``modality``, exporting only when needed.
 
     Exports go to ``export_dir/<fingerprint[:16]>/`` (default :func:`default_export_dir`); an
     existing export is reused when its manifest names this model's fingerprint, the same
-    options, and its ONNX file is unchanged."""
+    codebook set and options, and its ONNX file is unchanged (``path``: deprecated name of
+    ``codebook_set``)."""
+    codebook_set = _renamed_kwarg(codebook_set, path)
     config = config or OnnxExportConfig()
     check_modality(model, modality)
     fingerprint = model_fingerprint(model)
     out_dir = Path(export_dir or default_export_dir()) / fingerprint[:16]
-    resolved = model.config.codebook_set_for(modality, path)
+    resolved = model.config.codebook_set_for(modality, codebook_set)
     stem = stem_for(modality, resolved, model.config.codebook_set_for(modality))
     onnx_path = out_dir / f"{stem}.{config.precision}.onnx"
     if onnx_path.is_file() and onnx_path.with_suffix(".json").is_file():
@@ -203,7 +211,7 @@ def ensure_exported(model, modality: str, export_dir: Optional[Union[str, Path]]
             found = None
         if found is not None and _matches(found.manifest, fingerprint, config, resolved) and found.is_current():
             return found
-    return export_onnx(model, modality, out_dir, config, path=path, fingerprint=fingerprint)
+    return export_onnx(model, modality, out_dir, config, codebook_set=codebook_set, fingerprint=fingerprint)
 
 
 def _export_options(config: OnnxExportConfig) -> Dict[str, str]:
@@ -212,7 +220,7 @@ def _export_options(config: OnnxExportConfig) -> Dict[str, str]:
             "optimize": str(config.optimize), "external_data": str(config.external_data)}
 
 
-def _matches(m: Manifest, fingerprint: str, config: OnnxExportConfig, path: str) -> bool:
-    return (m.model_fingerprint == fingerprint and m.path == path and m.opset == config.opset
+def _matches(m: Manifest, fingerprint: str, config: OnnxExportConfig, codebook_set: str) -> bool:
+    return (m.model_fingerprint == fingerprint and m.codebook_set == codebook_set and m.opset == config.opset
             and m.precision == config.precision and m.max_batch == config.max_batch
             and m.extra == _export_options(config) and m.torch_version == torch.__version__)

@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from ..inference import check_modality
+from ..model import _renamed_kwarg
 from ..types import Embedding
 from .artifact import ExportedGraph, model_fingerprint
 from .graph_io import prepare_input, to_embedding
@@ -72,7 +73,8 @@ class OnnxRuntimeEmbedder(Embedder):
     Args:
         model: the CodeBind model (text tokenization; export when ``onnx_path`` is not given).
         modality: the modality to encode.
-        path: codebook path (§3.4) for bridges; must match the graph's when ``onnx_path`` is given.
+        codebook_set: codebook set (§3.4) for bridges; must match the graph's when ``onnx_path`` is
+            given (``path``: its deprecated name).
         onnx_path: a graph written by :func:`export_onnx`; checked against ``model``'s fingerprint.
         precision: "fp32" or "fp16" graph, when exporting.
         export_dir: where to export (see :func:`ensure_exported`).
@@ -84,29 +86,31 @@ class OnnxRuntimeEmbedder(Embedder):
         max_batch: upper bound of the batch axis, when exporting.
     """
 
-    def __init__(self, model, modality: str, path: Optional[str] = None,
+    def __init__(self, model, modality: str, codebook_set: Optional[str] = None,
                  onnx_path: Optional[Union[str, Path]] = None, precision: str = "fp32",
                  export_dir: Optional[Union[str, Path]] = None, specific: bool = True, device: str = "cpu",
                  threads: Optional[int] = None, optimization: str = "all", check_fingerprint: bool = True,
-                 max_batch: int = 1024):
+                 max_batch: int = 1024, *, path: Optional[str] = None):
+        codebook_set = _renamed_kwarg(codebook_set, path)
         check_modality(model, modality)
         if onnx_path is None:
             cfg = OnnxExportConfig(precision=precision, specific=specific, max_batch=max_batch)
-            self.graph = ensure_exported(model, modality, export_dir, cfg, path=path)
+            self.graph = ensure_exported(model, modality, export_dir, cfg, codebook_set=codebook_set)
         else:
             self.graph = ExportedGraph.from_onnx(onnx_path)
             if self.graph.manifest.modality != modality:
                 raise ValueError(f"{onnx_path} encodes {self.graph.manifest.modality!r}, not {modality!r}")
-            if path is not None and model.config.codebook_set_for(modality, path) != self.graph.manifest.path:
-                raise ValueError(f"{onnx_path} quantizes with the {self.graph.manifest.path!r} codebooks, "
-                                 f"not {path!r}")
+            if (codebook_set is not None
+                    and model.config.codebook_set_for(modality, codebook_set) != self.graph.manifest.codebook_set):
+                raise ValueError(f"{onnx_path} quantizes with the {self.graph.manifest.codebook_set!r} codebooks, "
+                                 f"not {codebook_set!r}")
             if check_fingerprint and self.graph.manifest.model_fingerprint != model_fingerprint(model):
                 raise ValueError(f"{onnx_path} was exported from different weights than this model; "
                                  "re-export it (or pass check_fingerprint=False)")
         self.manifest = self.graph.manifest
         self.model = model
         self.modality = modality
-        self.path = self.manifest.path
+        self.codebook_set = self.manifest.codebook_set
         self.device = device
         self.session = open_session(self.graph.onnx_path, device, threads, optimization,
                                     fp16=self.manifest.precision == "fp16")

@@ -6,15 +6,26 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from ..config_base import warn_renamed
 from ..inference import check_modality
+from ..model import _renamed_kwarg
 from ..types import Embedding
 
 
 class Embedder:
-    """Callable: a preprocessed batch tensor (or list of str for text) -> :class:`Embedding`."""
+    """Callable: a preprocessed batch tensor (or list of str for text) -> :class:`Embedding`.
+
+    ``codebook_set`` is the codebook set (§3.4) it quantizes with; every backend takes it as
+    ``codebook_set=`` (``path=`` / ``.path``: its deprecated name)."""
 
     modality: str
-    path: str
+    codebook_set: str
+
+    @property
+    def path(self) -> str:
+        """Deprecated name of :attr:`codebook_set`."""
+        warn_renamed("Embedder.path", "Embedder.codebook_set")
+        return self.codebook_set
 
     def __call__(self, batch) -> Embedding:  # pragma: no cover - interface
         raise NotImplementedError
@@ -30,13 +41,15 @@ class Embedder:
 class TorchEmbedder(Embedder):
     """Eager (optionally ``torch.compile``d) PyTorch inference on CPU or CUDA, fp32/bf16/fp16."""
 
-    def __init__(self, model, modality: str, path: Optional[str] = None, device: str = "cpu",
-                 dtype: str = "fp32", compile: bool = False, specific: bool = True):
+    def __init__(self, model, modality: str, codebook_set: Optional[str] = None, device: str = "cpu",
+                 dtype: str = "fp32", compile: bool = False, specific: bool = True, *,
+                 path: Optional[str] = None):
+        codebook_set = _renamed_kwarg(codebook_set, path)
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model = model.to(device).eval()
         self.modality = check_modality(model, modality)
-        self.path = model.config.codebook_set_for(self.modality, path)
+        self.codebook_set = model.config.codebook_set_for(self.modality, codebook_set)
         self.device = torch.device(device)
         self.dtype = DTYPES[dtype]
         self.specific = specific
@@ -45,7 +58,7 @@ class TorchEmbedder(Embedder):
             self._fn = torch.compile(self._encode)
 
     def _encode(self, batch) -> Embedding:
-        return self.model.encode(self.modality, batch, codebook_set=self.path, specific=self.specific)
+        return self.model.encode(self.modality, batch, codebook_set=self.codebook_set, specific=self.specific)
 
     @torch.inference_mode()
     def __call__(self, batch) -> Embedding:

@@ -21,6 +21,7 @@ import torch
 from ..types import Embedding
 from .artifact import ExportedGraph
 from ..inference import check_modality
+from ..model import _renamed_kwarg
 from .onnx_graphs import EncoderGraph, input_shape
 from .graph_io import prepare_input, to_embedding
 from .onnx_export import DEFAULT_OPSET, OnnxExportConfig, ensure_exported, example_input
@@ -63,7 +64,8 @@ class TensorRTEmbedder(Embedder):
 
     Args:
         model: the CodeBind model (tokenizer; export when ``onnx_path`` is not given).
-        modality, path, specific: as for the other backends.
+        modality, codebook_set, specific: as for the other backends (``path``: deprecated name of
+            ``codebook_set``).
         onnx_path: an existing export; otherwise the model is exported (fp32 graph) first.
         engine_path, force_rebuild, fp16, workspace_bytes, min_batch, opt_batch, max_batch:
             :class:`TensorRTConfig` fields (Isaac ROS-style engine parameters).
@@ -71,11 +73,13 @@ class TensorRTEmbedder(Embedder):
         opset: ONNX opset of the graph exported here (18 for parsers without opset 20).
     """
 
-    def __init__(self, model, modality: str, path: Optional[str] = None,
+    def __init__(self, model, modality: str, codebook_set: Optional[str] = None,
                  onnx_path: Optional[Union[str, Path]] = None, export_dir: Optional[Union[str, Path]] = None,
                  specific: bool = True, engine_path: Optional[str] = None, force_rebuild: bool = False,
                  fp16: bool = True, workspace_bytes: int = 1 << 30, min_batch: int = 1, opt_batch: int = 8,
-                 max_batch: int = 64, device: Union[int, str] = 0, opset: int = DEFAULT_OPSET):
+                 max_batch: int = 64, device: Union[int, str] = 0, opset: int = DEFAULT_OPSET, *,
+                 path: Optional[str] = None):
+        codebook_set = _renamed_kwarg(codebook_set, path)
         device = cuda_index(device)
         trt = import_tensorrt()
         self.torch_device = _require_cuda(device)
@@ -85,13 +89,14 @@ class TensorRTEmbedder(Embedder):
                                 force_rebuild=force_rebuild, device=device)
         if onnx_path is None:
             export = OnnxExportConfig(precision="fp32", specific=specific, max_batch=max(max_batch, 2), opset=opset)
-            onnx_path = ensure_exported(model, modality, export_dir, export, path=path).onnx_path
+            onnx_path = ensure_exported(model, modality, export_dir, export,
+                                        codebook_set=codebook_set).onnx_path
         graph = ExportedGraph.from_onnx(onnx_path)
         if graph.manifest.modality != modality:
             raise ValueError(f"{onnx_path} encodes {graph.manifest.modality!r}, not {modality!r}")
         self.engine_path, self.rebuilt = load_or_build_engine(onnx_path, config)
         self.model, self.modality, self.manifest = model, modality, graph.manifest
-        self.path = graph.manifest.path
+        self.codebook_set = graph.manifest.codebook_set
         self.max_batch = max_batch
         self._trt = trt
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -131,11 +136,13 @@ class TensorRTEmbedder(Embedder):
 class TorchTensorRTEmbedder(Embedder):
     """``torch_tensorrt.compile`` of the modality's :class:`EncoderGraph` (dynamic batch).
 
-    ``fp16`` compiles the half-precision graph variant (trunk in half, VQ in float32)."""
+    ``fp16`` compiles the half-precision graph variant (trunk in half, VQ in float32);
+    ``codebook_set`` as for the other backends (``path``: its deprecated name)."""
 
-    def __init__(self, model, modality: str, path: Optional[str] = None, specific: bool = True,
+    def __init__(self, model, modality: str, codebook_set: Optional[str] = None, specific: bool = True,
                  fp16: bool = True, min_batch: int = 1, opt_batch: int = 8, max_batch: int = 64,
-                 workspace_bytes: int = 1 << 30, device: Union[int, str] = 0):
+                 workspace_bytes: int = 1 << 30, device: Union[int, str] = 0, *, path: Optional[str] = None):
+        codebook_set = _renamed_kwarg(codebook_set, path)
         device = cuda_index(device)
         try:
             import torch_tensorrt
@@ -145,9 +152,9 @@ class TorchTensorRTEmbedder(Embedder):
         TensorRTConfig(fp16=fp16, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
                        workspace_bytes=workspace_bytes, device=device)  # validates the numbers
         check_modality(model, modality)
-        graph = EncoderGraph(model, modality, path, specific=specific, half=fp16, copy=True)
+        graph = EncoderGraph(model, modality, codebook_set, specific=specific, half=fp16, copy=True)
         graph = graph.eval().to(self.torch_device)
-        self.model, self.modality, self.path = model, modality, graph.path
+        self.model, self.modality, self.codebook_set = model, modality, graph.codebook_set
         self.max_batch = max_batch
         self.manifest = _manifest_like(model, graph, max_batch)
         clips = TensorRTConfig().clips if graph.clip_axis else (1, 1, 1)
@@ -179,8 +186,9 @@ def _manifest_like(model, graph: EncoderGraph, max_batch: int):
     from .artifact import Manifest
 
     spec = graph.spec(model)
-    return Manifest(modality=spec.modality, path=spec.path, precision="fp16" if graph.half else "fp32",
-                    opset=0, input_name="input", input_shape=spec.input_shape, input_dtype=spec.input_dtype,
+    return Manifest(modality=spec.modality, codebook_set=spec.codebook_set,
+                    precision="fp16" if graph.half else "fp32", opset=0, input_name="input",
+                    input_shape=spec.input_shape, input_dtype=spec.input_dtype,
                     clip_axis=spec.clip_axis, outputs=spec.outputs, embed_dim=int(model.config.embed_dim),
                     specific_dim=None, sub_dim=None, codebook_sizes={}, onnx_file="", onnx_sha256="",
                     codebooks_file=None, model_name=model.config.name, model_fingerprint="",

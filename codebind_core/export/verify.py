@@ -58,7 +58,7 @@ def check_parity(model, graph: ExportedGraph, batch_sizes: Sequence[int] = (1, 3
     for i, n in enumerate(batch_sizes):
         x = _batch(model, m.modality, n, seed + i)
         got = runner(x)
-        ref = model.encode(m.modality, x, path=m.path, specific="specific" in m.outputs)
+        ref = model.encode(m.modality, x, codebook_set=m.codebook_set, specific="specific" in m.outputs)
         worst_s = max(worst_s, float((got.shared - ref.shared).abs().max()))
         cos_sum += float((got.shared * ref.shared).sum(-1).sum())
         rows += n

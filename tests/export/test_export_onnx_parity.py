@@ -66,9 +66,9 @@ def test_fp16_graph_holds_half_weights_and_float32_codebook(exported):
 def test_codebooks_as_plain_arrays_rebuild_the_graph_output(tiny_model, exported, modality):
     g = exported[modality, "fp32"]
     books = load_codebooks(g.codebooks_path)
-    path_books = tiny_model.codebooks[g.manifest.path]
-    assert torch.equal(books["shared"], path_books["shared"].codebook)
-    assert torch.equal(books["specific"], path_books[modality].codebook)
+    set_books = tiny_model.codebooks[g.manifest.codebook_set]
+    assert torch.equal(books["shared"], set_books["shared"].codebook)
+    assert torch.equal(books["specific"], set_books[modality].codebook)
     assert g.manifest.codebook_sizes == {"shared": 256, "specific": 64}
     from codebind_core.export import create_embedder
 
@@ -82,13 +82,13 @@ def test_codebooks_as_plain_arrays_rebuild_the_graph_output(tiny_model, exported
 def test_manifest_records_what_a_runtime_needs(exported, tiny_model):
     g = exported["audio", "fp16"]
     data = json.loads(g.manifest_path.read_text())
-    assert data["modality"] == "audio" and data["precision"] == "fp16" and data["path"] == "audio"
+    assert data["modality"] == "audio" and data["precision"] == "fp16" and data["codebook_set"] == "audio"
     assert data["input_shape"] == [1, 1, 128, 204] and data["input_dtype"] == "float32"
     assert data["embed_dim"] == 64 and data["sub_dim"] == 8
     assert data["onnx_sha256"] and len(data["model_fingerprint"]) == 64
     text = exported["text", "fp32"].manifest
     assert text.input_dtype == "int64" and text.input_shape == (77,) and text.specific_dim is None
-    assert text.path == tiny_model.config.codebook_set_for("text")
+    assert text.codebook_set == tiny_model.config.codebook_set_for("text")
 
 
 def test_export_leaves_the_model_untouched(tiny_model, exported):

@@ -10,7 +10,7 @@ from codebind_core.export.onnx_export import OnnxExportConfig
 
 
 def _same(a, b, atol=1e-4):
-    assert (a.modality, a.path) == (b.modality, b.path)
+    assert (a.modality, a.codebook_set) == (b.modality, b.codebook_set)
     assert a.shared.shape == b.shared.shape and a.shared.dtype == b.shared.dtype == torch.float32
     assert (a.shared - b.shared).abs().max() <= atol
     assert torch.equal(a.codes, b.codes) and a.codes.dtype == torch.int64
@@ -33,7 +33,7 @@ def test_onnxruntime_and_torch_return_the_same_structure(tiny_model, exported, m
     ort_e.warmup(2)
     batch = torch_e.example(3)
     _same(ort_e(batch), torch_e(batch))
-    assert ort_e.path == torch_e.path
+    assert ort_e.codebook_set == torch_e.codebook_set
 
 
 def test_audio_accepts_one_or_many_clips(tiny_model, exported):
@@ -88,9 +88,9 @@ def test_onnx_path_must_fit_modality_and_weights(tiny_model, exported):
     with pytest.raises(ValueError, match="not found"):
         create_embedder(tiny_model, "depth", "onnxruntime", onnx_path="/nonexistent/depth.onnx")
     text = exported["text", "fp32"]  # bridges quantize with the first target's codebooks by default
-    assert text.manifest.path == tiny_model.config.targets[0] != "depth"
+    assert text.manifest.codebook_set == tiny_model.config.targets[0] != "depth"
     with pytest.raises(ValueError, match="codebooks"):
-        create_embedder(tiny_model, "text", "onnxruntime", onnx_path=text.onnx_path, path="depth")
+        create_embedder(tiny_model, "text", "onnxruntime", onnx_path=text.onnx_path, codebook_set="depth")
 
 
 def test_export_on_demand_is_cached_and_refreshed(tmp_path):

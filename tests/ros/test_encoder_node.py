@@ -72,7 +72,7 @@ def test_each_sensor_publishes_the_core_embedding(spin, ros_context, tiny_model,
         expected = tiny_model.encode(core, tiny_model.preprocess(core, [raw], **options))
     assert emb.header.frame_id == f"{modality}_frame"
     assert (emb.header.stamp.sec, emb.header.stamp.nanosec) == (1234, 567_000_000)
-    assert emb.modality == modality and emb.path == expected.path
+    assert emb.modality == modality and emb.path == expected.codebook_set
     assert emb.model_id == tiny_model.config.name
     np.testing.assert_allclose(np.asarray(emb.shared), expected.shared[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(np.asarray(emb.specific), expected.specific[0].numpy(), atol=1e-5)

@@ -10,12 +10,13 @@ Two settings, each trained on the same data and bridge:
 """
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, ClassVar, Dict, List
 
 from ..config import TARGET_MODALITIES
+from ..config_base import Config
+from ..config_base import check as _check
 from ..training.config import BridgePretrainConfig, ModelSpec
 from ..training.precision import PRECISIONS
 from .factors import UNIQUE_FACTORS
@@ -24,15 +25,14 @@ from .variants import VARIANTS
 SETTINGS = ("align", "finetune", "scratch")
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
 @dataclass
-class BenchmarkConfig:
+class BenchmarkConfig(Config):
     """Data, bridge, the two settings' budgets and variants, seeds and evaluation options. Every
-    variant of a comparison gets the same data, steps and batch."""
+    variant of a comparison gets the same data, steps and batch. Strict loading, types and
+    validation come from :class:`~codebind_core.config_base.Config`."""
+
+    config_label: ClassVar[str] = "benchmark config"
+    config_where: ClassVar[str] = "benchmark config"
 
     name: str = "synthbind-benchmark"
     synth: Dict[str, Any] = field(default_factory=lambda: {"seed": 0, "num_samples": 3000, "pose": "upright"})
@@ -76,10 +76,8 @@ class BenchmarkConfig:
     out_dir: str = "runs/benchmark"
     report: str = "docs/results.md"
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
+        super().validate()
         _check(min(self.align_steps, self.finetune_steps, self.scratch_steps) > 0 and self.batch_size > 1,
                "align_steps, finetune_steps, scratch_steps > 0 and batch_size > 1 required")
         _check(min(self.align_lr, self.finetune_lr, self.scratch_lr) > 0 and self.weight_decay >= 0
@@ -109,27 +107,11 @@ class BenchmarkConfig:
         self.bridge_pretrain.validate()
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "BenchmarkConfig":
-        _check(isinstance(d, dict), "a benchmark config must be a mapping")
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        _check(not unknown, f"unknown keys in benchmark config: {sorted(unknown)}")
-        d = dict(d)
-        if "model" in d:
-            d["model"] = ModelSpec(**d["model"])
-        if "bridge_pretrain" in d:
-            d["bridge_pretrain"] = BridgePretrainConfig(**{"enabled": True, **d["bridge_pretrain"]})
-        return cls(**d)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "BenchmarkConfig":
-        import yaml
-
-        p = Path(path)
-        _check(p.is_file(), f"benchmark config not found: {p}")
-        return cls.from_dict(yaml.safe_load(p.read_text()) or {})
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+    def from_dict(cls, values: Any) -> "BenchmarkConfig":
+        """Strict (:meth:`Config.from_dict`); the benchmark always trains its Stage-0 bridge."""
+        if isinstance(values, Mapping) and isinstance(values.get("bridge_pretrain"), Mapping):
+            values = {**values, "bridge_pretrain": {"enabled": True, **values["bridge_pretrain"]}}
+        return super().from_dict(values)
 
     def steps_for(self, setting: str) -> int:
         return {"align": self.align_steps, "finetune": self.finetune_steps, "scratch": self.scratch_steps}[setting]

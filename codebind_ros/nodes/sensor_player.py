@@ -42,7 +42,7 @@ from codebind_ros.nodes.params import declare, parse_mapping
 from codebind_ros.nodes.sensor_player_params import PlayerParams
 from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
 from codebind_ros.messaging.sensor_pose import parse_extrinsic, transform_to_pose
-from codebind_ros.nodes.session import run_node
+from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.tools.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
 from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
@@ -55,6 +55,7 @@ class SensorPlayerNode(Node):
 
     def __init__(self, node_name: str = "codebind_sensor_player", **node_kwargs):
         super().__init__(node_name, **node_kwargs)
+        self._stopping = False  # set by destroy_node: a timer callback still running publishes nothing
         self.params = p = declare(self, PlayerParams)
         self.stats = NodeStats()
         self.published: Dict[str, int] = {}
@@ -106,9 +107,16 @@ class SensorPlayerNode(Node):
 
     def _publish_truth(self, tick: int) -> None:
         p = self.params
-        self._truth_publisher.publish(String(data=json.dumps({
+        msg = String(data=json.dumps({
             **self.sim.ground_truth(tick), "frame_id": p.frame_id, "world_frame": p.world_frame,
-            "audio_object": p.audio_object, "tactile_object": p.tactile_object})))
+            "audio_object": p.audio_object, "tactile_object": p.tactile_object}))
+        if self._stopping:
+            return
+        try:
+            self._truth_publisher.publish(msg)
+        except Exception:
+            if not self._stopping and context_ok(self):
+                raise
 
     def _start_poses(self, p: PlayerParams) -> None:
         """Odometry publisher; /tf and /tf_static where tf2_msgs exists (not on PyPI)."""
@@ -151,7 +159,17 @@ class SensorPlayerNode(Node):
             self._send_to(self.tf_pub, "tf", self._tf_types[0](transforms=[self._stamped(body, header, p.base_frame)]))
 
     def _send_to(self, publisher, stream: str, msg) -> None:
-        publisher.publish(msg)
+        """Publish and count; nothing once the node is being destroyed (an executor thread may still
+        be in a timer callback then: its publishers' handles are going away, and the error would
+        come out of the executor's spin, stopping it for every other node it runs)."""
+        if self._stopping:
+            return
+        try:
+            publisher.publish(msg)
+        except Exception:
+            if self._stopping or not context_ok(self):
+                return
+            raise
         self._count(stream)
 
     def _header(self) -> Header:
@@ -163,8 +181,7 @@ class SensorPlayerNode(Node):
         self.stats.on_processed(0.0)
 
     def _send(self, stream: str, msg) -> None:
-        self.pubs[stream].publish(msg)
-        self._count(stream)
+        self._send_to(self.pubs[stream], stream, msg)
 
     def _on_frame(self) -> None:
         tick = self.ticks["frame"]
@@ -207,6 +224,7 @@ class SensorPlayerNode(Node):
         return {f"published_{k}": str(v) for k, v in sorted(self.published.items())}
 
     def destroy_node(self) -> None:
+        self._stopping = True
         if getattr(self, "replayer", None) is not None:
             self.replayer.stop()
         super().destroy_node()

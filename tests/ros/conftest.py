@@ -10,9 +10,11 @@ Helpers for the tests live in ``ros_testing.py`` (imported by module name, which
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
+import traceback
 import uuid
 import zlib
 from typing import List
@@ -49,20 +51,30 @@ def ros_context(request):
 
 
 class Spinner:
-    """A MultiThreadedExecutor on a background thread."""
+    """A MultiThreadedExecutor on a background thread.
+
+    An exception out of a callback comes out of ``spin_once``; it is kept in ``errors`` (and
+    logged) and the spinning goes on: a thread that stopped there would leave every node of the
+    test unserved (a client's answer never processed), failing much later for no visible reason."""
 
     def __init__(self, context):
         self.executor = MultiThreadedExecutor(num_threads=4, context=context)
         self.nodes: List = []
+        self.errors: List[str] = []
+        self._closing = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while self.executor.context.ok():
+        while self.executor.context.ok() and not self._closing:
             try:
                 self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # executor shut down under us at teardown
-                break
+            except Exception as exc:
+                if self._closing or not self.executor.context.ok():
+                    break  # executor shut down under us at teardown
+                self.errors.append("".join(traceback.format_exception(exc)))
+                logging.getLogger("codebind.tests.spin").error("callback failed: %s: %s",
+                                                               type(exc).__name__, exc)
 
     def add(self, node):
         self.executor.add_node(node)
@@ -75,6 +87,7 @@ class Spinner:
         node.destroy_node()
 
     def close(self) -> None:
+        self._closing = True
         for node in list(self.nodes):
             self.remove(node)
         self.executor.shutdown(timeout_sec=2.0)

@@ -199,14 +199,21 @@ def test_sigint_while_an_executable_loads_its_modules_exits_quietly(tmp_path, ti
                                                  "memory_node": _cmake_executables()["memory_node"]})
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
                PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
-    done = subprocess.run([str(lib / "interrupted")], env=env, capture_output=True, text=True, timeout=60)
+    # a shell runs background jobs with SIGINT ignored, and a child inherits that: give the
+    # executables the default disposition a terminal or `ros2 launch` gives them
+
+    def default_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    done = subprocess.run([str(lib / "interrupted")], env=env, capture_output=True, text=True, timeout=60,
+                          preexec_fn=default_sigint)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     for delay in (0.0, 0.1, 0.2, 0.4, 0.8):
         started = tmp_path / f"started_{delay}"
         proc = subprocess.Popen([str(lib / "memory_node"), "--ros-args", "-p", f"model_path:={tmp_path / 'ckpt'}",
                                  "-p", f"db_path:={tmp_path / f'm_{delay}.db'}"],
                                 env=dict(env, CODEBIND_STARTED=str(started)), cwd=tmp_path,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
         assert wait_until(started.exists, 60.0)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)

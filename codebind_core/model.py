@@ -170,11 +170,7 @@ class CodeBind(nn.Module):
             raise ValueError(f"this model has no {modality!r} encoder; it has {sorted(self.encoders)}"
                              f"{ros_name_hint(modality)}")
         enc = self.encoders[modality]
-        clips = 1
-        expected = getattr(enc, "expected_shape", None)
-        if expected is not None and x.ndim == len(expected) + 2:  # (B, clips, ...) e.g. audio
-            clips = x.shape[1]
-            x = x.flatten(0, 1)
+        x, clips = _flatten_clips(enc, x)
         tok = enc(x)
         dec = modality in self.decoders
         return _Tokens(*self.heads[modality](tok), enc.patchify(x) if dec else None, clips, tok if dec else None)
@@ -188,11 +184,7 @@ class CodeBind(nn.Module):
         if modality == "image":
             return self.bridge.image_tokens(x)[:, 0], 1
         enc = self.encoders[modality]
-        clips = 1
-        expected = getattr(enc, "expected_shape", None)
-        if expected is not None and x.ndim == len(expected) + 2:  # (B, clips, ...) e.g. audio
-            clips = x.shape[1]
-            x = x.flatten(0, 1)
+        x, clips = _flatten_clips(enc, x)
         return enc(x)[:, 0], clips
 
     def encode(self, modality: str, batch, codebook_set: Optional[str] = None, specific: bool = True,
@@ -416,6 +408,14 @@ class CodeBind(nn.Module):
     # ---- persistence ----------------------------------------------------------------------
     def save(self, directory, merge_lora: bool = False) -> None:
         save_checkpoint(self, directory, merge_lora=merge_lora)
+
+
+def _flatten_clips(enc, x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    """(B, clips, ...) inputs (e.g. audio) as (B·clips, ...) and the clips per sample."""
+    expected = getattr(enc, "expected_shape", None)
+    if expected is not None and x.ndim == len(expected) + 2:
+        return x.flatten(0, 1), x.shape[1]
+    return x, 1
 
 
 def _mean(xs: List[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:

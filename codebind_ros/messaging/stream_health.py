@@ -6,8 +6,12 @@ reliable subscription). :class:`StreamMonitor` turns those cases into /diagnosti
 
 - ``incompatible_qos``: a publisher on the topic offers QoS this subscription cannot match
   (e.g. a best-effort driver and ``qos_reliability: reliable``); rclpy's incompatible-QoS event.
-- ``lost``: samples the middleware reports as lost (rclpy's message-lost event; best-effort
-  streams whose fragments did not all arrive).
+- ``lost``: messages sent and never delivered. Two sources, each seeing part of the loss:
+  rclpy's message-lost event (best-effort samples whose fragments did not all arrive, reported
+  by the middleware), and gaps in each publisher's ``publication_sequence_number``
+  (:class:`SequenceTracker`), which also see what no event reports: a reliable KEEP_LAST reader
+  whose history overflowed while the executor was busy. The loss counted is the larger of the
+  two (both count the same best-effort gaps).
 - a stall: publishers are matched but no message arrived for ``stall_timeout_s``.
 
 Plain Python apart from :meth:`event_callbacks`; the clock is injectable for tests.
@@ -48,7 +52,9 @@ class StreamMonitor:
         self.matched = 0              # publishers currently matched (matched event)
         self.incompatible = 0         # incompatible-QoS events so far
         self.incompatible_policy = ""  # the policy of the latest one
-        self.lost = 0                 # messages the middleware reported lost
+        self.lost = 0                 # messages counted lost: max(reported, sequence gaps)
+        self.reported_lost = 0        # ... of them, reported by the middleware (message-lost event)
+        self.sequences = SequenceTracker(on_lost=lambda n: self._count_lost(), clock=clock)
         self._last_message: Optional[float] = None
         self._matched_since: Optional[float] = None
         self.publisher_count: Callable[[], int] = lambda: self.matched  # graph count when bound
@@ -71,10 +77,14 @@ class StreamMonitor:
         return self
 
     # ---- events --------------------------------------------------------------------------------
-    def on_message(self) -> None:
+    def on_message(self, info=None) -> None:
+        """One message arrived; ``info``: its rclpy MessageInfo (a dict; a subscription callback
+        that takes two arguments gets it), whose sequence number reveals messages that did not."""
         with self._lock:
             self.messages += 1
             self._last_message = self._clock()
+        if info is not None:
+            self.sequences.observe(info)
 
     def on_matched(self, current: int) -> None:
         with self._lock:
@@ -91,9 +101,21 @@ class StreamMonitor:
         if n <= 0:
             return
         with self._lock:
-            self.lost += int(n)
-        if self.on_lost is not None:
-            self.on_lost(int(n))
+            self.reported_lost += int(n)
+        self._count_lost()
+
+    def _count_lost(self) -> None:
+        """Bring ``lost`` up to the larger of the two sources; ``on_lost`` gets the increase."""
+        with self._lock:
+            total = max(self.reported_lost, self.sequences.lost)
+            grew, self.lost = total - self.lost, max(self.lost, total)
+        if grew > 0 and self.on_lost is not None:
+            self.on_lost(grew)
+
+    def expire(self) -> int:
+        """Confirm overdue sequence gaps now (before a report); returns the loss counted."""
+        self.sequences.expire()
+        return self.lost
 
     # ---- reports -------------------------------------------------------------------------------
     def warnings(self) -> List[str]:
@@ -122,11 +144,14 @@ class StreamMonitor:
 
     def values(self) -> Dict[str, str]:
         """Figures for /diagnostics."""
+        self.expire()
         now = self._clock()
+        seq = self.sequences.values()
         with self._lock:
             age = "" if self._last_message is None else f"{now - self._last_message:.2f}"
             return {"publishers_matched": str(self.matched), "incompatible_qos": str(self.incompatible),
-                    "lost_in_transport": str(self.lost), "last_message_age_s": age}
+                    "lost_in_transport": str(self.lost), "lost_reported": str(self.reported_lost),
+                    "lost_sequence_gaps": seq["lost_in_transport"], "last_message_age_s": age}
 
 
 class SequenceTracker:

@@ -105,9 +105,10 @@ class EncoderNode(Node):
                                f"'{self.output_topic}' with {p.backend} ({self.model_id})")
 
     # ---- subscription side: cheap, never blocks on the model --------------------------------
-    def _on_message(self, msg) -> None:
+    def _on_message(self, msg, info) -> None:
+        """``info``: rclpy's MessageInfo; its sequence number counts messages that never arrived."""
         self.stats.on_received()
-        self.stream.on_message()
+        self.stream.on_message(info)
         size = sensors.message_bytes(msg)
         if size > self.params.max_message_bytes:
             self._drop_invalid(f"message of {size} bytes exceeds max_message_bytes "

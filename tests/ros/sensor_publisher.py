@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for a subscriber")
     parser.add_argument("--linger", type=float, default=0.0,
                         help="seconds each publisher stays after its last frame")
+    parser.add_argument("--lead-pause", type=float, default=0.0,
+                        help="seconds between a stream's first frame and the rest (the first frame then "
+                             "surely arrives, and a subscriber counts any later loss from its sequence)")
     args = parser.parse_args()
 
     import rclpy
@@ -86,7 +89,8 @@ def main() -> int:
             for i in range(frames[stream]):
                 msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + i, 0
                 pub.publish(msg)
-                due += 1.0 / rate  # paced by a clock: the stream keeps its rate whatever a publish costs
+                due += 1.0 / rate + (args.lead_pause if i == 0 else 0.0)  # paced by a clock: the
+                # stream keeps its rate whatever a publish costs
                 time.sleep(max(0.0, due - time.monotonic()))
             sent[stream] = frames[stream]
             time.sleep(1.0 + args.linger)  # reliable delivery may still be repairing the last frame

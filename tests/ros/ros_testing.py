@@ -56,3 +56,58 @@ def make_encoder(model, modality: str, topic: str, context, **params):
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     return EncoderNode(model=model, node_name=f"enc_{modality}", context=context,
                        parameter_overrides=overrides)
+
+
+# ---- the memory node's world-frame inputs (odometry, proposal frames) and its query service ----
+SEC = 1_000_000_000
+
+
+def call_query(helper, request, timeout: float = 20.0):
+    """One QueryText call to ``codebind/query`` (in ``helper``'s namespace); returns the response."""
+    from codebind_ros.srv import QueryText
+
+    client = helper.create_client(QueryText, "codebind/query")
+    try:
+        assert client.wait_for_service(timeout_sec=timeout)
+        future = client.call_async(request)
+        assert wait_until(future.done, timeout)
+        return future.result()
+    finally:
+        helper.destroy_client(client)
+
+
+def odometry_msg(sec: float, x: float, y: float, yaw: float, frame: str = "map", child: str = "base_link"):
+    """nav_msgs/Odometry: the body at (x, y) in ``frame``, heading ``yaw`` (rad), at ``sec`` s."""
+    import math
+
+    from nav_msgs.msg import Odometry
+    from std_msgs.msg import Header
+
+    from codebind_ros.conversions.results import ns_to_stamp
+
+    msg = Odometry(header=Header(stamp=ns_to_stamp(int(sec * SEC)), frame_id=frame), child_frame_id=child)
+    msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
+    msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+    return msg
+
+
+def proposal_frame(model, texts, sec: float, positions, path: str = "depth"):
+    """A proposal frame in the camera optical frame: (EmbeddingArray of the texts' embeddings,
+    LocalizationArray of their 3-D centres, 0.1 m boxes)."""
+    import torch
+    from std_msgs.msg import Header
+
+    from codebind_ros.conversions import embedding_msg
+    from codebind_ros.conversions.results import ns_to_stamp
+    from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray
+
+    header = Header(stamp=ns_to_stamp(int(sec * SEC)), frame_id="camera_optical_frame")
+    with torch.no_grad():
+        emb = model.encode_text(texts, codebook_set=path)
+    arr = EmbeddingArray(header=header, embeddings=[embedding_msg.to_msg(emb, i, header, "camera", model.config.name)
+                                                    for i in range(len(texts))])
+    geo = LocalizationArray(header=header, results=[Localization(has_position=True) for _ in texts])
+    for r, p in zip(geo.results, positions):
+        r.position.x, r.position.y, r.position.z = p
+        r.size.x = r.size.y = r.size.z = 0.1
+    return arr, geo

@@ -8,58 +8,22 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from nav_msgs.msg import Odometry
 from ros_testing import Collector, wait_for_subscribers, wait_until
+from ros_testing import call_query as _call
+from ros_testing import odometry_msg as _odometry
+from ros_testing import proposal_frame as _frame
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from codebind_core.memory import ObjectMemory
-from codebind_ros.conversions import embedding_msg
-from codebind_ros.conversions.results import ns_to_stamp
 from codebind_ros.messaging.qos import latched_qos, results_qos
 from codebind_ros.messaging.spatial_topics import MEMORY_MARKERS, PROPOSAL_BOXES, PROPOSALS
-from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray, QueryResult
+from codebind_ros.msg import EmbeddingArray, LocalizationArray, QueryResult
 from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.srv import QueryText
 from codebind_ros.tools.answer_format import format_answer
-
-PATH = "depth"
-SEC = 1_000_000_000
-
-
-def _call(helper, request, timeout=20.0):
-    client = helper.create_client(QueryText, "codebind/query")
-    try:
-        assert client.wait_for_service(timeout_sec=timeout)
-        future = client.call_async(request)
-        assert wait_until(future.done, timeout)
-        return future.result()
-    finally:
-        helper.destroy_client(client)
-
-
-def _odometry(sec: float, x: float, y: float, yaw: float, frame="map", child="base_link") -> Odometry:
-    msg = Odometry(header=Header(stamp=ns_to_stamp(int(sec * SEC)), frame_id=frame), child_frame_id=child)
-    msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
-    msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-    return msg
-
-
-def _frame(model, texts, sec: float, positions):
-    """A proposal frame (embeddings + geometry) in the camera optical frame."""
-    header = Header(stamp=ns_to_stamp(int(sec * SEC)), frame_id="camera_optical_frame")
-    with torch.no_grad():
-        emb = model.encode_text(texts, codebook_set=PATH)
-    arr = EmbeddingArray(header=header, embeddings=[embedding_msg.to_msg(emb, i, header, "camera", model.config.name)
-                                                    for i in range(len(texts))])
-    geo = LocalizationArray(header=header, results=[Localization(has_position=True) for _ in texts])
-    for r, p in zip(geo.results, positions):
-        r.position.x, r.position.y, r.position.z = p
-        r.size.x = r.size.y = r.size.z = 0.1
-    return arr, geo
 
 
 def test_proposals_wait_for_their_pose_and_become_objects_in_the_fixed_frame(spin, ros_context, tiny_model,

@@ -192,6 +192,67 @@ def test_seen_elsewhere_first_after_a_while_is_a_move_and_look_alikes_together_s
         assert len(set(res.object_ids)) == 2
 
 
+def _changed_view(proto, cos, seed):
+    """An embedding at cosine ``cos`` to ``proto``: the same object seen so differently (another
+    side, other light) that it is below ``reid_similarity`` but above ``moved_similarity``."""
+    u = np.random.default_rng(seed).standard_normal(proto.size)
+    u -= (u @ proto) * proto
+    return cos * proto + math.sqrt(1 - cos * cos) * u / np.linalg.norm(u)
+
+
+def _score(mem, vec, obj_id):
+    return next(h.score for h in mem.query({"pointcloud": vec}, top_k=10, include_gone=True) if h.object.id == obj_id)
+
+
+def test_a_missing_object_seen_elsewhere_in_the_same_frame_is_moved_not_duplicated(tmp_path, books, protos):
+    new_place = (3.0, -1.0, 0.8)
+    for missing in (False, True):
+        with ObjectMemory.open(tmp_path / f"m{missing}.db", books, object_config=_config()) as mem:
+            stamp, _ = _map_scene(mem, protos)
+            mug = _by_label(mem)["red mug"]
+            v = _changed_view(protos[0], 0.72, 3)
+            score = _score(mem, v, mug.id)
+            assert mem.config.moved_similarity <= score < mem.config.reid_similarity, score  # the case meant
+            res = mem.observe([ObjectProposal("pointcloud", stamp, new_place, embedding=v, label="red mug")],
+                              not_seen=[mug.id] if missing else [])
+            if not missing:  # its place not seen empty, last seen 0.1 s ago: another mug
+                assert res.created and res.moved == [] and len(mem) == len(TRUTH) + 1
+                continue
+            assert res.moved == [mug.id] and res.created == [] and res.missed == [] and len(mem) == len(TRUTH)
+            got = mem.get(mug.id)
+            assert got.position == new_place and got.moves == 1 and got.status == "present"
+            np.testing.assert_allclose(got.previous_position, mug.position)
+
+
+def test_seen_elsewhere_before_its_place_is_seen_empty_merges_into_the_old_object(tmp_path, books, protos):
+    new_place = (3.0, -1.0, 0.8)
+    db = tmp_path / "m.db"
+    with ObjectMemory.open(db, books, object_config=_config()) as mem:
+        stamp, _ = _map_scene(mem, protos)
+        mug, blue = _by_label(mem)["red mug"], _by_label(mem)["blue mug"]
+        # the mug at its new place, seen differently, before its old place is looked at: a new object
+        res = mem.observe([ObjectProposal("pointcloud", stamp, new_place, embedding=_changed_view(protos[0], 0.72, 3),
+                                          label="red mug")])
+        (young,) = res.created
+        # a look-alike of the blue mug (which is still where it was) appears elsewhere too
+        res = mem.observe([ObjectProposal("pointcloud", stamp + 1, (-3.0, 2.0, 0.8), embedding=protos[1])])
+        (twin,) = res.created
+        assert len(mem) == len(TRUTH) + 2
+        # now the red mug's old place is seen empty: the young object was the red mug, moved
+        res = mem.observe([], stamp_ns=stamp + 2, not_seen=[mug.id])
+        assert res.merged == {young: mug.id} and res.moved == [mug.id] and res.missed == []
+        got = mem.get(mug.id)
+        assert mem.get(young) is None and len(mem) == len(TRUTH) + 1
+        assert got.position == new_place and got.moves == 1 and got.views == mug.views + 1
+        assert got.last_seen_ns == stamp and got.first_seen_ns == mug.first_seen_ns
+        np.testing.assert_allclose(got.previous_position, mug.position)
+        assert mem.get(twin) is not None and mem.get(blue.id).moves == 0  # its best match is present
+        hits = mem.query({"pointcloud": protos[0]}, top_k=1)
+        assert hits[0].object.id == mug.id and hits[0].object.position == new_place
+    with ObjectMemory.open(db, books, object_config=_config()) as mem:  # committed as one change
+        assert mem.get(young) is None and mem.get(mug.id).position == new_place and len(mem) == len(TRUTH) + 1
+
+
 def test_gone_after_n_misses_and_back_when_seen_again(tmp_path, books, protos):
     with ObjectMemory.open(tmp_path / "m.db", books, object_config=_config(miss_limit=3)) as mem:
         stamp, _ = _map_scene(mem, protos, passes=1)

@@ -17,6 +17,10 @@ class ObjectConfig:
             when the cosine is at least this, and the object is gone, missing, or was last seen at
             its place at least ``reid_min_age_ns`` before.
         reid_min_age_ns: see ``reid_similarity`` (keeps two look-alikes seen together apart).
+        moved_similarity: an object whose place was seen empty (missing or gone) is re-identified
+            by a proposal elsewhere, or by an object that appeared since it was last seen (which is
+            merged into it), with a cosine of at least this, when it is that one's best match
+            among all objects of its path.
         miss_limit: an object whose place is seen empty this many times in a row is ``gone``.
         attach_radius: a non-visual observation (sound, touch) attaches to the nearest object
             within this distance (m).
@@ -32,6 +36,7 @@ class ObjectConfig:
     min_similarity: float = 0.5
     reid_similarity: float = 0.8
     reid_min_age_ns: int = 2_000_000_000
+    moved_similarity: float = 0.5
     miss_limit: int = 3
     attach_radius: float = 0.3
     huber_delta: float = 0.05
@@ -52,6 +57,8 @@ class ObjectConfig:
         check(-1 <= self.min_similarity <= 1, f"min_similarity must be in [-1, 1], got {self.min_similarity}")
         check(self.min_similarity <= self.reid_similarity <= 1,
               f"reid_similarity must be in [min_similarity, 1], got {self.reid_similarity}")
+        check(self.min_similarity <= self.moved_similarity <= 1,
+              f"moved_similarity must be in [min_similarity, 1], got {self.moved_similarity}")
         check(self.reid_min_age_ns >= 0, f"reid_min_age_ns must be >= 0, got {self.reid_min_age_ns}")
         check(self.miss_limit >= 1, f"miss_limit must be >= 1, got {self.miss_limit}")
         check(self.attach_radius > 0, f"attach_radius must be > 0 m, got {self.attach_radius}")

@@ -7,10 +7,17 @@ Association (per call of :meth:`ObjectMemory.observe`, one sensor frame):
    is the exact code-table score of the object's stored codes, as in observation search). Pairs
    are assigned greedily, best cosine first, one proposal per object per frame.
 2. *Re-identification.* A proposal left over is matched against every object of its path with the
-   exact code-table scan (:func:`kernels.scan_topk`); cosine >= ``reid_similarity`` with an object
-   that is gone, missing, or unseen at its place for ``reid_min_age_ns`` means that object moved:
-   it is updated in place (``moves`` + 1, ``previous_position`` kept), not duplicated.
+   exact code-table scan (:func:`kernels.scan_topk`). That object moved, and is updated in place
+   (``moves`` + 1, ``previous_position`` kept), not duplicated, when it is
+   - missing (its place seen empty before or in this very frame) or gone, the proposal's best match
+     among the objects not joined in this frame, with cosine >= ``moved_similarity``; or
+   - unseen at its place for ``reid_min_age_ns``, with cosine >= ``reid_similarity``.
 3. Otherwise the proposal starts a new object.
+4. *Late re-identification.* When an object's place is seen empty after it was already seen
+   elsewhere (and so started a new object there), the newer object is merged into it by the same
+   rule: an object first seen after the missing one was last seen, whose best match among all
+   objects is the missing one with cosine >= ``moved_similarity``. The missing object keeps its id
+   and takes the newer one's place; ``ObserveResult.merged`` says which id went into which.
 
 Fusion: position and extent are a weighted running mean with Huber weights (1 within
 ``huber_delta`` of the current centre, delta / residual beyond), the accumulated weight capped at
@@ -66,6 +73,7 @@ class ObserveResult:
     missed: List[int] = field(default_factory=list)       # place seen empty this frame
     gone: List[int] = field(default_factory=list)         # became gone this frame
     evicted: List[int] = field(default_factory=list)
+    merged: Dict[int, int] = field(default_factory=dict)  # removed id -> the (moved) object it joined
 
 
 class ObjectMemory:
@@ -338,6 +346,7 @@ class ObjectMemory:
         res = ObserveResult(object_ids=[0] * len(prepared))
         with self._lock:
             changed: Dict[int, Tuple[MemoryObject, np.ndarray]] = {}
+            empty = self._seen_empty(view) | self._known_ids(not_seen)
             luts = [self.codebooks.lookup_table(p.path, v) for p, v, _ in prepared]
             pairs = []
             for i, (p, v, _) in enumerate(prepared):
@@ -358,7 +367,7 @@ class ObjectMemory:
             for i, (p, v, codes) in enumerate(prepared):
                 if i in assigned:
                     continue
-                oid = self._reidentify(p, luts[i], stamp, changed)
+                oid = self._reidentify(p, luts[i], stamp, changed, empty)
                 if oid is not None:
                     obj = self._objects[oid]
                     codes, f = self._embed(obj, self._fused(obj), v)
@@ -371,10 +380,11 @@ class ObjectMemory:
                     continue
                 new.append((i, MemoryObject(0, p.path, codes, p.position, p.size or (0.0, 0.0, 0.0), p.stamp_ns,
                                             p.stamp_ns, 1, (p.modality,), p.label), v))
-            self._count_misses(stamp, view, not_seen, changed, res)
-            new_ids = self._commit(new, changed, res)
+            self._count_misses(stamp, empty, changed, res)
+            self._merge_reappeared(changed, res)
+            new_ids = self._commit(new, changed, res, removed=list(res.merged))
             for i, oid in assigned.items():
-                res.object_ids[i] = oid
+                res.object_ids[i] = res.merged.get(oid, oid)
             for (i, _, _), oid in zip(new, new_ids):
                 res.object_ids[i] = oid
             res.created = list(new_ids)
@@ -384,36 +394,94 @@ class ObjectMemory:
         idx = self._index[obj.path]
         return idx.fused[idx.slot[obj.id]]
 
-    def _reidentify(self, p: ObjectProposal, lut: np.ndarray, stamp: int, taken) -> Optional[int]:
-        """Id of the object this proposal shows moved elsewhere, if any (see module docstring)."""
-        idx = self._index.get(p.path)
+    def _matches(self, path: str, lut: np.ndarray, k: int = _REID_CANDIDATES) -> List[Tuple[float, int]]:
+        """The ``k`` best (cosine, object id) of ``path`` for a lookup table, by the exact code-table scan."""
+        idx = self._index.get(path)
         if idx is None or not len(idx):
-            return None
-        cfg = self.config
+            return []
         scores, rows = scan_topk(idx.codes, lut, idx.inv_norm, idx.status, _ALL_STATUSES, idx.last_seen,
-                                 -(2 ** 63), 2 ** 63 - 1, _REID_CANDIDATES, np.zeros(1, np.int64),
-                                 np.full(1, idx.n, np.int64))
-        for s, r in zip(scores, rows):
+                                 -(2 ** 63), 2 ** 63 - 1, k, np.zeros(1, np.int64), np.full(1, idx.n, np.int64))
+        return [(float(s), int(idx.ids[r])) for s, r in zip(scores, rows)]
+
+    def _missing(self, obj: MemoryObject, empty) -> bool:
+        return obj.status == GONE or obj.misses > 0 or obj.id in empty
+
+    def _reidentify(self, p: ObjectProposal, lut: np.ndarray, stamp: int, taken, empty) -> Optional[int]:
+        """Id of the object this proposal shows moved elsewhere, if any (see module docstring)."""
+        cfg = self.config
+        best = True
+        for s, oid in self._matches(p.path, lut):
+            if oid in taken:
+                continue
+            obj = self._objects[oid]
+            if best and s >= cfg.moved_similarity and self._missing(obj, empty):
+                return oid
+            best = False
             if s < cfg.reid_similarity:
                 break
-            obj = self._objects[int(idx.ids[r])]
-            if obj.id in taken:
-                continue
-            if obj.status == GONE or obj.misses > 0 or stamp - obj.last_seen_ns >= cfg.reid_min_age_ns:
-                return obj.id
+            if self._missing(obj, empty) or stamp - obj.last_seen_ns >= cfg.reid_min_age_ns:
+                return oid
         return None
 
-    def _count_misses(self, stamp: int, view, not_seen: Iterable[int], changed, res: ObserveResult) -> None:
-        missed = {int(i) for i in not_seen}
-        unknown = missed - set(self._objects)
-        if unknown:
-            raise ValueError(f"not_seen names unknown object ids {sorted(unknown)[:10]}")
+    def _seen_empty(self, view) -> set:
+        """Ids of present objects whose place ``view`` saw empty (none without a view)."""
+        out = set()
         if view is not None:
             for idx in self._index.values():
                 rows = np.flatnonzero(idx.status[: idx.n] == 0)
                 if rows.size:
                     empty = np.asarray(view.seen_empty(idx.centres[rows], idx.radii[rows]), bool)
-                    missed.update(int(i) for i in idx.ids[rows[empty]])
+                    out.update(int(i) for i in idx.ids[rows[empty]])
+        return out
+
+    def _merge_reappeared(self, changed, res: ObserveResult) -> None:
+        """Late re-identification (module docstring, step 4): objects missed in this frame take
+        over an object that appeared elsewhere since they were last seen."""
+        cfg = self.config
+        for oid in list(res.missed):
+            old, f_old = changed[oid]
+            best = None
+            for cand in self._objects.values():
+                if (cand.path != old.path or cand.id == oid or cand.id in res.merged or cand.status != PRESENT
+                        or cand.first_seen_ns <= old.last_seen_ns or cand.id in res.missed):
+                    continue
+                young, f_young = changed.get(cand.id, (cand, None))
+                if f_young is None:
+                    f_young = self._fused(cand).astype(np.float32)
+                lut = self.codebooks.lookup_table(old.path, f_young)
+                top = next(((s, i) for s, i in self._matches(old.path, lut, 3) if i != cand.id), None)
+                if top is not None and top[1] == oid and top[0] >= cfg.moved_similarity \
+                        and (best is None or top[0] > best[0]):
+                    best = (top[0], young, f_young)
+            if best is None:
+                continue
+            _, young, f_young = best
+            cap = cfg.max_fusion_weight
+            f = min(old.views, cap) * f_old.astype(np.float32) + min(young.views, cap) * f_young
+            f /= max(float(np.linalg.norm(f)), 1e-12)
+            mods = old.modalities + tuple(m for m in young.modalities if m not in old.modalities)
+            changed[oid] = (replace(old, codes=self.codebooks.quantize(old.path, f)[0], position=young.position,
+                                    extent=young.extent, weight=young.weight,
+                                    last_seen_ns=max(old.last_seen_ns, young.last_seen_ns),
+                                    views=old.views + young.views, modalities=mods, label=young.label or old.label,
+                                    status=PRESENT, misses=0, previous_position=old.position, moves=old.moves + 1,
+                                    moved_ns=young.first_seen_ns), f)
+            changed.pop(young.id, None)
+            res.merged[young.id] = oid
+            res.missed.remove(oid)
+            if oid in res.gone:
+                res.gone.remove(oid)
+            res.moved.append(oid)
+
+    def _known_ids(self, ids: Iterable[int]) -> set:
+        out = {int(i) for i in ids}
+        unknown = out - set(self._objects)
+        if unknown:
+            raise ValueError(f"not_seen names unknown object ids {sorted(unknown)[:10]}")
+        return out
+
+    def _count_misses(self, stamp: int, missed: set, changed, res: ObserveResult) -> None:
+        """A miss for every present object in ``missed`` (place seen empty) not joined this frame."""
         for oid in sorted(missed - set(changed)):
             obj = self._objects[oid]
             if obj.status != PRESENT or obj.last_seen_ns >= stamp:
@@ -433,18 +501,20 @@ class ObjectMemory:
         cands = sorted((o.status != GONE, o.last_seen_ns, o.id) for o in self._objects.values() if o.id not in keep)
         return [oid for _, _, oid in cands[:excess]]
 
-    def _commit(self, new, changed, res: ObserveResult) -> List[int]:
-        victims = self._victims(len(new), set(changed))
+    def _commit(self, new, changed, res: ObserveResult, removed: Sequence[int] = ()) -> List[int]:
+        """Insert ``new``, update ``changed``, delete ``removed`` (merged away) and what the
+        ``max_objects`` bound evicts, in one transaction; then the same in RAM."""
+        victims = self._victims(len(new) - len(removed), set(changed) | set(removed))
         if len(new) > self.config.max_objects:
             raise ValueError(f"{len(new)} new objects exceed max_objects ({self.config.max_objects})")
 
         def write():
             ids = self._table.insert([o for _, o, _ in new])
             self._table.update([o for o, _ in changed.values()])
-            self._table.delete(victims)
+            self._table.delete([*victims, *removed])
             return ids
-        ids = self._transaction(write) if (new or changed or victims) else []
-        for oid in victims:
+        ids = self._transaction(write) if (new or changed or victims or removed) else []
+        for oid in [*victims, *removed]:
             self._drop(oid)
         for o, f in changed.values():
             self._put(o, f)

@@ -14,8 +14,10 @@ _M = MemoryConfig()  # the memory's own defaults; the parameters that mirror it 
 # player's tour (docs/ros.md, "Objects"): views of one object have a cosine of 0.50 or more with
 # each other, views of different objects up to 0.60, so association relies on the 3-D gate
 # (neighbours are >= 0.5 m apart, positions within 5 cm) and re-identification of a moved object
-# needs 0.7 with the object's fused embedding (own views >= 0.80, other objects' <= 0.61).
-_O = ObjectConfig(gate_distance=0.2, min_similarity=0.4, reid_similarity=0.7)
+# needs 0.7 with the object's fused embedding (own views >= 0.80, other objects' <= 0.61) -- or,
+# for an object whose place was seen empty, 0.55 when it is the proposal's best match (the moved
+# box of the tour, seen from a side it had not been seen from: 0.62; the next object 0.41).
+_O = ObjectConfig(gate_distance=0.2, min_similarity=0.4, reid_similarity=0.7, moved_similarity=0.55)
 
 
 @dataclass
@@ -80,6 +82,9 @@ class MemoryParams:
         "a proposal elsewhere with at least this cosine re-identifies a missing / unseen object: it moved"))
     reid_min_age: float = field(default=_O.reid_min_age_ns / 1e9, metadata=doc(
         "... when that object was last seen at least this many seconds before"))
+    moved_similarity: float = field(default=_O.moved_similarity, metadata=doc(
+        "an object whose place was seen empty is re-identified elsewhere with at least this cosine, "
+        "when it is the best match there"))
     miss_limit: int = field(default=_O.miss_limit, metadata=doc("views of an empty place that make its object gone"))
     attach_radius: float = field(default=_O.attach_radius, metadata=doc(
         "a sound or touch located by the localiser attaches to the nearest object within this (m)"))
@@ -139,7 +144,8 @@ class MemoryParams:
         """The :class:`ObjectConfig` these parameters describe (ValueError names a bad one)."""
         return ObjectConfig(fixed_frame=self.fixed_frame, gate_distance=self.gate_distance,
                             min_similarity=self.min_similarity, reid_similarity=self.reid_similarity,
-                            reid_min_age_ns=int(self.reid_min_age * 1e9), miss_limit=self.miss_limit,
+                            reid_min_age_ns=int(self.reid_min_age * 1e9), moved_similarity=self.moved_similarity,
+                            miss_limit=self.miss_limit,
                             attach_radius=self.attach_radius, huber_delta=_O.huber_delta,
                             max_fusion_weight=_O.max_fusion_weight, max_objects=self.max_objects)
 

@@ -4,7 +4,8 @@ the localisation node proposes, the memory node keeps objects in the map frame.
 
 - after one pass every category query returns its object first within 5 cm for at least 5 of 6
   objects, with exactly one memory object per physical object;
-- a second pass with one object moved reports it at its new place, not at the old one.
+- a second pass with one object moved reports it at its new place, not at the old one, as the
+  same object updated in place (its id kept, ``moves`` 1).
 
 The numbers are printed (``pytest -s``) and recorded in docs/ros.md, "World frame and objects".
 The player is removed after each pass while its frame timer may still be running: nothing of that
@@ -131,6 +132,9 @@ def test_one_pass_maps_each_object_once_and_a_moved_object_is_found_at_its_new_p
                            "present objects at the old place": near_old,
                            "objects": len(present), "gone": len(memory.objects.objects()) - len(present)})
     assert np.linalg.norm(p - new) <= 0.05, (p, new)
+    # the same object, updated in place (not a new one with the old one marked gone)
+    assert int(top.object_id) == moved_id and top.moves == 1, (top.object_id, moved_id, top.moves)
+    assert len(memory.objects.objects()) == len(truth), "one object per physical object, gone ones included"
     assert not near_old, near_old
     assert all(np.linalg.norm(np.array([r.position.x, r.position.y, r.position.z]) - old) > 0.15 for r in res.results)
     assert not spin.errors, spin.errors

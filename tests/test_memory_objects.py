@@ -249,8 +249,10 @@ def test_seen_elsewhere_before_its_place_is_seen_empty_merges_into_the_old_objec
         assert mem.get(twin) is not None and mem.get(blue.id).moves == 0  # its best match is present
         hits = mem.query({"pointcloud": protos[0]}, top_k=1)
         assert hits[0].object.id == mug.id and hits[0].object.position == new_place
+        assert mem.resolve(young) == mug.id and mem.resolve(twin) == twin and mem.resolve(10 ** 6) is None
     with ObjectMemory.open(db, books, object_config=_config()) as mem:  # committed as one change
         assert mem.get(young) is None and mem.get(mug.id).position == new_place and len(mem) == len(TRUTH) + 1
+        assert mem.resolve(young) == mug.id  # an id a client kept still finds the object
 
 
 def test_gone_after_n_misses_and_back_when_seen_again(tmp_path, books, protos):

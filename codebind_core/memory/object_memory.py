@@ -93,6 +93,7 @@ class ObjectMemory:
         self.unattached = 0         # non-visual observations with no object near enough
         self.requantized = 0        # objects re-quantized after a codebook change
         self.damaged_objects: List[int] = []   # unreadable rows removed at open
+        self._merges: Dict[int, int] = {}      # merged-away id -> the object it went into
         self._owns_observations = False
         with self._lock:
             self._table = ObjectTable(self._store)
@@ -183,6 +184,7 @@ class ObjectMemory:
             self._transaction(write)
 
     def _load(self) -> None:
+        self._merges = self._table.merges()
         objs, bad = self._table.load()
         for o in objs:
             try:
@@ -218,6 +220,19 @@ class ObjectMemory:
         with self._lock:
             o = self._objects.get(int(obj_id))
             return None if o is None else replace(o)
+
+    def resolve(self, obj_id: int) -> Optional[int]:
+        """The id under which object ``obj_id`` lives now: itself, or the object it was merged into
+        (it had been seen elsewhere before its old place was seen empty); None if it was evicted."""
+        with self._lock:
+            oid = int(obj_id)
+            for _ in range(len(self._merges) + 1):
+                if oid in self._objects:
+                    return oid
+                if oid not in self._merges:
+                    return None
+                oid = self._merges[oid]
+            return None
 
     def objects(self, include_gone: bool = True) -> List[MemoryObject]:
         """Every object (copies), by id."""
@@ -512,10 +527,12 @@ class ObjectMemory:
             ids = self._table.insert([o for _, o, _ in new])
             self._table.update([o for o, _ in changed.values()])
             self._table.delete([*victims, *removed])
+            self._table.add_merges(res.merged)
             return ids
         ids = self._transaction(write) if (new or changed or victims or removed) else []
         for oid in [*victims, *removed]:
             self._drop(oid)
+        self._merges.update(res.merged)
         for o, f in changed.values():
             self._put(o, f)
         for (_, o, f), oid in zip(new, ids):

@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS objects (
     moved_ns INTEGER,
     weight REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS object_merges (
+    id INTEGER PRIMARY KEY,
+    into_id INTEGER NOT NULL
+);
 """
 
 _FIELDS = ("path, codes, label, px, py, pz, sx, sy, sz, first_ns, last_ns, views, modalities, status, misses, "
@@ -71,6 +75,14 @@ class ObjectTable:
 
     def delete(self, ids: Sequence[int]) -> None:
         self.store.conn.executemany("DELETE FROM objects WHERE id = ?", ((int(i),) for i in ids))
+
+    def add_merges(self, merged) -> None:
+        """Record that object ``id`` was merged into ``into_id`` (``{id: into_id}``)."""
+        self.store.conn.executemany("INSERT OR REPLACE INTO object_merges (id, into_id) VALUES (?, ?)",
+                                    ((int(a), int(b)) for a, b in merged.items()))
+
+    def merges(self) -> dict:
+        return {int(a): int(b) for a, b in self.store.conn.execute("SELECT id, into_id FROM object_merges")}
 
     def count(self) -> int:
         return int(self.store.conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0])

@@ -30,6 +30,22 @@ def test_console_scripts_name_existing_functions():
         assert function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, name
 
 
+def test_ros_console_scripts_load_their_modules_inside_the_ctrl_c_guard():
+    """pip's launcher imports the script's module before any guard runs: the ROS tools' scripts
+    name codebind_ros.entry_points, whose functions import the node module themselves."""
+    import importlib
+
+    entry = importlib.import_module("codebind_ros.entry_points")
+    ros = {n: t for n, t in PROJECT["scripts"].items() if not t.startswith("codebind_core.")}
+    assert ros and all(t.startswith("codebind_ros.entry_points:") for t in ros.values()), ros
+    assert "torch" not in (ROOT / "codebind_ros" / "entry_points.py").read_text().split('"""')[-1]
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    for target in ros.values():  # each one runs the same node main() as the ros2 run executable
+        inner = entry.__dict__[target.split(":")[1]].__code__.co_consts
+        node_target = next(c for c in inner if isinstance(c, str) and ":" in c)
+        assert f"={node_target}\"" in cmake, node_target
+
+
 def test_the_core_imports_nothing_of_ros():
     offenders = []
     for path in (ROOT / "codebind_core").rglob("*.py"):

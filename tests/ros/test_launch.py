@@ -208,6 +208,11 @@ def test_sigint_while_an_executable_loads_its_modules_exits_quietly(tmp_path, ti
     done = subprocess.run([str(lib / "interrupted")], env=env, capture_output=True, text=True, timeout=60,
                           preexec_fn=default_sigint)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    # pip's console scripts (codebind-memory ...) go through codebind_ros.entry_points: the same
+    launcher = "import sys\nfrom codebind_ros.entry_points import run\nsys.exit(run('interrupted_import:main'))\n"
+    done = subprocess.run([sys.executable, "-c", launcher], env=env, capture_output=True, text=True, timeout=60,
+                          preexec_fn=default_sigint, cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     for delay in (0.0, 0.1, 0.2, 0.4, 0.8):
         started = tmp_path / f"started_{delay}"
         proc = subprocess.Popen([str(lib / "memory_node"), "--ros-args", "-p", f"model_path:={tmp_path / 'ckpt'}",

@@ -18,7 +18,8 @@ PY="${PYTHON:-python3}"
 STAMP="$VENV/.codebind-stamp"
 inputs=("$ROOT"/requirements.txt "$ROS_REQUIREMENTS" "$ROOT"/constraints.txt "$ROOT"/pyproject.toml \
         "$ROOT"/scripts/*.sh "$ROOT"/scripts/*.py "$ROOT"/msg/* "$ROOT"/srv/* "$ROOT"/CMakeLists.txt \
-        "$ROOT"/package.xml)
+        "$ROOT"/package.xml "$ROOT"/cmake/*.cmake "$ROOT"/interfaces/tf2_msgs/CMakeLists.txt \
+        "$ROOT"/interfaces/tf2_msgs/msg/*)
 want="$(cat "${inputs[@]}" 2>/dev/null | sha256sum | cut -c1-16 || true)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   exit 0

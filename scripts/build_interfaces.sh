@@ -10,6 +10,8 @@
 #   $VENV/lib/codebind_ros_interfaces/codebind_ros/{msg,srv} generated Python, found by
 #                                                            codebind_ros/__init__.py (__path__)
 #   $VENV/share/codebind_ros/, $VENV/share/ament_index/...   interface files and the index marker
+# Where the venv has no tf2_msgs (the PyPI wheels), interfaces/tf2_msgs (TFMessage) is built too,
+# its Python package into the venv's site-packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$(cd "${1:-$ROOT/.venv}" && pwd)"
@@ -19,6 +21,7 @@ STAMP="$BUILD/.interfaces-stamp"
 PYDIR="lib/codebind_ros_interfaces"
 
 want="$(cat "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv "$ROOT/CMakeLists.txt" "$ROOT/package.xml" \
+        "$ROOT"/cmake/*.cmake "$ROOT"/interfaces/tf2_msgs/CMakeLists.txt "$ROOT"/interfaces/tf2_msgs/msg/* \
         "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" \
       && -d "$VENV/$PYDIR/codebind_ros/msg" ]]; then
@@ -58,9 +61,32 @@ cmake --build "$BUILD" -j "$jobs" >"$BUILD/build.log" 2>&1 \
 cmake --install "$BUILD" >"$BUILD/install.log" 2>&1 \
   || { tail -40 "$BUILD/install.log" >&2; exit 1; }
 
+# tf2_msgs where the venv has none of its own (a build of ours from an earlier run does not count)
+TF_BUILD="$VENV/build/tf2_msgs"
+SITE_REL="$("$PY" -c 'import sysconfig, sys; print(sysconfig.get_path("purelib", vars={"base": sys.prefix}))')"
+SITE_REL="${SITE_REL#"$VENV"/}"
+if [[ -d "$TF_BUILD" ]] || ! (cd / && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH "$PY" -c \
+      "import tf2_msgs.msg" 2>/dev/null); then
+  echo "[build_interfaces] generating tf2_msgs (TFMessage) into $VENV" >&2
+  rm -rf "$TF_BUILD"
+  mkdir -p "$TF_BUILD"
+  cmake -S "$ROOT/interfaces/tf2_msgs" -B "$TF_BUILD" -Wno-dev \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$VENV" \
+    -DPython3_EXECUTABLE="$PY" \
+    -DPYTHON_INSTALL_DIR="$SITE_REL" \
+    -DBUILD_TESTING=OFF >"$TF_BUILD/configure.log" 2>&1 \
+    || { tail -40 "$TF_BUILD/configure.log" >&2; exit 1; }
+  cmake --build "$TF_BUILD" -j "$jobs" >"$TF_BUILD/build.log" 2>&1 \
+    || { grep -m 20 -B2 -A8 -i "error" "$TF_BUILD/build.log" >&2 || tail -40 "$TF_BUILD/build.log" >&2; exit 1; }
+  cmake --install "$TF_BUILD" >"$TF_BUILD/install.log" 2>&1 \
+    || { tail -40 "$TF_BUILD/install.log" >&2; exit 1; }
+fi
+
 # Check the result in a fresh interpreter (the venv's own start-up hooks set the loader path).
 (cd "$ROOT" && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH "$PY" -c \
-  "from codebind_ros.msg import Embedding; from codebind_ros.srv import QueryText; Embedding(); QueryText.Request()") \
+  "from codebind_ros.msg import Embedding; from codebind_ros.srv import QueryText; Embedding(); QueryText.Request()
+from tf2_msgs.msg import TFMessage; TFMessage()") \
   || { echo "[build_interfaces] the generated interfaces do not import" >&2; exit 1; }
 echo "$want" > "$STAMP"
 echo "[build_interfaces] done" >&2

@@ -3,13 +3,16 @@
 Three sources (parameter ``transform_source`` of the memory node):
 
 - ``tf``: a ``tf2_ros.Buffer`` fed by a ``tf2_ros.TransformListener`` over /tf and /tf_static, as on
-  any ROS 2 robot. Needs ``tf2_ros`` (a ROS 2 installation; there are no PyPI wheels of it).
+  any ROS 2 robot. Without ``tf2_ros`` (no PyPI wheels of it) but with ``tf2_msgs`` (built into
+  a venv by scripts/build_interfaces.sh): :class:`codebind_ros.messaging.tf_reader.TfReader`,
+  the same topics into a :class:`codebind_core.geometry.TransformBuffer`.
 - ``odometry``: the body's pose from a ``nav_msgs/Odometry`` topic (header.frame_id = the fixed
   frame, child_frame_id = the body) plus a static extrinsic ``body <- sensor``, kept in a
   :class:`codebind_core.geometry.TransformBuffer` (interpolated between odometry messages).
 - ``none``: the sensor does not move; its frame is taken as the fixed frame (identity).
 
-``auto`` is ``tf`` when ``tf2_ros`` is importable and ``odometry`` otherwise. :meth:`SensorPoses.lookup`
+``auto`` is ``tf`` when ``tf2_ros`` is importable and ``odometry`` otherwise (a robot without
+tf2_ros that publishes /tf sets ``tf``). :meth:`SensorPoses.lookup`
 has the signature of :meth:`TransformBuffer.lookup` and raises the core's ``TransformError``s, so
 a :class:`codebind_core.geometry.PendingTransforms` can wait on either source.
 """
@@ -33,13 +36,18 @@ def tf2_available() -> bool:
     return importlib.util.find_spec("tf2_ros") is not None
 
 
+def tf_messages_available() -> bool:
+    return importlib.util.find_spec("tf2_msgs") is not None
+
+
 def resolve_source(source: str) -> str:
     if source not in SOURCES:
         raise ValueError(f"transform source must be one of {SOURCES}, got {source!r}")
     if source == "auto":
         return "tf" if tf2_available() else "odometry"
-    if source == "tf" and not tf2_available():
-        raise ValueError("transform_source 'tf' needs tf2_ros (a ROS 2 installation); use 'odometry' here")
+    if source == "tf" and not (tf2_available() or tf_messages_available()):
+        raise ValueError("transform_source 'tf' needs tf2_ros or tf2_msgs (a ROS 2 installation, or "
+                         "scripts/build_interfaces.sh); use 'odometry' here")
     return source
 
 
@@ -90,7 +98,12 @@ class SensorPoses:
         self.on_invalid = on_invalid or (lambda reason: None)
         self.received = 0
         self.buffer: Optional[TransformBuffer] = None
-        if self.kind == "tf":
+        self.tf_reader = None
+        if self.kind == "tf" and not tf2_available():  # /tf without tf2_ros
+            from codebind_ros.messaging.tf_reader import TfReader
+
+            self.tf_reader = TfReader(node, cache_s, self.on_invalid, callback_group)
+        elif self.kind == "tf":
             import tf2_ros
             from rclpy.duration import Duration
 
@@ -107,6 +120,8 @@ class SensorPoses:
             self._body: Optional[str] = None
             node.create_subscription(Odometry, odometry_topic, self.on_odometry, results_qos(100),
                                      callback_group=callback_group)
+        self.implementation = ("tf_reader" if self.tf_reader is not None
+                               else "tf2_ros" if self.kind == "tf" else self.kind)
 
     def on_odometry(self, msg) -> None:
         """Record the body pose of one nav_msgs/Odometry message (bad ones are reported, not raised)."""
@@ -136,6 +151,8 @@ class SensorPoses:
             return RigidTransform.identity()
         if self.kind == "odometry":
             return self.buffer.lookup(target, source, stamp_ns)
+        if self.tf_reader is not None:
+            return self.tf_reader.lookup(target, source, stamp_ns)
         from rclpy.time import Time
 
         tf2 = self._tf2

@@ -178,7 +178,7 @@ class MemoryNode(Node):
         objects = f", {len(self.objects)} objects in '{p.fixed_frame}'" if self.objects is not None else ""
         self.get_logger().info(f"memory at {self.db_path}: {len(self.memory)} observations "
                                f"(max {p.max_observations}){objects}, sensor pose from "
-                               f"{self.poses.kind}, serving '{QUERY_SERVICE}'")
+                               f"{self.poses.kind} ({self.poses.implementation}), serving '{QUERY_SERVICE}'")
 
     def _start_world_frame(self, p: MemoryParams, inputs) -> None:
         """Sensor poses, the frames waiting for theirs, depth views, object ack / markers / export."""
@@ -532,7 +532,8 @@ class MemoryNode(Node):
         if self.objects is not None:
             waiting.update(objects=str(len(self.objects)), object_acknowledged_id=str(self.object_acknowledged),
                            objects_unattached=str(self.objects.unattached))
-        waiting.update(transform_source=self.poses.kind, fixed_frame=self.params.fixed_frame)
+        waiting.update(transform_source=f"{self.poses.kind} ({self.poses.implementation})",
+                       fixed_frame=self.params.fixed_frame)
         self.sequences.expire()
         queries = {f"queries_{k}": str(v) for k, v in self.query_server.counts.items()}
         return {**self.sequences.values(), **queries, **waiting, "queries_waiting": str(self.query_server.pending),

@@ -54,7 +54,8 @@ class MemoryParams:
     fixed_frame: str = field(default=_O.fixed_frame, metadata=doc(
         "frame objects and positioned observations are stored in (map, odom)"))
     transform_source: str = field(default="auto", metadata=doc(
-        "sensor pose: tf (tf2_ros over /tf, /tf_static), odometry (odometry_topic + sensor_extrinsic), "
+        "sensor pose: tf (/tf, /tf_static; tf2_ros where importable, else tf2_msgs), "
+        "odometry (odometry_topic + sensor_extrinsic), "
         "none (a fixed sensor whose frame is taken as the fixed frame), auto (tf where tf2_ros is importable, "
         "else odometry)"))
     odometry_topic: str = field(default="odom", metadata=doc(

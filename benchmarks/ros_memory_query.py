@@ -9,9 +9,9 @@ a time and times each request -> response. Both answers are measured: objects (t
 observations (``observations: true``, exact scan over all N). In the same run, on the node's own
 memory, it also times the parts of an answer without ROS: the text encoder alone (one forward per
 stored codebook path, per query), the core query alone (``ObjectMemory.query`` /
-``ObservationMemory.search`` with the text already encoded) and, for objects, the markers the node
-publishes with every objects answer (a row "markers skipped" repeats the objects answers without
-them; the markers timer keeps running). K grows through the given values (objects are added between
+``ObservationMemory.search`` with the text already encoded) and building + publishing the RViz
+markers (which the node does on its ``markers_period`` timer when the objects or the highlighted
+answer changed, not while answering). K grows through the given values (objects are added between
 node starts); N is fixed per database.
 
 Models: ``d512`` (default) is the tiny architecture with D = 512 and a shared codebook of 1024
@@ -163,11 +163,8 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int):
                    "paths": len(paths)}
             row["encode"] = timed(lambda i: text_queries(model, TEXTS[i % len(TEXTS)], paths), queries)
             row["core objects"] = timed(lambda i: node.objects.query(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
-            row["markers"] = timed(lambda i: node.publish_markers(), max(1, queries // 4))
+            row["markers"] = timed(lambda i: node.publish_markers(force=True), max(1, queries // 4))
             row["objects answer"] = round_trips(client, queries, observations=False)
-            node.publish_markers = lambda: None  # the same answers without their markers (the timer's stay)
-            row["objects answer, no markers"] = round_trips(client, queries, observations=False)
-            del node.publish_markers
             row["core observations"] = timed(
                 lambda i: node.memory.search(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
             row["observations answer"] = round_trips(client, queries, observations=True)
@@ -212,7 +209,7 @@ def main() -> None:
             rows.append(row)
             print(f"# {row['n_obs']:,} observations, {row['n_objects']:,} objects: node start-up "
                   f"{row['start_s']:.1f} s; text encode ({row['paths']} path) p50 "
-                  f"{percentiles(row['encode'])[0]:.2f} ms; markers per objects answer p50 "
+                  f"{percentiles(row['encode'])[0]:.2f} ms; markers (timer, when changed) p50 "
                   f"{percentiles(row['markers'])[0]:.2f} ms", flush=True)
         print()
         print("| observations | objects | answer | round trip p50 ms | p95 ms | max ms | core query p50 ms | "
@@ -221,7 +218,6 @@ def main() -> None:
         for row in rows:
             enc = percentiles(row["encode"])
             for name, trip, core in (("objects", "objects answer", "core objects"),
-                                     ("objects, markers skipped", "objects answer, no markers", "core objects"),
                                      ("observations", "observations answer", "core observations")):
                 t, c = percentiles(row[trip]), percentiles(row[core])
                 print(f"| {row['n_obs']:,} | {row['n_objects']:,} | {name} | {t[0]:.2f} | {t[1]:.2f} | "

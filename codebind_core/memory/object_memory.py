@@ -41,6 +41,7 @@ transactions): every method that changes objects returns after its commit (= ack
 """
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,6 +95,7 @@ class ObjectMemory:
         self.requantized = 0        # objects re-quantized after a codebook change
         self.damaged_objects: List[int] = []   # unreadable rows removed at open
         self._merges: Dict[int, int] = {}      # merged-away id -> the object it went into
+        self.version = 0            # + 1 with every committed change (for readers that cache views)
         self._owns_observations = False
         with self._lock:
             self._table = ObjectTable(self._store)
@@ -134,6 +136,7 @@ class ObjectMemory:
         try:
             out = fn()
             st.commit()
+            self.version += 1
             return out
         except BaseException:
             st.rollback()
@@ -233,6 +236,13 @@ class ObjectMemory:
                     return None
                 oid = self._merges[oid]
             return None
+
+    def recent(self, n: int, include_gone: bool = False) -> List[MemoryObject]:
+        """The ``n`` most recently seen objects (copies), newest first; cheaper than sorting
+        :meth:`objects` when there are many."""
+        with self._lock:
+            objs = (o for o in self._objects.values() if include_gone or o.status == PRESENT)
+            return [replace(o) for o in heapq.nlargest(int(n), objs, key=lambda o: (o.last_seen_ns, o.id))]
 
     def objects(self, include_gone: bool = True) -> List[MemoryObject]:
         """Every object (copies), by id."""

@@ -190,6 +190,7 @@ class MemoryNode(Node):
         self.views = DepthViews()
         self._highlight: Dict[int, float] = {}
         self._highlight_text = ""
+        self._markers_shown = None      # (objects version, highlight) last published
         self.object_acknowledged = 0
         placing = MutuallyExclusiveCallbackGroup()
         self.create_timer(0.05, self._place_waiting, callback_group=placing)
@@ -204,6 +205,9 @@ class MemoryNode(Node):
         self.object_ack_publisher = self.create_publisher(UInt64, OBJECT_ACK, latched_qos())
         self.markers_publisher = self.create_publisher(MarkerArray, MEMORY_MARKERS, latched_qos())
         if p.markers_period > 0:
+            # also an answer's highlight goes out from here, not with the answer: building the
+            # markers of 1000 objects takes tens of ms, which no answer should wait for, and a
+            # burst of queries then costs one build per period
             self.create_timer(p.markers_period, self.publish_markers, callback_group=placing)
         if p.export_period > 0 and (p.export_json or p.export_ply):
             self.create_timer(p.export_period, self.export, callback_group=placing)
@@ -493,17 +497,21 @@ class MemoryNode(Node):
         response.results = [object_result(h.score, h.object, frame) for h in hits]
         self._highlight = {int(h.object.id): float(h.score) for h in hits}
         self._highlight_text = request.text.strip()
-        self.publish_markers()
         return response
 
-    def publish_markers(self) -> None:
+    def publish_markers(self, force: bool = False) -> None:
         """The present objects (the most recently seen, at most 1000) as a MarkerArray in the fixed
-        frame, the last query's answer highlighted."""
+        frame, the last query's answer highlighted; nothing when neither changed since the last
+        one (the topic is latched: late subscribers still get it), unless ``force``."""
         if self.objects is None or not context_ok(self):
             return
-        objs = sorted(self.objects.objects(include_gone=False), key=lambda o: -o.last_seen_ns)[:_MAX_MARKERS]
+        shown = (self.objects.version, self._highlight_text, tuple(sorted(self._highlight.items())))
+        if shown == self._markers_shown and not force:
+            return
+        objs = self.objects.recent(_MAX_MARKERS)
         msg = object_markers(objs, self.params.fixed_frame, self.get_clock().now().to_msg(), self._highlight,
                              self._highlight_text)
+        self._markers_shown = shown
         try:
             self.markers_publisher.publish(msg)
         except Exception:

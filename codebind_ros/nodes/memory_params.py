@@ -95,7 +95,8 @@ class MemoryParams:
     query_margin: float = field(default=0.25, metadata=doc(
         "object answers: leave out objects scoring more than this below the best one (-1 = keep all)"))
     markers_period: float = field(default=1.0, metadata=doc(
-        "seconds between MarkerArrays of the objects on codebind/memory/markers (0 = off)"))
+        "seconds between MarkerArrays of the objects on codebind/memory/markers, sent when the objects or "
+        "the last answer changed (0 = off)"))
     export_json: str = field(default="", metadata=doc(
         "write the object map as JSON here at shutdown and every export_period ('' = off)"))
     export_ply: str = field(default="", metadata=doc("... and as a PLY of object centres with labels"))

@@ -155,7 +155,7 @@ class Localiser:
         norm = float(np.linalg.norm(q))
         if not np.isfinite(q).all() or norm == 0.0:
             raise ValueError("query embedding is zero or not finite")
-        path = query.path if query.path in self.model.config.paths() else self.default_path
+        path = query.path if query.path in self.model.config.codebook_sets() else self.default_path
         emb = self.embeddings(frame, self.crop_modality(query, frame), path)
         shared = emb.shared.float().numpy()
         if shared.shape[1] != q.size:

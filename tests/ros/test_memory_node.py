@@ -40,7 +40,7 @@ def _header(sec: int, frame: str = "camera_optical_frame") -> Header:
 
 def _messages(model, texts, modality="camera", first_sec=1, model_id=None):
     with torch.no_grad():
-        emb = model.encode_text(texts, path=PATH)
+        emb = model.encode_text(texts, codebook_set=PATH)
     mid = model_id or model.config.name
     return emb, [embedding_msg.to_msg(emb, i, _header(first_sec + i), modality, mid) for i in range(len(texts))]
 
@@ -105,7 +105,7 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     assert res.results[0].score == pytest.approx(1.0, abs=1e-5) == pytest.approx(float(cos[1]), abs=1e-5)
     with ObservationMemory(tmp_path / "copy_check.db", CodebookSet.from_model(tiny_model)) as ref:
         ref.add([o for o in node.memory.get(range(1, 7)).values()])
-        q = {p: tiny_model.encode_text(["a blue box"], path=p).shared[0].detach().numpy() for p in ref.paths}
+        q = {p: tiny_model.encode_text(["a blue box"], codebook_set=p).shared[0].detach().numpy() for p in ref.paths}
         want = [(h.observation.stamp_ns, round(h.score, 5)) for h in ref.search(q, top_k=3)]
     got = [(r.stamp.sec * 1_000_000_000 + r.stamp.nanosec, round(r.score, 5)) for r in res.results]
     assert got == want
@@ -142,7 +142,7 @@ def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_mode
     assert wait_for_subscribers(pub)
     _, good = _messages(tiny_model, TEXTS, modality="depth")
     _, foreign = _messages(tiny_model, ["x"], modality="depth", first_sec=20, model_id="another-model")
-    bad_codes = embedding_msg.to_msg(tiny_model.encode_text(["y"], path=PATH), 0, _header(30), "depth",
+    bad_codes = embedding_msg.to_msg(tiny_model.encode_text(["y"], codebook_set=PATH), 0, _header(30), "depth",
                                      tiny_model.config.name)
     bad_codes.codes = np.full(len(bad_codes.codes), 60000, np.uint16)
     for m in good + foreign + [bad_codes]:
@@ -159,7 +159,7 @@ def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_mode
     # 60 sightings of one place rank first; the search widens until a second place shows up
     from codebind_core.memory import Observation
     with torch.no_grad():
-        codes = tiny_model.encode_text(["a red sphere", "a blue box"], path=PATH).codes.numpy()
+        codes = tiny_model.encode_text(["a red sphere", "a blue box"], codebook_set=PATH).codes.numpy()
     node.memory.add([Observation("camera", PATH, codes[0], 100 + i, "map", position=(1.0, 0.0, 0.0)) for i in range(60)]
                     + [Observation("camera", PATH, codes[1], 200, "map", position=(2.0, 0.0, 0.0))])
     hits = node.search("a red sphere", 2, modality="camera")
@@ -184,7 +184,7 @@ def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_mo
     helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
     pub = helper.create_publisher(Embedding, embedding_topic("audio"), results_qos(100))
     with torch.no_grad():
-        emb = tiny_model.encode_text(TEXTS, path=PATH)
+        emb = tiny_model.encode_text(TEXTS, codebook_set=PATH)
     model_id = model_dir.name
 
     proc = _start_memory_process(model_dir, db, domain, topic, tmp_path / "run1.log")

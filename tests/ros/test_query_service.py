@@ -28,7 +28,7 @@ def _memory(spin, ros_context, model, topic, db, **params):
     node = spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
                                parameter_overrides=overrides))
     with torch.no_grad():
-        emb = model.encode_text(TEXTS, path="depth")
+        emb = model.encode_text(TEXTS, codebook_set="depth")
     node.memory.add([Observation("camera", "depth", emb.codes[i].numpy().astype(np.uint16), (i + 1) * 10 ** 9,
                                  "map") for i in range(len(TEXTS))])
     return node

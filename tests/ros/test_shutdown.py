@@ -71,7 +71,7 @@ def _node(module, namespace, name, *params):
 
 def _embeddings(model, model_id, first_sec):
     with torch.no_grad():
-        emb = model.encode_text([f"object number {i}" for i in range(PENDING)], path=PATH)
+        emb = model.encode_text([f"object number {i}" for i in range(PENDING)], codebook_set=PATH)
     return [embedding_msg.to_msg(emb, i, Header(stamp=ns_to_stamp((first_sec + i) * 10**9), frame_id="cam"),
                                  "audio", model_id) for i in range(PENDING)]
 

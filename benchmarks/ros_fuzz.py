@@ -23,7 +23,9 @@ Per sensor type it reports:
   dropped per reason (``dropped_invalid``, ``dropped_overload``, ``dropped_transport``, errors);
 - CDR garbage the middleware could not deserialize (checked here with
   ``rclpy.serialization.deserialize_message``, the same typesupport): the node never sees it and
-  it is reported apart, as "not deserializable";
+  it is reported apart, as "not deserializable"; the node counts such a message as lost in
+  transport once a later message shows the gap in the publisher's sequence numbers, so up to that
+  many of ``dropped_transport`` are these and not deliverable messages;
 - uncounted = deliverable sent - embedded - counted drops (the node lost a message silently);
 - crashes (the node process died), hangs (no /diagnostics for ``--hang-s`` seconds while the
   process lives), peak RSS of the node process (VmHWM).
@@ -492,6 +494,12 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
     _, base = watcher.get(node_proc.name)
     base_accounted = accounted(base)
 
+    def done_deliverable(values: dict) -> int:
+        """What the node accounted for of the deliverable messages: its transport losses first
+        stand for the undeserializable ones it cannot have received."""
+        transport = int(values.get("dropped_transport", 0)) - int(base.get("dropped_transport", 0))
+        return accounted(values) - base_accounted - min(transport, res.not_deserializable)
+
     def check() -> Optional[str]:
         """'crash' / 'hang' / None; also writes off a stalled window as uncounted."""
         nonlocal written_off, last_progress
@@ -502,7 +510,7 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
         now = time.monotonic()
         if now - stamp > hang_s:
             return "hang"
-        done = accounted(values) - base_accounted
+        done = done_deliverable(values)
         written_off = max(0, min(written_off, expected - done))  # late arrivals take their write-off back
         if done != last_progress[1]:
             last_progress = (now, done)
@@ -519,8 +527,8 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
     for kind, payload in generate(node_proc.modality, count, seed):
         while failure is None:
             _, values = watcher.get(node_proc.name)
-            written_off = max(0, min(written_off, expected - (accounted(values) - base_accounted)))
-            if expected - (accounted(values) - base_accounted) - written_off < window:
+            written_off = max(0, min(written_off, expected - done_deliverable(values)))
+            if expected - done_deliverable(values) - written_off < window:
                 break
             failure = check()
             time.sleep(0.002)
@@ -548,7 +556,7 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
     # settle: everything deliverable accounted for, or no progress for stall_s
     while failure is None:
         _, values = watcher.get(node_proc.name)
-        done = accounted(values) - base_accounted
+        done = done_deliverable(values)
         if done >= expected or time.monotonic() - last_progress[0] > stall_s:
             break
         failure = check()
@@ -563,7 +571,7 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
         setattr(res, key, int(values.get(key, 0)) - int(base.get(key, 0)))
     res.errors = int(values.get("errors", 0)) - int(base.get("errors", 0))
     res.last_error = values.get("last_error", "")[:200]
-    res.uncounted = expected - (accounted(values) - base_accounted)
+    res.uncounted = expected - done_deliverable(values)
     res.kinds = dict(kinds)
     time.sleep(0.5)
     res.embeddings_seen = watcher.embeddings[node_proc.name]

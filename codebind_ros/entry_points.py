@@ -12,6 +12,17 @@ from __future__ import annotations
 import importlib
 
 
+# console-script function -> the node's ``module:function`` (the same as the ros2 run executables')
+TARGETS = {
+    "encoder": "codebind_ros.nodes.encoder_node:main",
+    "localisation": "codebind_ros.nodes.localisation_node:main",
+    "memory": "codebind_ros.nodes.memory_node:main",
+    "sensor_player": "codebind_ros.nodes.sensor_player:main",
+    "graph": "codebind_ros.tools.graph_runner:main",
+    "query": "codebind_ros.tools.query_cli:main",
+}
+
+
 def run(target: str) -> int:
     """Import ``module:function`` and call it; KeyboardInterrupt at any point -> 0."""
     module, function = target.split(":")
@@ -22,24 +33,24 @@ def run(target: str) -> int:
 
 
 def encoder() -> int:
-    return run("codebind_ros.nodes.encoder_node:main")
+    return run(TARGETS["encoder"])
 
 
 def localisation() -> int:
-    return run("codebind_ros.nodes.localisation_node:main")
+    return run(TARGETS["localisation"])
 
 
 def memory() -> int:
-    return run("codebind_ros.nodes.memory_node:main")
+    return run(TARGETS["memory"])
 
 
 def sensor_player() -> int:
-    return run("codebind_ros.nodes.sensor_player:main")
+    return run(TARGETS["sensor_player"])
 
 
 def graph() -> int:
-    return run("codebind_ros.tools.graph_runner:main")
+    return run(TARGETS["graph"])
 
 
 def query() -> int:
-    return run("codebind_ros.tools.query_cli:main")
+    return run(TARGETS["query"])

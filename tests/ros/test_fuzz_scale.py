@@ -24,6 +24,5 @@ def test_fuzz_subset_no_crash_no_hang_nothing_uncounted(tmp_path):
         assert r.sent == PER_SENSOR, r
         assert r.crashes == 0 and r.hangs == 0, r.note
         assert r.uncounted == 0, r
-        assert r.dropped_transport <= r.not_deserializable, r  # only what could not reach the node
         assert r.raw_cdr > 0 and r.dropped_invalid > 0, r
         assert r.embeddings_seen == r.embedded, r

@@ -335,9 +335,12 @@ class ObjectMemory:
                       weight=min(obj.weight + w, cfg.max_fusion_weight), codes=codes, **self._seen(obj, p))
         return new, f
 
-    def _embed(self, obj: MemoryObject, fused: np.ndarray, v: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """(codes, unit mean) after averaging view ``v`` into the object's fused unit embedding."""
-        f = min(obj.views, self.config.max_fusion_weight) * fused.astype(np.float32) + v
+    def _embed(self, obj: MemoryObject, fused: np.ndarray, v: np.ndarray,
+               v_views: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+        """(codes, unit mean) after averaging ``v`` (the fused embedding of ``v_views`` views) into
+        the object's fused unit embedding; each side weighs its views, capped at ``max_fusion_weight``."""
+        cap = self.config.max_fusion_weight
+        f = min(obj.views, cap) * fused.astype(np.float32) + min(v_views, cap) * v
         f /= max(float(np.linalg.norm(f)), 1e-12)
         return self.codebooks.quantize(obj.path, f)[0], f
 
@@ -481,11 +484,9 @@ class ObjectMemory:
             if best is None:
                 continue
             _, young, f_young = best
-            cap = cfg.max_fusion_weight
-            f = min(old.views, cap) * f_old.astype(np.float32) + min(young.views, cap) * f_young
-            f /= max(float(np.linalg.norm(f)), 1e-12)
+            codes, f = self._embed(old, f_old, f_young, young.views)
             mods = old.modalities + tuple(m for m in young.modalities if m not in old.modalities)
-            changed[oid] = (replace(old, codes=self.codebooks.quantize(old.path, f)[0], position=young.position,
+            changed[oid] = (replace(old, codes=codes, position=young.position,
                                     extent=young.extent, weight=young.weight,
                                     last_seen_ns=max(old.last_seen_ns, young.last_seen_ns),
                                     views=old.views + young.views, modalities=mods, label=young.label or old.label,

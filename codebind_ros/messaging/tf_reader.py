@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-import numpy as np
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from codebind_core.geometry import RigidTransform, TransformBuffer
+from codebind_ros.messaging.sensor_pose import transform_from_msg
 
 TF_TOPIC, TF_STATIC_TOPIC = "/tf", "/tf_static"
 
@@ -28,15 +28,6 @@ def listener_qos(static: bool) -> QoSProfile:
     """tf2_ros's listener QoS: reliable, keep last 100; transient local for /tf_static."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if static else DurabilityPolicy.VOLATILE)
-
-
-def transform_from_msg(msg) -> RigidTransform:
-    """geometry_msgs/Transform -> RigidTransform (ValueError for a non-finite one or a non-unit quaternion)."""
-    t, q = msg.translation, msg.rotation
-    tr, rot = np.array([t.x, t.y, t.z]), np.array([q.x, q.y, q.z, q.w])
-    if not (np.isfinite(tr).all() and np.isfinite(rot).all()) or abs(np.linalg.norm(rot) - 1.0) > 1e-3:
-        raise ValueError(f"transform must be finite with a unit quaternion, got t={tr.tolist()} q={rot.tolist()}")
-    return RigidTransform(tr, rot, normalize=True)
 
 
 class TfReader:

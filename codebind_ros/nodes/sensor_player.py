@@ -41,7 +41,7 @@ from codebind_ros.msg import AudioData
 from codebind_ros.nodes.params import declare, parse_mapping
 from codebind_ros.nodes.sensor_player_params import PlayerParams
 from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
-from codebind_ros.messaging.sensor_pose import parse_extrinsic, transform_to_pose
+from codebind_ros.messaging.sensor_pose import parse_extrinsic, transform_to_msg, transform_to_pose
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.tools.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
@@ -140,10 +140,7 @@ class SensorPlayerNode(Node):
     def _stamped(self, transform: RigidTransform, header: Header, child: str):
         _, stamped_type = self._tf_types
         t = stamped_type(header=header, child_frame_id=child)
-        t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = \
-            (float(v) for v in transform.translation)
-        r = t.transform.rotation
-        r.x, r.y, r.z, r.w = (float(v) for v in transform.rotation)
+        transform_to_msg(transform, t.transform)
         return t
 
     def _publish_pose(self, tick: int, stamp) -> None:

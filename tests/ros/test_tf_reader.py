@@ -15,6 +15,7 @@ from std_msgs.msg import Header
 from codebind_core.geometry import RigidTransform, TransformNotYetAvailable
 from codebind_ros.conversions.results import ns_to_stamp
 from codebind_ros.messaging.qos import results_qos
+from codebind_ros.messaging.sensor_pose import transform_to_msg
 from codebind_ros.messaging.spatial_topics import PROPOSAL_BOXES, PROPOSALS
 from codebind_ros.messaging.tf_reader import TF_STATIC_TOPIC, TF_TOPIC, TfReader, listener_qos
 from codebind_ros.msg import EmbeddingArray, LocalizationArray
@@ -28,9 +29,7 @@ OPTICAL = RigidTransform((0.0, 0.0, 0.5), (-0.5, 0.5, -0.5, 0.5))  # base_link <
 
 def _stamped(parent, child, sec, transform: RigidTransform):
     t = TransformStamped(header=Header(stamp=ns_to_stamp(int(sec * SEC)), frame_id=parent), child_frame_id=child)
-    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, transform.translation)
-    r = t.transform.rotation
-    r.x, r.y, r.z, r.w = map(float, transform.rotation)
+    transform_to_msg(transform, t.transform)
     return t
 
 

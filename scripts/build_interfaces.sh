@@ -37,8 +37,7 @@ if ! command -v cc >/dev/null || ! command -v c++ >/dev/null; then
   exit 1
 fi
 
-rm -rf "$BUILD" "$VENV/$PYDIR/codebind_ros"
-mkdir -p "$BUILD"
+rm -rf "$VENV/$PYDIR/codebind_ros"
 # The generators are Python packages of this venv; ament/rosidl look packages up via these paths.
 export PATH="$VENV/bin:$PATH"
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
@@ -48,18 +47,26 @@ export LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 
 jobs="$(nproc 2>/dev/null || echo 2)"
-cmake -S "$ROOT" -B "$BUILD" -Wno-dev \
-  -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_INSTALL_PREFIX="$VENV" \
-  -DPython3_EXECUTABLE="$PY" \
-  -DPYTHON_INSTALL_DIR="$PYDIR" \
-  -DCODEBIND_INTERFACES_ONLY=ON \
-  -DBUILD_TESTING=OFF >"$BUILD/configure.log" 2>&1 \
-  || { tail -40 "$BUILD/configure.log" >&2; exit 1; }
-cmake --build "$BUILD" -j "$jobs" >"$BUILD/build.log" 2>&1 \
-  || { grep -m 20 -B2 -A8 -i "error" "$BUILD/build.log" >&2 || tail -40 "$BUILD/build.log" >&2; exit 1; }
-cmake --install "$BUILD" >"$BUILD/install.log" 2>&1 \
-  || { tail -40 "$BUILD/install.log" >&2; exit 1; }
+# cmake_package SOURCE BUILD_DIR [-DNAME=VALUE ...]: configure, build and install one package into
+# the venv, from a fresh build directory; on failure, the relevant part of its log and exit 1
+cmake_package() {
+  local src="$1" build="$2"
+  shift 2
+  rm -rf "$build"
+  mkdir -p "$build"
+  cmake -S "$src" -B "$build" -Wno-dev \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$VENV" \
+    -DPython3_EXECUTABLE="$PY" \
+    -DBUILD_TESTING=OFF "$@" >"$build/configure.log" 2>&1 \
+    || { tail -40 "$build/configure.log" >&2; exit 1; }
+  cmake --build "$build" -j "$jobs" >"$build/build.log" 2>&1 \
+    || { grep -m 20 -B2 -A8 -i "error" "$build/build.log" >&2 || tail -40 "$build/build.log" >&2; exit 1; }
+  cmake --install "$build" >"$build/install.log" 2>&1 \
+    || { tail -40 "$build/install.log" >&2; exit 1; }
+}
+
+cmake_package "$ROOT" "$BUILD" -DPYTHON_INSTALL_DIR="$PYDIR" -DCODEBIND_INTERFACES_ONLY=ON
 
 # tf2_msgs where the venv has none of its own (a build of ours from an earlier run does not count)
 TF_BUILD="$VENV/build/tf2_msgs"
@@ -68,19 +75,7 @@ SITE_REL="${SITE_REL#"$VENV"/}"
 if [[ -d "$TF_BUILD" ]] || ! (cd / && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u LD_LIBRARY_PATH "$PY" -c \
       "import tf2_msgs.msg" 2>/dev/null); then
   echo "[build_interfaces] generating tf2_msgs (TFMessage) into $VENV" >&2
-  rm -rf "$TF_BUILD"
-  mkdir -p "$TF_BUILD"
-  cmake -S "$ROOT/interfaces/tf2_msgs" -B "$TF_BUILD" -Wno-dev \
-    -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_INSTALL_PREFIX="$VENV" \
-    -DPython3_EXECUTABLE="$PY" \
-    -DPYTHON_INSTALL_DIR="$SITE_REL" \
-    -DBUILD_TESTING=OFF >"$TF_BUILD/configure.log" 2>&1 \
-    || { tail -40 "$TF_BUILD/configure.log" >&2; exit 1; }
-  cmake --build "$TF_BUILD" -j "$jobs" >"$TF_BUILD/build.log" 2>&1 \
-    || { grep -m 20 -B2 -A8 -i "error" "$TF_BUILD/build.log" >&2 || tail -40 "$TF_BUILD/build.log" >&2; exit 1; }
-  cmake --install "$TF_BUILD" >"$TF_BUILD/install.log" 2>&1 \
-    || { tail -40 "$TF_BUILD/install.log" >&2; exit 1; }
+  cmake_package "$ROOT/interfaces/tf2_msgs" "$TF_BUILD" -DPYTHON_INSTALL_DIR="$SITE_REL"
 fi
 
 # Check the result in a fresh interpreter (the venv's own start-up hooks set the loader path).

@@ -67,6 +67,7 @@ def demo_config(out: Path, steps: int, samples: int, bridge_steps: int):
     raw["data"]["options"]["synth"].update(num_samples=samples, pose="upright")
     raw["bridge_pretrain"].update(DEMO_BRIDGE_PRETRAIN, steps=bridge_steps)
     raw["steps"] = steps
+    raw["init_batches"] = 4  # the shipped demo's recipe: k-means over 4 batches per target ahead of training
     raw["out_dir"] = str(out)
     return TrainConfig.from_dict(raw)
 

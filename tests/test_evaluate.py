@@ -105,14 +105,14 @@ def test_benchmark_config_runs_and_validation():
                           ablation_targets=["depth", "thermal"], ablation_variants=["no_recon", "unified"],
                           scratch_targets=["depth"], tsne_targets=["audio"])
     runs = cfg.run_names()
-    names = [r["name"] for r in runs]
+    names = [r["name"].rsplit("-", 1)[0] for r in runs]  # without the fingerprint suffix
     # 3 aligned starts, then per seed: 3 finetune variants x 3 targets, no_recon on 2, unified once, 2 scratch
     assert len(runs) == 3 + 2 * (3 * 3 + 2 + 1 + 2)
     assert names[:3] == ["align-depth", "align-thermal", "align-audio"]
     assert all(r["seed"] == 0 and r["variant"] == "hard_align" for r in runs[:3])
     assert "finetune-unified-depth+thermal-s1" in names and "finetune-no_recon-thermal-s0" in names
     assert "scratch-hard_align-depth-s1" in names and "finetune-codebind_full-audio-s0" in names
-    assert len(set(names)) == len(names)
+    assert len(set(names)) == len(names) and all(r["name"].endswith(r["fingerprint"][:10]) for r in runs)
     assert cfg.steps_for("align") == cfg.align_steps and cfg.lr_for("finetune") == cfg.finetune_lr
     for bad, msg in (({"finetune_targets": ["smell"]}, "unknown target"),
                      ({"finetune_variants": ["hard_align"]}, "codebind"),
@@ -238,6 +238,7 @@ def test_quick_benchmark_config_is_valid_and_writes_elsewhere():
     default = BenchmarkConfig.from_dict(raw)
     quick = BenchmarkConfig.from_dict({**raw, **yaml.safe_load((cfgs / "benchmark_quick.yaml").read_text())})
     assert quick.report != default.report and quick.out_dir != default.out_dir  # never overwrites docs/results.md
+    assert default.report == "docs/results.md" and default.out_dir == "runs/benchmark"
     assert quick.bridge_pretrain == default.bridge_pretrain and quick.synth == default.synth  # shares the bridge
     assert {"depth", "thermal", "audio"} <= set(quick.ablation_targets)
     assert len(quick.run_names()) < len(default.run_names()) / 3

@@ -46,6 +46,7 @@ class BenchData:
     """Everything the runs share: prepared splits, probe subset, prompts, bridge weights."""
 
     train: PreparedSplit
+    val: PreparedSplit                   # checkpoint selection only (never the test split)
     test: PreparedSplit
     unseen: PreparedSplit
     probe: PreparedSplit
@@ -84,20 +85,27 @@ def prepare(cfg: BenchmarkConfig, log: Log, set_root: Optional[str] = None) -> B
     t = time.perf_counter()
     mods = ["image", *dict.fromkeys(cfg.finetune_targets + cfg.scratch_targets)]
     train = source.prepare(base.inputs, "train", mods)
+    val = source.prepare(base.inputs, "val", mods)
     test = source.prepare(base.inputs, "test", mods)
     unseen = source.prepare(base.inputs, "test_unseen", mods)
     log(f"preprocessed {len(train)}/{len(test)}/{len(unseen)} train/test/unseen samples "
         f"in {time.perf_counter() - t:.0f} s")
     probe = train.subset(range(min(cfg.probe_samples, len(train))))
     prompts = prompt_sets([class_name(c) for c in source.categories])
-    return BenchData(train, test, unseen, probe, prompts, weights, stage0, str(source.set.root))
+    return BenchData(train, val, test, unseen, probe, prompts, weights, stage0, str(source.set.root))
 
 
 ALIGNED = "aligned"  # <out_dir>/aligned/<target>/: the cached hard-aligned start trunks
 
 
+def align_run(target: str) -> Dict[str, Any]:
+    return {"setting": "align", "variant": "hard_align", "targets": [target], "seed": 0}
+
+
 def aligned_dir(cfg: BenchmarkConfig, target: str) -> Path:
-    return Path(cfg.out_dir) / ALIGNED / target
+    """The cached start trunk of `target`, keyed by its align run's fingerprint (a start trained
+    with other data, steps or model is never reused)."""
+    return Path(cfg.out_dir) / ALIGNED / f"{target}-{cfg.fingerprint(align_run(target))[:10]}"
 
 
 def _setting_overrides(cfg: BenchmarkConfig, run: Dict[str, Any], base) -> Dict[str, Any]:
@@ -147,23 +155,69 @@ def save_aligned(model, cfg: BenchmarkConfig, target: str) -> None:
     atomic_write(out / "heads.safetensors", lambda p: save_file(heads, p))
 
 
+def train_split(cfg: BenchmarkConfig, data: BenchData, target: str) -> PreparedSplit:
+    """The training samples of `target`: the first ``target_fraction`` of a fixed permutation of
+    the train split (the same subset for every variant and seed), or all of it."""
+    frac = cfg.target_fraction.get(target, 1.0)
+    if frac >= 1.0:
+        return data.train
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(1234)).numpy()
+    return data.train.subset(sorted(order[:max(cfg.batch_size, round(frac * len(data.train)))]))
+
+
 def train_run(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], run_dir: Path):
-    """Train one run; returns (model, last logged losses)."""
+    """Train one run; returns (model, last logged losses, selection). With ``cfg.select_every``,
+    zero-shot Acc@1 on the val split is measured every that many steps and the best model's
+    weights are kept: selection = {"step", "val_acc@1", "curve", "state"} (else None)."""
     model = build_model(cfg, run, data.bridge_weights)
-    tokens = model.tokenize(data.train.captions)
-    parts = [TargetData(t, PairDataset(data.train, ["image", t], tokens), collate_pairs) for t in run["targets"]]
+    parts = []
+    for t in run["targets"]:
+        split = train_split(cfg, data, t)
+        parts.append(TargetData(t, PairDataset(split, ["image", t], model.tokenize(split.captions)), collate_pairs))
     steps = cfg.steps_for(run["setting"]) * len(run["targets"])
     settings = LoopSettings(steps=steps, precision=cfg.precision, lr=cfg.lr_for(run["setting"]),
                             weight_decay=cfg.weight_decay, schedule="cosine", warmup_steps=cfg.warmup_steps,
-                            checkpoint_every=steps, log_every=max(1, steps // 20), progress=False, init_batches=2,
-                            fingerprint=run["name"])
+                            checkpoint_every=steps, log_every=max(1, steps // 20), progress=False,
+                            init_batches=cfg.init_batches, fingerprint=run["fingerprint"])
     trainer = Trainer(model, RoundRobinStream(parts, cfg.batch_size, run["seed"]), settings, run_dir,
                       torch.device("cpu"))
-    rows = trainer.fit(resume=False)
+    selector = None
+    if cfg.select_every and run["setting"] != "align":
+        selector = ValSelector(model, run["targets"], data, cfg.select_every)
+    rows = trainer.fit(resume=False, on_step=selector)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the benchmark keeps logs, not weights
     if run["setting"] == "align":
         save_aligned(model, cfg, run["targets"][0])
-    return model, rows[-1]
+    return model, rows[-1], (selector.result() if selector is not None else None)
+
+
+class ValSelector:
+    """Checkpoint selection on the val split (the official code picks the best epoch on its
+    evaluation set; here never on test): mean zero-shot Acc@1 over the run's targets."""
+
+    def __init__(self, model, targets: List[str], data: BenchData, every: int):
+        self.model, self.targets, self.data, self.every = model, targets, data, every
+        self.best, self.step, self.state, self.curve = -1.0, 0, None, []
+
+    def __call__(self, step: int) -> None:
+        if step % self.every:
+            return
+        from .metrics import zero_shot_accuracy
+        from .suite import class_embeddings
+
+        accs = []
+        for t in self.targets:
+            cls = class_embeddings(self.model, self.data.prompts, self.model.config.codebook_set_for(t))
+            emb = embed(self.model, t, self.data.val.inputs(t))
+            accs.append(zero_shot_accuracy(emb.shared, cls, self.data.val.labels, (1,))["acc@1"])
+        acc = float(sum(accs) / len(accs))
+        self.curve.append([step, acc])
+        if acc > self.best:
+            self.best, self.step = acc, step
+            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def result(self) -> Dict[str, Any]:
+        return {"step": self.step, "val_acc@1": self.best, "curve": self.curve, "state": self.state}
 
 
 def tsne_plots(model, cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], fig_dir: Path) -> List[str]:
@@ -193,19 +247,53 @@ def tsne_plots(model, cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any]
 
 def run_one(cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any], out: Path) -> Dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
-    model, last = train_run(cfg, data, run, out / "runs" / run["name"])
+    model, last, selection = train_run(cfg, data, run, out / "runs" / run["name"])
     t1 = time.perf_counter()
     opt = EvalOptions(toc_fractions=tuple(cfg.toc_fractions), toc_random=cfg.toc_random, toc_lambda=cfg.toc_lambda,
                       run_toc=run["variant"] == "codebind" and run["setting"] == "finetune", seed=run["seed"])
-    metrics = {t: evaluate_target(model, TargetEvalData(t, data.probe, data.test, data.unseen, data.prompts), opt)
-               for t in run["targets"]}
+
+    def evaluate() -> Dict[str, Any]:
+        return {t: evaluate_target(model, TargetEvalData(t, data.probe, data.test, data.unseen, data.prompts), opt)
+                for t in run["targets"]}
+
+    if cfg.keep_models and run["setting"] != "align":
+        model.save(out / "models" / run["name"])
+    metrics = evaluate()
     figures = []
     if run["setting"] == "finetune" and run["variant"] in ("codebind", "hard_align") and run["seed"] == cfg.seeds[0]:
         figures = tsne_plots(model, cfg, data, run, Path(cfg.report).parent / "figures")
+    extra: Dict[str, Any] = {}
+    if selection is not None:  # the val-selected weights, evaluated the same way on test
+        model.load_state_dict(selection.pop("state"))
+        extra = {"selection": selection, "metrics_selected": evaluate()}
     return {"run": run, "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
             "cpu_seconds": time.process_time() - c0, "threads": torch.get_num_threads(),
-            "final_losses": last, "metrics": metrics, "figures": figures,
+            "final_losses": last, "metrics": metrics, "figures": figures, **extra,
             "trainable_parameters": sum(p.numel() for p in model.trainable_parameters())}
+
+
+def record_path(cfg: BenchmarkConfig, run: Dict[str, Any]) -> Path:
+    return Path(cfg.out_dir) / "runs" / f"{run['name']}.json"
+
+
+def finished_runs(cfg: BenchmarkConfig, runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """The records of `runs` finished earlier under ``cfg.out_dir``: reused only when the record's
+    fingerprint is the run's (never by file name alone); an align run also needs its cached trunk."""
+    done = {}
+    for r in runs:
+        path = record_path(cfg, r)
+        if not path.is_file():
+            continue
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if rec.get("run", {}).get("fingerprint") != r["fingerprint"]:
+            continue
+        if r["setting"] == "align" and not (aligned_dir(cfg, r["targets"][0]) / "heads.safetensors").is_file():
+            continue
+        done[r["name"]] = rec
+    return done
 
 
 _WORKER: Dict[str, Any] = {}
@@ -251,13 +339,9 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
     runs = [r for r in cfg.run_names() if r["variant"] not in skipped]
 
     def record(r: Dict[str, Any]) -> Path:
-        return out / "runs" / f"{r['name']}.json"
+        return record_path(cfg, r)
 
-    def complete(r: Dict[str, Any]) -> bool:  # an align run also needs its cached trunk
-        return record(r).is_file() and (r["setting"] != "align"
-                                        or (aligned_dir(cfg, r["targets"][0]) / "heads.safetensors").is_file())
-
-    done = {r["name"]: json.loads(record(r).read_text()) for r in runs if complete(r)}
+    done = finished_runs(cfg, runs)
     reused = len(done)
     phases = [[r for r in runs if r["name"] not in done and (r["setting"] == "align") == first] for first in (1, 0)]
     log(f"{len(runs)} runs, {reused} already finished, {sum(map(len, phases))} to go on {cfg.parallel_runs} worker(s)")

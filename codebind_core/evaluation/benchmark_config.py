@@ -10,9 +10,11 @@ Two settings, each trained on the same data and bridge:
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List
+from typing import Any, ClassVar, Dict, List, Optional
 
 from ..config import TARGET_MODALITIES
 from ..config_base import Config
@@ -46,6 +48,15 @@ class BenchmarkConfig(Config):
     weight_decay: float = 0.05
     warmup_steps: int = 15
     precision: str = "fp32"
+    # k-means codebook init over this many batches per target before training; 0 = lazily at each
+    # codebook's first call on one batch (the official code, §8 of the numerics notes)
+    init_batches: int = 0
+    # > 0: zero-shot Acc@1 on the val split every this many steps; the best (selected) model is
+    # reported next to the final one
+    select_every: int = 0
+    keep_models: bool = False             # save each finetune/scratch model under <out_dir>/models/<run name>/
+    # share of the train split per target (1.0 when absent): the data-scarcity setting
+    target_fraction: Dict[str, float] = field(default_factory=dict)
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     # the paper's setting: a cached hard-aligned trunk per target, then fine-tuning from it
     finetune_targets: List[str] = field(default_factory=lambda: ["depth", "thermal", "tactile", "pointcloud",
@@ -73,8 +84,16 @@ class BenchmarkConfig(Config):
     tsne_targets: List[str] = field(default_factory=lambda: ["audio", "thermal"])
     parallel_runs: int = 2                # worker processes training runs side by side
     threads_per_run: int = 1              # torch threads of each worker
-    out_dir: str = "runs/benchmark"
-    report: str = "docs/results.md"
+    out_dir: Optional[str] = None         # default runs/benchmark (data seed 0) or runs/benchmark-data<seed>
+    report: Optional[str] = None          # default docs/results.md (data seed 0) or docs/results-data<seed>.md
+
+    def __post_init__(self) -> None:
+        seed = self.synth.get("seed", 0) if isinstance(self.synth, Mapping) else 0
+        if self.out_dir is None:  # another data draw never reuses or overwrites the default's runs/report
+            self.out_dir = "runs/benchmark" if seed == 0 else f"runs/benchmark-data{seed}"
+        if self.report is None:
+            self.report = "docs/results.md" if seed == 0 else f"docs/results-data{seed}.md"
+        super().__post_init__()
 
     def validate(self) -> None:
         super().validate()
@@ -103,6 +122,9 @@ class BenchmarkConfig(Config):
         _check(all(0 < f <= 1 for f in self.toc_fractions), "toc_fractions must lie in (0, 1]")
         _check(self.toc_random >= 1 and 0 <= self.toc_lambda <= 1, "toc_random >= 1 and toc_lambda in [0, 1]")
         _check(self.tsne_samples >= 20, "tsne_samples must be >= 20")
+        _check(self.init_batches >= 0 and self.select_every >= 0, "init_batches and select_every must be >= 0")
+        for t, f in self.target_fraction.items():
+            _check(t in TARGET_MODALITIES and 0 < f <= 1, f"target_fraction[{t!r}] must be in (0, 1] for a target")
         _check(self.parallel_runs >= 1 and self.threads_per_run >= 1, "parallel_runs and threads_per_run must be >= 1")
         self.bridge_pretrain.validate()
 
@@ -142,6 +164,33 @@ class BenchmarkConfig(Config):
                 runs += [{"setting": "scratch", "variant": v, "targets": [t], "seed": seed}
                          for t in self.scratch_targets]
         for r in runs:
-            r["name"] = (f"align-{r['targets'][0]}" if r["setting"] == "align" else
-                         f"{r['setting']}-{r['variant']}-{'+'.join(r['targets'])}-s{r['seed']}")
+            r["fingerprint"] = self.fingerprint(r)
+            stem = (f"align-{r['targets'][0]}" if r["setting"] == "align" else
+                    f"{r['setting']}-{r['variant']}-{'+'.join(r['targets'])}-s{r['seed']}")
+            r["name"] = f"{stem}-{r['fingerprint'][:10]}"
         return runs
+
+    def fingerprint(self, run: Dict[str, Any]) -> str:
+        """Hash of everything that decides a run's record: data, bridge recipe, model and the
+        variant's resolved overrides, the setting's steps and lr, batch, optimiser, evaluation
+        options, the run's targets and seed, and (finetune) the fingerprints of its aligned
+        starts. A finished run is reused only when this matches (not by name)."""
+        base = self.model.build()
+        d = self.to_dict()
+        spec: Dict[str, Any] = {k: d[k] for k in (
+            "synth", "model", "bridge_pretrain", "batch_size", "weight_decay", "warmup_steps", "precision",
+            "init_batches", "probe_samples", "toc_fractions", "toc_random", "toc_lambda")}
+        setting = run["setting"]
+        spec.update(setting=setting, variant=run["variant"], targets=list(run["targets"]), seed=run["seed"],
+                    steps=self.steps_for(setting), lr=self.lr_for(setting),
+                    overrides=VARIANTS[run["variant"]].overrides(base))
+        if setting == "finetune":
+            spec["lora_last_k"] = self.lora_last_k
+            spec["start"] = {t: self.fingerprint({"setting": "align", "variant": "hard_align", "targets": [t],
+                                                  "seed": 0}) for t in run["targets"]}
+        fractions = {t: self.target_fraction[t] for t in run["targets"] if self.target_fraction.get(t, 1.0) != 1.0}
+        if fractions:  # only when set, so records of the full-data runs keep their fingerprints
+            spec["target_fraction"] = fractions
+        if self.select_every and setting != "align":
+            spec["select_every"] = self.select_every
+        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -5,7 +5,7 @@ name: synth-depth
 seed: 0
 model: {preset: tiny, targets: [depth, thermal], overrides: {loss: {weights: adaptive}}}
 data: {kind: synthbind, options: {cache_dir: cache/synthbind}}
-bridge_pretrain: {enabled: true, steps: 400}     # Stage 0 (SynthBind only)
+bridge_pretrain: {enabled: true, steps: 400}     # Stage 0 (SynthBind or pairs_* images + captions)
 optim: {name: adamw, lr: 5.0e-4}
 schedule: {name: cosine, warmup_steps: 20}
 steps: 300
@@ -30,6 +30,14 @@ from ..config_base import check as _check
 from .optim import OPTIMIZERS, SCHEDULES
 from .precision import PRECISIONS
 from .run_log import LOG_BACKENDS
+
+
+NO_BRIDGE = (
+    "no bridge weights: CodeBind aligns to a frozen, trained text/image bridge, and a random one would "
+    "make the model worthless. Give one of: model.overrides.bridge.weights = a local OpenCLIP file "
+    "(e.g. one written by `codebind-bridge extract <model> <dir>`), bridge_pretrain.enabled = true "
+    "(Stage 0 on the data's image-caption pairs), or model.overrides.bridge.random_init = true "
+    "(a random bridge, for tests only)")
 
 
 @dataclass
@@ -72,9 +80,10 @@ class BridgePretrainConfig(Config):
     """Stage 0: train a small OpenCLIP bridge on image-caption pairs (open_clip's ClipLoss), save it
     as a local safetensors file, then freeze it like a downloaded bridge. Reused when present.
 
-    The pairs are a separate SynthBind draw of images and captions only (``corpus_samples`` of
+    SynthBind: the pairs are a separate draw of images and captions only (``corpus_samples`` of
     them, seed = data seed + ``corpus_seed_offset``): like a web corpus, it shares the benchmark's
-    distribution but none of its samples."""
+    distribution but none of its samples. ``pairs_*`` data: the image column and the captions of
+    the training split (at most ``corpus_samples``), scored on the held-out split when it has one."""
 
     enabled: bool = False
     steps: int = 2000
@@ -157,7 +166,9 @@ class TrainConfig(Config):
     grad_accum: int = 1
     precision: str = "fp32"
     device: str = "auto"
-    init_batches: int = 4            # batches per target for the k-means codebook init (App. A.2)
+    # > 0: k-means codebook init over this many batches per target before training;
+    # 0: each codebook at its first call on one batch (the official code)
+    init_batches: int = 0
     checkpoint_every: int = 100
     log_every: int = 10
     log_backend: str = "csv"
@@ -181,8 +192,8 @@ class TrainConfig(Config):
         _check(self.num_workers >= 0, "num_workers must be >= 0")
         for part in (self.model, self.data, self.bridge_pretrain, self.optim, self.schedule):
             part.validate()
-        _check(not self.bridge_pretrain.enabled or self.data.kind == "synthbind",
-               "bridge_pretrain (Stage 0) needs image-caption pairs: only data.kind 'synthbind' provides them")
+        bridge = self.model.build().bridge
+        _check(self.bridge_pretrain.enabled or bool(bridge.weights) or bridge.random_init, NO_BRIDGE)
 
     # ---- (de)serialisation: Config's strict from_dict / to_dict / from_file / save (YAML) -----
     def fingerprint(self) -> str:
@@ -198,4 +209,8 @@ class TrainConfig(Config):
         model = self.model.build()
         model.bridge.write_out_named_arch()
         d["resolved_model"] = model.to_dict()
+        if not d["resolved_model"]["preprocess"]:  # fields at their defaults keep older fingerprints
+            d["resolved_model"].pop("preprocess")
+        if not d["resolved_model"]["bridge"]["random_init"]:
+            d["resolved_model"]["bridge"].pop("random_init")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

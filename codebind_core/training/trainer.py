@@ -11,7 +11,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import nn
@@ -44,7 +44,7 @@ class LoopSettings:
     log_every: int = 10
     log_backend: str = "csv"
     progress: bool = True
-    init_batches: int = 4
+    init_batches: int = 0  # > 0: k-means over this many batches per target before training; 0: official lazy init
     find_unused_parameters: bool = False
     fingerprint: str = ""
 
@@ -118,8 +118,9 @@ class Trainer:
         restore_rng_state(state["rng"][self.dist.rank])
 
     # ---- loop -----------------------------------------------------------------------------
-    def fit(self, resume: bool = True) -> List[Dict[str, float]]:
-        """Train to ``settings.steps`` optimiser steps; returns the logged rows of this call."""
+    def fit(self, resume: bool = True, on_step: Optional[Callable[[int], None]] = None) -> List[Dict[str, float]]:
+        """Train to ``settings.steps`` optimiser steps; returns the logged rows of this call.
+        ``on_step(step)`` runs after every optimiser step (e.g. validation for checkpoint selection)."""
         last = train_state.find_last(self.ckpt_dir) if resume else None
         if last is not None:
             self.load_checkpoint(last)
@@ -148,6 +149,9 @@ class Trainer:
                 bar.update(1)
             if self.step % self.s.checkpoint_every == 0 or self.step == self.s.steps:
                 self.save_checkpoint()
+            if on_step is not None:
+                on_step(self.step)
+                net.train()
         if bar is not None:
             bar.close()
         if log is not None:

@@ -72,6 +72,7 @@ class CodeBind(nn.Module):
         })
         self._init_shared_heads()
         self.codebooks = nn.ModuleDict()
+        self.posthoc_codebook = None  # posthoc_codebook.PosthocCodebook: codes for a model without codebooks
         if self.quantized:
             q = cfg.quantizer
             for book_set in cfg.codebook_sets():
@@ -204,6 +205,8 @@ class CodeBind(nn.Module):
             books = self.codebooks[codebook_set]
             vq_shared = _read_only(shared_book(books, modality))
             vq_specific = _read_only(books[modality]) if modality != "text" else None
+        elif self.posthoc_codebook is not None:  # codes only; the shared part stays the float vector
+            vq_shared, vq_specific = self.posthoc_codebook.quantizer(codebook_set), _unquantized
         shared, spec, codes, spec_codes = embed_cls(self.heads[modality], cls, vq_shared, vq_specific,
                                                     specific=specific and modality != "text", clips=clips)
         return Embedding(shared, spec, _no_codes(shared) if codes is None else codes, spec_codes,
@@ -428,6 +431,11 @@ def _read_only(vq: CompositionalVQ):
         out = vq(z, update=False)
         return _unit(out.quantized), out.codes
     return quantize
+
+
+def _unquantized(z: torch.Tensor):
+    """The specific part of a model served by a post-hoc (shared-only) codebook: unit, no codes."""
+    return _unit(z), None
 
 
 def _renamed_kwarg(codebook_set: Optional[str], path: Optional[str]) -> Optional[str]:

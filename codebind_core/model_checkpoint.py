@@ -12,6 +12,7 @@ from typing import Union
 
 import torch
 
+from . import posthoc_codebook
 from .checkpoint_checks import check_complete, check_digest, check_size, check_weights
 from .checkpoint_format import CONFIG_FILE, DIGEST_KEY, FORMAT_VERSION, WEIGHTS_FILE, save
 from .config import CodeBindConfig
@@ -28,7 +29,9 @@ def load(directory: Union[str, Path], device: Union[str, torch.device] = "cpu"):
     :data:`~codebind_core.checkpoint_checks.MAX_PARAMETERS` (checked before anything is allocated),
     a file that is not safetensors (e.g. a pickle), tensors whose sha256 no longer matches the one
     recorded at save time (older checkpoints without one are not checked), and weights that do not
-    match the config: names, dtypes, shapes, NaN or infinite values (the first bad tensor is named)."""
+    match the config: names, dtypes, shapes, NaN or infinite values (the first bad tensor is named).
+    A post-hoc codebook stored beside the weights (:mod:`codebind_core.posthoc_codebook`) is
+    attached; one fitted on other weights raises."""
     from safetensors import SafetensorError, safe_open
 
     directory = Path(directory)
@@ -58,4 +61,7 @@ def load(directory: Union[str, Path], device: Union[str, torch.device] = "cpu"):
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"{w_path} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    posthoc = posthoc_codebook.load(directory)  # a model without trained codebooks: codes from it
+    if posthoc is not None:
+        posthoc_codebook.attach(model, posthoc)
     return model.to(device).eval()

@@ -24,7 +24,9 @@ class CodebookMismatchError(ValueError):
 
 
 class CodebookSet:
-    """Shared codebooks per path ("depth", "audio", "unified", ...), each (K, d*) float32.
+    """Shared codebooks per path ("depth", "audio", "unified", ...), each (K, d*) float32: one
+    table for every sub-vector position (CodeBind, §3.3), or (m, K, d*): one table per position
+    (classic product quantization, e.g. a post-hoc codebook, :mod:`codebind_core.posthoc_codebook`).
 
     ``sub_vectors`` (optional, path -> m) fixes how many codes an embedding of that path has;
     codes of another length are then refused."""
@@ -37,26 +39,40 @@ class CodebookSet:
             arr = np.ascontiguousarray(np.asarray(book, dtype=np.float32))
             if not isinstance(path, str) or not path:
                 raise ValueError(f"codebook path names must be non-empty strings, got {path!r}")
-            if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-                raise ValueError(f"codebook {path!r} must be (K, d*), got shape {arr.shape}")
-            if arr.shape[0] > MAX_CODEBOOK_SIZE:
-                raise ValueError(f"codebook {path!r} has {arr.shape[0]} codevectors; "
+            if arr.ndim not in (2, 3) or min(arr.shape) < 1:
+                raise ValueError(f"codebook {path!r} must be (K, d*) or (m, K, d*), got shape {arr.shape}")
+            if arr.shape[-2] > MAX_CODEBOOK_SIZE:
+                raise ValueError(f"codebook {path!r} has {arr.shape[-2]} codevectors; "
                                  f"codes are uint16 (<= {MAX_CODEBOOK_SIZE})")
             if not np.isfinite(arr).all():
                 raise ValueError(f"codebook {path!r} has NaN or inf entries")
             self.books[path] = arr
-        self.sq_norms = {p: (b.astype(np.float64) ** 2).sum(1) for p, b in self.books.items()}
+        self.sq_norms = {p: (b.astype(np.float64) ** 2).sum(-1) for p, b in self.books.items()}
         self.sub_vectors: Dict[str, int] = {p: int(m) for p, m in (sub_vectors or {}).items()}
+        for p, b in self.books.items():
+            if b.ndim == 3 and self.sub_vectors.setdefault(p, b.shape[0]) != b.shape[0]:
+                raise ValueError(f"codebook {p!r} has {b.shape[0]} per-position tables, "
+                                 f"sub_vectors says {self.sub_vectors[p]}")
         unknown = set(self.sub_vectors) - set(self.books)
         if unknown or any(m < 1 for m in self.sub_vectors.values()):
             raise ValueError(f"sub_vectors must give m >= 1 for known paths, got {dict(self.sub_vectors)}")
 
     @classmethod
     def from_model(cls, model) -> "CodebookSet":
-        """The shared codebook of every path of a quantized :class:`codebind_core.CodeBind`."""
+        """The shared codebook of every path of a quantized :class:`codebind_core.CodeBind`, or
+        the post-hoc codebook attached to a model trained without codebooks."""
         books = getattr(model, "codebooks", None)
+        posthoc = getattr(model, "posthoc_codebook", None)
+        if not books and posthoc is not None:
+            from ..posthoc_codebook import layout
+
+            return cls(*layout(posthoc, int(model.config.embed_dim)))
         if not books:
-            raise ValueError("the model has no codebooks (quantizer disabled?): the memory stores codebook indices")
+            from ..posthoc_codebook import FIT_COMMAND
+
+            raise ValueError("the model has no codebooks (trained without a quantizer, e.g. hard alignment) and no "
+                             "post-hoc codebook: the memory stores codebook indices. Fit one with "
+                             f"`{FIT_COMMAND.format(model_dir='<model_dir>')}` and load the model again")
         separate = [path for path, vqs in books.items() if "shared" not in vqs]
         if separate:
             raise ValueError(f"the memory searches one shared codebook per path; paths {separate} quantize each "
@@ -70,10 +86,14 @@ class CodebookSet:
         return self.books.keys()
 
     def size(self, path: str) -> int:
-        return self.book(path).shape[0]
+        return self.book(path).shape[-2]
 
     def sub_dim(self, path: str) -> int:
-        return self.book(path).shape[1]
+        return self.book(path).shape[-1]
+
+    def per_position(self, path: str) -> bool:
+        """Whether the path has one table per sub-vector position (m, K, d*)."""
+        return self.book(path).ndim == 3
 
     def book(self, path: str) -> np.ndarray:
         try:
@@ -106,12 +126,17 @@ class CodebookSet:
 
     def decode(self, path: str, codes: np.ndarray) -> np.ndarray:
         """(N, m) codes -> (N, m * d*) concatenated codevectors (not re-normalised)."""
-        codes = np.atleast_2d(codes)
-        return self.book(path)[codes.astype(np.int64)].reshape(codes.shape[0], -1)
+        codes = np.atleast_2d(codes).astype(np.int64)
+        book = self.book(path)
+        if book.ndim == 3:
+            return book[np.arange(codes.shape[1]), codes].reshape(codes.shape[0], -1)
+        return book[codes].reshape(codes.shape[0], -1)
 
     def inverse_norms(self, path: str, codes: np.ndarray) -> np.ndarray:
         """1 / ||decode(codes)|| per row, float32 (sqrt(m) for unit codevectors)."""
-        sq = self.sq_norms[path][np.atleast_2d(codes).astype(np.int64)].sum(1)
+        codes = np.atleast_2d(codes).astype(np.int64)
+        table = self.sq_norms[path]
+        sq = (table[np.arange(codes.shape[1]), codes] if table.ndim == 2 else table[codes]).sum(1)
         return (1.0 / np.sqrt(np.maximum(sq, 1e-30))).astype(np.float32)
 
     def lookup_table(self, path: str, query: np.ndarray) -> np.ndarray:
@@ -123,12 +148,20 @@ class CodebookSet:
             raise ValueError(f"query dim {q.size} is not a multiple of the sub-vector dim {d} of path {path!r}")
         if not np.isfinite(q).all():
             raise ValueError("query has NaN or inf entries")
+        if book.ndim == 3:
+            if q.size != book.shape[0] * d:
+                raise ValueError(f"query dim {q.size} != {book.shape[0]} positions x {d} of path {path!r}")
+            return np.einsum("hd,hkd->hk", q.reshape(-1, d), book, optimize=False).astype(np.float32)
         return lookup_table(q.reshape(-1, d), book)
 
     def quantize(self, path: str, vectors: np.ndarray) -> np.ndarray:
         """(N, D) vectors -> (N, m) codes: each sub-vector's nearest codevector by cosine (App. A.2)."""
         book = self.book(path)
         v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        sub = v.reshape(v.shape[0], -1, book.shape[1])
-        unit_book = book / np.maximum(np.linalg.norm(book, axis=1, keepdims=True), 1e-12)
+        sub = v.reshape(v.shape[0], -1, book.shape[-1])
+        unit_book = book / np.maximum(np.linalg.norm(book, axis=-1, keepdims=True), 1e-12)
+        if book.ndim == 3:
+            if sub.shape[1] != book.shape[0]:
+                raise ValueError(f"vectors have {sub.shape[1]} sub-vectors, path {path!r} has {book.shape[0]} tables")
+            return np.argmax(np.einsum("nhd,hkd->nhk", sub, unit_book), axis=-1).astype(CODE_DTYPE)
         return np.argmax(sub @ unit_book.T, axis=-1).astype(CODE_DTYPE)

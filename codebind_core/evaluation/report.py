@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .benchmark_config import BenchmarkConfig
+from .doc_blocks import carry_blocks
 from .claims import (ALIGNED_START, CLAIMS, SHARED_USAGE, ZS1, ZS5, ZSU, Getter, Inputs,  # noqa: F401
                      Results)
 from .variants import VARIANTS
@@ -246,11 +247,22 @@ def _toc_section(x: Inputs, cfg: BenchmarkConfig, fig_dir: Path) -> List[str]:
 
 
 def _figures_section(records: List[Dict[str, Any]], report_dir: Path) -> List[str]:
-    figs = sorted({f for r in records for f in r.get("figures", [])})
+    """The runs' t-SNE pictures; one drawn by a run of another invocation (another report
+    folder, e.g. a sweep part) is copied next to this report first."""
+    import shutil
+
+    figs = []
+    for f in sorted({f for r in records for f in r.get("figures", [])}):
+        src, dst = Path(f), report_dir / "figures" / Path(f).name
+        if src.is_file() and src.resolve() != dst.resolve():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+        if dst.is_file():
+            figs.append(dst)
     if not figs:
         return []
     return ["## t-SNE of the embedding spaces (Fig. 4, Fig. 5)\n",
-            *(f"![{Path(f).stem}]({os.path.relpath(f, report_dir)})" for f in figs),
+            *(f"![{f.stem}]({os.path.relpath(f, report_dir)})" for f in figs),
             ""]
 
 
@@ -311,7 +323,8 @@ def write_report(cfg: BenchmarkConfig, records: List[Dict[str, Any]], stage0: Di
           *_figures_section(records, report.parent),
           *_setup_section(cfg, records, stage0, skipped, command, wall_seconds, reused)]
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(md) + "\n")
+    old = report.read_text() if report.is_file() else None  # blocks of other commands (the sweep) stay
+    report.write_text(carry_blocks(old, "\n".join(md) + "\n"))
     return report
 
 

@@ -53,12 +53,13 @@ VARIANTS: Dict[str, Variant] = {v.name: v for v in (
     Variant("separate_codebooks", "Separate (per-modality) shared codebooks", "Tab. 7 row 2",
             lambda b: {"quantizer": {"shared_codebook": False}}),
     Variant("adaptive", "Adaptive loss weights", "App. B.2 Tab. 2", lambda b: {"loss": {"weights": "adaptive"}}),
+    # capacity toward the paper's shape (1024 shared codes; App. Tab. 6/7 vary the sub-vector size)
+    Variant("codebook_1024", "CodeBind, 1024 shared codes", "App. A.2 (K = 1024)",
+            lambda b: {"quantizer": {"shared_size": 1024}}),
+    Variant("codebook_1024_d4", "CodeBind, 1024 shared codes, sub-vectors of 4", "App. Tab. 6-7",
+            lambda b: {"quantizer": {"shared_size": 1024, "sub_dim": 4}}),
+    Variant("codebook_1024_d2", "CodeBind, 1024 shared codes, sub-vectors of 2", "App. Tab. 6-7",
+            lambda b: {"quantizer": {"shared_size": 1024, "sub_dim": 2}}),
     Variant("unified", "Unified: one shared codebook for all targets (trained jointly)", "ours (§3.4 option)",
             lambda b: {"unified": True}, joint=True),
 )}
-
-
-def get_variant(name: str) -> Variant:
-    if name not in VARIANTS:
-        raise ValueError(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
-    return VARIANTS[name]

@@ -28,14 +28,20 @@ def _names(typ) -> List[str]:
     return [f.name for f in dataclasses.fields(typ)]
 
 
+# keys added after the first checkpoints; they change no tensor, so their default is safe
+OPTIONAL_KEYS = frozenset({"preprocess", "bridge.random_init"})
+
+
 def check_complete(raw: Any) -> None:
-    """``raw`` (the parsed ``config.json``) has every key a saved checkpoint writes."""
+    """``raw`` (the parsed ``config.json``) has every key a saved checkpoint writes (except
+    :data:`OPTIONAL_KEYS`)."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"the config must be a mapping of keys, got {type(raw).__name__}")
     missing = [k for k in _names(CodeBindConfig) if k not in raw]
     for key, typ in SECTIONS.items():
         if isinstance(raw.get(key), Mapping):
             missing += [f"{key}.{k}" for k in _names(typ) if k not in raw[key]]
+    missing = [k for k in missing if k not in OPTIONAL_KEYS]
     if isinstance(raw.get("trunks"), Mapping):
         for m, t in raw["trunks"].items():
             if isinstance(t, Mapping):

@@ -24,12 +24,15 @@ class BridgeConfig(Config):
     """Frozen text + image bridge. ``kind='openclip'`` builds any OpenCLIP architecture:
     ``model_cfg`` gives one inline (it wins over ``arch``), else ``arch`` names one of this project's small bridges
     (:data:`BRIDGE_ARCHS`) or an OpenCLIP built-in (e.g. ``ViT-B-16``); ``weights`` is a local
-    file (safetensors or a plain state dict), ``None`` = random init."""
+    file (safetensors or a plain state dict). Training refuses a bridge without ``weights``
+    unless ``random_init`` says a random frozen bridge is meant (tests); a loaded checkpoint
+    carries the bridge in its own weights."""
 
     kind: str = "openclip"
     arch: str = "ViT-B-16"
     model_cfg: Optional[Dict[str, Any]] = None
     weights: Optional[str] = None
+    random_init: bool = False
 
     def validate(self, where: str = "bridge") -> None:
         check_types(self, f"{where}.")
@@ -203,6 +206,9 @@ class CodeBindConfig(Config):
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    # per-modality preprocessing options the model was trained with (e.g. {depth: {focal_length:
+    # 570.0}}); CodeBind.preprocess applies them under the caller's explicit options
+    preprocess: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def normalise(self) -> None:
         check_types(self, "")  # before the list of targets becomes a tuple
@@ -221,6 +227,7 @@ class CodeBindConfig(Config):
         for t in self.targets:
             _check(t in TARGET_MODALITIES, f"unknown target modality {t!r}; choose from {TARGET_MODALITIES}")
         _check(len(set(self.targets)) == len(self.targets), "targets must not repeat")
+        check_preprocess(self.preprocess)
         _check(self.embed_dim > 0 and self.specific_dim > 0, "embedding dims must be positive")
         q = self.quantizer
         if self.decouple and q.enabled:
@@ -266,6 +273,23 @@ class CodeBindConfig(Config):
         changes that field only and keeps the preset's other quantizer settings."""
         _check(name in PRESETS, f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
         return cls.from_dict(deep_merge(PRESETS[name]().to_dict(), overrides))
+
+
+def check_preprocess(options: Dict[str, Dict[str, Any]], where: str = "preprocess") -> None:
+    """Every key a modality with a preprocessing module, every option one of its fields, valid."""
+    from . import modalities
+
+    for m, opts in options.items():
+        _check(m in modalities.names() and m != "text", f"{where}: unknown modality {m!r}; "
+               f"choose from {[n for n in modalities.names() if n != 'text']}")
+        _check(isinstance(opts, dict), f"{where}.{m} must be a mapping of options, got {opts!r}")
+        fields = {f.name for f in dataclasses.fields(modalities.get(m).DEFAULTS)}
+        unknown = sorted(set(opts) - fields)
+        _check(not unknown, f"{where}.{m}: unknown options {unknown}; allowed: {sorted(fields)}")
+        try:
+            dataclasses.replace(modalities.get(m).DEFAULTS, **opts)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}.{m}: {e}") from None
 
 
 SECTIONS: Dict[str, type] = {"bridge": BridgeConfig, "trunk": TrunkConfig, "inputs": InputConfig,

@@ -144,14 +144,27 @@ class CodeBind(nn.Module):
         return self.bridge.tokenize(text_mod.preprocess(list(texts)))
 
     def preprocess(self, modality: str, raws: Sequence, **options) -> torch.Tensor:
-        """Raw numpy inputs -> a batch tensor shaped for this model (see codebind_core.modalities)."""
+        """Raw numpy inputs -> a batch tensor shaped for this model (see codebind_core.modalities).
+
+        Options: the model's input geometry, then the preprocessing it was trained with
+        (``config.preprocess``), then ``options`` (a depth ``intrinsics`` replaces the trained
+        ``focal_length``)."""
         from .modalities import model_options
         from .modalities import get as get_modality
 
         if modality == "text":
             return self.tokenize(raws)
-        opts = {**model_options(modality, self.config.inputs), **options}
+        opts = {**model_options(modality, self.config.inputs), **self.trained_options(modality, options)}
         return get_modality(modality).preprocess_batch(list(raws), **opts)
+
+    def trained_options(self, modality: str, options: Optional[Dict] = None) -> Dict:
+        """``config.preprocess[modality]`` under ``options``; an ``intrinsics`` matrix sets the
+        focal length itself, so it drops a trained ``focal_length``."""
+        trained = dict(self.config.preprocess.get(modality, {}))
+        options = dict(options or {})
+        if options.get("intrinsics") is not None and "focal_length" not in options:
+            trained.pop("focal_length", None)
+        return {**trained, **options}
 
     # ---- encoding -------------------------------------------------------------------------
     def _tokens(self, modality: str, x: torch.Tensor) -> "_Tokens":

@@ -30,7 +30,8 @@ CLASSES = ["box", "sphere", "cone", "torus"]
 # a model small enough that a training step takes tens of milliseconds
 MICRO = {
     "embed_dim": 32,
-    "bridge": {"model_cfg": {"embed_dim": 32,
+    "bridge": {"random_init": True,  # a random frozen bridge: these tests check the loop, not accuracy
+               "model_cfg": {"embed_dim": 32,
                              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
                                             "head_width": 16},
                              "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
@@ -89,7 +90,8 @@ def data_root(tmp_path_factory) -> Path:
     ({"data": {"kind": "webdataset"}}, "data.kind"),
     ({"model": {"targets": ["smell"]}}, "unknown target modality"),
     ({"model": {"overrides": {"quantizer": {"sub_dim": 7}}}}, "not divisible by sub_dim"),
-    ({"bridge_pretrain": {"enabled": True}}, "bridge_pretrain"),
+    ({"model": {"overrides": {"bridge": {"random_init": False}}}}, "no bridge weights"),
+    ({"bridge_pretrain": {"enabled": True, "batch_size": 64, "corpus_samples": 8}}, "corpus_samples"),
     ({"log_backend": "wandb"}, "log_backend"),
 ])
 def test_config_rejects_bad_values(tmp_path, data_root, change, message):
@@ -117,7 +119,7 @@ def test_fingerprint_covers_the_resolved_bridge(tmp_path, data_root, monkeypatch
     from codebind_core import config as model_config
 
     raw = _config(tmp_path, data_root)
-    raw["model"]["overrides"].pop("bridge", None)
+    raw["model"]["overrides"]["bridge"] = {"random_init": True}  # the named tiny architecture
     raw["model"]["overrides"]["embed_dim"] = 64  # the named tiny bridge's width
     before = TrainConfig.from_dict(raw).fingerprint()
     changed = {**model_config.TINY_CLIP, "vision_cfg": {**model_config.TINY_CLIP["vision_cfg"], "layers": 3}}

@@ -6,6 +6,7 @@
     torchrun --nproc_per_node 4 training/train.py CONFIG          # multi-GPU (DDP)
 
 Re-running the same command resumes from ``<out_dir>/checkpoints/last.pt``; ``--fresh`` ignores it.
+Ctrl-C (or SIGTERM) finishes the optimiser step under way, saves that checkpoint and exits 0.
 """
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def apply_overrides(d: Dict[str, Any], pairs: List[str]) -> Dict[str, Any]:
 
 
 def main(argv: List[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before training started (imports, data, Stage 0) or a second Ctrl-C
+        print("interrupted; re-run the same command to resume from the last saved checkpoint", file=sys.stderr)
+        return 0
+
+
+def _main(argv: List[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", help="training YAML (see training/configs/)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
@@ -57,7 +66,15 @@ def main(argv: List[str] | None = None) -> int:
     except (OSError, ValueError, yaml.YAMLError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result = run_training(cfg, resume=not args.fresh)
+    try:
+        result = run_training(cfg, resume=not args.fresh)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if "interrupted" in result:
+        print(f"{result['interrupted']}: stopped after step {result['steps']}, checkpoint saved in "
+              f"{result['checkpoint']}; re-run the same command to resume", file=sys.stderr)
+        return 0
     print(json.dumps(result, indent=2))
     return 0
 

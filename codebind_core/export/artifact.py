@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -99,6 +99,8 @@ class Manifest:
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     extra: Dict[str, str] = field(default_factory=dict)
+    # the raw-input preprocessing (codebind_core.modalities options) the model was trained with
+    preprocess: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)

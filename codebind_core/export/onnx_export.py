@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
@@ -158,10 +158,20 @@ def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, codeb
         codebook_sizes={k: int(v.shape[0]) for k, v in books.items()},
         onnx_file=onnx_path.name, onnx_sha256=graph_sha256(onnx_path), codebooks_file=books_file,
         model_name=model.config.name, model_fingerprint=fingerprint or model_fingerprint(model),
-        max_batch=config.max_batch, extra=_export_options(config))
+        max_batch=config.max_batch, extra=_export_options(config), preprocess=preprocess_options(model, modality))
     manifest_path = onnx_path.with_suffix(".json")
     manifest.save(manifest_path)
     return ExportedGraph(onnx_path, manifest_path, out_dir / books_file if books_file else None, manifest)
+
+
+def preprocess_options(model, modality: str) -> Dict[str, Any]:
+    """The options ``model.preprocess`` gives ``modality`` by default: its input geometry and the
+    preprocessing it was trained with (what a runtime must feed the graph)."""
+    from ..modalities import model_options
+
+    if modality == "text":
+        return {}
+    return {**model_options(modality, model.config.inputs), **model.trained_options(modality)}
 
 
 def exportable_modalities(model) -> List[str]:

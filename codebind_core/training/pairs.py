@@ -32,24 +32,46 @@ import numpy as np
 import torch
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+ROW_FIELDS = ("text", "label", "class", "key")  # a row's entries that are not modality files
 
 
-def _read_image(path: Path) -> np.ndarray:
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+RGB_MODALITIES = ("image", "video", "tactile")  # columns read as RGB photos
+
+
+def to_rgb(im) -> np.ndarray:
+    """(H, W, 3) uint8 of any PIL image, as ImageBind reads photos (``Image.convert("RGB")``):
+    L, LA, P, 1-bit, CMYK, RGBA, ... through Pillow's own conversion (alpha dropped, CMYK by its
+    naive inverse). 16-bit greyscale (I;16, and I) is the exception: Pillow clips it at 255,
+    which turns a 16-bit photo white, so it is scaled to 8 bits (round(v * 255 / 65535)) first."""
+    from PIL import Image
+
+    if im.mode in SIXTEEN_BIT_MODES:
+        v = np.clip(np.asarray(im, dtype=np.float64), 0, 65535)
+        im = Image.fromarray(np.rint(v * (255.0 / 65535.0)).astype(np.uint8), mode="L")
+    return np.array(im.convert("RGB"))
+
+
+def _read_image(path: Path, modality: Optional[str] = None) -> np.ndarray:
+    """An image file: RGB for photo columns (:func:`to_rgb`); for other columns (depth, thermal)
+    16-bit greyscale stays uint16 (millimetre depth), 8-bit greyscale / float stay 2-D."""
     from PIL import Image
 
     with Image.open(path) as im:
-        if im.mode in ("I;16", "I;16B", "I"):
-            return np.asarray(im, dtype=np.uint16) if im.mode != "I" else np.asarray(im).astype(np.uint16)
+        if modality in RGB_MODALITIES:
+            return to_rgb(im)
+        if im.mode in SIXTEEN_BIT_MODES:
+            return np.array(im, dtype=np.uint16) if im.mode != "I" else np.array(im).astype(np.uint16)
         if im.mode in ("L", "F"):
-            return np.asarray(im)
-        return np.asarray(im.convert("RGB"))
+            return np.array(im)
+        return to_rgb(im)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, modality: Optional[str] = None) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _read_wav(path: Path) -> Dict[str, Any]:
+def _read_wav(path: Path, modality: Optional[str] = None) -> Dict[str, Any]:
     from scipy.io import wavfile
 
     rate, data = wavfile.read(path)
@@ -59,19 +81,20 @@ def _read_wav(path: Path) -> Dict[str, Any]:
     return {"raw": data.T if data.ndim == 2 else data, "sample_rate": int(rate)}
 
 
-READERS: Dict[str, Callable[[Path], Any]] = {
+READERS: Dict[str, Callable[..., Any]] = {
     **{e: _read_image for e in IMAGE_EXTS}, ".npy": _read_npy, ".wav": _read_wav,
 }
 
 
-def read_file(path: Path) -> Any:
-    """Raw array of one file by extension (audio: {"raw", "sample_rate"})."""
+def read_file(path: Path, modality: Optional[str] = None) -> Any:
+    """Raw array of one file by extension (audio: {"raw", "sample_rate"}); images of an RGB
+    modality's column become (H, W, 3) uint8."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; supported: {sorted(READERS)}")
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
-    return reader(path)
+    return reader(path, modality)
 
 
 class PairFiles(torch.utils.data.Dataset):
@@ -83,7 +106,7 @@ class PairFiles(torch.utils.data.Dataset):
             raise ValueError("the paired dataset is empty")
         self.rows, self.target, self.preprocess = rows, target, preprocess
         self.options = options or {}
-        self.modalities = tuple(m for m in rows[0] if m not in ("text", "label"))
+        self.modalities = tuple(m for m in rows[0] if m not in ROW_FIELDS)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -92,7 +115,7 @@ class PairFiles(torch.utils.data.Dataset):
         row = self.rows[i]
         item: Dict[str, Any] = {}
         for m in self.modalities:
-            raw = read_file(row[m])
+            raw = read_file(row[m], m)
             opts = dict(self.options.get(m, {}))
             if isinstance(raw, dict):  # audio carries its sample rate
                 opts.setdefault("sample_rate", raw["sample_rate"])
@@ -147,7 +170,7 @@ def rows_from_csv(csv_path: str | Path, target: str, root: Optional[str | Path] 
     classes = sorted({r["label"] for r in records}) if "label" in header else []
     rows = []
     for n, r in enumerate(records, start=2):
-        row: Dict[str, Any] = {}
+        row: Dict[str, Any] = {"key": r[columns[target]]}
         for m, col in columns.items():
             if m == "text":
                 row["text"] = r[col]
@@ -156,7 +179,7 @@ def rows_from_csv(csv_path: str | Path, target: str, root: Optional[str | Path] 
                     raise ValueError(f"{csv_path}:{n}: empty {col!r}")
                 row[m] = (base / r[col]) if not Path(r[col]).is_absolute() else Path(r[col])
         if classes:
-            row["label"] = classes.index(r["label"])
+            row["label"], row["class"] = classes.index(r["label"]), r["label"]
             row.setdefault("text", template.format(r["label"]))
         rows.append(row)
     if not rows:
@@ -183,4 +206,5 @@ def rows_from_folder(root: str | Path, modalities: Sequence[str],
         raise ValueError(f"{root}: no <class>/<stem> present in every one of {list(modalities)}")
     classes = sorted({c for c, _ in keys})
     return [{**{m: index[m][k] for m in modalities}, "text": template.format(k[0].replace("_", " ")),
-             "label": classes.index(k[0])} for k in keys]
+             "label": classes.index(k[0]), "class": k[0].replace("_", " "), "key": f"{k[0]}/{k[1]}"}
+            for k in keys]

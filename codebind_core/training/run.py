@@ -17,8 +17,10 @@ import torch
 
 from ..config import CodeBindConfig
 from .bridge_pretrain import WEIGHTS_NAME, bridge_is_trained, pretrain_bridge
-from .config import TrainConfig
-from .datasets import build_training_data
+from ..config_base import deep_merge
+from .config import NO_BRIDGE, TrainConfig
+from .datasets import build_training_data, preprocess_options
+from .interrupt import StopAtStepBoundary, TrainingInterrupted, stop_on_signals
 from .distributed import DistInfo, barrier, cleanup, init_distributed, resolve_device
 from .rng import seed_everything
 from .stream import RoundRobinStream
@@ -71,7 +73,12 @@ def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(),
 
     built = cfg.model.build()
     out = Path(bp.output).parent if bp.output else Path(cfg.out_dir) / "bridge"
-    if dist.is_main:
+    if dist.is_main and cfg.data.kind != "synthbind":
+        from .pairs_bridge import ensure_pairs_bridge
+
+        ensure_pairs_bridge(cfg.data.kind, cfg.data.options, cfg.model.targets, bridge_model_cfg(built), bp, out,
+                            cfg.seed, device, cfg.progress)
+    elif dist.is_main:
         opts = cfg.data.options
         source = SynthSource(synth_config(opts.get("synth", {})), opts.get("cache_dir", "cache/synthbind"),
                              workers=opts.get("workers", 2))
@@ -105,11 +112,23 @@ def run_training(cfg: TrainConfig, resume: bool = True) -> Dict[str, Any]:
             cfg.save(out / "train_config.yaml")
         bridge_weights = stage0_bridge(cfg, dist, device)
         seed_everything(cfg.seed)
-        model = cb.create_model(cfg.model.build(bridge_weights=bridge_weights))
+        model_cfg = cfg.model.build(bridge_weights=bridge_weights)
+        if not (model_cfg.bridge.weights or model_cfg.bridge.random_init):
+            raise ValueError(NO_BRIDGE)
+        model_cfg.preprocess = deep_merge(model_cfg.preprocess, preprocess_options(cfg.data.kind, cfg.data.options))
+        model_cfg.validate()
+        model = cb.create_model(model_cfg)
         parts = build_training_data(cfg.data.kind, cfg.data.options, model)
-        stream = RoundRobinStream(parts, cfg.batch_size, cfg.seed, dist.rank, dist.world_size, cfg.num_workers)
+        stream = StopAtStepBoundary(RoundRobinStream(parts, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
+                                                     cfg.num_workers), cfg.grad_accum)
         trainer = Trainer(model, stream, settings_from(cfg), out, device, dist)
-        rows = trainer.fit(resume=resume)
+        try:
+            with stop_on_signals(stream, enabled=not dist.enabled):
+                rows = trainer.fit(resume=resume)
+        except TrainingInterrupted as stop:
+            trainer.save_checkpoint()
+            return {"interrupted": str(stop), "steps": trainer.step,
+                    "checkpoint": str(trainer.ckpt_dir / "last.pt")}
         result = {"model_dir": str(out / "model"), "steps": trainer.step, "last": rows[-1] if rows else None}
         if dist.is_main:
             model.save(out / "model")

@@ -31,6 +31,7 @@ from codebind_ros.nodes.encoder_params import EncoderParams
 from codebind_ros.nodes.model_loading import load_model
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.nodes.params import declare, parse_mapping
+from codebind_ros.nodes.trained_preprocess import preprocess_notes
 from codebind_ros.messaging.qos import results_qos, sensor_qos
 from codebind_ros.messaging.stream_health import StreamMonitor
 from codebind_ros.nodes.session import run_node
@@ -64,6 +65,9 @@ class EncoderNode(Node):
         self.model = model if model is not None else load_model(p.model_path, p.device)
         self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
         self.preprocess_options = parse_mapping(p.preprocess_options, "parameter preprocess_options")
+        for level, note in preprocess_notes(self.model, self.sensor.core, self.preprocess_options,
+                                            bool(p.camera_info_topic)):
+            getattr(self.get_logger(), level)(note)
         backend_options = {"device": p.device, "specific": p.publish_specific,
                            **parse_mapping(p.backend_options, "parameter backend_options")}
         self.embedder = create_embedder(self.model, self.sensor.core, backend=p.backend, **backend_options)

@@ -1,0 +1,194 @@
+"""Training on a user's own pairs: a bridge is required (random only when asked for), the
+preprocessing options travel with the model, Ctrl-C saves a resumable checkpoint, the held-out
+split is deterministic."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import codebind_core as cb
+from codebind_core import modalities
+from codebind_core.config_base import deep_merge
+from codebind_core.training import TrainConfig, run_training
+from codebind_core.training.datasets import pair_rows
+from codebind_core.training.run_log import read_log
+from codebind_core.training.train_state import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["box", "sphere", "cone"]
+MICRO = {
+    "embed_dim": 32,
+    "bridge": {"random_init": True,
+               "model_cfg": {"embed_dim": 32,
+                             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
+                                            "head_width": 16},
+                             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
+                                          "layers": 1}}},
+    "trunk": {"width": 32, "depth": 1, "heads": 2},
+    "inputs": {"image_size": 32, "patch_size": 8},
+    "quantizer": {"shared_size": 32, "specific_size": 16},
+    "loss": {"decoder_depth": 1, "decoder_width": 32, "decoder_heads": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    """root/image/<class>/<i>.png (RGB) + root/depth/<class>/<i>.png (16-bit millimetres)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("pairs")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:48] / 40.0
+    for c, name in enumerate(CLASSES):
+        (root / "image" / name).mkdir(parents=True)
+        (root / "depth" / name).mkdir(parents=True)
+        for i in range(10):
+            rgb = np.clip(rng.normal(70 * c + 40, 30, (40, 48, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(rgb).save(root / "image" / name / f"{i}.png")
+            depth_mm = 1000 + 800 * [xx, yy, np.hypot(xx - 0.5, yy - 0.5)][c] + rng.normal(0, 20, xx.shape)
+            Image.fromarray(depth_mm.astype(np.uint16)).save(root / "depth" / name / f"{i}.png")
+    return root
+
+
+def _config(tmp: Path, data_root: Path, **over) -> dict:
+    d = {"name": "micro", "seed": 0,
+         "model": {"preset": "tiny", "targets": ["depth"], "overrides": MICRO},
+         "data": {"kind": "pairs_folder", "options": {"root": str(data_root)}},
+         "optim": {"lr": 3e-3}, "schedule": {"name": "constant"},
+         "steps": 6, "batch_size": 6, "checkpoint_every": 100, "log_every": 1, "progress": False,
+         "init_batches": 1, "out_dir": str(tmp / "run")}
+    return deep_merge(d, over)
+
+
+def _train_py(cfg: dict, tmp: Path, **popen) -> subprocess.Popen:
+    f = tmp / "cfg.yaml"
+    f.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, str(ROOT / "training" / "train.py"), str(f)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+# ---- the bridge -------------------------------------------------------------------------------
+
+def test_no_bridge_weights_is_a_clear_error(tmp_path, data_root):
+    raw = _config(tmp_path, data_root)
+    raw["model"]["overrides"]["bridge"]["random_init"] = False
+    with pytest.raises(ValueError, match="no bridge weights.*codebind-bridge extract.*bridge_pretrain.*random_init"):
+        TrainConfig.from_dict(raw)
+    proc = _train_py(raw, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "error: no bridge weights" in err and "Traceback" not in err, err[-2000:]
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    # a bridge weights file is enough; random_init says a random bridge is meant
+    raw["model"]["overrides"]["bridge"]["weights"] = str(tmp_path / "bridge.safetensors")
+    TrainConfig.from_dict(raw)
+    TrainConfig.from_dict(_config(tmp_path, data_root))
+
+
+# ---- preprocessing saved with the model ----------------------------------------------------------
+
+def test_training_preprocess_options_are_saved_and_used(tmp_path, data_root):
+    pre = {"depth": {"focal_length": 300.0, "max_disparity": 60.0}}
+    cfg = TrainConfig.from_dict(_config(tmp_path, data_root, steps=2, data={"options": {"preprocess": pre}}))
+    run_training(cfg)
+    model = cb.load(tmp_path / "run" / "model")
+    assert model.config.preprocess == pre
+    from PIL import Image
+
+    depth = np.array(Image.open(data_root / "depth" / "box" / "0.png"))
+    trained = modalities.depth.preprocess(depth, size=32, focal_length=300.0, max_disparity=60.0)
+    default = modalities.depth.preprocess(depth, size=32)
+    got = model.preprocess("depth", [depth])[0]
+    assert float((got - trained).abs().max()) == 0.0
+    assert float((got - default).abs().max()) > 0.1  # the options change the input
+    # an explicit option still wins; a camera matrix replaces the trained focal length
+    assert float((model.preprocess("depth", [depth], focal_length=400.0)[0]
+                  - modalities.depth.preprocess(depth, size=32, focal_length=400.0, max_disparity=60.0)).abs().max()) == 0
+    k = np.array([[450.0, 0, 24], [0, 450.0, 20], [0, 0, 1]])
+    assert float((model.preprocess("depth", [depth], intrinsics=k)[0]
+                  - modalities.depth.preprocess(depth, intrinsics=k, size=32, max_disparity=60.0)).abs().max()) == 0
+    # the ONNX manifest records what a runtime must feed the graph
+    from codebind_core.export import OnnxExportConfig, export_onnx
+
+    graph = export_onnx(model, "depth", tmp_path / "onnx", OnnxExportConfig(precision="fp32"))
+    assert graph.manifest.preprocess == {"size": 32, "focal_length": 300.0, "max_disparity": 60.0}
+
+
+def test_bad_preprocess_options_are_refused(tmp_path, data_root):
+    for bad, match in (({"depth": {"focal": 3.0}}, "unknown options"), ({"smell": {}}, "unknown modality"),
+                       ({"depth": {"focal_length": -1.0}}, "focal_length")):
+        cfg = TrainConfig.from_dict(_config(tmp_path, data_root, data={"options": {"preprocess": bad}}))
+        with pytest.raises(ValueError, match=match):
+            run_training(cfg)
+
+
+def test_checkpoints_saved_before_these_fields_still_load(tmp_path):
+    import json
+
+    model = cb.load(ROOT / "models" / "demo")
+    assert model.config.preprocess == {} and not model.config.bridge.random_init
+    raw = json.loads((ROOT / "models" / "demo" / "config.json").read_text())
+    assert "preprocess" not in raw and "random_init" not in raw["bridge"]
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------------------
+
+def test_ctrl_c_saves_a_checkpoint_exits_0_and_the_resume_matches(tmp_path, data_root):
+    ref_cfg = TrainConfig.from_dict(_config(tmp_path / "ref", data_root, steps=40))
+    run_training(ref_cfg)
+    ref = read_log(Path(ref_cfg.out_dir) / "log.csv")
+
+    raw = _config(tmp_path, data_root, steps=40)
+    proc = _train_py(raw, tmp_path)
+    log = tmp_path / "run" / "log.csv"
+    deadline = time.time() + 240
+    while proc.poll() is None and time.time() < deadline and not (log.exists() and len(read_log(log)) >= 3):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert 3 <= ckpt["step"] < 40 and f"stopped after step {ckpt['step']}" in err
+    assert not (tmp_path / "run" / "model").exists()  # unfinished: no final model
+
+    run_training(TrainConfig.from_dict(raw))  # the same command again resumes
+    got = read_log(log)
+    assert [r["step"] for r in got] == list(range(1, 41))
+    for a, b in zip(ref, got):
+        for k in ("total", "align", "vq"):
+            assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])), (a["step"], k, a[k], b[k])
+
+
+# ---- held-out split ------------------------------------------------------------------------------
+
+def test_holdout_split_is_deterministic_per_class_and_by_list(tmp_path, data_root):
+    opts = {"root": str(data_root), "holdout_fraction": 0.2}
+    train = pair_rows("pairs_folder", opts, ["depth"], "train")
+    held = pair_rows("pairs_folder", opts, ["depth"], "holdout")
+    assert len(held) == 6 and len(train) == 24  # 2 of each class's 10
+    assert sorted(r["label"] for r in held) == [0, 0, 1, 1, 2, 2]
+    assert not {r["key"] for r in held} & {r["key"] for r in train}
+    assert [r["key"] for r in pair_rows("pairs_folder", opts, ["depth"], "holdout")] == [r["key"] for r in held]
+    other = pair_rows("pairs_folder", {**opts, "holdout_seed": 1}, ["depth"], "holdout")
+    assert {r["key"] for r in other} != {r["key"] for r in held}
+    (tmp_path / "held.txt").write_text("# held out\nbox/3\ncone/7\n")
+    listed = pair_rows("pairs_folder", {"root": str(data_root), "holdout_list": str(tmp_path / "held.txt")},
+                       ["depth"], "holdout")
+    assert [r["key"] for r in listed] == ["box/3", "cone/7"]
+    (tmp_path / "bad.txt").write_text("box/99\n")
+    with pytest.raises(ValueError, match="match no pair"):
+        pair_rows("pairs_folder", {"root": str(data_root), "holdout_list": str(tmp_path / "bad.txt")}, ["depth"])
+    with pytest.raises(ValueError, match="holdout split is empty"):
+        pair_rows("pairs_folder", {"root": str(data_root)}, ["depth"], "holdout")
+    with pytest.raises(ValueError, match=r"holdout_fraction must be in \[0, 1\)"):
+        pair_rows("pairs_folder", {**opts, "holdout_fraction": 1.0}, ["depth"])

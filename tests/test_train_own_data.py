@@ -110,8 +110,8 @@ def test_training_preprocess_options_are_saved_and_used(tmp_path, data_root):
     assert float((got - trained).abs().max()) == 0.0
     assert float((got - default).abs().max()) > 0.1  # the options change the input
     # an explicit option still wins; a camera matrix replaces the trained focal length
-    assert float((model.preprocess("depth", [depth], focal_length=400.0)[0]
-                  - modalities.depth.preprocess(depth, size=32, focal_length=400.0, max_disparity=60.0)).abs().max()) == 0
+    explicit = modalities.depth.preprocess(depth, size=32, focal_length=400.0, max_disparity=60.0)
+    assert float((model.preprocess("depth", [depth], focal_length=400.0)[0] - explicit).abs().max()) == 0
     k = np.array([[450.0, 0, 24], [0, 450.0, 20], [0, 0, 1]])
     assert float((model.preprocess("depth", [depth], intrinsics=k)[0]
                   - modalities.depth.preprocess(depth, intrinsics=k, size=32, max_disparity=60.0)).abs().max()) == 0

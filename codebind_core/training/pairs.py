@@ -18,9 +18,10 @@ Folder (``kind: pairs_folder``)::
 
 the class folder name gives the text (``template``) and the label.
 
-Files are read by extension: images (.png/.jpg/.jpeg/.bmp) with Pillow (16-bit PNGs stay uint16,
-i.e. millimetre depth), ``.npy`` with ``allow_pickle=False``, ``.wav`` with scipy. Each item is
-preprocessed on access (so DataLoader workers parallelise it).
+Files are read by extension: images (.png/.jpg/.jpeg/.bmp/.gif/.tif/.tiff/.webp) with Pillow
+(in image columns every mode becomes RGB as ImageBind reads photos, :func:`to_rgb`; in depth
+columns 16-bit PNGs stay uint16, i.e. millimetre depth), ``.npy`` with ``allow_pickle=False``,
+``.wav`` with scipy. Each item is preprocessed on access (so DataLoader workers parallelise it).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 ROW_FIELDS = ("text", "label", "class", "key")  # a row's entries that are not modality files
 
 
@@ -55,9 +56,13 @@ def to_rgb(im) -> np.ndarray:
 def _read_image(path: Path, modality: Optional[str] = None) -> np.ndarray:
     """An image file: RGB for photo columns (:func:`to_rgb`); for other columns (depth, thermal)
     16-bit greyscale stays uint16 (millimetre depth), 8-bit greyscale / float stay 2-D."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as im:
+    try:
+        im = Image.open(path)
+    except UnidentifiedImageError as e:
+        raise ValueError(f"{path}: not an image Pillow can read ({e})") from None
+    with im:
         if modality in RGB_MODALITIES:
             return to_rgb(im)
         if im.mode in SIXTEEN_BIT_MODES:

@@ -143,7 +143,7 @@ class CodebookSet:
         """(m, K) table LUT[h, k] = <q_h, e_k> for a (D,) query (D = m * d*)."""
         book = self.book(path)
         q = np.asarray(query, dtype=np.float32).reshape(-1)
-        d = book.shape[1]
+        d = book.shape[-1]
         if q.size % d:
             raise ValueError(f"query dim {q.size} is not a multiple of the sub-vector dim {d} of path {path!r}")
         if not np.isfinite(q).all():

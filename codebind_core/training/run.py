@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..config import CodeBindConfig
+from .bridge_extract import check_bridge_architecture
 from .bridge_pretrain import WEIGHTS_NAME, bridge_is_trained, pretrain_bridge
 from ..config_base import deep_merge
 from .config import NO_BRIDGE, TrainConfig
@@ -117,6 +118,8 @@ def run_training(cfg: TrainConfig, resume: bool = True) -> Dict[str, Any]:
             raise ValueError(NO_BRIDGE)
         model_cfg.preprocess = deep_merge(model_cfg.preprocess, preprocess_options(cfg.data.kind, cfg.data.options))
         model_cfg.validate()
+        if model_cfg.bridge.kind == "openclip":
+            check_bridge_architecture(model_cfg.bridge.weights, model_cfg.bridge.openclip_cfg())
         model = cb.create_model(model_cfg)
         parts = build_training_data(cfg.data.kind, cfg.data.options, model)
         stream = StopAtStepBoundary(RoundRobinStream(parts, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,

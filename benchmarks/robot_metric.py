@@ -44,10 +44,12 @@ def localisation(model_dir: Path, domain: int) -> dict:
 
 
 def localisation_table(results: dict) -> str:
-    lines = ["| model | text top-1 | colour+text top-1 | sound top-1 | median 3-D error (cm) |", "|---|---|---|---|---|"]
+    lines = ["| model | text top-1 | colour+text top-1 | sound top-1 | median 3-D error (cm) |",
+             "|---|---|---|---|---|"]
     for name, s in results.items():
         cell = lambda k: f"{s[k + '_found']}/{s[k + '_total']}" if s[k + "_total"] else "-"  # noqa: E731
-        lines.append(f"| {name} | {cell('text')} | {cell('text+colour')} | {cell('audio')} | {s['median_error_cm']:.1f} |")
+        lines.append(f"| {name} | {cell('text')} | {cell('text+colour')} | {cell('audio')} "
+                     f"| {s['median_error_cm']:.1f} |")
     return "\n".join(lines)
 
 

@@ -147,7 +147,8 @@ def fit(vectors: Mapping[str, np.ndarray], sub_dim: int = 8, size: int = 256, ki
         seed: int = 0, iters: int = 20, model_digest: str = "", info: Optional[dict] = None) -> PosthocCodebook:
     """A :class:`PosthocCodebook` with one book per codebook set, fitted on that set's embeddings
     (set name -> (N, D)). Deterministic given ``seed``."""
-    books = {name: fit_book(v, sub_dim, size, kind, seed + i, iters) for i, (name, v) in enumerate(sorted(vectors.items()))}
+    books = {name: fit_book(v, sub_dim, size, kind, seed + i, iters)
+             for i, (name, v) in enumerate(sorted(vectors.items()))}
     meta = {"sub_dim": sub_dim, "size": size, "seed": seed, "iters": iters, **(info or {})}
     return PosthocCodebook(kind, books, model_digest, meta)
 
@@ -216,7 +217,8 @@ def attach(model, codebook: PosthocCodebook) -> None:
     if missing:
         raise ValueError(f"the post-hoc codebook lacks codebook sets {missing} of the model")
     if model.config.embed_dim % codebook.sub_dim():
-        raise ValueError(f"post-hoc sub-vector dim {codebook.sub_dim()} does not divide embed_dim {model.config.embed_dim}")
+        raise ValueError(f"post-hoc sub-vector dim {codebook.sub_dim()} does not divide "
+                         f"embed_dim {model.config.embed_dim}")
     m = model.config.embed_dim // codebook.sub_dim()
     if codebook.kind == "per_position" and any(b.shape[0] != m for b in codebook.books.values()):
         raise ValueError(f"per-position post-hoc tables must number m = {m}")

@@ -73,10 +73,12 @@ def model_storage(model) -> Dict[str, object]:
     d = int(model.config.embed_dim)
     if model.quantized:
         q = model.config.quantizer
-        return {"codebook": f"trained shared {q.shared_size}x{q.sub_dim}", **storage(d, q.sub_dim, q.shared_size, "shared")}
+        return {"codebook": f"trained shared {q.shared_size}x{q.sub_dim}",
+                **storage(d, q.sub_dim, q.shared_size, "shared")}
     ph = getattr(model, "posthoc_codebook", None)
     if ph is not None:
-        return {"codebook": f"post-hoc {ph.kind} {ph.size()}x{ph.sub_dim()}", **storage(d, ph.sub_dim(), ph.size(), ph.kind)}
+        return {"codebook": f"post-hoc {ph.kind} {ph.size()}x{ph.sub_dim()}",
+                **storage(d, ph.sub_dim(), ph.size(), ph.kind)}
     return {"codebook": "none", "float32_bytes": 4 * d}
 
 
@@ -148,5 +150,6 @@ def markdown(rows: Sequence[Dict[str, object]]) -> str:
     for r in rows:
         b = f"{r.get('bytes_packed', r['float32_bytes']):g}, {r.get('bytes_uint16', '-')}"
         cells = [" / ".join(f"{100 * r[f'{c}_{h}']:.1f}" for h in ("code", "code_fq", "float")) for c in COLUMNS]
-        lines.append(f"| {Path(str(r['model'])).name} | {r['modality']} | {r['codebook']} | {b} | " + " | ".join(cells) + " |")
+        name = Path(str(r["model"])).name
+        lines.append(f"| {name} | {r['modality']} | {r['codebook']} | {b} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -45,7 +45,8 @@ def check_available(source, modalities: Sequence[str]) -> None:
     have = set(source.set.config.modalities)
     missing = [m for m in modalities if m != "text" and m not in have]
     if missing:
-        raise ValueError(f"the SynthBind set has no {missing} (it has {sorted(have)}); generate it with those modalities")
+        raise ValueError(f"the SynthBind set has no {missing} (it has {sorted(have)}); "
+                         "generate it with those modalities")
 
 
 def embed_for_sets(model, source, split: str = "train", limit: Optional[int] = None,

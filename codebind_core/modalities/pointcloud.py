@@ -12,6 +12,10 @@ Steps:
 4. ``num_groups`` centres by farthest point sampling; each group is the centre's ``group_size``
    nearest sampled points sorted by distance, so index 0 is the centre itself. Coordinates stay
    absolute in the normalised frame (an encoder subtracts the centre if it wants local ones).
+
+``kernels="numba"`` (default) runs steps 1-4 in compiled code (:mod:`.pointcloud_kernels`): one
+pass over the raw cloud for its statistics, only the kept rows normalised; ``"torch"`` is the
+reference (numpy cleaning, torch sampling). Both give the same tensor (tested on fixed seeds).
 """
 from __future__ import annotations
 
@@ -22,11 +26,13 @@ import numpy as np
 import torch
 
 from . import _checks
+from . import pointcloud_kernels as kernels
 from .pointcloud_ops import farthest_point_sample, group
 
 NAME = "pointcloud"
 MAX_POINTS = 1 << 24
 SAMPLINGS = ("fps", "random")
+KERNELS = ("numba", "torch")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class PointCloudConfig:
         seed: seed of every random choice (random sampling, thinning, topping up).
         min_points: fewest finite points accepted.
         fps_candidates: clouds above this size are randomly thinned to it before FPS (bounds time).
+        kernels: ``numba`` (compiled, default) or ``torch`` (the reference); same result.
     """
 
     NAME: ClassVar[str] = NAME
@@ -51,6 +58,7 @@ class PointCloudConfig:
     seed: int = 0
     min_points: int = 16
     fps_candidates: int = 8192
+    kernels: str = "numba"
 
     def __post_init__(self) -> None:
         _checks.check_int(NAME, "num_points", self.num_points, 1, 1 << 16)
@@ -60,6 +68,10 @@ class PointCloudConfig:
         _checks.check_int(NAME, "seed", self.seed, 0, 2**63 - 1)
         _checks.check_int(NAME, "min_points", self.min_points, 1, MAX_POINTS)
         _checks.check_int(NAME, "fps_candidates", self.fps_candidates, self.num_points, MAX_POINTS)
+        _checks.check_choice(NAME, "kernels", self.kernels, KERNELS)
+        if self.kernels == "numba" and not kernels.HAVE_NUMBA:
+            raise ValueError(f"{NAME}: kernels='numba' needs the numba package (pip install numba); "
+                             "kernels='torch' runs without it")
 
     def output_shape(self) -> Tuple[int, ...]:
         return (self.num_groups, self.group_size, 6)
@@ -117,9 +129,49 @@ def sample(pts: torch.Tensor, cfg: PointCloudConfig) -> torch.Tensor:
     return pts[farthest_point_sample(pts[None, :, :3], cfg.num_points)[0]]
 
 
+def sampled_rows(n: int, cfg: PointCloudConfig) -> Tuple[torch.Tensor, bool]:
+    """Rows of an n-point cleaned cloud that :func:`sample` draws (same generator calls), and
+    whether farthest point sampling still runs over them."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if n <= cfg.num_points:
+        return torch.cat([torch.arange(n), torch.randint(n, (cfg.num_points - n,), generator=gen)]), False
+    if cfg.sampling == "random":
+        return torch.randperm(n, generator=gen)[:cfg.num_points], False
+    if n > cfg.fps_candidates:
+        return torch.randperm(n, generator=gen)[:cfg.fps_candidates].sort().values, True
+    return torch.arange(n), True
+
+
+def preprocess_compiled(raw: Any, cfg: PointCloudConfig) -> torch.Tensor:
+    """:func:`preprocess` with the numba kernels: statistics in one pass over the raw cloud, only
+    the sampled rows normalised (same arithmetic as :func:`clean_points` + :func:`normalise`)."""
+    arr = _checks.to_array(NAME, raw)
+    _checks.require_ndim(NAME, arr, (2,), "2-D (N, 3) or (N, 6)")
+    if arr.shape[1] not in (3, 6):
+        raise ValueError(f"{NAME}: expected 3 (xyz) or 6 (xyz + rgb) columns, got shape {tuple(arr.shape)}")
+    _checks.require_nonempty(NAME, arr)
+    _checks.require_at_most(NAME, arr.shape[0], MAX_POINTS, "points")
+    finite, count, centroid, radius, lo, hi = kernels.cloud_stats(arr)
+    if count < cfg.min_points:
+        raise ValueError(f"{NAME}: only {count} finite points (of {arr.shape[0]}), "
+                         f"need at least min_points={cfg.min_points}")
+    if arr.shape[1] == 6 and (lo < 0 or hi > 255):
+        raise ValueError(f"{NAME}: rgb must lie in [0, 1] or [0, 255], got [{lo:g}, {hi:g}]")
+    rows, run_fps = sampled_rows(count, cfg)
+    finite_rows = np.flatnonzero(finite) if count < arr.shape[0] else None
+    picked = rows.numpy() if finite_rows is None else finite_rows[rows.numpy()]
+    pts = kernels.normalised_rows(arr, picked, centroid, radius, 255.0 if hi > 1 else 1.0)
+    if run_fps:
+        pts = pts[kernels.farthest_point_sample(pts[:, :3], cfg.num_points)]
+    centres = kernels.farthest_point_sample(pts[:, :3], cfg.num_groups)
+    return torch.from_numpy(kernels.group(pts, centres, cfg.group_size).astype(np.float32))
+
+
 def preprocess(raw: Any, **options: Any) -> torch.Tensor:
     """One (N, 3) or (N, 6) cloud -> (num_groups, group_size, 6) float32."""
     cfg = _checks.parse_options(NAME, PointCloudConfig, options)
+    if cfg.kernels == "numba":
+        return preprocess_compiled(raw, cfg)
     pts = torch.from_numpy(normalise(clean_points(raw, cfg.min_points)))
     pts = sample(pts, cfg)
     centres = farthest_point_sample(pts[None, :, :3], cfg.num_groups)

@@ -154,3 +154,29 @@ def test_a_model_with_trained_codebooks_gets_no_posthoc_one(tmp_path, synth_set)
     assert codebook_main(["fit", str(d), "--data", str(synth_set)]) == 2
     assert not (d / ph.POSTHOC_FILE).exists()
     assert json.loads((d / "config.json").read_text())["quantizer"]["enabled"]
+
+
+def test_per_position_tables_serve_ivf_reindex_and_objects(clustered_set, tmp_path):
+    from codebind_core.memory import ObjectConfig, ObjectMemory, ObjectProposal
+
+    stored, queries = clustered_set
+    books = CodebookSet({"depth": ph.fit_book(stored, SUB, 16, "per_position", seed=0)})
+    codes = books.quantize("depth", stored)
+    exact = code_table_topk(books, "depth", codes, queries[:20], 5)
+    cfg = MemoryConfig(index="ivf", ivf_nprobe=64, ivf_min_observations=10)
+    with ObservationMemory(tmp_path / "ivf.db", books, cfg) as mem:
+        ids = mem.add([Observation("depth", "depth", c, i) for i, c in enumerate(codes)])
+        mem.train_coarse("depth")
+        probed = [[ids.index(h.id) for h in mem.search({"depth": q}, top_k=5)] for q in queries[:20]]
+    assert np.array_equal(np.array(probed), exact)  # every cell probed: the exact ranking
+    # reopened with a shared table: rows re-quantized from their decoded vectors
+    shared = CodebookSet({"depth": ph.fit_book(stored, SUB, 64, "shared", seed=0)})
+    with ObservationMemory(tmp_path / "ivf.db", shared, MemoryConfig(on_codebook_mismatch="reindex")) as mem:
+        assert mem.reindexed == len(stored)
+        again = np.stack([o.codes for o in mem.get(ids[:50]).values()])
+    assert np.array_equal(again, shared.quantize("depth", books.decode("depth", codes[:50])))
+    with ObjectMemory.open(tmp_path / "obj.db", books, object_config=ObjectConfig("map")) as objs:
+        objs.observe([ObjectProposal("depth", 1, (float(i), 0.0, 0.0), embedding=stored[i], frame_id="map")
+                      for i in range(3)])
+        hit = objs.query({"depth": stored[1]}, top_k=1, min_score=0.0, margin=0.0)[0]
+        assert np.array_equal(hit.object.codes, codes[1]) and hit.score > 0.9

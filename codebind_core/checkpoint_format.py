@@ -63,4 +63,24 @@ def save(model, directory: Union[str, Path], merge_lora: bool = False) -> Path:
     meta = {"format": "codebind", "format_version": str(FORMAT_VERSION), DIGEST_KEY: tensors_digest(tensors)}
     atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata=meta))
     atomic_write_text(directory / CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    _save_posthoc(model, directory, meta[DIGEST_KEY])
     return directory
+
+
+def _save_posthoc(model, directory: Path, digest: str) -> None:
+    """A post-hoc codebook travels with the very weights it was fitted on; with changed weights
+    (further training, merged adapters) it is left behind, and one in ``directory`` fitted on
+    other weights than these is removed."""
+    from . import posthoc_codebook
+
+    posthoc = getattr(model, "posthoc_codebook", None)
+    if posthoc is not None and posthoc.model_digest == digest:
+        posthoc_codebook.save(directory, posthoc)
+        return
+    try:
+        there = posthoc_codebook.load(directory, check_digest=False)
+    except ValueError:  # damaged: it cannot serve these weights either
+        there = None
+        (directory / posthoc_codebook.POSTHOC_FILE).unlink()
+    if there is not None and there.model_digest != digest:
+        (directory / posthoc_codebook.POSTHOC_FILE).unlink()

@@ -180,3 +180,14 @@ def test_per_position_tables_serve_ivf_reindex_and_objects(clustered_set, tmp_pa
                       for i in range(3)])
         hit = objs.query({"depth": stored[1]}, top_k=1, min_score=0.0, margin=0.0)[0]
         assert np.array_equal(hit.object.codes, codes[1]) and hit.score > 0.9
+
+
+def test_save_carries_the_posthoc_codebook_only_with_its_weights(hard_model_dir, tmp_path):
+    ph.save(hard_model_dir, ph.fit({"depth": clustered(0)[0]}, SUB, 16, model_digest=ph.model_digest(hard_model_dir)))
+    model = cb.load(hard_model_dir)
+    copy = cb.save(model, tmp_path / "copy")  # same weights: the codebook goes along
+    assert np.array_equal(cb.load(copy).posthoc_codebook.books["depth"], model.posthoc_codebook.books["depth"])
+    with torch.no_grad():
+        model.heads["depth"].shared.weight.add_(0.1)  # changed weights: it stays behind
+    cb.save(model, copy)
+    assert not (copy / ph.POSTHOC_FILE).exists() and cb.load(copy).posthoc_codebook is None

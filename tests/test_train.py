@@ -64,7 +64,7 @@ def _pairs_folder(root: Path, per_class: int = 12) -> Path:
 def _config(tmp: Path, data_root: Path, **over) -> dict:
     d = {"name": "micro", "seed": 0,
          "model": {"preset": "tiny", "targets": ["depth"], "overrides": MICRO},
-         "data": {"kind": "pairs_folder", "options": {"root": str(data_root)}},
+         "data": {"kind": "pairs_folder", "options": {"root": str(data_root), "cache_dir": str(tmp / "cache")}},
          "optim": {"lr": 3e-3}, "schedule": {"name": "constant"},
          "steps": 8, "batch_size": 8, "checkpoint_every": 3, "log_every": 1, "progress": False,
          "init_batches": 1, "out_dir": str(tmp / "run")}
@@ -93,6 +93,7 @@ def data_root(tmp_path_factory) -> Path:
     ({"model": {"overrides": {"bridge": {"random_init": False}}}}, "no bridge weights"),
     ({"bridge_pretrain": {"enabled": True, "batch_size": 64, "corpus_samples": 8}}, "corpus_samples"),
     ({"log_backend": "wandb"}, "log_backend"),
+    ({"threads": 0}, "threads"),
 ])
 def test_config_rejects_bad_values(tmp_path, data_root, change, message):
     with pytest.raises(ValueError, match=message):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import codebind_core as cb
@@ -61,7 +62,7 @@ def data_root(tmp_path_factory) -> Path:
 def _config(tmp: Path, data_root: Path, **over) -> dict:
     d = {"name": "micro", "seed": 0,
          "model": {"preset": "tiny", "targets": ["depth"], "overrides": MICRO},
-         "data": {"kind": "pairs_folder", "options": {"root": str(data_root)}},
+         "data": {"kind": "pairs_folder", "options": {"root": str(data_root), "cache_dir": str(tmp / "cache")}},
          "optim": {"lr": 3e-3}, "schedule": {"name": "constant"},
          "steps": 6, "batch_size": 6, "checkpoint_every": 100, "log_every": 1, "progress": False,
          "init_batches": 1, "out_dir": str(tmp / "run")}
@@ -192,3 +193,42 @@ def test_holdout_split_is_deterministic_per_class_and_by_list(tmp_path, data_roo
         pair_rows("pairs_folder", {"root": str(data_root)}, ["depth"], "holdout")
     with pytest.raises(ValueError, match=r"holdout_fraction must be in \[0, 1\)"):
         pair_rows("pairs_folder", {**opts, "holdout_fraction": 1.0}, ["depth"])
+
+
+# ---- preprocessing cache ---------------------------------------------------------------------------
+
+def test_cached_pairs_equal_preprocessing_on_access_and_follow_file_changes(tmp_path, data_root):
+    import shutil
+
+    from codebind_core.training.pairs import PairFiles
+    from codebind_core.training.pairs_cache import CachedPairs
+
+    data = tmp_path / "data"
+    shutil.copytree(data_root, data)
+    model = cb.create_model(cb.CodeBindConfig.from_dict(
+        TrainConfig.from_dict(_config(tmp_path, data)).model.build().to_dict()))
+    pre = {"depth": {"focal_length": 300.0}}
+    rows = pair_rows("pairs_folder", {"root": str(data)}, ["depth"], "all")
+    direct = PairFiles(rows, "depth", model.preprocess, pre)
+    cached = CachedPairs(rows, model, pre, tmp_path / "cache", workers=2)
+    assert len(cached) == len(direct) == 30
+    for i in (0, 7, 29):
+        a, b = direct[i], cached[i]
+        assert a["text"] == b["text"] and a["label"] == b["label"]
+        for m in ("image", "depth"):
+            assert a[m].dtype == b[m].dtype == torch.float32 and torch.equal(a[m], b[m]), (i, m)
+    again = CachedPairs(rows, model, pre, tmp_path / "cache", workers=1)
+    assert again.dir == cached.dir and len(list((tmp_path / "cache").iterdir())) == 1  # reused
+    other = CachedPairs(rows, model, {"depth": {"focal_length": 400.0}}, tmp_path / "cache", workers=1)
+    assert other.dir != cached.dir
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 48), 2000, np.uint16)).save(rows[0]["depth"])  # a file changes
+    changed = CachedPairs(rows, model, pre, tmp_path / "cache", workers=1)
+    assert changed.dir not in (cached.dir, other.dir)
+    assert torch.equal(changed[0]["depth"], PairFiles(rows, "depth", model.preprocess, pre)[0]["depth"])
+    assert not torch.equal(changed[0]["depth"], cached[0]["depth"])
+    (data / "depth" / "box" / "1.png").write_bytes(b"broken")
+    with pytest.raises(ValueError, match="1.png"):
+        CachedPairs(rows, model, pre, tmp_path / "cache", workers=2)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if ".tmp-" in p.name) == []  # no half cache

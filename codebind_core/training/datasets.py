@@ -10,19 +10,23 @@ into one :class:`TargetData` per target modality of the model.
 
 ``preprocess`` = per-modality preprocessing options; training saves them in the model
 (``config.preprocess``). The held-out split (:mod:`.pairs_split`): ``holdout_fraction``,
-``holdout_list``, ``holdout_seed``; training uses the rest.
+``holdout_list``, ``holdout_seed``; training uses the rest. ``cache_dir`` (default
+``cache/pairs``; null = preprocess on access) and ``workers``: files are preprocessed once
+(:mod:`.pairs_cache`).
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List
 
 from .pairs import PairFiles, collate_files, rows_from_csv, rows_from_folder
+from .pairs_cache import CachedPairs
 from .pairs_split import split_rows
 from .prepared import PairDataset, collate_pairs
 from .stream import TargetData
 
 
-HOLDOUT = {"holdout_fraction": 0.0, "holdout_list": None, "holdout_seed": 0}
+HOLDOUT = {"holdout_fraction": 0.0, "holdout_list": None, "holdout_seed": 0,
+           "cache_dir": "cache/pairs", "workers": 2}
 PAIRS_OPTIONS: Dict[str, Dict[str, Any]] = {
     "pairs_csv": {"csv": None, "root": None, "columns": None, "template": "a photo of a {}.", "preprocess": {},
                   **HOLDOUT},
@@ -89,7 +93,10 @@ def _pairs(kind: str):
         o = pairs_options(kind, options)
         rows = pair_rows(kind, o, model.config.targets, "train")
         target = model.config.targets[0]
-        pairs = PairFiles(rows, target, model.preprocess, o["preprocess"])
+        if o["cache_dir"] is None:
+            pairs = PairFiles(rows, target, model.preprocess, o["preprocess"])
+        else:
+            pairs = CachedPairs(rows, model, o["preprocess"], o["cache_dir"], o["workers"])
         return [TargetData(target, pairs, collate_files(model.tokenize))]
     return build
 

@@ -104,6 +104,8 @@ def run_training(cfg: TrainConfig, resume: bool = True) -> Dict[str, Any]:
     """Run (or resume) a training run; returns {"model_dir", "steps", "last": last logged row}."""
     import codebind_core as cb
 
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     dist = init_distributed(cfg.device)
     try:
         device = resolve_device(cfg.device, dist)

@@ -83,7 +83,7 @@ def test_float_column_is_exact_search_of_the_model(model_dirs, synth_set):
 
 def test_a_model_without_any_codebook_is_told_to_fit_one(model_dirs, synth_set):
     assert not (model_dirs["bare"] / ph.POSTHOC_FILE).exists()
-    with pytest.raises(ValueError, match="codebind-codebook fit"):
+    with pytest.raises(ValueError, match=f"codebind-codebook fit {model_dirs['bare']} --data"):
         measure([model_dirs["bare"]], synth_set)
 
 

@@ -133,7 +133,10 @@ def measure(model_dirs: Sequence[Union[str, Path]], data, split: str = "test", l
         check_available(source, mods)
         prepared = source.prepare(model.config.inputs, split, mods, limit=limit)
         with torch.no_grad():
-            rows = retrieval(model, prepared, prompts, mods)
+            try:
+                rows = retrieval(model, prepared, prompts, mods)
+            except ValueError as e:
+                raise ValueError(f"{md}: {e}".replace("<model_dir>", str(md))) from e
         info = model_storage(model)
         out += [{"model": str(md), **info, **r} for r in rows]
     return out

@@ -72,6 +72,28 @@ def real_mismatches(z: np.ndarray, book: np.ndarray, a: np.ndarray, b: np.ndarra
     return int((gap > TIE_GAP).sum())
 
 
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (platform.processor() where that is missing)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def simd_flags() -> list:
+    """The CPU's vector-extension flags (avx*, fma, f16c) from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return [f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "fma", "f16c"))]
+    except OSError:
+        pass
+    return []
+
+
 def best_rate(fn: Callable[[], object], n: int, repeats: int, clock: str) -> float:
     """Items per second of the fastest of ``repeats`` calls (after one warm-up call)."""
     tick = CLOCKS[clock]
@@ -111,15 +133,17 @@ def main(argv=None) -> int:
     pq = faiss_pq(book_np, args.dim)
     nbits = int(math.log2(args.codebook_size))
 
-    print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
+    print(f"# {cpu_model()}, {args.threads} threads, torch {torch.__version__}, "
           f"faiss {faiss.__version__}, {time.strftime('%Y-%m-%d')}")
     print(f"# D={args.dim} m={m} K={args.codebook_size} d*={args.sub_dim}, {args.vectors} unit vectors, "
           f"{args.clock} clock, best of {args.repeats}, 1-min load average {os.getloadavg()[0]:.1f}")
+    print(f"# SIMD flags: {' '.join(simd_flags()) or 'unknown'}")
     print("# command: .venv/bin/python benchmarks/bench_vq.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     small = z[: args.naive_vectors]
     methods: Dict[str, Callable[[], object]] = {
         "faiss ProductQuantizer.compute_codes": lambda: pq.compute_codes(z_np),
         "codebind fast_vq.encode": lambda: fast_vq.encode(z, book, args.threads),
+        "fast_vq.encode, torch.mm scores": lambda: fast_vq.encode(z, book, args.threads, kernel="torch"),
         "CompositionalVQ.encode (quantize.py)": lambda: vq.encode(z),
     }
     rates = {name: best_rate(fn, args.vectors, args.repeats, args.clock) for name, fn in methods.items()}

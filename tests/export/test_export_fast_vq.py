@@ -56,7 +56,25 @@ def test_block_sizes_and_threads_do_not_change_codes():
     ref = fast_vq.nearest_codes(sub, book)
     for rows, threads in ((1, 2), (7, 1), (100, 3), (4096, 2), (20_000, 2)):
         assert torch.equal(fast_vq.nearest_codes(sub, book, rows=rows, threads=threads), ref)
-    assert torch.equal(ref, (sub @ book.T).argmax(-1))
+    assert _ties(sub, book, ref[:, None], (sub @ book.T).argmax(-1)[:, None]) == 0
+
+
+@pytest.mark.parametrize("d_sub,k", [(8, 1024), (4, 256), (12, 100), (1, 16)])
+def test_numba_and_torch_score_kernels_give_the_same_codes(d_sub, k):
+    if not fast_vq.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    gen = torch.Generator().manual_seed(d_sub + k)
+    book = F.normalize(torch.randn(k, d_sub, generator=gen), dim=-1)
+    sub = torch.randn(3001, d_sub, generator=gen)
+    a = fast_vq.nearest_codes(sub, book, kernel="numba", threads=2)
+    b = fast_vq.nearest_codes(sub, book, kernel="torch", threads=1)
+    assert _ties(sub, book, a[:, None], b[:, None]) == 0
+    assert (a == b).float().mean() > 0.999
+    scores = sub.double() @ book.double().T  # every code is a float64 best up to float32 rounding:
+    bound = 2 * d_sub * torch.finfo(torch.float32).eps * sub.double().norm(dim=-1)  # |e_k| = 1
+    assert torch.all(scores.max(-1).values - scores.gather(1, a[:, None])[:, 0] <= bound)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        fast_vq.nearest_codes(sub, book, kernel="mkl")
 
 
 def test_callers_torch_threads_are_left_alone():

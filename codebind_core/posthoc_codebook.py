@@ -112,16 +112,25 @@ def spherical_kmeans(points: np.ndarray, k: int, iters: int, rng: np.random.Gene
     n = x.shape[0]
     c = x[rng.choice(n, k, replace=n < k)].copy()
     for _ in range(iters):
-        sims = x @ c.T
-        assign = sims.argmax(1)
+        assign, best = _nearest(x, c)
         sums = np.zeros_like(c)
         np.add.at(sums, assign, x)
         empty = np.flatnonzero(np.bincount(assign, minlength=k) == 0)
         if empty.size:
-            worst = np.argsort(sims[np.arange(n), assign], kind="stable")[: empty.size]
+            worst = np.argsort(best, kind="stable")[: empty.size]
             sums[empty[: worst.size]] = x[worst]
         c = _unit(sums).astype(np.float32)
     return c
+
+
+def _nearest(x: np.ndarray, c: np.ndarray, chunk: int = 1 << 14):
+    """Index and cosine of each row's nearest centre, in row chunks (bounded memory)."""
+    assign, best = np.empty(x.shape[0], np.int64), np.empty(x.shape[0], np.float32)
+    for a in range(0, x.shape[0], chunk):
+        sims = x[a:a + chunk] @ c.T
+        assign[a:a + chunk] = sims.argmax(1)
+        best[a:a + chunk] = sims[np.arange(sims.shape[0]), assign[a:a + chunk]]
+    return assign, best
 
 
 def fit_book(vectors: np.ndarray, sub_dim: int, size: int, kind: str = "shared", seed: int = 0,

@@ -92,10 +92,11 @@ def retrieval(model, prepared, class_prompts: Sequence[str], modalities: Optiona
     labels = np.asarray(prepared.labels)
     truth = np.arange(len(prepared))
     prompt_labels = np.arange(len(class_prompts))
+    device = next(model.parameters()).device
     for t in modalities or model.config.targets:
         path = model.config.codebook_set_for(t)
         x = prepared.inputs(t)
-        codes = np.concatenate([model.encode(t, x[i:i + batch_size]).codes.cpu().numpy()
+        codes = np.concatenate([model.encode(t, x[i:i + batch_size].to(device)).codes.cpu().numpy()
                                 for i in range(0, len(x), batch_size)])
         stored_f = float_shared(model, t, x, path, batch_size)
         queries = {}

@@ -32,6 +32,7 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--parts", default="", help="comma-separated part names (default: all)")
     ap.add_argument("--explore-only", action="store_true", help="run only the first seed of each part")
     ap.add_argument("--report-only", action="store_true", help="render the sweep section from finished runs")
+    ap.add_argument("--robot", default="", help="also the robot metric over this part's kept models (e.g. base)")
     ap.add_argument("--report", default=str(ROOT / "docs" / "results.md"), help="file whose sweep section is written")
     args = ap.parse_args(argv)
 
@@ -56,7 +57,27 @@ def main(argv: List[str] | None = None) -> int:
                 run_benchmark(cfg, f"python training/sweep.py --parts {part.name}")
     path = write_sweep_section(parts, Path(args.report))
     print(f"sweep section written to {path}")
+    if args.robot:
+        robot(args.robot, Path(args.config), Path(args.report))
     return 0
+
+
+def robot(part_name: str, config: Path, report: Path) -> None:
+    """The robot metric of one part's kept models at equal bytes: the ``robot`` block of the report."""
+    from codebind_core.evaluation.benchmark import prepare
+    from codebind_core.evaluation.doc_blocks import replace_block
+    from codebind_core.evaluation.robot_sweep import render, robot_rows
+    from codebind_core.evaluation.sweep import load_sweep
+
+    part = load_sweep(config, [part_name])[0]
+    data = prepare(part.config, lambda m: None)
+    rows = robot_rows(part, ("hard_align", "no_codebook", "codebind", "codebind_full"),
+                      Path(part.config.out_dir) / "robot", data.set_root)
+    text = report.read_text() if report.is_file() else ""
+    report.write_text(replace_block(text, "robot", render(rows, part.config.finetune_steps,
+                                                           f"python training/sweep.py --parts {part_name} "
+                                                           f"--report-only --robot {part_name}")))
+    print(f"robot metric ({len(rows)} rows) written to {report}")
 
 
 if __name__ == "__main__":

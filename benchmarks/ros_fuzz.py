@@ -379,7 +379,8 @@ class NodeProcess:
         self.input_topic, self.output_topic = f"{prefix}/{modality}/in", f"{prefix}/{modality}/out"
         params = {"modality": modality, "model_path": model_path, "input_topic": self.input_topic,
                   "output_topic": self.output_topic, "warmup": "false", "batch_size": str(window),
-                  "queue_size": str(4 * window), "qos_depth": str(4 * window), "diagnostics_period": "0.05",
+                  "queue_size": str(4 * window), "diagnostics_period": "0.05",
+                  f"qos_overrides.{self.input_topic}.subscription.depth": str(4 * window),
                   "log_throttle_sec": "2.0",
                   "max_message_bytes": str(MAX_MESSAGE_BYTES), "stream_timeout": "0.0"}
         args = ["--ros-args", "-r", f"__node:={self.name}"]
@@ -598,12 +599,14 @@ def run(modalities, count: int, window: int = 16, seed: int = 0, model_path: str
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
+    from codebind_ros.messaging.middleware import PROFILE_VARIABLE, large_frames_profile
     from codebind_ros.messaging.qos import sensor_qos
 
     domain = domain if domain is not None else 1 + (os.getpid() % 100)
     log_dir = Path(tempfile.mkdtemp(prefix="codebind-fuzz-"))
     repro_dir = repro_dir or log_dir
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_LOG_DIR=str(log_dir),
+               **{PROFILE_VARIABLE: os.environ.get(PROFILE_VARIABLE) or str(large_frames_profile())},
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     prefix = f"/fuzz{uuid.uuid4().hex[:8]}"
     context = rclpy.Context()

@@ -11,6 +11,8 @@ kinds and executables); the sensor player only with use_sim:=true. model_path an
 when given, override the YAML for every node that runs the model; memory_db sets the memory
 node's database (default: ~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db, one per
 model); namespace puts every node, topic and service under it; log_level applies to every node.
+With Fast DDS every node gets config/fastdds_large_frames.xml (FASTDDS_DEFAULT_PROFILES_FILE,
+unless already set): full-size frames from another process under best effort.
 """
 import os
 
@@ -21,6 +23,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from codebind_ros.messaging.middleware import PROFILE_VARIABLE, use_large_frames_profile
 from codebind_ros.nodes.node_kinds import graph_nodes
 
 PACKAGE = "codebind_ros"
@@ -37,6 +40,9 @@ def _nodes(context):
     log_level = LaunchConfiguration("log_level").perform(context).strip()
     with open(params_file) as stream:
         sections = yaml.safe_load(stream) or {}
+    # Fast DDS: the shipped 64 MB shared-memory profile, unless one is set (docs/ros.md, "Sensor QoS")
+    profile = use_large_frames_profile(dict(os.environ))
+    env = {PROFILE_VARIABLE: profile} if profile else {}
     actions = []
     for name, kind in graph_nodes(sections, use_sim):
         parameters = [params_file]
@@ -48,7 +54,7 @@ def _nodes(context):
         where = {"namespace": namespace} if namespace else {}
         actions.append(Node(package=PACKAGE, executable=kind.executable, name=name, **where,
                             parameters=parameters, ros_arguments=["--log-level", log_level],
-                            output="screen", emulate_tty=True))
+                            output="screen", emulate_tty=True, additional_env=env))
     return actions
 
 

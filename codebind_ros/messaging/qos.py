@@ -1,13 +1,17 @@
 """QoS profiles used across the graph (one place, so publishers and subscribers agree).
 
-Sensor streams are **reliable** by default. Measured with this repository's middleware
-(rmw_fastrtps_cpp, two processes on one machine; docs/ros.md, "Sensor QoS"): a best-effort
-subscription receives nothing, or almost nothing, of a message of about 0.5 MB or more (a 640 x 480
-rgb8 frame is 0.9 MB), while a reliable publisher -> reliable subscription delivers every frame.
-Camera drivers publish reliable by default (image_transport's default QoS), and a reliable
-publisher also serves best-effort subscribers. A best-effort publisher does not match a reliable
-subscription: the encoder node reports that in /diagnostics (``incompatible_qos``), and its
-``qos_reliability: best_effort`` parameter connects to such a driver.
+Sensor subscriptions are **best effort**, keep last 5 (:func:`sensor_qos`). A best-effort reader
+matches every publisher, reliable or best effort (SensorDataQoS, the default of many camera and
+lidar drivers), and never pushes back on it: a reliable reader makes a reliable writer wait for
+acknowledgements, and measured here a driver's own ``publish()`` then failed
+(``cannot publish data``) with 640 x 480 frames at 30 Hz and 300k-point clouds. Large frames
+under best effort need the shared-memory transport to hold them: the profile shipped in
+``config/fastdds_large_frames.xml`` (docs/ros.md, "Sensor QoS"). Losses are counted from the
+publishers' sequence numbers (:mod:`codebind_ros.messaging.stream_health`).
+
+Every sensor subscription takes explicit values through rclpy's ``QoSOverridingOptions``
+(:func:`sensor_overrides`), e.g. ``qos_overrides./camera/image_raw.subscription.reliability:
+reliable``; the QoS in force is reported in /diagnostics (:func:`describe`).
 """
 from __future__ import annotations
 
@@ -16,20 +20,17 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 RELIABILITIES = {
     "reliable": ReliabilityPolicy.RELIABLE,
     "best_effort": ReliabilityPolicy.BEST_EFFORT,
-    # resolved by the middleware when the subscription is created: reliable when every publisher
-    # then on the topic is reliable (or there is none yet), best effort otherwise
-    "best_available": ReliabilityPolicy.BEST_AVAILABLE,
 }
 HISTORIES = {"keep_last": HistoryPolicy.KEEP_LAST, "keep_all": HistoryPolicy.KEEP_ALL}
-DEFAULT_SENSOR_RELIABILITY = "reliable"
+SENSOR_DEPTH = 5
 
 
-def sensor_qos(depth: int = 5, reliability: str = DEFAULT_SENSOR_RELIABILITY,
+def sensor_qos(depth: int = SENSOR_DEPTH, reliability: str = "best_effort",
                history: str = "keep_last") -> QoSProfile:
-    """Sensor streams: volatile, ``reliability`` (``reliable``, ``best_effort`` or
-    ``best_available``), ``history`` (``keep_last`` ``depth`` messages, or ``keep_all``).
+    """Sensor streams: volatile, ``reliability`` (``best_effort``, the subscriptions' default, or
+    ``reliable``), ``history`` (``keep_last`` ``depth`` messages, or ``keep_all``).
 
-    Publishers and subscriptions both use it; ValueError names a bad setting."""
+    ValueError names a bad setting."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"QoS depth must be an integer >= 1, got {depth!r}")
     if reliability not in RELIABILITIES:
@@ -38,6 +39,22 @@ def sensor_qos(depth: int = 5, reliability: str = DEFAULT_SENSOR_RELIABILITY,
         raise ValueError(f"QoS history must be one of {sorted(HISTORIES)}, got {history!r}")
     return QoSProfile(history=HISTORIES[history], depth=depth, reliability=RELIABILITIES[reliability],
                       durability=DurabilityPolicy.VOLATILE)
+
+
+def sensor_overrides(entity_id=None):
+    """``QoSOverridingOptions`` of a sensor subscription: reliability, history and depth can be
+    set per topic as parameters (``qos_overrides.<topic>.subscription.<policy>``)."""
+    from rclpy.qos_overriding_options import QoSOverridingOptions
+
+    return QoSOverridingOptions.with_default_policies(entity_id=entity_id)
+
+
+def describe(qos: QoSProfile) -> str:
+    """``best_effort/keep_last(5)``-style summary of ``qos`` for /diagnostics."""
+    reliability = {v: k for k, v in RELIABILITIES.items()}.get(qos.reliability, str(qos.reliability))
+    if qos.history == HistoryPolicy.KEEP_ALL:
+        return f"{reliability}/keep_all"
+    return f"{reliability}/keep_last({qos.depth})"
 
 
 def results_qos(depth: int = 10) -> QoSProfile:

@@ -3,8 +3,7 @@
 The sensor and embedding topics are in :mod:`codebind_ros.messaging.topics`; these link localisation
 proposals to the memory and let clients watch what the memory has committed.
 """
-PROPOSALS = "codebind/proposals"              # codebind_ros/EmbeddingArray: one per proposal, frame header
-PROPOSAL_BOXES = "codebind/proposal_boxes"    # codebind_ros/LocalizationArray: the same proposals' geometry
+PROPOSALS = "codebind/proposals"              # codebind_ros/ProposalArray: a frame's proposals (embedding + geometry)
 LOCALISE_SERVICE = "codebind/localise"        # codebind_ros/srv/QueryText against the latest camera frame
 MEMORY_ACK = "codebind/memory/ack"            # std_msgs/UInt64: highest committed observation id
 GROUND_TRUTH = "sensor_player/ground_truth"   # std_msgs/String (JSON): the simulated scene's objects

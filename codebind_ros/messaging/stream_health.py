@@ -14,13 +14,23 @@ reliable subscription). :class:`StreamMonitor` turns those cases into /diagnosti
   two (both count the same best-effort gaps).
 - a stall: publishers are matched but no message arrived for ``stall_timeout_s``.
 
+Frames before the first and after the last one delivered:
+
+- a publisher that appears in the graph more than ``discovery_settle_s`` after the subscription
+  was created published every message while the subscription existed, so its numbers count from
+  1: a first delivered number ``s`` reveals ``s - 1`` lost (a publisher already there, or found
+  while discovery settles, may have published before the subscription: its earlier numbers are
+  not counted);
+- at the end, the node drains what the middleware still holds (:func:`drain`) and
+  :meth:`StreamMonitor.close` confirms every open gap at once: no later message can fill it.
+
 Plain Python apart from :meth:`event_callbacks`; the clock is injectable for tests.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 
 def _policy_name(kind) -> str:
@@ -42,7 +52,7 @@ class StreamMonitor:
 
     def __init__(self, topic: str, stall_timeout_s: float = 5.0,
                  on_lost: Optional[Callable[[int], None]] = None, hint: str = "",
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, discovery_settle_s: float = 2.0):
         if stall_timeout_s < 0:
             raise ValueError(f"stall timeout must be >= 0, got {stall_timeout_s}")
         self.topic, self.stall_timeout_s, self.on_lost, self.hint = topic, stall_timeout_s, on_lost, hint
@@ -54,10 +64,16 @@ class StreamMonitor:
         self.incompatible_policy = ""  # the policy of the latest one
         self.lost = 0                 # messages counted lost: max(reported, sequence gaps)
         self.reported_lost = 0        # ... of them, reported by the middleware (message-lost event)
-        self.sequences = SequenceTracker(on_lost=lambda n: self._count_lost(), clock=clock)
+        self.sequences = SequenceTracker(on_lost=lambda n: self._count_lost(), clock=clock,
+                                         counts_from_one=self._appeared_later)
+        self.discovery_settle_s = discovery_settle_s
+        self._early: Optional[Set[object]] = None  # publishers in the graph once discovery settled
+        self._offered = ""                        # publishers' offered reliability, for reports
+        self.qos = ""                             # this subscription's QoS, for reports
         self._last_message: Optional[float] = None
         self._matched_since: Optional[float] = None
         self.publisher_count: Callable[[], int] = lambda: self.matched  # graph count when bound
+        self._publishers: Callable[[], list] = lambda: []              # graph endpoints when bound
 
     # ---- rclpy side ----------------------------------------------------------------------------
     def event_callbacks(self):
@@ -71,10 +87,33 @@ class StreamMonitor:
             matched=lambda info: self.on_matched(info.current_count))
 
     def bind(self, node, subscription) -> "StreamMonitor":
-        """Compare matched publishers with every publisher the graph knows on the topic."""
+        """Compare matched publishers with every publisher the graph knows on the topic; note
+        which publishers were there once discovery settled (their earlier numbers do not count)."""
+        from codebind_ros.messaging.qos import describe
+
         topic = subscription.topic_name
         self.publisher_count = lambda: node.count_publishers(topic)
+        self.qos = describe(subscription.qos_profile)
+        self._publishers = lambda: node.get_publishers_info_by_topic(topic)
+        timer = None
+
+        def settled():
+            self._early = {SequenceTracker.source_key({"data": i.endpoint_gid}) for i in self._graph()}
+            node.destroy_timer(timer)
+
+        timer = node.create_timer(self.discovery_settle_s, settled)
         return self
+
+    def _graph(self):
+        try:
+            return list(self._publishers())
+        except Exception:  # the node is being destroyed
+            return []
+
+    def _appeared_later(self, key) -> bool:
+        """Whether publisher ``key`` appeared after discovery settled (None: not bound)."""
+        early = self._early
+        return early is not None and key not in early
 
     # ---- events --------------------------------------------------------------------------------
     def on_message(self, info=None) -> None:
@@ -117,6 +156,11 @@ class StreamMonitor:
         self.sequences.expire()
         return self.lost
 
+    def close(self) -> int:
+        """The stream is over (the node stops, after :func:`drain`): every open gap is lost."""
+        self.sequences.expire(everything=True)
+        return self.lost
+
     # ---- reports -------------------------------------------------------------------------------
     def warnings(self) -> List[str]:
         """The stream's standing problems, one sentence each ([] when healthy)."""
@@ -149,7 +193,9 @@ class StreamMonitor:
         seq = self.sequences.values()
         with self._lock:
             age = "" if self._last_message is None else f"{now - self._last_message:.2f}"
-            return {"publishers_matched": str(self.matched), "incompatible_qos": str(self.incompatible),
+            offered = sorted(_policy_name(i.qos_profile.reliability).lower() for i in self._graph())
+            return {"qos": self.qos, "publishers_offer": ",".join(offered),
+                    "publishers_matched": str(self.matched), "incompatible_qos": str(self.incompatible),
                     "lost_in_transport": str(self.lost), "lost_reported": str(self.reported_lost),
                     "lost_sequence_gaps": seq["lost_in_transport"], "last_message_age_s": age}
 
@@ -171,8 +217,10 @@ class SequenceTracker:
 
     def __init__(self, on_lost: Optional[Callable[[int], None]] = None, reorder_window: int = 64,
                  grace_s: float = 1.0, max_publishers: int = 256, max_missing: int = 4096,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 counts_from_one: Callable[[object], bool] = lambda key: False):
         self.on_lost, self.reorder_window, self.grace_s = on_lost, reorder_window, grace_s
+        self.counts_from_one = counts_from_one  # publisher key -> whether its numbers count from 1
         self.max_publishers, self.max_missing, self._clock = max_publishers, max_missing, clock
         self._lock = threading.Lock()
         self._sources: Dict[object, dict] = {}
@@ -200,8 +248,9 @@ class SequenceTracker:
             if src is None:
                 if len(self._sources) >= self.max_publishers:
                     self._sources.pop(next(iter(self._sources)))
-                src = {"high": seq, "missing": {}}
-            elif seq > src["high"]:
+                # a publisher that sent everything while we listened: numbers 1 .. seq-1 are gaps
+                src = {"high": 0 if self.counts_from_one(key) else seq - 1, "missing": {}}
+            if seq > src["high"]:
                 gap = range(src["high"] + 1, seq)
                 room = self.max_missing - len(src["missing"])
                 for n in gap[:max(room, 0)]:
@@ -215,17 +264,18 @@ class SequenceTracker:
             self._sources[key] = src
             self._expire(now)
 
-    def expire(self) -> int:
-        """Confirm overdue gaps now (e.g. before a report); returns the total confirmed."""
+    def expire(self, everything: bool = False) -> int:
+        """Confirm overdue gaps now (e.g. before a report), or ``everything`` open (the stream
+        is over); returns the total confirmed."""
         with self._lock:
-            self._expire(self._clock())
+            self._expire(self._clock(), everything)
             return self.lost
 
-    def _expire(self, now: float) -> None:
+    def _expire(self, now: float, everything: bool = False) -> None:
         confirmed = 0
         for src in self._sources.values():
-            old = [n for n, t in src["missing"].items()
-                   if src["high"] - n >= self.reorder_window or now - t >= self.grace_s]
+            old = [n for n, t in src["missing"].items() if everything
+                   or src["high"] - n >= self.reorder_window or now - t >= self.grace_s]
             for n in old:
                 del src["missing"][n]
             confirmed += len(old)

@@ -21,6 +21,7 @@ DROP_OVERLOAD = "overload"   # evicted from a full queue: the model was slower t
 DROP_INVALID = "invalid"     # malformed input: wrong size/encoding, NaN, empty, too large ...
 DROP_TRANSPORT = "transport"  # sent but never delivered (middleware loss events, sequence gaps)
 DROP_REASONS = (DROP_OVERLOAD, DROP_INVALID, DROP_TRANSPORT)
+DROP_SHUTDOWN = "shutdown"   # received or held by the middleware when the node stopped
 
 
 @dataclass(frozen=True)

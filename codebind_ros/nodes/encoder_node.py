@@ -7,7 +7,14 @@ Work is bounded: the subscription callback only checks the size and queues the m
 converts, preprocesses, encodes and publishes. When the model is slower than the sensor, the
 oldest pending messages are dropped and counted (``dropped_overload`` in /diagnostics). A
 malformed message is dropped, counted (``dropped_invalid``) and logged at a throttled rate; the
-node never dies of its input.
+node never dies of its input. The sensor subscription (:mod:`codebind_ros.messaging.sensor_subscription`)
+is best effort (QoS overridable with ``qos_overrides.<topic>.subscription.*``) and refuses a
+message over ``max_message_bytes`` before deserialising it.
+
+Every frame is accounted for: received = embedded + dropped (overload, invalid, shutdown), and
+frames sent but never delivered are ``dropped_transport``. When the node stops it takes what the
+middleware still holds, counts that and its queue as ``dropped_shutdown``, closes the sequence
+gaps and logs the totals.
 """
 from __future__ import annotations
 
@@ -25,14 +32,15 @@ from sensor_msgs.msg import CameraInfo
 from codebind_ros.conversions import embedding_msg, sensors
 from codebind_ros.messaging.audio_window import AudioWindow
 from codebind_ros.conversions.audio import array_to_audio, audio_to_array
-from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT,
+from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_SHUTDOWN, DROP_TRANSPORT,
                                       DiagnosticsReporter, NodeStats, ThrottledLog)
 from codebind_ros.nodes.encoder_params import EncoderParams
 from codebind_ros.nodes.model_loading import load_model
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.nodes.params import declare, parse_mapping
 from codebind_ros.nodes.trained_preprocess import preprocess_notes
-from codebind_ros.messaging.qos import results_qos, sensor_qos
+from codebind_ros.messaging.qos import results_qos, sensor_overrides, sensor_qos
+from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.messaging.stream_health import StreamMonitor
 from codebind_ros.nodes.session import run_node
 from codebind_ros.messaging.topics import embedding_topic
@@ -89,16 +97,15 @@ class EncoderNode(Node):
         self.publisher = self.create_publisher(EmbeddingMsg, self.output_topic, results_qos())
         self.stream = StreamMonitor(
             self.input_topic, p.stream_timeout, on_lost=lambda n: self.stats.on_dropped(DROP_TRANSPORT, n),
-            hint=f" (this subscription is {p.qos_reliability}; a best-effort driver needs "
-                 f"qos_reliability: best_effort)")
-        self.subscription = self.create_subscription(
-            self.sensor.message, self.input_topic, self._on_message,
-            sensor_qos(p.qos_depth, p.qos_reliability, p.qos_history),
-            event_callbacks=self.stream.event_callbacks())
-        self.stream.bind(self, self.subscription)
+            hint=" (a reliable subscription set by qos_overrides.<topic>.subscription.reliability "
+                 "does not match a best-effort driver; the default, best_effort, does)")
+        self.sensor_subscription = SensorSubscription(
+            self, self.sensor.message, self.input_topic, self._on_message, p.max_message_bytes,
+            on_refused=self._on_refused, monitor=self.stream)
+        self.subscription = self.sensor_subscription.subscription
         if p.camera_info_topic:
             self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info,
-                                     sensor_qos(1, p.qos_reliability))
+                                     sensor_qos(1), qos_overriding_options=sensor_overrides())
         self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id=p.modality,
                                                period_s=p.diagnostics_period, extra=self._extra,
                                                warnings=self.stream.warnings)
@@ -109,15 +116,14 @@ class EncoderNode(Node):
                                f"'{self.output_topic}' with {p.backend} ({self.model_id})")
 
     # ---- subscription side: cheap, never blocks on the model --------------------------------
-    def _on_message(self, msg, info) -> None:
-        """``info``: rclpy's MessageInfo; its sequence number counts messages that never arrived."""
+    def _on_refused(self, reason: str) -> None:
+        """A message refused before deserialising (too large, or not deserializable)."""
         self.stats.on_received()
-        self.stream.on_message(info)
-        size = sensors.message_bytes(msg)
-        if size > self.params.max_message_bytes:
-            self._drop_invalid(f"message of {size} bytes exceeds max_message_bytes "
-                               f"{self.params.max_message_bytes}")
-            return
+        self._drop_invalid(reason)
+
+    def _on_message(self, msg, info=None) -> None:
+        """A deserialized message (its sequence number has gone to the stream monitor)."""
+        self.stats.on_received()
         try:
             sensors.check_limits(msg, self.limits)
         except ValueError as exc:
@@ -127,7 +133,9 @@ class EncoderNode(Node):
             msg = self._window(msg)
             if msg is None:
                 return
-        self.queue.put(Pending(msg, time.monotonic()))  # a full queue evicts (and counts) the oldest
+        pending = Pending(msg, time.monotonic())
+        if self.queue.put(pending) is pending:  # closed: the node is stopping (a full queue
+            self.stats.on_dropped(DROP_SHUTDOWN)  # evicts, and counts, the oldest instead)
 
     def _window(self, chunk):
         """Audio streams: add ``chunk`` to the sliding window; a message when a window is due."""
@@ -187,14 +195,27 @@ class EncoderNode(Node):
     def _extra(self):
         return {"queue_depth": str(len(self.queue)), "queue_size": str(self.params.queue_size),
                 "model_id": self.model_id, "backend": self.params.backend,
-                "input_topic": self.input_topic, "qos_reliability": self.params.qos_reliability,
-                **self.stream.values()}
+                "input_topic": self.input_topic, **self.stream.values()}
 
     def destroy_node(self) -> None:
         worker = getattr(self, "worker", None)  # None: the constructor failed before it started
         if worker is not None:
             worker.stop()
+            self.account_for_the_rest()
         super().destroy_node()
+
+    def account_for_the_rest(self) -> None:
+        """The stream ends here: what the queue and the middleware still hold is dropped and
+        counted (``dropped_shutdown``), open sequence gaps are lost; the totals are logged."""
+        left = len(self.queue.take(self.queue.maxlen, timeout=0))
+        if left:
+            self.stats.on_dropped(DROP_SHUTDOWN, left)
+        self.sensor_subscription.drain()  # each one counted by _on_message (the queue is closed)
+        self.stream.close()
+        s = self.stats.snapshot()
+        self.get_logger().info(
+            f"stopped: {s.received} received, {s.processed} embedded, dropped "
+            + ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())))
 
 
 def main(args: Optional[List[str]] = None) -> int:

@@ -31,18 +31,11 @@ class EncoderParams:
         "audio only: seconds between windows (0 = the window length)"))
     batch_size: int = field(default=1, metadata=doc("most messages encoded together"))
     queue_size: int = field(default=2, metadata=doc("pending messages kept; older ones are dropped"))
-    qos_reliability: str = field(default="reliable", metadata=doc(
-        "sensor subscription reliability: reliable (full-size frames arrive; matches reliable "
-        "publishers, i.e. most camera drivers), best_effort (also matches best-effort publishers; "
-        "large messages may be lost in transport) or best_available (chosen from the publishers "
-        "present at start-up)"))
-    qos_history: str = field(default="keep_last", metadata=doc(
-        "sensor subscription history: keep_last (qos_depth messages) or keep_all"))
-    qos_depth: int = field(default=5, metadata=doc("depth of the sensor subscription (keep_last)"))
     stream_timeout: float = field(default=5.0, metadata=doc(
         "warn in /diagnostics when a publisher is matched but no message arrived for this many "
         "seconds (0 = never)"))
-    max_message_bytes: int = field(default=64 << 20, metadata=doc("larger messages are dropped unread"))
+    max_message_bytes: int = field(default=64 << 20, metadata=doc(
+        "messages with more serialized bytes are refused before they are deserialised"))
     max_pixels: int = field(default=_L.max_pixels, metadata=doc(
         "images with more pixels are dropped before decoding"))
     max_points: int = field(default=_L.max_points, metadata=doc(
@@ -58,7 +51,7 @@ class EncoderParams:
             raise ValueError(f"parameter modality must be one of {MODALITIES}, got {self.modality!r}")
         if self.camera_info_topic and self.modality != "depth":
             raise ValueError("parameter camera_info_topic is only used with modality 'depth'")
-        for name in ("batch_size", "queue_size", "qos_depth", "max_message_bytes", "max_pixels",
+        for name in ("batch_size", "queue_size", "max_message_bytes", "max_pixels",
                      "max_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name} must be >= 1, got {getattr(self, name)}")
@@ -71,12 +64,6 @@ class EncoderParams:
             raise ValueError("audio_window_seconds and audio_hop_seconds must be >= 0")
         if self.audio_hop_seconds > self.audio_window_seconds > 0:
             raise ValueError("audio_hop_seconds must not exceed audio_window_seconds")
-        from codebind_ros.messaging.qos import sensor_qos
-
-        try:
-            sensor_qos(self.qos_depth, self.qos_reliability, self.qos_history)
-        except ValueError as exc:
-            raise ValueError(f"sensor subscription parameters qos_*: {exc}") from None
         if not self.max_audio_seconds > 0:
             raise ValueError(f"parameter max_audio_seconds must be > 0, got {self.max_audio_seconds}")
         if self.stream_timeout < 0:

@@ -10,11 +10,14 @@ crop embedded with the model, and ranked against every standing query: the text 
 ``codebind/query_text`` (std_msgs/String) and the latest Embedding of each ``query_modalities``
 sensor (an audio clip, a depth or thermal image ...). Per query it publishes a
 LocalizationArray and RViz markers; the annotated camera image shows the first query's boxes.
-``codebind/localise`` (QueryText) answers a text against the latest frame. Cloud proposals
-(embedding + 3-D position + box) also go to the memory node.
+``codebind/localise`` (QueryText) answers a text against the latest frame. Cloud proposals go to
+the memory node as one ProposalArray per frame (each proposal's embedding, box, position and size
+together).
 
 Work is bounded: one synchronised frame waits at most (``queue_size``); older ones are dropped
-and counted. Malformed inputs are dropped, counted and logged at a throttled rate.
+and counted. Malformed inputs are dropped, counted and logged at a throttled rate. The sensor
+subscriptions are best effort and refuse a message over ``max_message_bytes`` before
+deserialising it (:mod:`codebind_ros.messaging.sensor_subscription`).
 """
 from __future__ import annotations
 
@@ -43,12 +46,13 @@ from codebind_ros.nodes.localisation_params import LocalisationParams
 from codebind_ros.perception.localiser import Frame, Localiser, Match, Query
 from codebind_ros.conversions.markers import localisation_markers
 from codebind_ros.msg import Embedding as EmbeddingMsg
-from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray
+from codebind_ros.msg import Localization, LocalizationArray, Proposal, ProposalArray
 from codebind_ros.nodes.params import declare
-from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
+from codebind_ros.messaging.qos import latched_qos, results_qos
+from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.conversions.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
 from codebind_ros.nodes.session import run_node
-from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.sync import ApproximateTimeSync
 from codebind_ros.messaging.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
@@ -90,11 +94,12 @@ class LocalisationNode(Node):
         self.queue: LatestQueue = LatestQueue(p.queue_size, on_drop=lambda n: self.stats.on_dropped(DROP_OVERLOAD, n))
         geometry_type, geometry_topic = ((PointCloud2, p.cloud_topic or SENSOR_TOPICS["pointcloud"]) if p.use_cloud
                                          else (Image, p.depth_topic or SENSOR_TOPICS["depth"]))
-        self.create_subscription(Image, p.camera_topic or SENSOR_TOPICS["camera"],
-                                 lambda m: self._on_input("camera", m), sensor_qos(5))
-        self.create_subscription(geometry_type, geometry_topic, lambda m: self._on_input("geometry", m), sensor_qos(5))
-        self.create_subscription(CameraInfo, p.camera_info_topic or CAMERA_INFO,
-                                 lambda m: self._on_input("info", m), sensor_qos(5))
+        self.sensor_subscriptions = [
+            SensorSubscription(self, kind, topic, lambda m, _info, name=name: self.sync.add(name, m),
+                               p.max_message_bytes, on_refused=lambda why, name=name: self._drop(f"{name}: {why}"))
+            for name, kind, topic in (("camera", Image, p.camera_topic or SENSOR_TOPICS["camera"]),
+                                      ("geometry", geometry_type, geometry_topic),
+                                      ("info", CameraInfo, p.camera_info_topic or CAMERA_INFO))]
         self.create_subscription(String, TEXT_QUERY, lambda m: self._on_text(m.data), latched_qos())
         for modality in p.query_modality_list():
             self.create_subscription(EmbeddingMsg, embedding_topic(modality), self._on_query_embedding, results_qos(5))
@@ -102,8 +107,7 @@ class LocalisationNode(Node):
         self.results_pub = self.create_publisher(LocalizationArray, LOCALISATIONS, results_qos())
         self.markers_pub = self.create_publisher(MarkerArray, MARKERS, results_qos())
         self.image_pub = self.create_publisher(Image, ANNOTATED_IMAGE, results_qos(2))
-        self.proposals_pub = self.create_publisher(EmbeddingArray, PROPOSALS, results_qos())
-        self.boxes_pub = self.create_publisher(LocalizationArray, PROPOSAL_BOXES, results_qos())
+        self.proposals_pub = self.create_publisher(ProposalArray, PROPOSALS, results_qos())
         self.service = self.create_service(QueryText, LOCALISE_SERVICE, self._on_localise,
                                            callback_group=MutuallyExclusiveCallbackGroup())
         self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id="localisation",
@@ -152,13 +156,6 @@ class LocalisationNode(Node):
         return [q for _, (q, t) in items if t == float("inf") or now - t <= self.params.query_max_age]
 
     # ---- inputs ------------------------------------------------------------------------------
-    def _on_input(self, name: str, msg) -> None:
-        size = len(getattr(msg, "data", b""))
-        if size > self.params.max_message_bytes:
-            self._drop(f"{name} message of {size} bytes exceeds max_message_bytes")
-            return
-        self.sync.add(name, msg)
-
     def _on_set(self, camera, geometry, info) -> None:
         self.stats.on_received()
         self.queue.put((camera, geometry, info, time.monotonic()))
@@ -205,10 +202,13 @@ class LocalisationNode(Node):
             return
         with self._model_lock:
             emb = self.localiser.embeddings(frame, "image", self.localiser.default_path)
-        self.proposals_pub.publish(EmbeddingArray(header=header, embeddings=[
-            embedding_msg.to_msg(emb, i, header, "camera", self.model_id) for i in keep]))
-        self.boxes_pub.publish(LocalizationArray(header=header, results=[
-            self._localization(frame, Match(0.0, i, frame.proposals[i])) for i in keep]))
+        proposals = []
+        for i in keep:
+            geo = self._localization(frame, Match(0.0, i, frame.proposals[i]))
+            proposals.append(Proposal(embedding=embedding_msg.to_msg(emb, i, header, "camera", self.model_id),
+                                      box=geo.box, has_position=geo.has_position, position=geo.position,
+                                      size=geo.size))
+        self.proposals_pub.publish(ProposalArray(header=header, proposals=proposals))
 
     @staticmethod
     def _localization(frame: Frame, match: Match) -> Localization:

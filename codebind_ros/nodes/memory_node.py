@@ -3,7 +3,8 @@
     ros2 run codebind_ros memory_node --ros-args -p model_path:=/path/ckpt -p db_path:=/data/mem.db
 
 Stored: every sensor's Embedding (at most one per ``min_period`` per modality, no 3-D position)
-and, from the localisation node, every object proposal with its 3-D centre and 2-D box. Each
+and, from the localisation node, every object proposal with its 3-D centre and 2-D box (one
+ProposalArray per frame: embedding and geometry of each proposal travel together). Each
 observation keeps only its shared codebook indices (codebind_core.memory: uint16 per
 sub-vector); a QueryText request embeds the text with the model for every stored codebook path
 and ranks observations by lookup-table search over the model's codebooks.
@@ -49,7 +50,7 @@ from codebind_ros.nodes.model_loading import load_model
 from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.memory_params import MemoryParams
 from codebind_ros.msg import Embedding as EmbeddingMsg
-from codebind_ros.msg import EmbeddingArray, LocalizationArray
+from codebind_ros.msg import LocalizationArray, ProposalArray
 from visualization_msgs.msg import MarkerArray
 from codebind_ros.nodes.params import declare
 from codebind_ros.messaging.query_server import QueryServer, checked_stamp_ns
@@ -58,17 +59,16 @@ from codebind_ros.conversions.camera_info import from_camera_info
 from codebind_ros.conversions.image import to_depth
 from codebind_ros.conversions.markers import object_markers
 from codebind_ros.conversions.results import object_result, query_result, roi_to_box, stamp_to_ns
-from codebind_ros.messaging.qos import sensor_qos
+from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.messaging.sensor_pose import SensorPoses
-from codebind_ros.messaging.spatial_topics import (MEMORY_ACK, MEMORY_MARKERS, OBJECT_ACK, PROPOSAL_BOXES,
-                                                   PROPOSALS)
+from codebind_ros.messaging.spatial_topics import MEMORY_ACK, MEMORY_MARKERS, OBJECT_ACK, PROPOSALS
 from codebind_ros.perception.depth_views import DepthViews
 from codebind_ros.messaging.stream_health import SequenceTracker
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import LOCALISATIONS, QUERY_SERVICE, embedding_topic
 
-_PAIR_BUFFER = 32  # proposal frames waiting for their other half
+_MAX_IMAGE_BYTES = 64 << 20  # depth images and camera infos: larger ones are refused unread
 _OVERFETCH = 8     # first search: candidates per wanted result when near-duplicates are skipped
 _MAX_FETCH = 10_000  # bound on the candidates one query looks at
 _MAX_MARKERS = 1000  # objects drawn (the most recently seen)
@@ -154,7 +154,6 @@ class MemoryNode(Node):
         self._pending: Deque[Tuple[Observation, float]] = collections.deque()  # (obs, received)
         self._pending_lock = threading.Lock()
         self._last_stored: Dict[str, int] = {}
-        self._pairs: Dict[int, Dict[str, object]] = {}
         self.acknowledged = 0  # highest committed row id
 
         inputs = ReentrantCallbackGroup()
@@ -162,9 +161,7 @@ class MemoryNode(Node):
             self.create_subscription(EmbeddingMsg, embedding_topic(modality), self._on_numbered_embedding,
                                      results_qos(p.input_qos_depth), callback_group=inputs)
         if p.store_proposals:
-            self.create_subscription(EmbeddingArray, PROPOSALS, self._on_proposals, results_qos(10),
-                                     callback_group=inputs)
-            self.create_subscription(LocalizationArray, PROPOSAL_BOXES, self._on_boxes, results_qos(10),
+            self.create_subscription(ProposalArray, PROPOSALS, self._on_proposals, results_qos(10),
                                      callback_group=inputs)
         self.ack_publisher = self.create_publisher(UInt64, MEMORY_ACK, latched_qos())
         self._start_world_frame(p, inputs)
@@ -197,9 +194,11 @@ class MemoryNode(Node):
         if self.objects is None:
             return
         if p.seen_empty_checks:
-            self.create_subscription(Image, p.depth_topic, self._on_depth, sensor_qos(5), callback_group=inputs)
-            self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, sensor_qos(5),
-                                     callback_group=inputs)
+            self.sensor_subscriptions = [
+                SensorSubscription(self, kind, topic, callback, _MAX_IMAGE_BYTES, on_refused=self._drop,
+                                   callback_group=inputs)
+                for kind, topic, callback in ((Image, p.depth_topic, self._on_depth),
+                                              (CameraInfo, p.camera_info_topic, self._on_camera_info))]
         self.create_subscription(LocalizationArray, LOCALISATIONS, self._on_localisations, results_qos(10),
                                  callback_group=inputs)
         self.object_ack_publisher = self.create_publisher(UInt64, OBJECT_ACK, latched_qos())
@@ -254,29 +253,13 @@ class MemoryNode(Node):
         self._last_stored[msg.modality] = stamp
         self._queue([obs], received)
 
-    def _on_proposals(self, msg: EmbeddingArray) -> None:
-        self._pair(stamp_to_ns(msg.header.stamp), "embeddings", msg)
-
-    def _on_boxes(self, msg: LocalizationArray) -> None:
-        self._pair(stamp_to_ns(msg.header.stamp), "boxes", msg)
-
-    def _pair(self, stamp: int, kind: str, msg) -> None:
-        """Join a frame's proposal embeddings with their geometry (both stamped with the frame)."""
-        with self._pending_lock:
-            entry = self._pairs.setdefault(stamp, {})
-            entry[kind] = msg
-            if len(entry) < 2:
-                while len(self._pairs) > _PAIR_BUFFER:
-                    self._pairs.pop(min(self._pairs))
-                return
-            del self._pairs[stamp]
-        embeddings, boxes = entry["embeddings"], entry["boxes"]
-        self.stats.on_received(len(embeddings.embeddings))
-        if len(embeddings.embeddings) != len(boxes.results):
-            self._drop(f"proposal frame with {len(embeddings.embeddings)} embeddings but "
-                       f"{len(boxes.results)} boxes")
-            return
-        self._wait_for_pose(("proposals", (embeddings, boxes, time.monotonic())), boxes.header.frame_id, stamp)
+    def _on_proposals(self, msg: ProposalArray, info) -> None:
+        """One frame's proposals, each with its geometry; gaps in the publisher's sequence are
+        frames counted as ``dropped_transport``."""
+        self.sequences.observe(info)
+        self.stats.on_received(len(msg.proposals))
+        self._wait_for_pose(("proposals", (msg, time.monotonic())), msg.header.frame_id,
+                            stamp_to_ns(msg.header.stamp))
 
     def _wait_for_pose(self, item, frame_id: str, stamp: int) -> None:
         with self._pending_lock:
@@ -298,12 +281,13 @@ class MemoryNode(Node):
             else:
                 self._attach(*payload, transform)
 
-    def _place_proposals(self, embeddings, boxes, received: float, transform) -> None:
+    def _place_proposals(self, msg: ProposalArray, received: float, transform) -> None:
         """One proposal frame in the fixed frame: observations queued, objects associated."""
-        stamp, frame = stamp_to_ns(boxes.header.stamp), boxes.header.frame_id
+        stamp, frame = stamp_to_ns(msg.header.stamp), msg.header.frame_id
         fixed = self.poses.kind != "none"  # 'none': positions stay in the sensor frame (= the fixed one)
         observations, proposals = [], []
-        for emb, geo in zip(embeddings.embeddings, boxes.results):
+        for geo in msg.proposals:
+            emb = geo.embedding
             where = {"box": roi_to_box(geo.box)}
             try:
                 if geo.has_position:
@@ -351,13 +335,13 @@ class MemoryNode(Node):
         except ValueError as exc:
             self._drop(f"{modality} location: {exc}")
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, msg: Image, _info=None) -> None:
         try:
             self.views.add_depth(stamp_to_ns(msg.header.stamp), msg.header.frame_id, to_depth(msg))
         except ValueError as exc:
             self._drop(f"depth image: {exc}")
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
+    def _on_camera_info(self, msg: CameraInfo, _info=None) -> None:
         try:
             self.views.add_camera(from_camera_info(msg))
         except ValueError as exc:

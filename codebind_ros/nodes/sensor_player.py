@@ -64,7 +64,7 @@ class SensorPlayerNode(Node):
         if p.bag_path:
             self.replayer = BagReplayer(self, p.bag_path, p.bag_rate, p.bag_loop,
                                         parse_mapping(p.bag_topics, "parameter bag_topics"),
-                                        sensor_qos(10), self._count).start()
+                                        sensor_qos(10, "reliable"), self._count).start()
             self.get_logger().info(f"replaying {p.bag_path}: {sorted(self.replayer.publishers)}")
         else:
             self._start_scene(p)
@@ -83,14 +83,15 @@ class SensorPlayerNode(Node):
             if not -1 <= index < len(cfg.objects):
                 raise ValueError(f"parameter {name} must be -1 or an object index < {len(cfg.objects)}, got {index}")
         self.sim = SimScene(cfg)
+        driver = sensor_qos(reliability="reliable")  # as camera drivers publish by default
         self.pubs = {
-            "camera": self.create_publisher(Image, SENSOR_TOPICS["camera"], sensor_qos()),
-            "depth": self.create_publisher(Image, SENSOR_TOPICS["depth"], sensor_qos()),
-            "thermal": self.create_publisher(Image, SENSOR_TOPICS["thermal"], sensor_qos()),
-            "pointcloud": self.create_publisher(PointCloud2, SENSOR_TOPICS["pointcloud"], sensor_qos()),
-            "camera_info": self.create_publisher(CameraInfo, CAMERA_INFO, sensor_qos()),
-            "audio": self.create_publisher(AudioData, SENSOR_TOPICS["audio"], sensor_qos()),
-            "tactile": self.create_publisher(Image, SENSOR_TOPICS["tactile"], sensor_qos()),
+            "camera": self.create_publisher(Image, SENSOR_TOPICS["camera"], driver),
+            "depth": self.create_publisher(Image, SENSOR_TOPICS["depth"], driver),
+            "thermal": self.create_publisher(Image, SENSOR_TOPICS["thermal"], driver),
+            "pointcloud": self.create_publisher(PointCloud2, SENSOR_TOPICS["pointcloud"], driver),
+            "camera_info": self.create_publisher(CameraInfo, CAMERA_INFO, driver),
+            "audio": self.create_publisher(AudioData, SENSOR_TOPICS["audio"], driver),
+            "tactile": self.create_publisher(Image, SENSOR_TOPICS["tactile"], driver),
         }
         self.every = {k: (0 if getattr(p, f"{k}_rate") == 0 else max(1, round(p.camera_rate / getattr(p, f"{k}_rate"))))
                       for k in IMAGE_STREAMS}

@@ -175,9 +175,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     import rclpy
     from rclpy.node import Node
 
+    from codebind_ros.messaging.middleware import use_large_frames_profile
     from codebind_ros.nodes.session import ros_session
 
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    use_large_frames_profile()  # before rclpy.init: full-size frames under best effort (docs/ros.md)
     options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path,
                            backend=args.backend, device=args.device, memory_db=args.memory_db)
     if args.params_file is not None:

@@ -92,22 +92,22 @@ def odometry_msg(sec: float, x: float, y: float, yaw: float, frame: str = "map",
 
 
 def proposal_frame(model, texts, sec: float, positions, path: str = "depth"):
-    """A proposal frame in the camera optical frame: (EmbeddingArray of the texts' embeddings,
-    LocalizationArray of their 3-D centres, 0.1 m boxes)."""
+    """A proposal frame in the camera optical frame: a ProposalArray of the texts' embeddings at
+    their 3-D centres, 0.1 m boxes."""
     import torch
     from std_msgs.msg import Header
 
     from codebind_ros.conversions import embedding_msg
     from codebind_ros.conversions.results import ns_to_stamp
-    from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray
+    from codebind_ros.msg import Proposal, ProposalArray
 
     header = Header(stamp=ns_to_stamp(int(sec * SEC)), frame_id="camera_optical_frame")
     with torch.no_grad():
         emb = model.encode_text(texts, codebook_set=path)
-    arr = EmbeddingArray(header=header, embeddings=[embedding_msg.to_msg(emb, i, header, "camera", model.config.name)
-                                                    for i in range(len(texts))])
-    geo = LocalizationArray(header=header, results=[Localization(has_position=True) for _ in texts])
-    for r, p in zip(geo.results, positions):
+    frame = ProposalArray(header=header, proposals=[
+        Proposal(embedding=embedding_msg.to_msg(emb, i, header, "camera", model.config.name), has_position=True)
+        for i in range(len(texts))])
+    for r, p in zip(frame.proposals, positions):
         r.position.x, r.position.y, r.position.z = p
         r.size.x = r.size.y = r.size.z = 0.1
-    return arr, geo
+    return frame

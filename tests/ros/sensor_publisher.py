@@ -5,7 +5,9 @@
 
 Each stream publishes on ``<prefix>/<stream>`` after a subscription has appeared on it (or
 ``--wait`` seconds), ``--frames`` messages at the stream's usual rate, streams one after the
-other; then it prints one JSON line ``{"<stream>": sent, ...}`` and exits. A separate process
+other; then it prints one JSON line ``{"<stream>": sent, ..., "failed": {"<stream>": n}}``
+(``failed``: publish() calls that raised, e.g. a reliable writer blocked past its limit; those
+frames are not in ``sent``) and exits. A separate process
 matters: within one process the middleware hands messages over without the network transport
 that loses large best-effort samples. ROS_DOMAIN_ID and the discovery range come from the
 environment.
@@ -56,6 +58,7 @@ def main() -> int:
     parser.add_argument("--stream-frames", default="",
                         help="per-stream counts overriding --frames, e.g. camera_vga=60,camera_hd=60")
     parser.add_argument("--streams", default=",".join(STREAMS))
+    parser.add_argument("--rate", type=float, default=0.0, help="frames per second (0: each stream's usual rate)")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for a subscriber")
     parser.add_argument("--linger", type=float, default=0.0,
                         help="seconds each publisher stays after its last frame")
@@ -72,12 +75,13 @@ def main() -> int:
     frames = {stream: args.frames for stream in STREAMS}
     frames.update({k: int(v) for k, v in (item.split("=") for item in args.stream_frames.split(",") if item)})
     rng = np.random.default_rng(0)
-    sent = {}
+    sent, failed = {}, {}
     rclpy.init()
     try:
         node = Node("codebind_test_sensor_publisher")
         for stream in args.streams.split(","):
             rate, build = STREAMS[stream]
+            rate = args.rate or rate
             pub = node.create_publisher(message_type(stream), f"{args.prefix}/{stream}",
                                         sensor_qos(args.depth, args.reliability))
             deadline = time.monotonic() + args.wait
@@ -86,19 +90,23 @@ def main() -> int:
             time.sleep(0.5)  # let the match settle on both sides
             msg = build(rng)
             due = time.monotonic()
+            sent[stream] = failed[stream] = 0
             for i in range(frames[stream]):
-                msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + i, 0
-                pub.publish(msg)
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+                try:
+                    pub.publish(msg)
+                    sent[stream] += 1
+                except Exception:  # rclpy's RCLError "cannot publish data": the driver's frame is gone
+                    failed[stream] += 1
                 due += 1.0 / rate + (args.lead_pause if i == 0 else 0.0)  # paced by a clock: the
                 # stream keeps its rate whatever a publish costs
                 time.sleep(max(0.0, due - time.monotonic()))
-            sent[stream] = frames[stream]
             time.sleep(1.0 + args.linger)  # reliable delivery may still be repairing the last frame
             node.destroy_publisher(pub)
         node.destroy_node()
     finally:
         rclpy.shutdown()
-    print(json.dumps(sent), flush=True)
+    print(json.dumps({**sent, "failed": failed}), flush=True)
     return 0
 
 

@@ -16,7 +16,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from codebind_core.types import Embedding as CoreEmbedding
 from codebind_ros.conversions import embedding_msg
 from codebind_ros.msg import (AudioData, Embedding, EmbeddingArray, Localization,
-                              LocalizationArray, QueryResult)
+                              LocalizationArray, Proposal, ProposalArray, QueryResult)
 from codebind_ros.srv import QueryText
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,9 @@ def test_generated_modules_merge_into_our_package():
     (LocalizationArray, {"header": "std_msgs/Header", "query_modality": "string", "query_text": "string",
                          "query_stamp": "builtin_interfaces/Time",
                          "results": "sequence<codebind_ros/Localization>"}),
+    (Proposal, {"embedding": "codebind_ros/Embedding", "box": "sensor_msgs/RegionOfInterest",
+                "has_position": "boolean", "position": "geometry_msgs/Point", "size": "geometry_msgs/Vector3"}),
+    (ProposalArray, {"header": "std_msgs/Header", "proposals": "sequence<codebind_ros/Proposal>"}),
     (AudioData, {"header": "std_msgs/Header", "sample_rate": "uint32", "channels": "uint16",
                  "sample_format": "string", "data": "sequence<uint8>"}),
     (QueryResult, {"score": "float", "observation_id": "uint64", "modality": "string",

@@ -26,14 +26,14 @@ from codebind_ros.perception.crops import crop, masked_crop, square_box
 from codebind_ros.nodes.localisation_node import LocalisationNode
 from codebind_ros.perception.localiser import Localiser, Query
 from codebind_ros.nodes.memory_node import MemoryNode
-from codebind_ros.msg import Embedding, EmbeddingArray, LocalizationArray
+from codebind_ros.msg import Embedding, LocalizationArray, ProposalArray
 from codebind_ros.perception.proposals import ProposalConfig, cloud_proposals, depth_to_points
 from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
 from codebind_ros.conversions.results import stamp_to_ns
 from codebind_ros.tools.scene_eval import evaluate_scene, summary
 from codebind_ros.nodes.sensor_player import SensorPlayerNode
 from codebind_ros.tools.sim_scene import SimScene, SimSceneConfig
-from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
                                  TEXT_QUERY, embedding_topic)
@@ -137,10 +137,9 @@ def test_text_query_results_equal_the_core(spin, ros_context, tiny_model, topic,
     results = Collector(helper, LocalizationArray, LOCALISATIONS)
     markers = Collector(helper, MarkerArray, MARKERS)
     annotated = Collector(helper, Image, ANNOTATED_IMAGE)
-    proposals = Collector(helper, EmbeddingArray, PROPOSALS)
-    boxes = Collector(helper, LocalizationArray, PROPOSAL_BOXES)
+    proposals = Collector(helper, ProposalArray, PROPOSALS)
     _, node = _nodes(spin, ros_context, tiny_model, topic, "text", query_text=PROMPT, top_k=3)
-    assert wait_until(lambda: results.messages and annotated.messages and proposals.messages and boxes.messages, 60.0)
+    assert wait_until(lambda: results.messages and annotated.messages and proposals.messages, 60.0)
     array = results.messages[0]
     stamp = stamp_to_ns(array.header.stamp)
     assert array.query_modality == "text" and array.query_text == PROMPT and len(array.results) == 3
@@ -166,13 +165,16 @@ def test_text_query_results_equal_the_core(spin, ros_context, tiny_model, topic,
     x0, y0 = array.results[0].box.x_offset, array.results[0].box.y_offset
     assert tuple(img[y0 + 1, x0 + 1]) == (0, 230, 0)  # the best box drawn in green
 
-    # proposals for the memory: one embedding + geometry per cloud proposal, same stamp
+    # proposals for the memory: one message per frame, each cloud proposal's embedding with its geometry
     arr = next(a for a in proposals.messages if a.header.stamp == array.header.stamp)
-    geo = next(a for a in boxes.messages if a.header.stamp == array.header.stamp)
-    assert len(arr.embeddings) == len(geo.results) == len(frame.proposals)
+    assert len(arr.proposals) == len(frame.proposals)
     emb = loc.embeddings(frame, "image", loc.default_path)
-    np.testing.assert_array_equal(np.asarray(arr.embeddings[0].codes), emb.codes[0].numpy())
-    assert arr.embeddings[0].modality == "camera" and arr.embeddings[0].model_id == tiny_model.config.name
+    for i, (sent, want) in enumerate(zip(arr.proposals, frame.proposals)):
+        np.testing.assert_array_equal(np.asarray(sent.embedding.codes), emb.codes[i].numpy())
+        assert sent.has_position and sent.box.x_offset == int(np.floor(want.box[0]))
+        np.testing.assert_allclose([sent.position.x, sent.position.y, sent.position.z], want.position, atol=1e-6)
+    assert arr.proposals[0].embedding.modality == "camera"
+    assert arr.proposals[0].embedding.model_id == tiny_model.config.name
 
     # ... which the memory node stores with their 3-D positions: a text query finds them there
     assert wait_until(lambda: memory.search(PROMPT, 1, modality="camera"), 30.0)

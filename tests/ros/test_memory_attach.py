@@ -16,9 +16,9 @@ from std_msgs.msg import Header
 
 from codebind_ros.conversions.results import ns_to_stamp
 from codebind_ros.messaging.qos import results_qos
-from codebind_ros.messaging.spatial_topics import PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.spatial_topics import PROPOSALS
 from codebind_ros.messaging.topics import LOCALISATIONS
-from codebind_ros.msg import EmbeddingArray, Localization, LocalizationArray, QueryResult
+from codebind_ros.msg import Localization, LocalizationArray, ProposalArray, QueryResult
 from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.srv import QueryText
 
@@ -61,17 +61,15 @@ def test_sound_and_touch_attach_to_the_object_they_came_from(spin, ros_context, 
                                    Parameter("query_min_score", value=-1.0), Parameter("query_margin", value=-1.0)]))
     helper = spin.add(Node("helper_attach", namespace=topic, context=ros_context))
     odom = helper.create_publisher(Odometry, "odom", results_qos(100))
-    props = helper.create_publisher(EmbeddingArray, PROPOSALS, results_qos())
-    boxes = helper.create_publisher(LocalizationArray, PROPOSAL_BOXES, results_qos())
+    props = helper.create_publisher(ProposalArray, PROPOSALS, results_qos())
     located = helper.create_publisher(LocalizationArray, LOCALISATIONS, results_qos())
-    assert all(wait_for_subscribers(p) for p in (odom, props, boxes, located))
+    assert all(wait_for_subscribers(p) for p in (odom, props, located))
 
     # the objects, through the node's normal inputs: a proposal frame at 11 s seen from pose A
     for sec, pose in ((10.0, (1.0, 2.0, math.pi / 2)), (12.0, (1.0, 2.0, math.pi / 2)), (14.0, (0.0, 3.5, 0.0))):
         odom.publish(odometry_msg(sec, *pose))
-    arr, geo = proposal_frame(tiny_model, ["a red sphere", "a blue box"], 11.0, [(0.0, 0.0, 1.0), (0.5, 0.0, 2.0)])
-    boxes.publish(geo)
-    props.publish(arr)
+    props.publish(proposal_frame(tiny_model, ["a red sphere", "a blue box"], 11.0,
+                                 [(0.0, 0.0, 1.0), (0.5, 0.0, 2.0)]))
     assert wait_until(lambda: len(node.objects) == 2 and len(_by_place(node)) == 2, 10.0), \
         [o.position for o in node.objects.objects()]
     before = _by_place(node)

@@ -23,10 +23,10 @@ import codebind_core as cb
 from codebind_core.memory import CodebookSet, ObservationMemory
 from codebind_ros.conversions import embedding_msg
 from codebind_ros.nodes.memory_node import MemoryNode
-from codebind_ros.msg import Embedding, EmbeddingArray, Localization, LocalizationArray
+from codebind_ros.msg import Embedding, Proposal, ProposalArray
 from codebind_ros.messaging.qos import latched_qos, results_qos
 from codebind_ros.conversions.results import box_to_roi, ns_to_stamp
-from codebind_ros.messaging.spatial_topics import MEMORY_ACK, PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.spatial_topics import MEMORY_ACK, PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import QUERY_SERVICE, embedding_topic
 
@@ -82,19 +82,16 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
         pub.publish(m)
     assert wait_until(lambda: acks and acks[-1] >= len(TEXTS), 20.0), "no ack for the stored embeddings"
 
-    # proposals: embeddings + geometry of one frame, joined by stamp
+    # proposals: embedding + geometry of each proposal of one frame, in one message
     prop_emb, prop_msgs = _messages(tiny_model, ["a purple mobius strip", "a white arrow"], first_sec=50)
-    arr = EmbeddingArray(header=_header(50), embeddings=prop_msgs)
-    geo = LocalizationArray(header=_header(50), results=[
-        Localization(box=box_to_roi((10, 20, 40, 60)), has_position=True),
-        Localization(box=box_to_roi((100, 20, 140, 80)), has_position=True)])
-    geo.results[0].position.x, geo.results[0].position.y, geo.results[0].position.z = 0.1, -0.2, 1.5
-    geo.results[1].position.z = 2.0
-    p1 = helper.create_publisher(EmbeddingArray, PROPOSALS, results_qos())
-    p2 = helper.create_publisher(LocalizationArray, PROPOSAL_BOXES, results_qos())
-    assert wait_for_subscribers(p1) and wait_for_subscribers(p2)
-    p2.publish(geo)
-    p1.publish(arr)
+    frame = ProposalArray(header=_header(50), proposals=[
+        Proposal(embedding=prop_msgs[0], box=box_to_roi((10, 20, 40, 60)), has_position=True),
+        Proposal(embedding=prop_msgs[1], box=box_to_roi((100, 20, 140, 80)), has_position=True)])
+    frame.proposals[0].position.x, frame.proposals[0].position.y, frame.proposals[0].position.z = 0.1, -0.2, 1.5
+    frame.proposals[1].position.z = 2.0
+    p1 = helper.create_publisher(ProposalArray, PROPOSALS, results_qos())
+    assert wait_for_subscribers(p1)
+    p1.publish(frame)
     assert wait_until(lambda: acks and acks[-1] >= len(TEXTS) + 2, 20.0)
 
     # the service ranks exactly like the core search over the same codebooks

@@ -19,8 +19,8 @@ from visualization_msgs.msg import MarkerArray
 
 from codebind_core.memory import ObjectMemory
 from codebind_ros.messaging.qos import latched_qos, results_qos
-from codebind_ros.messaging.spatial_topics import MEMORY_MARKERS, PROPOSAL_BOXES, PROPOSALS
-from codebind_ros.msg import EmbeddingArray, LocalizationArray, QueryResult
+from codebind_ros.messaging.spatial_topics import MEMORY_MARKERS, PROPOSALS
+from codebind_ros.msg import ProposalArray, QueryResult
 from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.srv import QueryText
 from codebind_ros.tools.answer_format import format_answer
@@ -40,16 +40,13 @@ def test_proposals_wait_for_their_pose_and_become_objects_in_the_fixed_frame(spi
                                    Parameter("export_ply", value=str(tmp_path / "objects.ply"))]))
     helper = spin.add(Node("helper_world", namespace=topic, context=ros_context))
     odom = helper.create_publisher(Odometry, "odom", results_qos(100))
-    props = helper.create_publisher(EmbeddingArray, PROPOSALS, results_qos())
-    boxes = helper.create_publisher(LocalizationArray, PROPOSAL_BOXES, results_qos())
+    props = helper.create_publisher(ProposalArray, PROPOSALS, results_qos())
     markers = Collector(helper, MarkerArray, MEMORY_MARKERS, latched_qos())
-    assert wait_for_subscribers(odom) and wait_for_subscribers(props) and wait_for_subscribers(boxes)
+    assert wait_for_subscribers(odom) and wait_for_subscribers(props)
 
     # the body at (1, 2) facing +y: an object 1 m in front of the camera is at (1, 3, 0) in map
     odom.publish(_odometry(10.0, 1.0, 2.0, math.pi / 2))
-    arr, geo = _frame(tiny_model, ["a red sphere", "a blue box"], 11.0, [(0.0, 0.0, 1.0), (0.5, 0.0, 2.0)])
-    boxes.publish(geo)
-    props.publish(arr)
+    props.publish(_frame(tiny_model, ["a red sphere", "a blue box"], 11.0, [(0.0, 0.0, 1.0), (0.5, 0.0, 2.0)]))
     assert wait_until(lambda: len(node.waiting) == 1, 10.0), "the frame should wait for its pose"
     odom.publish(_odometry(12.0, 1.0, 2.0, math.pi / 2))  # the pose at 11 s is now known (interpolated)
     assert wait_until(lambda: len(node.objects) == 2 and node.acknowledged >= 2, 10.0)
@@ -61,9 +58,7 @@ def test_proposals_wait_for_their_pose_and_become_objects_in_the_fixed_frame(spi
     assert {o.frame_id for o in stored.values()} == {"map"}
 
     # a frame whose pose never comes is dropped after transform_wait and counted
-    arr, geo = _frame(tiny_model, ["a green torus"], 100.0, [(0.0, 0.0, 1.0)])
-    boxes.publish(geo)
-    props.publish(arr)
+    props.publish(_frame(tiny_model, ["a green torus"], 100.0, [(0.0, 0.0, 1.0)]))
     assert wait_until(lambda: node.stats.snapshot().dropped.get("no_transform", 0) == 1, 10.0)
     assert len(node.objects) == 2 and len(node.waiting) == 0
 

@@ -31,7 +31,7 @@ def _now_stamp(msg, clock_ns: int) -> None:
 
 def test_overload_keeps_queue_latency_and_memory_bounded(spin, ros_context, tiny_model, topic):
     encoder = spin.add(make_encoder(tiny_model, "camera", topic, ros_context,
-                                    queue_size=QUEUE_SIZE, qos_depth=5))
+                                    queue_size=QUEUE_SIZE))
     helper = spin.add(Node("overload_helper", context=ros_context))
     out = Collector(helper, Embedding, f"{topic}/out")
     pub = helper.create_publisher(Image, f"{topic}/in", 5)

@@ -16,9 +16,9 @@ from codebind_core.geometry import RigidTransform, TransformNotYetAvailable
 from codebind_ros.conversions.results import ns_to_stamp
 from codebind_ros.messaging.qos import results_qos
 from codebind_ros.messaging.sensor_pose import transform_to_msg
-from codebind_ros.messaging.spatial_topics import PROPOSAL_BOXES, PROPOSALS
+from codebind_ros.messaging.spatial_topics import PROPOSALS
 from codebind_ros.messaging.tf_reader import TF_STATIC_TOPIC, TF_TOPIC, TfReader, listener_qos
-from codebind_ros.msg import EmbeddingArray, LocalizationArray
+from codebind_ros.msg import ProposalArray
 
 tf2_msgs = pytest.importorskip("tf2_msgs.msg", reason="tf2_msgs is built by scripts/build_interfaces.sh")
 from geometry_msgs.msg import TransformStamped  # noqa: E402
@@ -80,23 +80,18 @@ def test_memory_node_places_proposals_with_the_pose_from_tf(spin, ros_context, t
                                                     Parameter("transform_wait", value=0.5),
                                                     Parameter("seen_empty_checks", value=False)]))
     assert node.poses.implementation in ("tf_reader", "tf2_ros")
-    props = helper.create_publisher(EmbeddingArray, PROPOSALS, results_qos())
-    boxes = helper.create_publisher(LocalizationArray, PROPOSAL_BOXES, results_qos())
-    assert wait_for_subscribers(tf) and wait_for_subscribers(props) and wait_for_subscribers(boxes)
+    props = helper.create_publisher(ProposalArray, PROPOSALS, results_qos())
+    assert wait_for_subscribers(tf) and wait_for_subscribers(props)
     # the body at (1, 2) facing +y: 1 m in front of the camera is (1, 3, 0.5) in map
     tf.publish(tf2_msgs.TFMessage(transforms=[_stamped("map", "base_link", 10, _body(1.0, 2.0, math.pi / 2))]))
-    arr, geo = _frame(tiny_model, ["a red sphere", "a blue box"], 11.0, [(0.0, 0.0, 1.0), (0.5, 0.0, 2.0)])
-    boxes.publish(geo)
-    props.publish(arr)
+    props.publish(_frame(tiny_model, ["a red sphere", "a blue box"], 11.0, [(0.0, 0.0, 1.0), (0.5, 0.0, 2.0)]))
     assert wait_until(lambda: len(node.waiting) == 1, 10.0), "the frame should wait for its pose"
     tf.publish(tf2_msgs.TFMessage(transforms=[_stamped("map", "base_link", 12, _body(1.0, 2.0, math.pi / 2))]))
     assert wait_until(lambda: len(node.objects) == 2, 10.0)
     positions = sorted(np.round([o.position for o in node.objects.objects()], 6).tolist())
     assert positions == [[1.0, 3.0, 0.5], [1.5, 4.0, 0.5]]
     # a frame whose pose never comes is dropped after transform_wait and counted
-    arr, geo = _frame(tiny_model, ["a green torus"], 100.0, [(0.0, 0.0, 1.0)])
-    boxes.publish(geo)
-    props.publish(arr)
+    props.publish(_frame(tiny_model, ["a green torus"], 100.0, [(0.0, 0.0, 1.0)]))
     assert wait_until(lambda: node.stats.snapshot().dropped.get("no_transform", 0) == 1, 10.0)
     assert len(node.objects) == 2
 

@@ -163,20 +163,20 @@ class BenchmarkConfig(Config):
             for v in self.scratch_variants:
                 runs += [{"setting": "scratch", "variant": v, "targets": [t], "seed": seed}
                          for t in self.scratch_targets]
+        shared = (self.model.build(), self.to_dict())  # built once for every run's fingerprint
         for r in runs:
-            r["fingerprint"] = self.fingerprint(r)
+            r["fingerprint"] = self.fingerprint(r, shared)
             stem = (f"align-{r['targets'][0]}" if r["setting"] == "align" else
                     f"{r['setting']}-{r['variant']}-{'+'.join(r['targets'])}-s{r['seed']}")
             r["name"] = f"{stem}-{r['fingerprint'][:10]}"
         return runs
 
-    def fingerprint(self, run: Dict[str, Any]) -> str:
+    def fingerprint(self, run: Dict[str, Any], shared: Optional[tuple] = None) -> str:
         """Hash of everything that decides a run's record: data, bridge recipe, model and the
         variant's resolved overrides, the setting's steps and lr, batch, optimiser, evaluation
         options, the run's targets and seed, and (finetune) the fingerprints of its aligned
         starts. A finished run is reused only when this matches (not by name)."""
-        base = self.model.build()
-        d = self.to_dict()
+        base, d = shared or (self.model.build(), self.to_dict())
         spec: Dict[str, Any] = {k: d[k] for k in (
             "synth", "model", "bridge_pretrain", "batch_size", "weight_decay", "warmup_steps", "precision",
             "init_batches", "probe_samples", "toc_fractions", "toc_random", "toc_lambda")}
@@ -187,7 +187,7 @@ class BenchmarkConfig(Config):
         if setting == "finetune":
             spec["lora_last_k"] = self.lora_last_k
             spec["start"] = {t: self.fingerprint({"setting": "align", "variant": "hard_align", "targets": [t],
-                                                  "seed": 0}) for t in run["targets"]}
+                                                  "seed": 0}, (base, d)) for t in run["targets"]}
         fractions = {t: self.target_fraction[t] for t in run["targets"] if self.target_fraction.get(t, 1.0) != 1.0}
         if fractions:  # only when set, so records of the full-data runs keep their fingerprints
             spec["target_fraction"] = fractions

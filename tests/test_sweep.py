@@ -1,0 +1,56 @@
+"""The regime sweep: its parts are valid configs sharing the default benchmark's runs, its verdict
+rule decides with passing and failing inputs, and report blocks of other commands survive."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codebind_core.evaluation.doc_blocks import carry_blocks, replace_block
+from codebind_core.evaluation.sweep import load_sweep, verdict
+
+SWEEP = Path(__file__).parents[1] / "training" / "configs" / "sweep.yaml"
+
+
+def test_sweep_parts_are_valid_and_share_runs_with_the_default_benchmark():
+    from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+
+    parts = {p.name: p.config for p in load_sweep(SWEEP)}
+    assert {"base", "capacity", "scarce", "init4", "steps800", "steps2000"} <= set(parts)
+    default = BenchmarkConfig.from_file(SWEEP.parent / "benchmark.yaml")
+    assert all(c.out_dir == default.out_dir for c in parts.values())        # one runs folder
+    assert all(c.report.startswith("runs/sweep/") for c in parts.values())  # never docs/results.md itself
+    # the sweep's default-regime runs are the default benchmark's own (same fingerprints): no run twice
+    mine = {r["fingerprint"] for r in default.run_names()}
+    base = {r["fingerprint"] for r in parts["base"].run_names()}
+    assert base <= mine
+    # capacity and length points differ from the default only where they should
+    assert {r["fingerprint"] for r in parts["capacity"].run_names() if r["variant"] in ("codebind", "hard_align")} \
+        <= mine
+    assert not {r["fingerprint"] for r in parts["steps2000"].run_names() if r["setting"] == "finetune"} & mine
+    assert parts["scarce"].target_fraction == {"thermal": 0.1}
+    with pytest.raises(ValueError, match="unknown sweep parts"):
+        load_sweep(SWEEP, ["nope"])
+
+
+@pytest.mark.parametrize("ours, theirs, expected", [
+    ([0.40, 0.41, 0.42], [0.30, 0.31, 0.32], "ahead"),
+    ([0.30, 0.31, 0.32], [0.40, 0.41, 0.42], "behind"),
+    ([0.30, 0.45, 0.60], [0.35, 0.40, 0.45], "no clear difference"),   # 1.7 points, SE 9.1 points
+    ([0.400, 0.401, 0.402], [0.395, 0.396, 0.397], "no clear difference"),  # 0.5 points: below 1 point
+    ([0.6], [0.4], "ahead (exploratory: 1 seed)"),
+    ([0.6, 0.6], [0.4, 0.4, 0.4], "ahead (exploratory: 2 seeds)"),
+    ([], [0.4], "not run"),
+])
+def test_verdict_needs_three_seeds_and_two_standard_errors(ours, theirs, expected):
+    assert verdict(ours, theirs) == expected
+
+
+def test_report_blocks_of_other_commands_are_carried_over():
+    old = replace_block(replace_block("# Results\nold tables\n", "sweep", "sweep tables"), "robot", "robot table")
+    new = carry_blocks(old, "# Results\nnew tables\n")
+    assert "new tables" in new and "old tables" not in new
+    assert "sweep tables" in new and "robot table" in new
+    again = replace_block(new, "sweep", "newer sweep")
+    assert again.count("<!-- sweep:begin -->") == 1 and "newer sweep" in again and "sweep tables" not in again
+    assert carry_blocks(again, again) == again  # blocks already present are not duplicated

@@ -1,0 +1,102 @@
+"""onnxruntime-int8: the int8 graph through the Embedder interface, its calibration checks."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+import codebind_core as cb  # noqa: E402
+from codebind_core.export import create_embedder  # noqa: E402
+from codebind_core.export import ort_int8  # noqa: E402
+
+DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
+MODALITY = "depth"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cb.load(str(DEMO), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("int8-exports")
+
+
+@pytest.fixture(scope="module")
+def inputs(model):
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(24, *model.encoders[MODALITY].expected_shape, generator=gen)
+
+
+def _cos(a, b):
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1)
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_int8_backend_encodes_like_fp32_through_the_embedder_interface(model, export_dir, inputs, mode, tmp_path):
+    opts = {"export_dir": export_dir, "threads": 1}
+    if mode == "static":
+        opts["calibration"] = ort_int8.save_calibration(tmp_path / "cal.safetensors", model, MODALITY,
+                                                        inputs[:16], source="random test inputs")
+    fp32 = create_embedder(model, MODALITY, "onnxruntime", **opts if mode == "dynamic" else
+                           {"export_dir": export_dir, "threads": 1})
+    int8 = create_embedder(model, MODALITY, "onnxruntime-int8", mode=mode, **opts)
+    assert int8.modality == MODALITY and int8.codebook_set == fp32.codebook_set
+    a, b = fp32(inputs), int8(inputs)
+    assert b.shared.shape == a.shared.shape and b.codes.shape == a.codes.shape and b.codes.dtype == torch.int64
+    # int8 weights and activations: a few per cent of relative error per layer, not a different map
+    assert _cos(a.shared, b.shared).min() > 0.9 and _cos(a.specific, b.specific).min() > 0.9
+    assert (a.codes == b.codes).float().mean() > 0.5
+    one = int8(int8.example(1))  # batch 1, as the nodes call it
+    assert one.shared.shape == (1, a.shared.shape[1])
+    # the VQ product and the heads stay float; the trunk is integer
+    graph = onnx.load(str(int8.int8_path))
+    ops = {n.name: n.op_type for n in graph.graph.node}
+    kept = ort_int8.float_nodes(onnx.load(str(fp32.graph.onnx_path)))
+    assert kept and all(ops.get(name, "MatMul") in ("MatMul", "Gemm") for name in kept)
+    assert sum(ops.get(name) in ("MatMul", "Gemm") for name in kept) >= 4  # 2 VQ products, 2 heads
+    integer_ops = {"MatMulInteger", "DynamicQuantizeLinear"} if mode == "dynamic" else {"QuantizeLinear"}
+    assert integer_ops & set(ops.values())
+
+
+def test_quantized_graph_is_cached_and_rebuilt_for_new_calibration(model, export_dir, inputs, tmp_path):
+    first = create_embedder(model, MODALITY, "onnxruntime-int8", export_dir=export_dir)
+    stamp = first.int8_path.stat().st_mtime_ns
+    again = create_embedder(model, MODALITY, "onnxruntime-int8", export_dir=export_dir)
+    assert again.int8_path == first.int8_path and again.int8_path.stat().st_mtime_ns == stamp
+    paths = set()
+    for n in (8, 12):
+        cal = ort_int8.save_calibration(tmp_path / f"cal{n}.safetensors", model, MODALITY, inputs[:n])
+        paths.add(create_embedder(model, MODALITY, "onnxruntime-int8", mode="static", calibration=cal,
+                                  export_dir=export_dir).int8_path)
+    assert len(paths) == 2 and first.int8_path not in paths
+
+
+def test_calibration_of_another_model_or_modality_is_refused(model, export_dir, inputs, tmp_path):
+    other = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=[MODALITY])).eval()
+    theirs = ort_int8.save_calibration(tmp_path / "other.safetensors", other, MODALITY, inputs[:4])
+    with pytest.raises(ValueError, match="made for another model"):
+        create_embedder(model, MODALITY, "onnxruntime-int8", mode="static", calibration=theirs,
+                        export_dir=export_dir)
+    audio = torch.randn(4, *model.encoders["audio"].expected_shape)
+    wrong_modality = ort_int8.save_calibration(tmp_path / "audio.safetensors", model, "audio", audio)
+    with pytest.raises(ValueError, match="holds 'audio' inputs, not 'depth'"):
+        create_embedder(model, MODALITY, "onnxruntime-int8", mode="static", calibration=wrong_modality,
+                        export_dir=export_dir)
+    not_calibration = tmp_path / "weights.safetensors"
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(2)}, str(not_calibration))
+    for bad, match in ((not_calibration, "not a calibration file"), (tmp_path / "missing.safetensors", "not found")):
+        with pytest.raises(ValueError, match=match):
+            ort_int8.load_calibration(bad, model, MODALITY)
+    with pytest.raises(ValueError, match="needs calibration"):
+        create_embedder(model, MODALITY, "onnxruntime-int8", mode="static", export_dir=export_dir)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        create_embedder(model, MODALITY, "onnxruntime-int8", mode="int4", export_dir=export_dir)
+    ours = ort_int8.load_calibration(ort_int8.save_calibration(tmp_path / "ok.safetensors", model, MODALITY,
+                                                               inputs[:4], source="unit test"), model, MODALITY)
+    assert ours.source == "unit test" and np.array_equal(ours.inputs.numpy(), inputs[:4].numpy())

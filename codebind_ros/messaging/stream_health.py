@@ -20,7 +20,8 @@ Frames before the first and after the last one delivered:
   was created published every message while the subscription existed, so its numbers count from
   1: a first delivered number ``s`` reveals ``s - 1`` lost (a publisher already there, or found
   while discovery settles, may have published before the subscription: its earlier numbers are
-  not counted);
+  not counted). It needs the publisher's gid in the MessageInfo (rclpy 7.4 and later; Jazzy's
+  rclpy 7.1 gives none, so there loss is counted from the first message delivered);
 - at the end, the node drains what the middleware still holds (:func:`drain`) and
   :meth:`StreamMonitor.close` confirms every open gap at once: no later message can fill it.
 
@@ -241,7 +242,8 @@ class SequenceTracker:
             with self._lock:
                 self.unnumbered += 1
             return
-        key = self.source_key(info.get("publisher_gid"))
+        gid = info.get("publisher_gid")  # absent before rclpy 7.4 (Jazzy): one source for all
+        key = self.source_key(gid)
         now = self._clock()
         with self._lock:
             src = self._sources.pop(key, None)  # re-inserted last: most recently heard
@@ -249,7 +251,7 @@ class SequenceTracker:
                 if len(self._sources) >= self.max_publishers:
                     self._sources.pop(next(iter(self._sources)))
                 # a publisher that sent everything while we listened: numbers 1 .. seq-1 are gaps
-                src = {"high": 0 if self.counts_from_one(key) else seq - 1, "missing": {}}
+                src = {"high": 0 if gid is not None and self.counts_from_one(key) else seq - 1, "missing": {}}
             if seq > src["high"]:
                 gap = range(src["high"] + 1, seq)
                 room = self.max_missing - len(src["missing"])

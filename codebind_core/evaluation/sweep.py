@@ -125,15 +125,53 @@ def _length_section(P, lines: List[str], fig_dir: Path) -> List[Tuple[str, str, 
                 checks.append((f"codebook on top of decoupling (CodeBind LoRA vs no codebook), {t}, {steps} steps, "
                                f"{label}", "codebook regime: length", X.values("codebind", t, ZS1),
                                X.values("no_codebook", t, ZS1)))
+    curve_note = _plot_val_curves(P, steps_parts, targets, fig_dir / "sweep_val_curves.png")
     head = [f"final @{s}" for s, _ in steps_parts] + [f"val-selected @{s}" for s, _ in steps_parts]
     lines += ["### Training length\n",
               "Zero-shot Acc@1 on the test split (mean ± std (seeds)) after 200, 800 and 2000 finetune steps from "
               "the same hard-aligned start; `val-selected`: the checkpoint with the best zero-shot Acc@1 on the "
               "separate val split (evaluated every 50 / 200 / 250 steps), never chosen on test.\n",
               _table(["target", "variant", *head], rows), "",
-              f"![accuracy against steps]({fig_dir.name}/sweep_length.png)\n"]
+              f"![accuracy against steps]({fig_dir.name}/sweep_length.png)\n", *curve_note]
     _plot_length(curves, targets, fig_dir / "sweep_length.png")
     return [(a, b, c, d) for a, b, c, d in checks]
+
+
+def _plot_val_curves(P, steps_parts, targets, out: Path) -> List[str]:
+    """Val zero-shot Acc@1 during the longest runs (mean over seeds): where each variant peaks."""
+    steps, name = steps_parts[-1]
+    recs = [r for r in part_records(P[name][0]) if r.get("selection") and r["run"]["setting"] == "finetune"]
+    if not recs:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.6), dpi=110, squeeze=False)
+    rows = []
+    for ax, t in zip(axes[0], targets):
+        for v in LENGTH_VARIANTS:
+            curves = [r["selection"]["curve"] for r in recs if r["run"]["variant"] == v and r["run"]["targets"] == [t]]
+            if not curves:
+                continue
+            xs = [c[0] for c in curves[0]]
+            ys = np.mean([[c[1] for c in cur] for cur in curves if len(cur) == len(xs)], axis=0)
+            ax.plot(xs, 100 * ys, marker=".", label=VARIANTS[v].label[:32])
+            best = int(np.argmax(ys))
+            rows.append([t, VARIANTS[v].label, str(len(curves)), f"{100 * ys[0]:.1f} @{xs[0]}",
+                         f"{100 * ys[best]:.1f} @{xs[best]}", f"{100 * ys[-1]:.1f} @{xs[-1]}"])
+        ax.set_xlabel("step")
+        ax.set_ylabel("val zero-shot Acc@1 (%)")
+        ax.set_title(f"{t}: val accuracy during {steps}-step runs", fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return [f"Val zero-shot Acc@1 during the {steps}-step runs (mean over seeds): first evaluation, best, last.\n",
+            _table(["target", "variant", "seeds", "first", "best", "last"], rows), "",
+            f"![val accuracy during training]({out.parent.name}/{out.name})\n"]
 
 
 def _plot_length(curves, targets, out: Path) -> None:

@@ -4,12 +4,16 @@ pip writes each console script as ``from <module> import <function>``; an interr
 import runs (rclpy and torch load for seconds) would end in a KeyboardInterrupt traceback. These
 functions import the node module themselves, inside the same guard as the node's own shutdown
 (:func:`codebind_ros.nodes.session.run_node`): Ctrl-C exits with status 0 and no traceback,
-whether it comes while the modules load or while the node runs. The ``ros2 run`` executables
-(cmake/codebind_executables.cmake) do the same. This module imports nothing heavy.
+whether it comes while the modules load or while the node runs. An interrupt that lands while
+rclpy's C extension loads comes out as an ImportError (pybind11 wraps the KeyboardInterrupt, and
+rclpy adds a misleading "C extension isn't present" to it); any error raised after a SIGINT,
+whatever it says, is a consequence of the interrupt and ends the same quiet way. The ``ros2 run``
+executables (cmake/codebind_executables.cmake) do the same. This module imports nothing heavy.
 """
 from __future__ import annotations
 
 import importlib
+import signal
 
 
 # console-script function -> the node's ``module:function`` (the same as the ros2 run executables')
@@ -23,13 +27,49 @@ TARGETS = {
 }
 
 
+class _Interrupts:
+    """SIGINT as Python's default handler does (KeyboardInterrupt), remembering that it came."""
+
+    def __init__(self):
+        self.seen = False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is ``exc`` or among its causes / contexts."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        todo += [e.__cause__, e.__context__]
+    return False
+
+
 def run(target: str) -> int:
-    """Import ``module:function`` and call it; KeyboardInterrupt at any point -> 0."""
+    """Import ``module:function`` and call it; KeyboardInterrupt at any point -> 0, and so does an
+    error that a SIGINT caused (or that came after one)."""
+    interrupts = _Interrupts()
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, interrupts)  # an ignored SIGINT stays ignored
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
     module, function = target.split(":")
     try:
         return getattr(importlib.import_module(module), function)()
     except KeyboardInterrupt:
         return 0
+    except Exception as exc:
+        if interrupts.seen or caused_by_interrupt(exc):
+            return 0
+        raise
 
 
 def encoder() -> int:

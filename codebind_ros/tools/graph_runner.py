@@ -119,22 +119,13 @@ def _shared_model(options: GraphOptions, sections):
 
 def query(node, text: str, top_k: int = 5, modality: str = "", timeout: float = 10.0,
           service: str = QUERY_SERVICE):
-    """Call the memory node's QueryText service from ``node``; returns the response."""
+    """Call the memory node's QueryText service from ``node`` (spun by another thread); returns
+    the response. The client is codebind-query's: a deep response history (every client of a
+    service receives every client's responses) and the request re-sent until answered."""
     from codebind_ros.srv import QueryText
+    from codebind_ros.tools.query_cli import call
 
-    client = node.create_client(QueryText, service)
-    try:
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service '{service}' is not available")
-        future = client.call_async(QueryText.Request(text=text, top_k=top_k, modality=modality))
-        deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not future.done():
-            raise TimeoutError(f"no answer from '{service}' within {timeout} s")
-        return future.result()
-    finally:
-        node.destroy_client(client)
+    return call(node, None, QueryText.Request(text=text, top_k=top_k, modality=modality), service, timeout)
 
 
 def format_results(text: str, response) -> str:
@@ -188,6 +179,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             graph = Graph(options).start()
         except ValueError as exc:
+            if not rclpy.ok():
+                return 0  # SIGINT/SIGTERM while the nodes started
             print(f"codebind-graph: {exc}", file=sys.stderr)
             return 2
         try:

@@ -2,8 +2,11 @@
 
     codebind-query "the red sphere"
     codebind-query "a cone" --top-k 3 --modality camera --since 60 --json
+    codebind-query "the red sphere" --ros-args -r __ns:=/robot1     # a namespaced robot's memory
 
-Calls the memory node's QueryText service (``codebind/query``, or ``--service``) and prints the
+Calls the memory node's QueryText service (``codebind/query``, or ``--service``; a relative name
+resolves in the namespace given with the standard ``--ros-args -r __ns:=...``, and ``--ros-args
+-r codebind/query:=...`` remaps it like any ROS name) and prints the
 objects that match, best first: where each is (fixed frame), when it was last seen, how many views
 and which sensors saw it, whether it moved. ``--observations`` prints the ranked raw observations
 instead (score, modality, 3-D position and frame, image box, time); ``--gone`` includes objects whose
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from typing import List, Optional
 
@@ -46,8 +50,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def call(node, executor, request, service: str, timeout: float):
-    """Call QueryText, spinning ``executor`` in this thread; the request is re-sent every few
-    seconds until ``timeout`` (a request sent before discovery has matched the server is lost)."""
+    """Call QueryText, spinning ``executor`` in this thread (None: ``node`` is spun by another
+    thread, the answer is waited for); the request is re-sent every few seconds until ``timeout``
+    (a request sent before discovery has matched the server, or answered before the server has
+    matched this client's response reader, is lost)."""
     from codebind_ros.messaging.query_server import service_qos
     from codebind_ros.srv import QueryText
 
@@ -61,13 +67,25 @@ def call(node, executor, request, service: str, timeout: float):
         while time.monotonic() < deadline:
             future = client.call_async(request)
             wait = max(0.0, min(deadline, time.monotonic() + 5.0) - time.monotonic())
-            executor.spin_until_future_complete(future, timeout_sec=wait)
+            if executor is not None:
+                executor.spin_until_future_complete(future, timeout_sec=wait)
+            else:
+                _wait(future, wait)
             if future.done():
                 return future.result()
             client.remove_pending_request(future)
         raise TimeoutError(f"no answer from '{service}' within {timeout} s")
     finally:
         node.destroy_client(client)
+
+
+def _wait(future, seconds: float) -> None:
+    """Until ``future`` is done (another thread's executor completes it) or ``seconds`` pass;
+    blocked, not polling: many waiting callers must not starve that executor."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not future.done():
+        done.wait(seconds)
 
 
 def _stamp(t) -> float:
@@ -94,7 +112,14 @@ def results_as_dicts(response) -> List[dict]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv if argv is not None else sys.argv[1:])
+    """``argv`` without the program name; ROS arguments (``--ros-args ... [--]``) go to rclpy."""
+    argv = list(argv if argv is not None else sys.argv[1:])
+    own = argv
+    if "--ros-args" in argv:
+        from rclpy.utilities import remove_ros_args
+
+        own = remove_ros_args(["codebind-query", *argv])[1:]
+    args = parse_args(own)
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
@@ -102,7 +127,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from codebind_ros.nodes.session import ros_session
     from codebind_ros.srv import QueryText
 
-    with ros_session():
+    with ros_session(args=["codebind-query", *argv]):
         node = Node("codebind_query")
         executor = SingleThreadedExecutor()
         executor.add_node(node)

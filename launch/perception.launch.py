@@ -10,7 +10,9 @@ One node per section of the params YAML (codebind_ros/nodes/node_kinds.py maps s
 kinds and executables); the sensor player only with use_sim:=true. model_path and backend,
 when given, override the YAML for every node that runs the model; memory_db sets the memory
 node's database (default: ~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db, one per
-model); namespace puts every node, topic and service under it; log_level applies to every node.
+model); namespace puts every node, topic and service under it (the params file's sections are
+keyed /**/<node name> so that they reach the namespaced nodes; a bare key is refused with a
+namespace); log_level applies to every node.
 With Fast DDS every node gets config/fastdds_large_frames.xml (FASTDDS_DEFAULT_PROFILES_FILE,
 unless already set): full-size frames from another process under best effort.
 """
@@ -44,7 +46,7 @@ def _nodes(context):
     profile = use_large_frames_profile(dict(os.environ))
     env = {PROFILE_VARIABLE: profile} if profile else {}
     actions = []
-    for name, kind in graph_nodes(sections, use_sim):
+    for name, kind in graph_nodes(sections, use_sim, namespace):  # sections keyed /**/<name>
         parameters = [params_file]
         node_overrides = dict(overrides) if kind.uses_model else {}
         if kind.kind == "memory" and memory_db:

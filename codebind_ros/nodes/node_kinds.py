@@ -1,7 +1,9 @@
 """The node kinds of the graph, by name, for the launch file and the one-process runner.
 
-A params YAML section named ``<kind>`` or ``<kind>_<anything>`` (e.g. ``encoder_depth``) starts
-one node of that kind. Each kind names its installed executable (CMakeLists.txt, setup.py) and
+A params YAML section for the node named ``<kind>`` or ``<kind>_<anything>`` (e.g.
+``encoder_depth``) starts one node of that kind. A section is keyed ``/**/<node name>`` (that node
+in any namespace, the way rcl matches params-file keys; rclpy supports it from Jazzy on) or, for a
+graph without a namespace only, ``<node name>``. Each kind names its installed executable (CMakeLists.txt, setup.py) and
 its node class ``module:Class``; a class takes ``**kwargs`` for :class:`rclpy.node.Node`
 (``context``, ``cli_args``, ``parameter_overrides``) and, if it has a ``model`` argument, may be
 handed an already loaded model. Importing this module does not import rclpy.
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Tuple
 
 WILDCARD = "/**"  # the params-file section that applies to every node
+ANY_NAMESPACE = "/**/"  # key prefix: the named node in any namespace
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,32 @@ def kind_of(section: str) -> NodeKind:
                      f"{sorted(NODE_KINDS)} or start with '<kind>_'")
 
 
-def graph_nodes(params: Mapping, use_sim: bool) -> List[Tuple[str, NodeKind]]:
-    """(node name, kind) for every section of a parsed params YAML, in file order."""
+def node_name(section: str, namespace: str = "") -> str:
+    """The node name a params section key stands for: ``/**/memory``, ``memory`` or ``/memory``.
+
+    ValueError for a key naming a namespace (``/robot1/memory``: the graph's namespace is the
+    launch's), and for a bare key when the nodes run in ``namespace``: rcl would match it only
+    to the node without a namespace, and the node would start on its defaults."""
+    key = str(section)
+    if key.startswith(ANY_NAMESPACE):
+        name = key[len(ANY_NAMESPACE):]
+    elif "/" in key.lstrip("/"):
+        raise ValueError(f"params section {key!r} names a namespace; key the node's section "
+                         f"'{ANY_NAMESPACE}{key.rsplit('/', 1)[-1]}' and give the namespace to the launch")
+    else:
+        name = key.lstrip("/")
+        if namespace.strip("/"):
+            raise ValueError(
+                f"params section {key!r} would not reach node '/{namespace.strip('/')}/{name}' (a bare "
+                f"key matches only the node without a namespace): key it '{ANY_NAMESPACE}{name}'")
+    if not name or "/" in name or "*" in name:
+        raise ValueError(f"params section {key!r} names no single node")
+    return name
+
+
+def graph_nodes(params: Mapping, use_sim: bool, namespace: str = "") -> List[Tuple[str, NodeKind]]:
+    """(node name, kind) for every section of a parsed params YAML, in file order; the nodes will
+    run in ``namespace`` (see :func:`node_name`)."""
     if not isinstance(params, Mapping):
         raise ValueError("the params file must be a mapping of node names to sections")
     nodes = []
@@ -68,8 +95,9 @@ def graph_nodes(params: Mapping, use_sim: bool) -> List[Tuple[str, NodeKind]]:
             continue
         if not isinstance(body, Mapping) or "ros__parameters" not in body:
             raise ValueError(f"params section {section!r} needs a 'ros__parameters' mapping")
-        kind = kind_of(str(section).lstrip("/"))
+        name = node_name(section, namespace)
+        kind = kind_of(name)
         if kind.sim_only and not use_sim:
             continue
-        nodes.append((str(section).lstrip("/"), kind))
+        nodes.append((name, kind))
     return nodes

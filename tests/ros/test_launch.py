@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from launch_recorder import LAUNCH, PARAMS, run_launch_file
 from ros_testing import Collector, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -31,8 +32,6 @@ from codebind_ros.nodes.node_kinds import NODE_KINDS, graph_nodes, kind_of
 from codebind_ros.srv import QueryText
 
 ROOT = Path(__file__).resolve().parents[2]
-LAUNCH = ROOT / "launch" / "perception.launch.py"
-PARAMS = ROOT / "config" / "ros_params.yaml"
 
 
 def _cmake_executables():
@@ -62,49 +61,8 @@ def test_launch_declares_its_arguments_and_starts_registry_nodes():
     assert "'config', 'ros_params.yaml'" in ast.unparse(tree) and PARAMS.is_file()
 
 
-class _Recorded:
-    """Stands in for a launch action or substitution: keeps its arguments."""
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-
-class _LaunchConfiguration(_Recorded):
-    def perform(self, context):
-        return context.launch_configurations[self.args[0]]
-
-
-def _run_launch_file(monkeypatch, **arguments):
-    """Execute launch/perception.launch.py as `ros2 launch` would, with ``launch``/``launch_ros``
-    (not installable here) replaced by recorders: the declared arguments' defaults, overridden by
-    ``arguments``, go through the file's OpaqueFunction; returns (declared, started nodes)."""
-    import importlib.util
-    import types
-
-    modules = {
-        "launch": types.SimpleNamespace(LaunchDescription=lambda actions: actions),
-        "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=_Recorded, OpaqueFunction=_Recorded),
-        "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=_LaunchConfiguration),
-        "launch_ros": types.SimpleNamespace(),
-        "launch_ros.actions": types.SimpleNamespace(Node=_Recorded),
-    }
-    for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setenv("AMENT_PREFIX_PATH", sys.prefix)  # the venv holds share/codebind_ros
-    spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH)
-    launch_file = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launch_file)
-    actions = launch_file.generate_launch_description()
-    declared = {a.args[0]: a.kwargs["default_value"] for a in actions if "default_value" in a.kwargs}
-    unknown = set(arguments) - set(declared)
-    assert not unknown, f"not launch arguments: {unknown}"
-    context = types.SimpleNamespace(launch_configurations={**declared, "params_file": str(PARAMS), **arguments})
-    (opaque,) = [a for a in actions if "function" in a.kwargs]
-    return declared, opaque.kwargs["function"](context)
-
-
 def test_launch_file_arguments_reach_the_nodes(monkeypatch, tmp_path):
-    declared, nodes = _run_launch_file(monkeypatch)
+    declared, nodes = run_launch_file(monkeypatch)
     assert set(declared) == {"params_file", "use_sim", "model_path", "backend", "memory_db", "namespace",
                              "log_level"}
     assert declared["memory_db"] == "" and declared["namespace"] == "" and declared["log_level"] == "info"
@@ -115,7 +73,7 @@ def test_launch_file_arguments_reach_the_nodes(monkeypatch, tmp_path):
         assert node.kwargs["ros_arguments"] == ["--log-level", "info"]
 
     db = str(tmp_path / "robot1.db")
-    _, nodes = _run_launch_file(monkeypatch, memory_db=db, namespace="robot1", log_level="debug",
+    _, nodes = run_launch_file(monkeypatch, memory_db=db, namespace="robot1", log_level="debug",
                                 model_path="/ckpt/model", use_sim="false")
     by_name = {n.kwargs["name"]: n.kwargs for n in nodes}
     assert "sensor_player" not in by_name
@@ -266,9 +224,10 @@ def test_params_yaml_sections_and_encoder_parameters_exist():
     assert "sensor_player" not in [n for n, _ in graph_nodes(sections, use_sim=False)]
     fields = {f.name for f in dataclasses.fields(EncoderParams)}
     modalities = set()
+    assert all(key == "/**" or key.startswith("/**/") for key in sections)  # any namespace
     for name, kind in with_sim:
         if kind.kind == "encoder":
-            params = sections[name]["ros__parameters"]
+            params = sections[f"/**/{name}"]["ros__parameters"]
             assert set(params) <= fields, (name, set(params) - fields)
             EncoderParams(**params).validate()
             modalities.add(params["modality"])

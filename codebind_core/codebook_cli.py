@@ -42,8 +42,8 @@ def fit_model_dir(model_dir, data, sub_dim: int = 8, size: int = 256, kind: str 
     source = open_synth(data)
     torch.manual_seed(seed)
     vectors = embed_for_sets(model, source, split, limit=limit, with_text=with_text)
-    info = {"data": str(data), "split": split, "samples": int(min(len(v) for v in vectors.values())),
-            "with_text": with_text}
+    info = {"data": str(data), "split": split, "limit": limit, "with_text": with_text,
+            "embeddings_per_set": {name: len(v) for name, v in vectors.items()}}
     codebook = ph.fit(vectors, sub_dim, size, kind, seed, iters, ph.model_digest(model_dir), info)
     ph.save(model_dir, codebook)
     return codebook

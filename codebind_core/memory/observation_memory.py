@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import warnings
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -48,6 +49,9 @@ class ObservationMemory:
         self.reindexed = 0   # rows re-quantized when opened with other codebooks
         self.dropped_on_reindex = 0
         self.damaged_rows: List[int] = []  # ids of rows removed at load: codes unreadable
+        self.lost_wal = self._store.lost_wal  # the database lost its -wal file (see store.py)
+        if self.lost_wal:
+            warnings.warn(self.lost_wal, RuntimeWarning, stacklevel=2)
         try:
             self._check_codebooks()
             self._load()

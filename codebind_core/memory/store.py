@@ -1,4 +1,13 @@
-"""SQLite persistence of observations (WAL journal; a row is acknowledged once its commit returns)."""
+"""SQLite persistence of observations (WAL journal; a row is acknowledged once its commit returns).
+
+A committed row lives in the ``-wal`` file until a checkpoint copies it into the database file
+(SQLite checkpoints every 1000 pages, and when the last connection closes). The ``-wal`` file of a
+memory that did not close is therefore part of the database: deleted (or left behind by a copy),
+the rows acknowledged since the last checkpoint are gone and SQLite opens the rest without a word.
+The store marks the database file itself while it is open (meta key ``open_by``, checkpointed at
+once) and unmarks it when it closes, after a final checkpoint; a marked file without its ``-wal``
+is reported in :attr:`ObservationStore.lost_wal`.
+"""
 from __future__ import annotations
 
 import errno
@@ -8,6 +17,7 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -75,6 +85,9 @@ def _opt(values, n):
     return tuple(values) if values is not None else (None,) * n
 
 
+OPEN_MARK = "open_by"  # meta key present in the database file while a store has it open
+
+
 class DamagedDatabaseError(ValueError):
     """The database file (or its write-ahead log) is damaged: nothing is served from it."""
 
@@ -138,6 +151,8 @@ class ObservationStore:
     def __init__(self, db_path, synchronous: str = "FULL"):
         self.path = Path(db_path)
         self._lock_file = None
+        self.lost_wal: Optional[str] = None  # what was lost with a missing -wal file, if anything
+        self._marked = False
         in_memory = str(db_path) == ":memory:"
         if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +160,7 @@ class ObservationStore:
         self.lock = threading.RLock()
         self.conn = None
         try:
+            wal_existed = not in_memory and Path(f"{self.path}-wal").exists()
             if not in_memory:
                 problem = check_wal(f"{self.path}-wal")
                 if problem:
@@ -160,6 +176,8 @@ class ObservationStore:
                     f"{'; '.join(problems[:5])}{' ...' if len(problems) > 5 else ''}); move it aside "
                     f"(or restore a backup) to start")
             self.conn.executescript(_SCHEMA)
+            if not in_memory:
+                self._mark_open(wal_existed)
         except (sqlite3.DatabaseError, ValueError) as e:
             self._release()
             if isinstance(e, ValueError):
@@ -170,16 +188,50 @@ class ObservationStore:
             self._release()
             raise
 
+    def _mark_open(self, wal_existed: bool) -> None:
+        """Note a lost write-ahead log, then mark the database file as open (checkpointed)."""
+        mark = self.get_meta(OPEN_MARK)
+        if mark is not None and not wal_existed:
+            self.lost_wal = (
+                f"memory database {self.path} was not closed by its last user ({mark.decode(errors='replace')}) "
+                f"and its write-ahead log {self.path.name}-wal is missing: every row acknowledged after the "
+                f"last checkpoint was in that file and is lost; {self.count()} observations are left. A copy "
+                f"of a memory that is running or did not close must include its -wal file")
+        self.begin()
+        self.set_meta(OPEN_MARK, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %z')}".encode())
+        self.commit()
+        self.checkpoint()
+        self._marked = True
+
+    def checkpoint(self) -> None:
+        """Copy every committed row from the -wal into the database file and empty the -wal."""
+        busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError(f"checkpoint of {self.path} could not complete (database busy)")
+
     def _release(self) -> None:
         if self.conn is not None:
             self.conn.close()
+            self.conn = None
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock
             self._lock_file = None
 
     def close(self) -> None:
+        """Checkpoint (every row into the database file while it is still marked open), unmark
+        it, close. A failure there is raised after the file and its lock are released."""
         with self.lock:
-            self._release()
+            try:
+                if self.conn is not None and self._marked:
+                    self.rollback()
+                    self.checkpoint()
+                    self.begin()
+                    self.delete_meta(OPEN_MARK)
+                    self.commit()
+                    self.checkpoint()
+                    self._marked = False
+            finally:
+                self._release()
 
     # ---- transactions -----------------------------------------------------------------------
     def begin(self) -> None:

@@ -137,6 +137,8 @@ class MemoryNode(Node):
         codebooks = CodebookSet.from_model(self.model)
         self.db_path = Path(p.db_path or default_db_path(self.model_id, codebooks)).expanduser()
         self.memory = ObservationMemory(self.db_path, codebooks, self.config)
+        if self.memory.lost_wal:
+            self.get_logger().error(self.memory.lost_wal)
         if self.memory.damaged_rows:
             ids = self.memory.damaged_rows
             self.get_logger().error(

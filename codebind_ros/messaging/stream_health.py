@@ -251,7 +251,8 @@ class SequenceTracker:
                 if len(self._sources) >= self.max_publishers:
                     self._sources.pop(next(iter(self._sources)))
                 # a publisher that sent everything while we listened: numbers 1 .. seq-1 are gaps
-                src = {"high": 0 if gid is not None and self.counts_from_one(key) else seq - 1, "missing": {}}
+                src = {"high": 0 if gid is not None and self.counts_from_one(key) else seq - 1, "missing": {},
+                       "first": seq}
             if seq > src["high"]:
                 gap = range(src["high"] + 1, seq)
                 room = self.max_missing - len(src["missing"])
@@ -288,6 +289,11 @@ class SequenceTracker:
         self.lost += n
         if self.on_lost is not None:
             self.on_lost(n)
+
+    def spans(self) -> List[tuple]:
+        """(first, highest) sequence number delivered from each source heard from."""
+        with self._lock:
+            return [(src["first"], src["high"]) for src in self._sources.values()]
 
     def values(self) -> Dict[str, str]:
         with self._lock:

@@ -3,7 +3,7 @@
 Per modality: batch-1 latency p50 / p99 of fp32, int8 dynamic and int8 static (calibrated on
 SynthBind training samples), interleaved call by call in one run; the speed-up (fp32 p50 / int8
 p50); codes agreeing with fp32 (share of sub-vectors, shared part, SynthBind test samples); and
-with ``--zero-shot`` (a trained model) the zero-shot top-1 accuracy on the SynthBind test split
+with ``--zero-shot`` (a trained model) the zero-shot top-1 accuracy on a SynthBind split
 for each backend (class prompts encoded by the model's text tower in torch).
 
     .venv/bin/python benchmarks/bench_int8.py --zero-shot                     # shipped tiny demo
@@ -42,9 +42,9 @@ def synthbind(samples: int, seed: int):
     return generate(SynthConfig.from_dict(synth), ROOT / "cache" / "synthbind", workers=1)
 
 
-def batches(model, modality, split, limit):
-    """Preprocessed inputs of the first ``limit`` items of a split, and their labels."""
-    items = [split[i] for i in range(min(limit, len(split)))]
+def batches(model, modality, split, limit, skip=0):
+    """Preprocessed inputs of ``limit`` items of a split after the first ``skip``, and their labels."""
+    items = [split[i] for i in range(skip, min(skip + limit, len(split)))]
     x = calibration_inputs(model, modality, [it[modality] for it in items])
     return x, np.array([it["category"] for it in items])
 
@@ -74,6 +74,9 @@ def main() -> None:
     ap.add_argument("--calibration-samples", type=int, default=32)
     ap.add_argument("--eval-samples", type=int, default=200)
     ap.add_argument("--zero-shot", action="store_true")
+    ap.add_argument("--eval-split", default="test", choices=["train", "val", "test"],
+                    help="split for codes and zero-shot (the set's seed 1 differs from the demo model's "
+                         "training set; train skips the calibration samples)")
     ap.add_argument("--export-dir", default=str(ROOT / "cache" / "exports"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -99,7 +102,8 @@ def main() -> None:
                      "int8 dynamic": create_embedder(model, modality, "onnxruntime-int8", **opts),
                      "int8 static": create_embedder(model, modality, "onnxruntime-int8", mode="static",
                                                     calibration=cal, **opts)}
-        test_x, labels = batches(model, modality, data.split("test", [modality]), args.eval_samples)
+        skip = args.calibration_samples if args.eval_split == "train" else 0
+        test_x, labels = batches(model, modality, data.split(args.eval_split, [modality]), args.eval_samples, skip)
         lat = latency(embedders, test_x, args.iters)
         outs = {k: [e(test_x[i:i + 16]) for i in range(0, len(test_x), 16)] for k, e in embedders.items()}
         embs = {k: torch.cat([o.codes for o in v]) for k, v in outs.items()}
@@ -115,7 +119,7 @@ def main() -> None:
             print(f"| {modality} | {k} | {lat[k][0]:.1f} / {lat[k][1]:.1f} | {lat['fp32'][0] / lat[k][0]:.2f}x | "
                   f"{100 * agree:.1f} % | {zs[k]} |")
     print(f"# load average after: {os.getloadavg()[0]:.2f}; codes and zero-shot over {len(test_x)} SynthBind "
-          f"test samples, calibration on {args.calibration_samples} train samples")
+          f"{args.eval_split} samples, calibration on {args.calibration_samples} train samples")
 
 
 if __name__ == "__main__":

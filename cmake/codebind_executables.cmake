@@ -16,16 +16,16 @@ function(codebind_python_executables)
     endif()
     set(_exe "${_dir}/${CMAKE_MATCH_1}")
     # Ctrl-C while the modules load (rclpy, torch: seconds) stops quietly with status 0, as it
-    # does once the node runs (codebind_ros.nodes.session.run_node)
+    # does once the node runs: codebind_ros.entry_points.run imports the module inside its guard
+    # (which also ends an error that the interrupt caused, e.g. rclpy's wrapped ImportError)
     file(WRITE "${_exe}"
       "#!/usr/bin/env python3\n"
       "import sys\n"
       "try:\n"
-      "    from ${CMAKE_MATCH_2} import ${CMAKE_MATCH_3}\n"
-      "    status = ${CMAKE_MATCH_3}()\n"
+      "    from codebind_ros.entry_points import run\n"
       "except KeyboardInterrupt:\n"
-      "    status = 0\n"
-      "sys.exit(status)\n")
+      "    sys.exit(0)\n"
+      "sys.exit(run('${CMAKE_MATCH_2}:${CMAKE_MATCH_3}'))\n")
     file(CHMOD "${_exe}" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
                                      GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
     install(PROGRAMS "${_exe}" DESTINATION "${ARG_DESTINATION}")

@@ -61,6 +61,10 @@ def call(node, executor, request, service: str, timeout: float):
     # burst of other clients' responses would evict this one from a 10-deep history
     client = node.create_client(QueryText, service, qos_profile=service_qos(1000))
     try:
+        service = node.resolve_service_name(service)  # namespace and remappings applied
+    except Exception:  # noqa: BLE001 - only for the messages below
+        pass
+    try:
         deadline = time.monotonic() + timeout
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service '{service}' is not available (is the memory node running?)")
@@ -154,7 +158,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps({"query": args.text, "message": response.message,
                           "results": results_as_dicts(response)}, indent=2))
     else:
-        print(format_answer(args.text, response, now))
+        print(format_answer(args.text, response, now, observations=args.observations))
     return 0 if response.results else 1
 
 

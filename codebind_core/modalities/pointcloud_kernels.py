@@ -181,3 +181,14 @@ def group(points: np.ndarray, centres: np.ndarray, group_size: int) -> np.ndarra
     xyz = np.ascontiguousarray(points[:, :3], np.float64)
     idx = _group_jit(xyz, np.ascontiguousarray(centres, np.int64), int(group_size))
     return points[idx]
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels on a tiny cloud, so that a service's first
+    message does not pay the compilation (seconds on a busy 2-core machine)."""
+    if not HAVE_NUMBA:
+        return
+    pts = np.random.default_rng(0).normal(size=(16, 6))
+    for arr in (pts, pts.astype(np.float32)):
+        cloud_stats(arr)
+    group(pts, farthest_point_sample(pts[:, :3], 4), 2)

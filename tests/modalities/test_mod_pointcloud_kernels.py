@@ -87,3 +87,10 @@ def test_tensor_inputs_match_and_integer_ties_keep_the_distances():
     assert torch.equal(out[:, 0], ref[:, 0])
     dist = lambda g: (g[..., :3] - g[:, :1, :3]).norm(dim=-1)  # noqa: E731
     torch.testing.assert_close(dist(out), dist(ref), atol=4e-7, rtol=0)  # float32 rounding of |p - c|
+
+
+def test_warm_up_compiles_every_kernel_for_float32_and_float64_clouds():
+    kernels.warm_up()
+    dtypes = {str(sig[0].dtype) for sig in kernels._cloud_stats_jit.signatures}
+    assert {"float32", "float64"} <= dtypes
+    assert kernels._fps_jit.signatures and kernels._group_jit.signatures

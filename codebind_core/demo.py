@@ -12,6 +12,8 @@ import torch
 
 import codebind_core as cb
 
+RANDOM_NOTE = ("this model is RANDOMLY INITIALISED (no --checkpoint): the numbers below show the plumbing, "
+               "not accuracy; --checkpoint models/demo runs the trained demo model")
 MODALITIES = ("image", "video", "audio", "depth", "thermal", "tactile", "pointcloud", "eeg")
 
 
@@ -44,6 +46,8 @@ def main(argv=None) -> None:
             rows.append((m, model.similarity(emb, text)[0], emb))
     print(f"model {model.config.name}: shared dim {model.config.embed_dim}, "
           f"{model.config.embed_dim // model.config.quantizer.sub_dim} codes per embedding")
+    if not args.checkpoint:
+        print(RANDOM_NOTE)
     print(f"{'modality':<11}" + "".join(f"{p!r:>18}" for p in prompts) + "   first codes")
     for m, sims, emb in rows:
         print(f"{m:<11}" + "".join(f"{float(s):>18.3f}" for s in sims) + f"   {emb.codes[0, :6].tolist()}")

@@ -44,13 +44,23 @@ def observation_lines(rank: int, r, now_ns: Optional[int]) -> List[str]:
     return [f"{rank:2d}. score {r.score:.3f}  {r.modality:<10s} {where}{box}  {_ago(r.stamp, now_ns)}"]
 
 
-def format_answer(text: str, response, now_ns: Optional[int] = None) -> str:
-    """Human-readable answer of a QueryText response (``now_ns``: say how long ago things were seen)."""
+NO_OBJECTS_HINT = (
+    "the memory holds no objects yet: objects come from the localisation node (codebind-localisation), "
+    "which needs the camera and depth encoders' frames and the robot's pose (odometry or /tf) to place "
+    "what it finds; --observations searches the raw observations the encoders sent instead")
+
+
+def format_answer(text: str, response, now_ns: Optional[int] = None, observations: bool = False) -> str:
+    """Human-readable answer of a QueryText response (``now_ns``: say how long ago things were seen;
+    ``observations``: the request asked for raw observations, not objects)."""
     if not response.success:
         return f"query {text!r} failed: {response.message}"
     results = list(response.results)
     if not results:
-        return f"{text!r}: nothing matches well enough ({response.message})"
+        hint = ""
+        if not observations and response.message.startswith("0 of 0 objects"):
+            hint = f"\n{NO_OBJECTS_HINT}"
+        return f"{text!r}: nothing matches well enough ({response.message}){hint}"
     objects = all(r.kind == OBJECT for r in results)
     noun = "object" if objects else "result"
     lines = [f"{text!r}: {len(results)} {noun}{'s' if len(results) != 1 else ''} ({response.message})"]

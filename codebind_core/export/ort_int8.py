@@ -109,13 +109,15 @@ class _Reader:
     """ONNX Runtime CalibrationDataReader over (N, ...) inputs, one sample per batch."""
 
     def __init__(self, inputs: torch.Tensor):
-        self._items = iter([{INPUT_NAME: inputs[i:i + 1].numpy()} for i in range(inputs.shape[0])])
+        self._feeds = [{INPUT_NAME: inputs[i:i + 1].numpy()} for i in range(inputs.shape[0])]
+        self._items = iter(self._feeds)
 
     def get_next(self):
         return next(self._items, None)
 
-    def rewind(self) -> None:  # pragma: no cover - only called by some calibrators
-        raise RuntimeError("calibration data is read once")
+    def rewind(self) -> None:
+        """Start again from the first input (some calibration methods read the data twice)."""
+        self._items = iter(self._feeds)
 
 
 def quantize_graph(fp32_path: Union[str, Path], out_path: Union[str, Path], mode: str = "dynamic",

@@ -4,13 +4,13 @@ Paper §3 and App. A: every modality's tokens are projected to a shared and a sp
 (text: shared only); all tokens are quantized by the path's shared codebook and the modality's
 specific codebook; the quantized [CLS] shared parts are aligned with InfoNCE to the bridges
 (Eq. 1); quantized [shared, specific] tokens reconstruct the input (Eq. 2); the remaining losses of
-App. A.1 regularise the decoupling and the codebooks. Training follows the official code's
-numerics (``loss.numerics: official``, see codebind_core/losses.py and quantize.py).
+App. A.1 regularise the decoupling and the codebooks. :meth:`CodeBind.features` is the network
+(tokens, VQ outputs, reconstructions); the losses live in codebind_core/objectives (one class per
+``loss.numerics``, official by default) and :meth:`CodeBind.forward` composes the two.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -24,33 +24,16 @@ from .config import CodeBindConfig
 from .decoder import ReconDecoder
 from .encoders import build_bridge, build_target_encoder
 from .encoders.lora import apply_lora
+from .features import ModalityFeatures, Quantized, Reconstruction, Tokens, TrainFeatures
 from .config_base import warn_renamed
 from .heads import DecoupledHead
 from .inference import check_modality, embed_cls, ros_name_hint
+from .objectives import create_loss
 from .pooling import pool_clips
-from .quantize import CompositionalVQ, VQOutput, shared_book
+from .quantize import CompositionalVQ, shared_book
 from .types import Embedding
 
 TextInput = Union[Sequence[str], torch.Tensor]
-
-
-@dataclass
-class _Tokens:
-    """Per-token outputs of one modality's trunk and heads (clips folded into the batch)."""
-
-    shared: torch.Tensor               # (N, T, D)
-    specific: Optional[torch.Tensor]   # (N, T, Ds); None for text / no decoupling
-    target: Optional[torch.Tensor]     # (N, P, patch_dim) reconstruction target
-    clips: int                         # N = B * clips
-    trunk: Optional[torch.Tensor]      # (N, T, width) trunk tokens for the decoder shortcut
-
-
-@dataclass
-class _Quantized:
-    """The two VQ calls of one modality in a training step."""
-
-    shared: VQOutput
-    specific: Optional[VQOutput]
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -167,18 +150,18 @@ class CodeBind(nn.Module):
         return {**trained, **options}
 
     # ---- encoding -------------------------------------------------------------------------
-    def _tokens(self, modality: str, x: torch.Tensor) -> "_Tokens":
+    def _tokens(self, modality: str, x: torch.Tensor) -> Tokens:
         """Trunk + heads of one modality: per-token shared / specific parts (clips folded into
         the batch), the reconstruction target and the trunk tokens when a decoder needs them."""
         if modality == "text":
             if not torch.is_tensor(x):
                 x = self.tokenize(x)
             z = self.bridge.encode_text(x.to(self.logit_scale.device)).unsqueeze(1)
-            return _Tokens(*self.heads["text"](z), None, 1, None)
+            return Tokens(*self.heads["text"](z), None, 1, None)
         if modality == "image":
             tok = self.bridge.image_tokens(x)
             dec = "image" in self.decoders
-            return _Tokens(*self.heads["image"](tok), self.bridge.patchify_image(x) if dec else None, 1,
+            return Tokens(*self.heads["image"](tok), self.bridge.patchify_image(x) if dec else None, 1,
                            tok if dec else None)
         if modality not in self.encoders:
             raise ValueError(f"this model has no {modality!r} encoder; it has {sorted(self.encoders)}"
@@ -187,7 +170,7 @@ class CodeBind(nn.Module):
         x, clips = _flatten_clips(enc, x)
         tok = enc(x)
         dec = modality in self.decoders
-        return _Tokens(*self.heads[modality](tok), enc.patchify(x) if dec else None, clips, tok if dec else None)
+        return Tokens(*self.heads[modality](tok), enc.patchify(x) if dec else None, clips, tok if dec else None)
 
     def _cls(self, modality: str, x) -> Tuple[torch.Tensor, int]:
         """(N·clips, width) [CLS] trunk tokens of one modality and the clips per sample."""
@@ -278,14 +261,6 @@ class CodeBind(nn.Module):
                 if zs:
                     vq.kmeans_init(torch.cat(zs))
 
-    def loss_weights(self, target: str) -> L.LossWeights:
-        w = self.config.loss.weights
-        if isinstance(w, dict):
-            return L.LossWeights(**w)
-        if w == "official":
-            return L.official_weights_for(target)
-        return L.weights_for(target)
-
     def temperature_for(self, target: str) -> torch.Tensor:
         """InfoNCE τ of a training batch: learnable (1 / logit scale, capped at 1/100) or the
         fixed ``loss.temperature`` (default: the official config's τ for the target)."""
@@ -294,132 +269,51 @@ class CodeBind(nn.Module):
         tau = self.config.loss.temperature or L.official_temperature(target)
         return self.logit_scale.new_tensor(tau)
 
-    def _quantize_train(self, m: str, t: "_Tokens", books: nn.ModuleDict, update: bool) -> "_Quantized":
+    def _quantize_train(self, m: str, t: Tokens, books: nn.ModuleDict, update: bool) -> Quantized:
         """The VQ calls of one modality (shared, then specific) over all its tokens (official §6)."""
         shared, spec = pool_clips(t.shared, t.specific, t.clips)  # text: one token, (B, 1, D)
         qs = shared_book(books, m)(shared, update=update)
         qp = books[m](spec, update=update) if spec is not None else None
-        return _Quantized(qs, qp)
+        return Quantized(qs, qp)
+
+    def _reconstruct(self, m: str, t: Tokens, q: Quantized) -> Optional[Reconstruction]:
+        """Eq. 2's target and the decoder's prediction from the unit quantized [shared, specific]
+        tokens (plus the trunk tokens with ``loss.input_projection``), both averaged over clips."""
+        if m not in self.decoders or t.target is None or q.specific is None:
+            return None
+        tokens = _unit(torch.cat([q.shared.quantized, q.specific.quantized], -1))
+        trunk = t.trunk.unflatten(0, (-1, t.clips)).mean(1) if self.decoders[m].trunk_dim else None
+        return Reconstruction(t.target.unflatten(0, (-1, t.clips)).mean(1), self.decoders[m](tokens, trunk))
+
+    def features(self, batch: Dict) -> TrainFeatures:
+        """The network on a training batch {"text": ..., "image": ..., <target>: ...}: tokens,
+        VQ outputs and reconstructions per modality; no loss (see :mod:`codebind_core.objectives`).
+
+        Official order (official §0): text, target, image; each modality's tokens pass its shared
+        then its specific codebook, every call updating that codebook in training mode (so the
+        shared codebook is updated once per modality)."""
+        target = self._target_of(batch)
+        order = [m for m in ("text", target, "image") if m in batch]
+        toks = {m: self._tokens(m, batch[m]) for m in order}
+        feats = {m: ModalityFeatures(toks[m]) for m in order}
+        if self.quantized:
+            books = self.codebooks[self.config.codebook_set_for(target)]
+            for m in order:
+                feats[m].vq = self._quantize_train(m, toks[m], books, self.training)
+            for m in order:
+                feats[m].recon = self._reconstruct(m, toks[m], feats[m].vq)
+        return TrainFeatures(target, feats, self.temperature_for(target), self.quantized)
 
     # the trainer may pass ``report=False`` on steps whose losses are not logged
     report_on_demand = True
 
     def forward(self, batch: Dict, step: Optional[int] = None, report: bool = True) -> Dict[str, torch.Tensor]:
-        """Training step losses for a batch {"text": ..., "image": ..., <target>: ...}.
-
-        Official order (official §0): text, target, image; each modality's tokens pass its shared
-        then its specific codebook, every call updating that codebook (so the shared codebook is
-        updated once per modality). Multi-path alignment (§3.4): InfoNCE (Eq. 1) on the quantized
-        [CLS] shared parts over target-text, target-image and image-text. Returns every raw loss
-        and ``total`` (Table 1, official, explicit or adaptive weights).
-
-        With the official numerics CMCM, ctr and cuni carry no gradient (official §10-11): with
-        ``report=False`` they are skipped (reported as 0, ``total`` without them; the gradient is
-        the same) unless the adaptive balancer updates its weights at this step."""
-        target = self._target_of(batch)
-        if not self.quantized:
-            return self._forward_unquantized(batch, target, step)
-        cfg, official = self.config.loss, self.config.loss.numerics == "official"
-        books = self.codebooks[self.config.codebook_set_for(target)]
-        order = [m for m in ("text", target, "image") if m in batch]
-        toks = {m: self._tokens(m, batch[m]) for m in order}
-        q = {m: self._quantize_train(m, toks[m], books, self.training) for m in order}
-        zero = next(iter(q.values())).shared.quantized.new_zeros(())
-        cls = {m: _unit(qm.shared.quantized[:, 0]) for m, qm in q.items()}
-        out = {"align": self._align(cls, target, official)}
-        calls = [o for qm in q.values() for o in (qm.shared, qm.specific) if o is not None]
-        commits = [L.commitment_loss(o.sub_vectors, o.quantized.unflatten(-1, o.sub_vectors.shape[-2:]),
-                                     cfg.beta, printed=not official) for o in calls]
-        out["vq"] = torch.stack(commits).sum()
-        spec_mods = [m for m in q if q[m].specific is not None]
-        sh_tok = {m: _unit(q[m].shared.quantized) for m in spec_mods}
-        sp_tok = {m: _unit(q[m].specific.quantized) for m in spec_mods}
-        if official:
-            out["orth"] = _mean([L.orthogonal_loss_official(sh_tok[m], sp_tok[m]) for m in spec_mods], zero)
-        else:
-            out["orth"] = _mean([L.orthogonal_loss(sh_tok[m][:, 0], sp_tok[m][:, 0]) for m in spec_mods], zero)
-        out["uni"] = _mean([L.uniform_loss(sp_tok[m][:, 0], printed=not official) for m in spec_mods], zero)
-        out["recon"] = self._recon(toks, q, official, zero)
-        needed = report or not official or (self.balancer is not None and self.balancer.updates_at(step))
-        out.update(self._codebook_losses(q, calls, target, official, zero) if needed
-                   else {"cm": zero, "ctr": zero, "cuni": zero})
-        return self._with_total(out, target, step)
-
-    def _with_total(self, out: Dict[str, torch.Tensor], target: str, step: Optional[int]) -> Dict[str, torch.Tensor]:
-        """Add ``total``: the balancer's weighting, or Table 1 / official / explicit weights."""
-        if self.balancer is not None:
-            out["total"], _ = self.balancer(out, step)
-        else:
-            w = self.loss_weights(target)
-            out["total"] = sum(getattr(w, k) * out[k] for k in L.LOSS_NAMES)
-        return out
-
-    def _align(self, cls: Dict[str, torch.Tensor], target: str, official: bool) -> torch.Tensor:
-        """Eq. 1 over the paths present: their mean (official §1) or their sum (paper)."""
-        tau = self.temperature_for(target)
-        pairs = [(target, "text"), (target, "image"), ("image", "text")]
-        aligns = [L.info_nce(cls[a], cls[b], tau) for a, b in pairs if a in cls and b in cls]
-        if not aligns:
-            raise ValueError("a training batch needs the target and at least one bridge (text or image)")
-        stacked = torch.stack(aligns)
-        return stacked.mean() if official else stacked.sum()
-
-    def _recon(self, toks, q, official: bool, zero: torch.Tensor) -> torch.Tensor:
-        """Eq. 2 per modality with a decoder; summed (official §4) or averaged (paper)."""
-        losses = []
-        for m, t in toks.items():
-            if m not in self.decoders or t.target is None or q[m].specific is None:
-                continue
-            tokens = _unit(torch.cat([q[m].shared.quantized, q[m].specific.quantized], -1))
-            trunk = t.trunk.unflatten(0, (-1, t.clips)).mean(1) if self.decoders[m].trunk_dim else None
-            target = t.target.unflatten(0, (-1, t.clips)).mean(1)
-            losses.append(L.reconstruction_loss(target, self.decoders[m](tokens, trunk)))
-        if not losses:
-            return zero
-        return torch.stack(losses).sum() if official else torch.stack(losses).mean()
-
-    def _codebook_losses(self, q, calls: List[VQOutput], target: str, official: bool,
-                         zero: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """CMCM (Eq. 6), codevector contrastive (Eq. 7) and uniform (Eq. 8).
-
-        Official (§10-11): computed from detached cosines and the pre-update codebooks, so they
-        carry no gradient; ctr and cuni are summed over the VQ calls. Paper: CMCM and ctr carry
-        gradient to the sub-vectors and are averaged. Sub-vectors are (B, T, m, d*), [CLS] first."""
-        if official:
-            def cos(m):
-                o = q[m].shared
-                return o.sub_vectors[:, 0].detach() @ o.assign_book.T
-            pairs = [(a, b) for a, b in (("image", target), ("text", target), ("image", "text")) if a in q and b in q]
-            cm = _mean([L.cmcm_loss_official(cos(a), cos(b)) for a, b in pairs], zero)
-            ctr = torch.stack([L.codevector_contrastive_official(o.sub_vectors, o.assign_book) for o in calls]).sum()
-            cuni = torch.stack([L.codevector_uniform_loss(o.assign_book) for o in calls]).sum()
-            return {"cm": cm, "ctr": ctr, "cuni": cuni}
-
-        tgt = q[target].shared.sub_vectors[:, 0]
-        cm = _mean([L.cmcm_loss(q[b].shared.sub_vectors[:, 0], tgt, q[target].shared.assign_book)
-                    for b in ("text", "image") if b in q], zero)
-        ctr = _mean([L.codevector_contrastive_loss(o.sub_vectors[:, 0], o.assign_book) for o in calls], zero)
-        cuni = _mean([L.codevector_uniform_loss(o.assign_book) for o in calls], zero)
-        return {"cm": cm, "ctr": ctr, "cuni": cuni}
-
-    def _forward_unquantized(self, batch: Dict, target: str, step: Optional[int]) -> Dict[str, torch.Tensor]:
-        """The hard-alignment baseline (``decouple=False``) or an unquantized decoupled model:
-        Eq. 1 on the continuous [CLS] shared parts, plus orth/uni when there is a specific part."""
-        official = self.config.loss.numerics == "official"
-        cls, spec = {}, {}
-        for m in ("text", target, "image"):
-            if m in batch:
-                t = self._tokens(m, batch[m])
-                s, p = pool_clips(t.shared[:, 0], None if t.specific is None else t.specific[:, 0], t.clips)
-                cls[m] = _unit(s)
-                if p is not None:
-                    spec[m] = _unit(p)
-        out = {"align": self._align(cls, target, official)}
-        zero = out["align"].new_zeros(())
-        out["orth"] = _mean([L.orthogonal_loss(cls[m], p) for m, p in spec.items()], zero)
-        out["uni"] = _mean([L.uniform_loss(p, printed=not official) for p in spec.values()], zero)
-        out.update(recon=zero, vq=zero, cm=zero, ctr=zero, cuni=zero)
-        return self._with_total(out, target, step)
+        """Training step: :meth:`features` scored by the objective of ``loss.numerics``
+        (:func:`codebind_core.objectives.create_loss`, weighted by :attr:`balancer` when set).
+        Returns every raw loss and ``total``; ``report=False`` lets the official objective skip
+        the losses that carry no gradient."""
+        objective = create_loss(self.config.loss, self.balancer)
+        return objective(self.features(batch), step=step, report=report)
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, directory, merge_lora: bool = False) -> None:
@@ -432,10 +326,6 @@ def _flatten_clips(enc, x: torch.Tensor) -> Tuple[torch.Tensor, int]:
     if expected is not None and x.ndim == len(expected) + 2:
         return x.flatten(0, 1), x.shape[1]
     return x, 1
-
-
-def _mean(xs: List[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
-    return torch.stack(xs).mean() if xs else zero
 
 
 def _read_only(vq: CompositionalVQ):

@@ -232,3 +232,21 @@ def test_cached_pairs_equal_preprocessing_on_access_and_follow_file_changes(tmp_
     with pytest.raises(ValueError, match="1.png"):
         CachedPairs(rows, model, pre, tmp_path / "cache", workers=2)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir() if ".tmp-" in p.name) == []  # no half cache
+
+
+def test_init_from_copies_the_target_encoder_heads_and_codebooks_not_the_bridge(tmp_path, data_root):
+    from codebind_core.training.run import start_from
+
+    source = cb.create_model(TrainConfig.from_dict(_config(tmp_path, data_root)).model.build())
+    cb.save(source, tmp_path / "source")
+    torch.manual_seed(1)
+    model = cb.create_model(TrainConfig.from_dict(_config(tmp_path, data_root)).model.build())
+    bridge_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("bridge.")}
+    n = start_from(model, str(tmp_path / "source"))
+    own, src = model.state_dict(), source.state_dict()
+    copied = [k for k in own if not k.startswith("bridge.")]
+    assert n == len(copied) and all(torch.equal(own[k], src[k]) for k in copied)
+    assert all(torch.equal(own[k], v) for k, v in bridge_before.items())
+    assert not all(torch.equal(own[k], src[k]) for k in bridge_before)  # the bridge was not copied
+    with pytest.raises(ValueError, match="no depth encoder tensor matches"):
+        start_from(model, str(ROOT / "models" / "demo"))  # another architecture

@@ -179,6 +179,9 @@ class TrainConfig(Config):
     threads: Optional[int] = None
     find_unused_parameters: Optional[bool] = None  # DDP; default True (paths leave heads unused)
     out_dir: str = "runs/run"
+    # a codebind checkpoint to start from: its target trunks, heads and codebooks of the same name
+    # and shape (not its bridge: that is model.overrides.bridge.weights); k-means init is skipped
+    init_from: Optional[str] = None
 
     def validate(self) -> None:
         check_types(self, "")
@@ -214,6 +217,8 @@ class TrainConfig(Config):
         model = self.model.build()
         model.bridge.write_out_named_arch()
         d["resolved_model"] = model.to_dict()
+        if d["init_from"] is None:
+            d.pop("init_from")
         if not d["resolved_model"]["preprocess"]:  # fields at their defaults keep older fingerprints
             d["resolved_model"].pop("preprocess")
         if not d["resolved_model"]["bridge"]["random_init"]:

@@ -88,6 +88,22 @@ def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(),
     return str(out / WEIGHTS_NAME)
 
 
+def start_from(model, checkpoint: str) -> int:
+    """Copy a codebind checkpoint's tensors of the same name and shape into `model`, the bridge
+    excepted; returns how many. ValueError when none matches the model's target."""
+    import codebind_core as cb
+
+    source = cb.load(checkpoint).state_dict()
+    own = model.state_dict()
+    take = {k: v for k, v in source.items() if not k.startswith("bridge.") and k in own and own[k].shape == v.shape}
+    target = model.config.targets[0]
+    if not any(k.startswith(f"encoders.{target}.") for k in take):
+        raise ValueError(f"init_from {checkpoint}: no {target} encoder tensor matches this model "
+                         "(another architecture or target)")
+    model.load_state_dict(take, strict=False)
+    return len(take)
+
+
 def settings_from(cfg: TrainConfig) -> LoopSettings:
     o, s = cfg.optim.resolved(cfg.model.targets[0]), cfg.schedule
     unused = cfg.find_unused_parameters
@@ -95,7 +111,7 @@ def settings_from(cfg: TrainConfig) -> LoopSettings:
         steps=cfg.steps, grad_accum=cfg.grad_accum, precision=cfg.precision, optimizer=o.name, lr=o.lr,
         lr_new=o.lr_new, weight_decay=o.weight_decay, betas=o.betas, grad_clip=o.grad_clip, schedule=s.name,
         warmup_steps=s.warmup_steps, checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
-        log_backend=cfg.log_backend, progress=cfg.progress, init_batches=cfg.init_batches,
+        log_backend=cfg.log_backend, progress=cfg.progress, init_batches=0 if cfg.init_from else cfg.init_batches,
         find_unused_parameters=True if unused is None else unused,
         fingerprint=cfg.fingerprint())
 
@@ -123,6 +139,8 @@ def run_training(cfg: TrainConfig, resume: bool = True) -> Dict[str, Any]:
         if model_cfg.bridge.kind == "openclip":
             check_bridge_architecture(model_cfg.bridge.weights, model_cfg.bridge.openclip_cfg())
         model = cb.create_model(model_cfg)
+        if cfg.init_from:
+            start_from(model, cfg.init_from)
         parts = build_training_data(cfg.data.kind, cfg.data.options, model)
         stream = StopAtStepBoundary(RoundRobinStream(parts, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
                                                      cfg.num_workers), cfg.grad_accum)

@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--calibration-samples", type=int, default=32)
     ap.add_argument("--eval-samples", type=int, default=200)
     ap.add_argument("--zero-shot", action="store_true")
+    ap.add_argument("--modes", nargs="+", choices=["dynamic", "static"], default=["dynamic", "static"],
+                    help="int8 modes (static calibration of a base graph needs several GB of memory)")
     ap.add_argument("--eval-split", default="test", choices=["train", "val", "test"],
                     help="split for codes and zero-shot (the set's seed 1 differs from the demo model's "
                          "training set; train skips the calibration samples)")
@@ -98,10 +100,11 @@ def main() -> None:
         cal = save_calibration(cal_dir / f"{modality}-{args.preset or 'model'}.safetensors", model, modality,
                                train_x, source=f"SynthBind train, {len(train_x)} samples")
         opts = {"export_dir": args.export_dir, "threads": args.threads}
-        embedders = {"fp32": create_embedder(model, modality, "onnxruntime", **opts),
-                     "int8 dynamic": create_embedder(model, modality, "onnxruntime-int8", **opts),
-                     "int8 static": create_embedder(model, modality, "onnxruntime-int8", mode="static",
-                                                    calibration=cal, **opts)}
+        embedders = {"fp32": create_embedder(model, modality, "onnxruntime", **opts)}
+        for mode in args.modes:
+            extra = {"calibration": cal} if mode == "static" else {}
+            embedders[f"int8 {mode}"] = create_embedder(model, modality, "onnxruntime-int8", mode=mode,
+                                                        **extra, **opts)
         skip = args.calibration_samples if args.eval_split == "train" else 0
         test_x, labels = batches(model, modality, data.split(args.eval_split, [modality]), args.eval_samples, skip)
         lat = latency(embedders, test_x, args.iters)

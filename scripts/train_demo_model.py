@@ -16,7 +16,15 @@ bridge on SynthBind, then CodeBind alignment) on the five robot target modalitie
 thermal, tactile, point cloud, audio; the camera is the image bridge), with two changes for the
 robot's tabletop: objects stand upright (``synth.pose: upright``, as on the sensor player's floor)
 and the bridge has a convolutional image tower (``tiny-cnn``), which learns object shape on two
-CPU cores where the tiny ViT learns only colour (docs/training.md). The losses are the official
+CPU cores where the tiny ViT learns only colour (docs/training.md).
+
+The default recipe is **hard alignment with a post-hoc codebook** (``--variant hard_align``): the
+regime sweep and the robot's metric in docs/results.md found CodeBind's trained codebooks behind
+plain alignment at this scale, and a post-hoc codebook of the same 64 bits serving the memory's
+code-table search at least as well. The shipped model therefore has no trained codebooks; ``ship``
+fits its post-hoc codebook (one shared 256 x 8 table, as CodeBind's; ``codebind-codebook fit``)
+on the training split and stores it beside the weights. ``--variant codebind`` trains the earlier
+CodeBind recipe: the official
 numerics (codebind_core/losses.py) with alignment-first weights and no reconstruction
 (DEMO_LOSS): measured on the sensor player's scene after the same 4000 steps, Table 1's weights
 with reconstruction find 4/6 objects by category name, the official adaptive balancer 5/6, these
@@ -52,7 +60,12 @@ def model_dir(out: Path) -> Path:
     return out / "model"
 
 
-def demo_config(out: Path, steps: int, samples: int, bridge_steps: int):
+VARIANTS = ("hard_align", "codebind")
+DEFAULT_VARIANT = "hard_align"
+POSTHOC = {"kind": "shared", "size": 256, "sub_dim": 8}  # the shipped hard-aligned model's codebook
+
+
+def demo_config(out: Path, steps: int, samples: int, bridge_steps: int, variant: str = DEFAULT_VARIANT):
     """The demo model's TrainConfig: synth_tiny.yaml with the demo's changes."""
     import yaml
 
@@ -61,13 +74,16 @@ def demo_config(out: Path, steps: int, samples: int, bridge_steps: int):
     raw = yaml.safe_load((ROOT / "training" / "configs" / "synth_tiny.yaml").read_text())
     raw["name"] = "demo-model"
     raw["model"]["targets"] = ROBOT_TARGETS
-    raw["model"]["overrides"]["loss"] = dict(DEMO_LOSS)
+    if variant == "hard_align":  # no decoupling, no codebooks: InfoNCE to the bridge only
+        raw["model"]["overrides"]["decouple"] = False
+    else:
+        raw["model"]["overrides"]["loss"] = dict(DEMO_LOSS)
+        raw["init_batches"] = 4  # the CodeBind demo's recipe: k-means over 4 batches per target ahead
     raw["model"]["overrides"]["bridge"] = DEMO_BRIDGE
     raw["data"]["options"]["cache_dir"] = str(ROOT / "cache" / "synthbind")
     raw["data"]["options"]["synth"].update(num_samples=samples, pose="upright")
     raw["bridge_pretrain"].update(DEMO_BRIDGE_PRETRAIN, steps=bridge_steps)
     raw["steps"] = steps
-    raw["init_batches"] = 4  # the shipped demo's recipe: k-means over 4 batches per target ahead of training
     raw["out_dir"] = str(out)
     return TrainConfig.from_dict(raw)
 
@@ -106,10 +122,12 @@ def main(argv=None) -> int:
     ap.add_argument("--ship", nargs="?", type=Path, const=SHIPPED, default=None, metavar="DIR",
                     help=f"write the trained model for inference to DIR (default {SHIPPED.relative_to(ROOT)})")
     ap.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="weights of the shipped model")
+    ap.add_argument("--variant", choices=VARIANTS, default=DEFAULT_VARIANT,
+                    help="hard alignment + post-hoc codebook (default) or the CodeBind recipe")
     args = ap.parse_args(argv)
     if min(args.steps, args.bridge_steps, args.samples) < 1:
         ap.error("--steps, --bridge-steps and --samples must be >= 1")
-    cfg = demo_config(args.out, args.steps, args.samples, args.bridge_steps)
+    cfg = demo_config(args.out, args.steps, args.samples, args.bridge_steps, args.variant)
     if is_trained(args.out, cfg) and not args.force:
         if args.ship:
             ship(model_dir(args.out), cfg, args.ship, args.precision)
@@ -128,6 +146,14 @@ def main(argv=None) -> int:
         ship(Path(result["model_dir"]), cfg, args.ship, args.precision)
     print(result["model_dir"])
     return 0
+
+
+def _set_name(cfg) -> str:
+    """The folder name of the SynthBind set the recipe trains on (under its cache_dir)."""
+    from codebind_core.training.synth_source import SynthSource, synth_config
+
+    source = SynthSource(synth_config(cfg.data.options["synth"]), cfg.data.options["cache_dir"], progress=False)
+    return source.set.root.name
 
 
 def default_fingerprint() -> str:
@@ -152,13 +178,24 @@ def ship(trained: Path, cfg, dest: Path, precision: str = "fp16") -> Path:
         books = copy.deepcopy(model.codebooks)
         model.half()
         model.codebooks = books
+    posthoc = not model.quantized
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
         model.save(tmp)  # records the weights' digest
         recipe = {"fingerprint": cfg.fingerprint(), "precision": precision,
                   "command": "make demo-train  (scripts/train_demo_model.py --force --ship)",
-                  "note": "float16 weights, float32 codebooks; load with codebind_core.load"}
+                  "variant": "hard_align" if posthoc else "codebind",
+                  "note": ("float16 weights and a post-hoc codebook (posthoc_codebook.safetensors)" if posthoc else
+                           "float16 weights, float32 codebooks") + "; load with codebind_core.load"}
         (Path(tmp) / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+        if posthoc:  # fitted on the shipped (fp16) weights, whose digest it records
+            from codebind_core.codebook_cli import fit_model_dir
+
+            fit_model_dir(tmp, str(Path(cfg.data.options["cache_dir"]) / _set_name(cfg)),
+                          sub_dim=POSTHOC["sub_dim"], size=POSTHOC["size"], kind=POSTHOC["kind"], seed=0)
+        for stale in ("posthoc_codebook.safetensors",):  # a CodeBind demo replacing a hard-aligned one
+            if not (Path(tmp) / stale).exists():
+                (dest / stale).unlink(missing_ok=True)
         for f in sorted(Path(tmp).iterdir()):
             os.replace(f, dest / f.name)
     print(f"shipped {trained} -> {dest} ({precision})")

@@ -63,9 +63,17 @@ def test_shipped_model_was_made_by_the_current_recipe(demo):
     assert recipe["precision"] in ("fp16", "fp32")
 
 
-def test_shipped_model_loads_with_float32_codebooks_and_no_decoders():
-    import codebind_core as cb
+def test_shipped_model_loads_with_a_codebook_that_serves_the_memory_and_no_decoders():
+    """The shipped recipe (hard alignment, docs/results.md) has no trained codebooks: its post-hoc
+    codebook (fitted on these very weights) gives every target's codes, which the memory's
+    CodebookSet decodes; a CodeBind demo would carry float32 trained codebooks instead."""
+    import json
+
+    import numpy as np
     from safetensors import safe_open
+
+    import codebind_core as cb
+    from codebind_core.memory import CodebookSet
 
     model = cb.load(SHIPPED)
     assert not model.decoders and set(model.config.targets) == {"depth", "thermal", "tactile", "pointcloud", "audio"}
@@ -74,6 +82,14 @@ def test_shipped_model_loads_with_float32_codebooks_and_no_decoders():
     assert all(d in ("F32", "BOOL") for k, d in dtypes.items() if k.startswith("codebooks."))
     assert any(d == "F16" for d in dtypes.values())
     assert all(p.dtype.is_floating_point for p in model.parameters())
+    recipe = json.loads((SHIPPED / "recipe.json").read_text())
+    assert recipe["variant"] == ("codebind" if model.quantized else "hard_align")
+    books = CodebookSet.from_model(model)  # trained or post-hoc: the memory is served either way
+    depth = np.random.default_rng(0).uniform(0.5, 3.0, (2, 64, 64)).astype(np.float32)
+    emb = model.encode("depth", model.preprocess("depth", list(depth)))
+    m = model.config.embed_dim // (model.config.quantizer.sub_dim if model.quantized
+                                   else model.posthoc_codebook.sub_dim())
+    assert emb.codes.shape == (2, m) and int(emb.codes.max()) < max(b.shape[-2] for b in books.books.values())
 
 
 def test_fingerprint_does_not_depend_on_the_checkout_path(demo, tmp_path):

@@ -57,8 +57,8 @@ def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, l
                 shutil.copytree(src, model_dir)
                 kind, k, d = posthoc
                 fit_model_dir(model_dir, set_root, sub_dim=d, size=k, kind=kind, seed=0)
-            row = {"variant": run["variant"], "target": run["targets"][0], "seed": run["seed"], "codebook": label,
-                   **_measure(model_dir, set_root)}
+            row = {**_measure(model_dir, set_root), "variant": run["variant"], "target": run["targets"][0],
+                   "seed": run["seed"], "codebook": label}
             work.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(row, indent=1, default=float))
             log(f"robot metric {run['name']} ({label}): caption R@5 {100 * row['caption_R@5_code']:.1f}, "
@@ -77,11 +77,13 @@ def render(rows: List[Dict[str, Any]], steps: int, command: str) -> str:
     from .variants import VARIANTS
 
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault((r["target"], r["variant"], r["codebook"]), []).append(r)
+    for r in rows:  # the trained codebook's label names its shape ("trained shared 256x8")
+        book = "trained" if str(r["codebook"]).startswith("trained") else r["codebook"]
+        groups.setdefault((r["target"], r["variant"], book), []).append(r)
     table = ["| target | model | codebook | bits per stored embedding | caption R@1 | caption R@5 | class P@1 | "
              "class P@5 | class P@1, float reference |", "|---|---|---|---|---|---|---|---|---|"]
     for (t, v, cb), rs in sorted(groups.items()):
+        cb = rs[0]["codebook"] if cb == "trained" else cb
         table.append(f"| {t} | {VARIANTS[v].label} | {cb} | {rs[0].get('bits', '–')} | "
                      + " | ".join(_fmt([r[m] for r in rs]) for m in METRICS) + " |")
     verdicts = ["| target | CodeBind vs | metric | CodeBind | other | CodeBind is |", "|---|---|---|---|---|---|"]
@@ -92,7 +94,7 @@ def render(rows: List[Dict[str, Any]], steps: int, command: str) -> str:
                 rs = groups.get((t, other, label), [])
                 if not cb or not rs:
                     continue
-                for m in ("caption_R@5_code", "class_P@1_code"):
+                for m in ("caption_R@1_code", "caption_R@5_code", "class_P@1_code"):
                     a, b = [r[m] for r in cb], [r[m] for r in rs]
                     verdicts.append(f"| {t} | {VARIANTS[other].label}, {label} | {m} | {_fmt(a)} | {_fmt(b)} | "
                                     f"{verdict(a, b)} |")

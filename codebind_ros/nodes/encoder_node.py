@@ -75,7 +75,10 @@ class EncoderNode(Node):
         self.preprocess_options = parse_mapping(p.preprocess_options, "parameter preprocess_options")
         for level, note in preprocess_notes(self.model, self.sensor.core, self.preprocess_options,
                                             bool(p.camera_info_topic)):
-            getattr(self.get_logger(), level)(note)
+            if level == "warning":  # one call site per severity: rclpy refuses a changed one
+                self.get_logger().warning(note)
+            else:
+                self.get_logger().info(note)
         backend_options = {"device": p.device, "specific": p.publish_specific,
                            **parse_mapping(p.backend_options, "parameter backend_options")}
         self.embedder = create_embedder(self.model, self.sensor.core, backend=p.backend, **backend_options)

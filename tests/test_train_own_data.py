@@ -132,12 +132,17 @@ def test_bad_preprocess_options_are_refused(tmp_path, data_root):
 
 
 def test_checkpoints_saved_before_these_fields_still_load(tmp_path):
+    """A config.json written before ``preprocess`` and ``bridge.random_init`` existed."""
     import json
+    import shutil
 
-    model = cb.load(ROOT / "models" / "demo")
+    shutil.copytree(ROOT / "models" / "demo", tmp_path / "old")
+    raw = json.loads((tmp_path / "old" / "config.json").read_text())
+    raw.pop("preprocess", None)
+    raw["bridge"].pop("random_init", None)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(raw))
+    model = cb.load(tmp_path / "old")
     assert model.config.preprocess == {} and not model.config.bridge.random_init
-    raw = json.loads((ROOT / "models" / "demo" / "config.json").read_text())
-    assert "preprocess" not in raw and "random_init" not in raw["bridge"]
 
 
 # ---- Ctrl-C ----------------------------------------------------------------------------------------

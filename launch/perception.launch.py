@@ -70,7 +70,8 @@ def generate_launch_description():
         DeclareLaunchArgument("model_path", default_value="",
                               description="checkpoint directory; overrides the YAML when set"),
         DeclareLaunchArgument("backend", default_value="",
-                              description="runtime backend (torch, onnxruntime, tensorrt, torch_tensorrt); overrides the YAML"),
+                              description="runtime backend (torch, onnxruntime, onnxruntime-int8, tensorrt, "
+                                          "torch_tensorrt); overrides the YAML"),
         DeclareLaunchArgument("memory_db", default_value="",
                               description="memory node's SQLite database; '' = "
                                           "~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from codebind_core.evaluation.benchmark_config import BenchmarkConfig
 

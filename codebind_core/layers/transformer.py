@@ -5,20 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample; identity at inference."""
-
-    def __init__(self, p: float = 0.0):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
+from .drop_path import DropPath
 
 
 class Attention(nn.Module):

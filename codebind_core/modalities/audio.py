@@ -125,11 +125,6 @@ def _mix(x: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
     return x[cfg.channel] if cfg.channel is not None else x.mean(dim=0)
 
 
-def to_mono(raw: Any, cfg: AudioConfig) -> torch.Tensor:
-    """Validated PCM -> (samples,) float32 mono at the input rate."""
-    return _mix(to_channels(raw, cfg), cfg)
-
-
 def clip_bounds(num_samples: int, sample_rate: int, num_clips: int,
                 clip_seconds: float, timing: str = "exact") -> List[Tuple[int, int]]:
     """[start, end) sample indices of uniformly spaced clips (ConstantClipsPerVideoSampler).

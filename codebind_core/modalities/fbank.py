@@ -51,11 +51,6 @@ def mel_scale(freq: torch.Tensor) -> torch.Tensor:
     return 1127.0 * torch.log1p(freq / 700.0)
 
 
-def inverse_mel_scale(mel: torch.Tensor) -> torch.Tensor:
-    """Hz of a Kaldi mel value."""
-    return 700.0 * (torch.exp(mel / 1127.0) - 1.0)
-
-
 def num_frames(num_samples: int, sample_rate: int = 16000, frame_length: float = 25.0,
                frame_shift: float = 10.0) -> int:
     """Frames produced from ``num_samples`` samples with snip_edges (0 if shorter than one frame)."""

@@ -15,7 +15,8 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-from .layers import BatchFirst, DropPath, SequenceFirst
+from ...layers.drop_path import DropPath
+from .layers import BatchFirst, SequenceFirst
 
 BLOCK_LN_EPS = 1e-6
 MLP_RATIO = 4

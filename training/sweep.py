@@ -74,9 +74,8 @@ def robot(part_name: str, config: Path, report: Path) -> None:
     rows = robot_rows(part, ("hard_align", "no_codebook", "codebind", "codebind_full"),
                       Path(part.config.out_dir) / "robot", data.set_root)
     text = report.read_text() if report.is_file() else ""
-    report.write_text(replace_block(text, "robot", render(rows, part.config.finetune_steps,
-                                                           f"python training/sweep.py --parts {part_name} "
-                                                           f"--report-only --robot {part_name}")))
+    command = f"python training/sweep.py --report-only --robot {part_name}"
+    report.write_text(replace_block(text, "robot", render(rows, part.config.finetune_steps, command)))
     print(f"robot metric ({len(rows)} rows) written to {report}")
 
 

@@ -33,6 +33,10 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Set
 
+# a jump in one publisher's sequence numbers beyond this is no loss (9 h at 30 Hz) but a renumbered
+# or corrupt sequence: counting resumes from it (``resyncs``)
+MAX_PLAUSIBLE_GAP = 1_000_000
+
 
 def _policy_name(kind) -> str:
     name = getattr(kind, "name", str(kind))
@@ -140,6 +144,10 @@ class StreamMonitor:
     def on_message_lost(self, n: int) -> None:
         if n <= 0:
             return
+        if n > MAX_PLAUSIBLE_GAP:  # an underflowed or garbage count from the middleware, not a loss
+            with self._lock:
+                self.sequences.resyncs += 1
+            return
         with self._lock:
             self.reported_lost += int(n)
         self._count_lost()
@@ -227,6 +235,7 @@ class SequenceTracker:
         self._sources: Dict[object, dict] = {}
         self.lost = 0           # confirmed lost messages
         self.unnumbered = 0     # messages without a sequence number (the middleware gives none)
+        self.resyncs = 0        # implausible jumps in a publisher's numbers, not counted as loss
 
     @staticmethod
     def source_key(gid) -> object:
@@ -253,6 +262,9 @@ class SequenceTracker:
                 # a publisher that sent everything while we listened: numbers 1 .. seq-1 are gaps
                 src = {"high": 0 if gid is not None and self.counts_from_one(key) else seq - 1, "missing": {},
                        "first": seq}
+            if seq - src["high"] > MAX_PLAUSIBLE_GAP:  # not a loss: a renumbered or corrupt sequence
+                self.resyncs += 1
+                src["high"] = seq - 1
             if seq > src["high"]:
                 gap = range(src["high"] + 1, seq)
                 room = self.max_missing - len(src["missing"])
@@ -298,4 +310,4 @@ class SequenceTracker:
     def values(self) -> Dict[str, str]:
         with self._lock:
             return {"lost_in_transport": str(self.lost), "publishers_seen": str(len(self._sources)),
-                    "unnumbered": str(self.unnumbered)}
+                    "unnumbered": str(self.unnumbered), "resyncs": str(self.resyncs)}

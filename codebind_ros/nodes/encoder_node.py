@@ -82,6 +82,10 @@ class EncoderNode(Node):
         backend_options = {"device": p.device, "specific": p.publish_specific,
                            **parse_mapping(p.backend_options, "parameter backend_options")}
         self.embedder = create_embedder(self.model, self.sensor.core, backend=p.backend, **backend_options)
+        if self.sensor.core == "pointcloud":  # compile the sampling kernels now, not on the first cloud
+            from codebind_core.modalities.pointcloud_kernels import warm_up
+
+            warm_up()
         if p.warmup:
             self.embedder.warmup(1)
 

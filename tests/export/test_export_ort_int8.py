@@ -49,8 +49,10 @@ def test_int8_backend_encodes_like_fp32_through_the_embedder_interface(model, ex
     a, b = fp32(inputs), int8(inputs)
     assert b.shared.shape == a.shared.shape and b.codes.shape == a.codes.shape and b.codes.dtype == torch.int64
     # int8 weights and activations: a few per cent of relative error per layer, not a different map
-    assert _cos(a.shared, b.shared).min() > 0.9 and _cos(a.specific, b.specific).min() > 0.9
-    assert (a.codes == b.codes).float().mean() > 0.5
+    assert _cos(a.shared, b.shared).min() > 0.9
+    assert (a.specific is None) == (b.specific is None)
+    assert a.specific is None or _cos(a.specific, b.specific).min() > 0.9
+    assert a.codes.shape[1] == 0 or (a.codes == b.codes).float().mean() > 0.5  # ONNX: trained codebooks only
     one = int8(int8.example(1))  # batch 1, as the nodes call it
     assert one.shared.shape == (1, a.shared.shape[1])
     # the VQ product and the heads stay float; the trunk is integer
@@ -58,7 +60,8 @@ def test_int8_backend_encodes_like_fp32_through_the_embedder_interface(model, ex
     ops = {n.name: n.op_type for n in graph.graph.node}
     kept = ort_int8.float_nodes(onnx.load(str(fp32.graph.onnx_path)))
     assert kept and all(ops.get(name, "MatMul") in ("MatMul", "Gemm") for name in kept)
-    assert sum(ops.get(name) in ("MatMul", "Gemm") for name in kept) >= 4  # 2 VQ products, 2 heads
+    # the shipped demo (hard alignment) has only its head; a CodeBind model also 2 VQ products and a head
+    assert sum(ops.get(name) in ("MatMul", "Gemm") for name in kept) >= (4 if model.quantized else 1)
     integer_ops = {"MatMulInteger", "DynamicQuantizeLinear"} if mode == "dynamic" else {"QuantizeLinear"}
     assert integer_ops & set(ops.values())
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import signal
+import sys
 
 
 # console-script function -> the node's ``module:function`` (the same as the ros2 run executables')
@@ -34,8 +35,19 @@ class _Interrupts:
         self.seen = False
 
     def __call__(self, signum, frame):
+        if not self.seen:  # an interrupt landing in a finaliser is "ignored" with a printout: keep it quiet
+            sys.unraisablehook = _quiet_after_interrupt(sys.unraisablehook)
         self.seen = True
         raise KeyboardInterrupt
+
+
+def _quiet_after_interrupt(previous):
+    """An unraisable-exception hook that drops KeyboardInterrupts (the user asked to stop) and
+    passes anything else to ``previous``."""
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+    return hook
 
 
 def caused_by_interrupt(exc: BaseException) -> bool:

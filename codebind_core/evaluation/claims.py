@@ -126,9 +126,13 @@ def comparable(a: Sequence[float], b: Sequence[float]) -> bool:
     group's own spread (sample variance; a single seed has none, so only the 3 points remain)."""
     if not a or not b:
         return False
+    return abs(float(np.mean(a)) - float(np.mean(b))) <= max(COMPARABLE_POINTS, COMPARABLE_SE * se_of_difference(a, b))
+
+
+def se_of_difference(a: Sequence[float], b: Sequence[float]) -> float:
+    """Standard error of mean(a) - mean(b) from each group's sample variance (0 for one value)."""
     var = lambda v: float(np.var(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
-    se = float(np.sqrt(var(a) / len(a) + var(b) / len(b)))
-    return abs(float(np.mean(a)) - float(np.mean(b))) <= max(COMPARABLE_POINTS, COMPARABLE_SE * se)
+    return float(np.sqrt(var(a) / len(a) + var(b) / len(b)))
 
 
 def _adaptive_comparable(x: Inputs) -> Optional[Tuple[bool, str]]:

@@ -15,9 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
-import numpy as np
 
-from .sweep import Part, part_records, verdict
+from .sweep import Part, _fmt, part_records, verdict
 
 POSTHOC = (("shared", 256, 8), ("per_position", 256, 8))  # (kind, K, d*): 64 bits, as the tiny CodeBind
 METRICS = ("caption_R@1_code", "caption_R@5_code", "class_P@1_code", "class_P@5_code", "class_P@1_float")
@@ -65,12 +64,6 @@ def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, l
                 f"class P@1 {100 * row['class_P@1_code']:.1f}")
             out.append(row)
     return out
-
-
-def _fmt(v: List[float]) -> str:
-    if not v:
-        return "–"
-    return f"{100 * np.mean(v):.1f}" + (f" ± {100 * np.std(v, ddof=1):.1f}" if len(v) > 1 else "") + f" ({len(v)})"
 
 
 def render(rows: List[Dict[str, Any]], steps: int, command: str) -> str:

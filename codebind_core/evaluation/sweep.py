@@ -19,7 +19,8 @@ from ..config_base import read_mapping
 from .benchmark import finished_runs
 from .benchmark_config import BenchmarkConfig
 from .doc_blocks import replace_block
-from .claims import ALIGNED_START, ZS1, Results
+from .report import _table
+from .claims import ALIGNED_START, ZS1, Results, se_of_difference
 from .variants import VARIANTS
 
 MIN_SEEDS = 3          # a verdict rests on at least this many seeds per side
@@ -61,9 +62,8 @@ def verdict(ours: Sequence[float], theirs: Sequence[float]) -> str:
     suffixed '(exploratory: n seeds)' when either side has fewer than MIN_SEEDS seeds."""
     if not ours or not theirs:
         return "not run"
-    var = lambda v: float(np.var(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     diff = float(np.mean(ours) - np.mean(theirs))
-    margin = max(MIN_POINTS, 2.0 * math.sqrt(var(ours) / len(ours) + var(theirs) / len(theirs)))
+    margin = max(MIN_POINTS, 2.0 * se_of_difference(ours, theirs))
     word = "ahead" if diff > margin else "behind" if diff < -margin else "no clear difference"
     n = min(len(ours), len(theirs))
     return word if n >= MIN_SEEDS else f"{word} (exploratory: {n} seed{'s' if n > 1 else ''})"
@@ -80,11 +80,6 @@ def _fmt(v: List[float]) -> str:
     if len(v) == 1:
         return f"{100 * v[0]:.1f} (1)"
     return f"{100 * np.mean(v):.1f} ± {100 * np.std(v, ddof=1):.1f} ({len(v)})"
-
-
-def _table(header: Sequence[str], rows: List[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def _by_part(parts: List[Part]) -> Dict[str, Tuple[Part, Results, Results]]:
@@ -200,7 +195,7 @@ def _plot_length(curves, targets, out: Path) -> None:
     plt.close(fig)
 
 
-CAPACITY = (("codebind", None), ("codebook_1024", None), ("codebook_1024_d4", None), ("codebook_1024_d2", None))
+CAPACITY = ("codebind", "codebook_1024", "codebook_1024_d4", "codebook_1024_d2")
 
 
 def _bits(cfg: BenchmarkConfig, variant: str) -> int:
@@ -218,7 +213,7 @@ def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], 
     rows, checks = [], []
     for t in part.config.finetune_targets:
         hard = R.values("hard_align", t, ZS1)
-        for v, _ in CAPACITY:
+        for v in CAPACITY:
             vals = R.values(v, t, ZS1)
             rows.append([t, VARIANTS[v].label, str(_bits(part.config, v)), _fmt(vals), _fmt(hard)])
             checks.append((f"{VARIANTS[v].label} vs hard alignment, {t}, {part.config.finetune_steps} steps",

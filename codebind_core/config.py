@@ -311,7 +311,10 @@ TINY_CNN_CLIP = {
                    "timm_pool": "avg", "timm_proj": "linear"},
     "text_cfg": TINY_TEXT,
 }
-BRIDGE_ARCHS: Dict[str, Dict[str, Any]] = {"tiny": TINY_CLIP, "tiny-cnn": TINY_CNN_CLIP}
+# The same tower with a wider joint space (the shared embedding is as wide as the bridge's).
+TINY_CNN_CLIP_256 = {**TINY_CNN_CLIP, "embed_dim": 256}
+BRIDGE_ARCHS: Dict[str, Dict[str, Any]] = {"tiny": TINY_CLIP, "tiny-cnn": TINY_CNN_CLIP,
+                                           "tiny-cnn-256": TINY_CNN_CLIP_256}
 
 
 def _tiny() -> CodeBindConfig:

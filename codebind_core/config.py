@@ -178,7 +178,8 @@ class LossConfig(Config):
         else:
             _check(self.weights in ("preset", "official", "adaptive"),
                    "loss.weights must be 'preset', 'official', 'adaptive' or a dict of weights")
-        _check(self.numerics in ("official", "paper"), f"loss.numerics must be official or paper, got {self.numerics!r}")
+        _check(self.numerics in ("official", "paper"),
+               f"loss.numerics must be official or paper, got {self.numerics!r}")
         _check(self.temperature is None or 0.0 < self.temperature < 10.0, "loss.temperature must be in (0, 10)")
         _check(self.beta >= 0.0, "loss.beta must be >= 0")
         _check(self.decoder_width % self.decoder_heads == 0, "decoder width not divisible by heads")
@@ -232,7 +233,8 @@ class CodeBindConfig(Config):
         q = self.quantizer
         if self.decouple and q.enabled:
             _check(self.embed_dim % q.sub_dim == 0, f"embed_dim {self.embed_dim} not divisible by sub_dim {q.sub_dim}")
-            _check(self.specific_dim % q.sub_dim == 0, f"specific_dim {self.specific_dim} not divisible by sub_dim {q.sub_dim}")
+            _check(self.specific_dim % q.sub_dim == 0,
+                   f"specific_dim {self.specific_dim} not divisible by sub_dim {q.sub_dim}")
 
     # ---- derived ----------------------------------------------------------------------------
     def trunk_for(self, modality: str) -> TrunkConfig:

@@ -229,7 +229,8 @@ class CodeBind(nn.Module):
     def _target_of(self, batch: Dict) -> str:
         found = [k for k in batch if k in self.encoders]
         if len(found) != 1:
-            raise ValueError(f"a training batch needs exactly one target modality of {sorted(self.encoders)}; got {found}")
+            raise ValueError(f"a training batch needs exactly one target modality of {sorted(self.encoders)}; "
+                             f"got {found}")
         return found[0]
 
     @torch.no_grad()

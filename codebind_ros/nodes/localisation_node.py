@@ -236,7 +236,8 @@ class LocalisationNode(Node):
             if request.top_k < 1:
                 raise ValueError(f"top_k must be >= 1, got {request.top_k}")
             with self._model_lock:
-                matches = self.localiser.rank(frame, self.localiser.text_query(request.text), min(request.top_k, MAX_TOP_K))
+                query = self.localiser.text_query(request.text)
+                matches = self.localiser.rank(frame, query, min(request.top_k, MAX_TOP_K))
         except ValueError as exc:
             response.success, response.message = False, str(exc)
             return response

@@ -71,7 +71,8 @@ class LocalisationParams:
         try:
             return tuple(float(s) for s in self.window_scales.split(",") if s.strip())
         except ValueError:
-            raise ValueError(f"parameter window_scales must be comma-separated numbers, got {self.window_scales!r}") from None
+            raise ValueError("parameter window_scales must be comma-separated numbers, "
+                             f"got {self.window_scales!r}") from None
 
     def proposal_config(self) -> ProposalConfig:
         return ProposalConfig(voxel_size=self.voxel_size, plane_distance=self.plane_distance,

@@ -208,7 +208,8 @@ def cloud_proposals(points: np.ndarray, camera: Pinhole, cfg: ProposalConfig = P
         centre, size = estimate_centre(members)
         ok = np.isfinite(uv).all(axis=1)
         pixels = np.rint(uv[ok]).astype(np.int32)
-        inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height)
+        inside = ((pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width)
+                  & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height))
         found.append(Proposal(box, centre, size, "cloud", int(members.shape[0]), pixels[inside]))
     found.sort(key=lambda p: -p.num_points)
     return found[: cfg.max_clusters]

@@ -3,8 +3,8 @@
 The sensor player publishes the scene, the localisation node answers; for every object we send
 two text queries (its SynthBind class prompt, "a photo of a sphere.", and the same naming its
 colour, "a photo of a red sphere.") and, through the audio encoder node, its impact sound; the
-top result is matched to the nearest true object (3-D centre, or box when it has no 3-D point). Used by ``scripts/eval_localisation.py`` (the table in docs/ros.md)
-and by the localisation tests.
+top result is matched to the nearest true object (3-D centre, or box when it has no 3-D point).
+Used by ``scripts/eval_localisation.py`` (the table in docs/ros.md) and by the localisation tests.
 """
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     params = {"camera_rate": 2.0, "thermal_rate": 0.0, "pointcloud_rate": 0.0, "audio_rate": 0.0,
               "tactile_rate": 0.0, "noise_frames": 1, **(player_params or {})}
     kw = dict(namespace=namespace, context=context)
-    nodes = [SensorPlayerNode(node_name="eval_player", parameter_overrides=[Parameter(k, value=v) for k, v in params.items()], **kw),
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    nodes = [SensorPlayerNode(node_name="eval_player", parameter_overrides=overrides, **kw),
              LocalisationNode(model=model, node_name="eval_localisation", parameter_overrides=[
                  Parameter("top_k", value=3), Parameter("publish_proposals", value=False),
                  Parameter("query_modalities", value="audio")], **kw)]
@@ -129,7 +130,8 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
             for obj in objects:
                 header = Header(stamp=helper.get_clock().now().to_msg(), frame_id="microphone")
                 stamp = stamp_to_ns(header.stamp)
-                audio_pub.publish(array_to_audio(sim.sound(obj["index"], 0), sim.cfg.audio_sample_rate, "F32LE", header))
+                sound = sim.sound(obj["index"], 0)
+                audio_pub.publish(array_to_audio(sound, sim.cfg.audio_sample_rate, "F32LE", header))
                 array = wait_for(lambda a, s=stamp: a.query_modality == AUDIO and stamp_to_ns(a.query_stamp) == s)
                 outcomes.append(_outcome(AUDIO, obj, "impact sound", array, objects))
         return outcomes

@@ -181,7 +181,8 @@ class SimScene:
         optical frame with its 2-D box (px); ``moved`` names the object at its new place."""
         frame = self.frame(tick) if self.cfg.trajectory or self.moved(tick) else self.frames[0]
         objects = []
-        for spec, obj, prompt in zip(self.cfg.objects, frame.objects, class_prompts([o.category for o in self.cfg.objects])):
+        prompts = class_prompts([o.category for o in self.cfg.objects])
+        for spec, obj, prompt in zip(self.cfg.objects, frame.objects, prompts):
             objects.append({
                 "index": obj.index, "name": obj.name, "category": obj.category, "colour": spec.colour,
                 "prompt": prompt, "centre_camera": [float(v) for v in obj.centre_camera],

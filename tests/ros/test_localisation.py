@@ -233,7 +233,8 @@ def test_service_windows_and_bad_input(spin, ros_context, tiny_model, topic):
     bad = helper.create_publisher(Image, SENSOR_TOPICS["camera"], sensor_qos())
     before = node.stats.snapshot().dropped["invalid"]
     for enc in ("rgb8", "16UC1"):
-        msg = array_to_image(np.zeros((10, 12, 3 if enc == "rgb8" else 1), np.uint8 if enc == "rgb8" else np.uint16), enc)
+        shape, dtype = ((10, 12, 3), np.uint8) if enc == "rgb8" else ((10, 12, 1), np.uint16)
+        msg = array_to_image(np.zeros(shape, dtype), enc)
         msg.header.stamp = helper.get_clock().now().to_msg()
         bad.publish(msg)
     processed = node.stats.snapshot().processed

@@ -71,9 +71,9 @@ def usage_rows(model, data, target: str) -> dict:
 
 
 def train_case(cfg, data, target: str, name: str, steps: int, seed: int):
-    from codebind_core.evaluation.benchmark import build_model
+    from codebind_core.experiments.runner import build_model
     from codebind_core.training.config import deep_merge
-    from codebind_core.training.prepared import PairDataset, collate_pairs
+    from codebind_core.data.prepared import PairDataset, collate_pairs
     from codebind_core.training.stream import RoundRobinStream, TargetData
     from codebind_core.training.trainer import LoopSettings, Trainer
 
@@ -112,8 +112,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    from codebind_core.evaluation.benchmark import aligned_dir, prepare
-    from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+    from codebind_core.experiments.runner import aligned_dir, prepare
+    from codebind_core.experiments.config import BenchmarkConfig
 
     cfg = BenchmarkConfig.from_file(args.config)
     if not (aligned_dir(cfg, args.target) / "encoder.safetensors").is_file():

@@ -150,7 +150,7 @@ def main(argv=None) -> int:
 
 def _set_name(cfg) -> str:
     """The folder name of the SynthBind set the recipe trains on (under its cache_dir)."""
-    from codebind_core.training.synth_source import SynthSource, synth_config
+    from codebind_core.data.synth_source import SynthSource, synth_config
 
     source = SynthSource(synth_config(cfg.data.options["synth"]), cfg.data.options["cache_dir"], progress=False)
     return source.set.root.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 
-from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+from codebind_core.experiments.config import BenchmarkConfig
 
 SMALL = dict(finetune_targets=["depth"], ablation_targets=["depth"], ablation_variants=[], scratch_targets=["depth"],
              tsne_targets=["depth"], seeds=[0])
@@ -47,7 +47,7 @@ def test_another_data_seed_gets_its_own_folder_and_report():
 
 
 def test_a_record_is_reused_only_with_its_own_fingerprint(tmp_path):
-    from codebind_core.evaluation.benchmark import aligned_dir, finished_runs, record_path
+    from codebind_core.experiments.runner import aligned_dir, finished_runs, record_path
 
     cfg = BenchmarkConfig(**{**SMALL, "out_dir": str(tmp_path)})
     runs = cfg.run_names()

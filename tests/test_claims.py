@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from codebind_core.evaluation.claims import ALIGNED_START, CLAIMS, Inputs, Results, comparable
+from codebind_core.experiments.claims import ALIGNED_START, CLAIMS, Inputs, Results, comparable
 
 T, A = ("depth", "thermal"), ("depth",)
 

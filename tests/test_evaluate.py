@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+from codebind_core.experiments.config import BenchmarkConfig
 from codebind_core.evaluation.factors import unique_factor
 from codebind_core.evaluation.metrics import (codebook_perplexity, codebook_usage, cosine_scores,
                                               intra_modal_retrieval, linear_probe, retrieval_recall,
                                               topk_accuracy, zero_shot_accuracy)
-from codebind_core.evaluation.report import Results, write_report
+from codebind_core.experiments.report import Results, write_report
 from codebind_core.evaluation.suite import modality_gap
 
 
@@ -186,7 +186,7 @@ def test_report_claims_table_from_declared_claims(tmp_path):
 
 def test_variants_build_the_intended_models():
     import codebind_core as cb
-    from codebind_core.evaluation.variants import VARIANTS
+    from codebind_core.experiments.variants import VARIANTS
     from codebind_core.training.config import ModelSpec, deep_merge
 
     base = cb.CodeBindConfig.preset("tiny", targets=["depth"])
@@ -208,7 +208,7 @@ def test_variants_build_the_intended_models():
 def test_finetune_runs_start_from_the_cached_hard_aligned_trunk(tmp_path):
     """The paper's setting: every finetune variant starts from the same hard-aligned trunk and
     shared heads; CodeBind (LoRA) trains only adapters in the trunk, the full variant every weight."""
-    from codebind_core.evaluation.benchmark import build_model, save_aligned
+    from codebind_core.experiments.runner import build_model, save_aligned
 
     cfg = BenchmarkConfig(finetune_targets=["depth"], ablation_targets=["depth"], scratch_targets=["depth"],
                           tsne_targets=["depth"], out_dir=str(tmp_path))

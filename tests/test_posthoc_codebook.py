@@ -84,7 +84,7 @@ def test_storage_bytes_match_the_compositional_budget():
 # ---- a model trained without codebooks ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def synth_set(tmp_path_factory):
-    from codebind_core.training.synth_source import SynthSource, synth_config
+    from codebind_core.data.synth_source import SynthSource, synth_config
 
     cfg = synth_config({"seed": 0, "num_samples": 120, "modalities": ["image", "depth", "text"], "pose": "upright"})
     return SynthSource(cfg, tmp_path_factory.mktemp("synth"), workers=1).set.root

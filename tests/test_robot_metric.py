@@ -35,7 +35,7 @@ def test_code_table_search_equals_float_search_only_with_the_right_codebook():
 
 @pytest.fixture(scope="module")
 def synth_set(tmp_path_factory):
-    from codebind_core.training.synth_source import SynthSource, synth_config
+    from codebind_core.data.synth_source import SynthSource, synth_config
 
     cfg = synth_config({"seed": 1, "num_samples": 150, "modalities": ["image", "depth", "text"], "pose": "upright"})
     return SynthSource(cfg, tmp_path_factory.mktemp("synth"), workers=1)

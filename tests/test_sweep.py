@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from codebind_core.evaluation.doc_blocks import carry_blocks, replace_block
-from codebind_core.evaluation.sweep import load_sweep, verdict
+from codebind_core.experiments.doc_blocks import carry_blocks, replace_block
+from codebind_core.experiments.sweep import load_sweep, verdict
 
 SWEEP = Path(__file__).parents[1] / "training" / "configs" / "sweep.yaml"
 
 
 def test_sweep_parts_are_valid_and_share_runs_with_the_default_benchmark():
-    from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+    from codebind_core.experiments.config import BenchmarkConfig
 
     parts = {p.name: p.config for p in load_sweep(SWEEP)}
     assert {"base", "capacity", "scarce", "init4", "steps800", "steps2000"} <= set(parts)

@@ -34,8 +34,8 @@ def main(argv: List[str] | None = None) -> int:
 
     import yaml
 
-    from codebind_core.evaluation.benchmark import run_benchmark
-    from codebind_core.evaluation.benchmark_config import BenchmarkConfig
+    from codebind_core.experiments.runner import run_benchmark
+    from codebind_core.experiments.config import BenchmarkConfig
     from train import apply_overrides
 
     try:

@@ -36,8 +36,8 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--report", default=str(ROOT / "docs" / "results.md"), help="file whose sweep section is written")
     args = ap.parse_args(argv)
 
-    from codebind_core.evaluation.benchmark import run_benchmark
-    from codebind_core.evaluation.sweep import load_sweep, write_sweep_section
+    from codebind_core.experiments.runner import run_benchmark
+    from codebind_core.experiments.sweep import load_sweep, write_sweep_section
 
     try:
         parts = load_sweep(Path(args.config), [p for p in args.parts.split(",") if p])
@@ -64,10 +64,10 @@ def main(argv: List[str] | None = None) -> int:
 
 def robot(part_name: str, config: Path, report: Path) -> None:
     """The robot metric of one part's kept models at equal bytes: the ``robot`` block of the report."""
-    from codebind_core.evaluation.benchmark import prepare
-    from codebind_core.evaluation.doc_blocks import replace_block
-    from codebind_core.evaluation.robot_sweep import render, robot_rows
-    from codebind_core.evaluation.sweep import load_sweep
+    from codebind_core.experiments.runner import prepare
+    from codebind_core.experiments.doc_blocks import replace_block
+    from codebind_core.experiments.robot_sweep import render, robot_rows
+    from codebind_core.experiments.sweep import load_sweep
 
     part = load_sweep(config, [part_name])[0]
     data = prepare(part.config, lambda m: None)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .. import toc as TOC
 from ..quantize import shared_book
-from ..training.prepared import PreparedSplit
+from ..data.prepared import PreparedSplit
 from .embed import EmbeddedSplit, embed
 from .factors import unique_factor
 from .metrics import (codebook_perplexity, codebook_usage, intra_modal_retrieval, linear_probe,

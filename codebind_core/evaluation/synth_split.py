@@ -13,12 +13,12 @@ import torch
 
 
 def open_synth(data: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None):
-    """A :class:`~codebind_core.training.synth_source.SynthSource` from a training config YAML
+    """A :class:`~codebind_core.data.synth_source.SynthSource` from a training config YAML
     (its ``data`` section, kind ``synthbind``; generated under its cache_dir when missing) or
     from the folder of an already generated SynthBind set."""
     import yaml
 
-    from ..training.synth_source import SynthSource, synth_config
+    from ..data.synth_source import SynthSource, synth_config
 
     path = Path(data).expanduser()
     if path.is_dir():

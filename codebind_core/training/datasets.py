@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 from .pairs import PairFiles, collate_files, rows_from_csv, rows_from_folder
 from .pairs_cache import CachedPairs
 from .pairs_split import split_rows
-from .prepared import PairDataset, collate_pairs
+from ..data.prepared import PairDataset, collate_pairs
 from .stream import TargetData
 
 
@@ -42,7 +42,7 @@ def _options(opts: Dict[str, Any], allowed: Dict[str, Any], kind: str) -> Dict[s
 
 
 def _synthbind(options: Dict[str, Any], model) -> List[TargetData]:
-    from .synth_source import SynthSource, synth_config
+    from ..data.synth_source import SynthSource, synth_config
 
     o = _options(options, {"cache_dir": "cache/synthbind", "synth": {}, "workers": 2, "train_limit": None}, "synthbind")
     source = SynthSource(synth_config(o["synth"]), o["cache_dir"], workers=o["workers"])

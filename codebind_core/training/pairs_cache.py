@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .pairs import ROW_FIELDS, read_file
-from .prepared import cache_key
+from ..data.prepared import cache_key
 
 
 def resolved_options(model, modality: str, options: Dict[str, Any]) -> Dict[str, Any]:

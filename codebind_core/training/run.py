@@ -33,7 +33,7 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
     """Stage 0 for a SynthBind source: train the bridge on a separate image-caption draw of the
     same generator (``bp.corpus_samples``, seed offset ``bp.corpus_seed_offset``), scored on the
     source's val split, unless `out` already holds one of this architecture; returns the weights."""
-    from .synth_source import SynthSource
+    from ..data.synth_source import SynthSource
 
     if not bridge_is_trained(out, model_cfg):
         corpus_cfg = source.cfg.replace(seed=source.cfg.seed + bp.corpus_seed_offset, num_samples=bp.corpus_samples,
@@ -70,7 +70,7 @@ def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(),
     bp = cfg.bridge_pretrain
     if not bp.enabled:
         return None
-    from .synth_source import SynthSource, synth_config
+    from ..data.synth_source import SynthSource, synth_config
 
     built = cfg.model.build()
     out = Path(bp.output).parent if bp.output else Path(cfg.out_dir) / "bridge"

@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..config_base import read_mapping
-from .benchmark import finished_runs
-from .benchmark_config import BenchmarkConfig
+from .runner import finished_runs
+from .config import BenchmarkConfig
 from .doc_blocks import replace_block
 from .report import _table
 from .claims import ALIGNED_START, ZS1, Results, se_of_difference

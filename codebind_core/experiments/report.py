@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .benchmark_config import BenchmarkConfig
+from .config import BenchmarkConfig
 from .doc_blocks import carry_blocks
 from .claims import (ALIGNED_START, CLAIMS, SHARED_USAGE, ZS1, ZS5, ZSU, Getter, Inputs,  # noqa: F401
                      Results)

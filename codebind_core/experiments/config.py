@@ -21,7 +21,7 @@ from ..config_base import Config
 from ..config_base import check as _check
 from ..training.config import BridgePretrainConfig, ModelSpec
 from ..training.precision import PRECISIONS
-from .factors import UNIQUE_FACTORS
+from ..evaluation.factors import UNIQUE_FACTORS
 from .variants import VARIANTS
 
 SETTINGS = ("align", "finetune", "scratch")

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from ..config import InputConfig
-from ..data.synth import SynthBindSet, SynthConfig, generate
+from .synth import SynthBindSet, SynthConfig, generate
 from ..modalities import get as get_modality
 from ..modalities import model_options
 from .prepared import PreparedSplit, cache_key, load_or_build, preprocess_in_chunks

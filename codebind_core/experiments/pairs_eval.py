@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from .metrics import cosine_scores, retrieval_recall, topk_accuracy, zero_shot_accuracy
+from ..evaluation.metrics import cosine_scores, retrieval_recall, topk_accuracy, zero_shot_accuracy
 
 KS = (1, 5, 10)
 

@@ -26,16 +26,16 @@ import torch
 
 from ..data.synth.captions import class_name, prompt_sets
 from ..training.config import deep_merge
-from ..training.prepared import PairDataset, PreparedSplit, collate_pairs
+from ..data.prepared import PairDataset, PreparedSplit, collate_pairs
 from ..training.rng import seed_everything
 from ..training.run import bridge_model_cfg, ensure_synth_bridge
 from ..training.stream import RoundRobinStream, TargetData
-from ..training.synth_source import SynthSource, synth_config
+from ..data.synth_source import SynthSource, synth_config
 from ..training.trainer import LoopSettings, Trainer
-from .benchmark_config import BenchmarkConfig
-from .embed import embed
-from .suite import EvalOptions, TargetEvalData, evaluate_target
-from .tsne import plot_groups
+from .config import BenchmarkConfig
+from ..evaluation.embed import embed
+from ..evaluation.suite import EvalOptions, TargetEvalData, evaluate_target
+from ..evaluation.tsne import plot_groups
 from .variants import VARIANTS
 
 Log = Callable[[str], None]
@@ -202,8 +202,8 @@ class ValSelector:
     def __call__(self, step: int) -> None:
         if step % self.every:
             return
-        from .metrics import zero_shot_accuracy
-        from .suite import class_embeddings
+        from ..evaluation.metrics import zero_shot_accuracy
+        from ..evaluation.suite import class_embeddings
 
         accs = []
         for t in self.targets:

@@ -23,7 +23,7 @@ METRICS = ("caption_R@1_code", "caption_R@5_code", "class_P@1_code", "class_P@5_
 
 
 def _measure(model_dir: Path, set_root: str, limit=None) -> Dict[str, Any]:
-    from .robot_metric import measure
+    from ..evaluation.robot_metric import measure
 
     rows = measure([model_dir], set_root, split="test", limit=limit)
     return rows[0]

@@ -29,6 +29,11 @@ def test_sweep_parts_are_valid_and_share_runs_with_the_default_benchmark():
         <= mine
     assert not {r["fingerprint"] for r in parts["steps2000"].run_names() if r["setting"] == "finetune"} & mine
     assert parts["scarce"].target_fraction == {"thermal": 0.1}
+    # the wide part: a 256-d shared space with a bridge of that width, none of its runs shared
+    wide = parts["wide256"].model.build()
+    assert wide.embed_dim == 256 and wide.bridge.openclip_cfg()["embed_dim"] == 256
+    assert parts["capacity"].model.build().bridge.openclip_cfg()["embed_dim"] == 64
+    assert not {r["fingerprint"] for r in parts["wide256"].run_names()} & mine
     with pytest.raises(ValueError, match="unknown sweep parts"):
         load_sweep(SWEEP, ["nope"])
 

@@ -59,3 +59,24 @@ def test_report_blocks_of_other_commands_are_carried_over():
     again = replace_block(new, "sweep", "newer sweep")
     assert again.count("<!-- sweep:begin -->") == 1 and "newer sweep" in again and "sweep tables" not in again
     assert carry_blocks(again, again) == again  # blocks already present are not duplicated
+
+
+def test_localisation_block_reports_shares_and_a_verdict_per_query_kind():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sweep_localisation", SWEEP.parents[2] / "scripts" /
+                                                  "sweep_localisation.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def row(variant, seed, sound):
+        return {"variant": variant, "seed": seed, "text_found": 6, "text_total": 6, "text+colour_found": 6,
+                "text+colour_total": 6, "audio_found": sound, "audio_total": 18}
+
+    rows = [row("codebind", s, f) for s, f in enumerate((6, 7, 8))] + \
+        [row("hard_align", s, f) for s, f in enumerate((12, 12, 11))]
+    text = mod.render(rows, "scarce", "audio", "cmd")
+    assert "| CodeBind | 100.0 ± 0.0 (3) | 100.0 ± 0.0 (3) | 38.9 ± 5.6 (3) |" in text
+    assert "| impact sound | behind |" in text and "| category prompt | no clear difference |" in text
+    # one seed each: exploratory, never a verdict
+    assert "(exploratory: 1 seed)" in mod.render(rows[:1] + rows[3:4], "scarce", "audio", "cmd")

@@ -59,8 +59,10 @@ def _outcome(kind, obj, query, array, objects) -> Outcome:
 
 
 def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: bool = True,
-                   timeout: float = 60.0, player_params: Optional[Dict] = None) -> List[Outcome]:
-    """Run player + (audio encoder) + localisation nodes in ``context`` and query every object."""
+                   timeout: float = 60.0, player_params: Optional[Dict] = None,
+                   sounds_per_object: int = 1) -> List[Outcome]:
+    """Run player + (audio encoder) + localisation nodes in ``context`` and query every object
+    (by its prompt, its colour prompt and ``sounds_per_object`` different strikes of it)."""
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
@@ -76,7 +78,7 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     from codebind_ros.messaging.topics import LOCALISATIONS, SENSOR_TOPICS, TEXT_QUERY
 
     params = {"camera_rate": 2.0, "thermal_rate": 0.0, "pointcloud_rate": 0.0, "audio_rate": 0.0,
-              "tactile_rate": 0.0, "noise_frames": 1, **(player_params or {})}
+              "tactile_rate": 0.0, "noise_frames": max(1, sounds_per_object), **(player_params or {})}
     kw = dict(namespace=namespace, context=context)
     overrides = [Parameter(k, value=v) for k, v in params.items()]
     nodes = [SensorPlayerNode(node_name="eval_player", parameter_overrides=overrides, **kw),
@@ -127,10 +129,10 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
         text_pub.publish(String(data=""))
         if audio:
             sim = player.sim
-            for obj in objects:
+            for obj, strike in ((o, k) for k in range(sounds_per_object) for o in objects):
                 header = Header(stamp=helper.get_clock().now().to_msg(), frame_id="microphone")
                 stamp = stamp_to_ns(header.stamp)
-                sound = sim.sound(obj["index"], 0)
+                sound = sim.sound(obj["index"], strike)
                 audio_pub.publish(array_to_audio(sound, sim.cfg.audio_sample_rate, "F32LE", header))
                 array = wait_for(lambda a, s=stamp: a.query_modality == AUDIO and stamp_to_ns(a.query_stamp) == s)
                 outcomes.append(_outcome(AUDIO, obj, "impact sound", array, objects))

@@ -32,7 +32,7 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--parts", default="", help="comma-separated part names (default: all)")
     ap.add_argument("--explore-only", action="store_true", help="run only the first seed of each part")
     ap.add_argument("--report-only", action="store_true", help="render the sweep section from finished runs")
-    ap.add_argument("--robot", default="", help="also the robot metric over this part's kept models (e.g. base)")
+    ap.add_argument("--robot", default="", help="also the robot metric of these parts' kept models (base,wide256)")
     ap.add_argument("--report", default=str(ROOT / "docs" / "results.md"), help="file whose sweep section is written")
     args = ap.parse_args(argv)
 
@@ -62,21 +62,27 @@ def main(argv: List[str] | None = None) -> int:
     return 0
 
 
-def robot(part_name: str, config: Path, report: Path) -> None:
-    """The robot metric of one part's kept models at equal bytes: the ``robot`` block of the report."""
+def robot(part_names: str, config: Path, report: Path) -> None:
+    """The robot metric of some parts' kept models at equal bytes: the ``robot`` block of the report
+    (one table per part, e.g. ``base,wide256``)."""
     from codebind_core.experiments.runner import prepare
     from codebind_core.experiments.doc_blocks import replace_block
     from codebind_core.experiments.robot_sweep import render, robot_rows
     from codebind_core.experiments.sweep import load_sweep
 
-    part = load_sweep(config, [part_name])[0]
-    data = prepare(part.config, lambda m: None)
-    rows = robot_rows(part, ("hard_align", "no_codebook", "codebind", "codebind_full"),
-                      Path(part.config.out_dir) / "robot", data.set_root)
+    names = [n for n in part_names.split(",") if n]
+    command = f"python training/sweep.py --report-only --robot {','.join(names)}"
+    sections = []
+    for part in load_sweep(config, names):
+        data = prepare(part.config, lambda m: None)
+        rows = robot_rows(part, ("hard_align", "no_codebook", "codebind", "codebind_full"),
+                          Path(part.config.out_dir) / "robot", data.set_root)
+        sections.append(render(rows, part.config.finetune_steps, command, part=part.name,
+                               width=part.config.model.build().embed_dim, first=not sections))
+        print(f"robot metric of part {part.name}: {len(rows)} rows")
     text = report.read_text() if report.is_file() else ""
-    command = f"python training/sweep.py --report-only --robot {part_name}"
-    report.write_text(replace_block(text, "robot", render(rows, part.config.finetune_steps, command)))
-    print(f"robot metric ({len(rows)} rows) written to {report}")
+    report.write_text(replace_block(text, "robot", "\n".join(sections)))
+    print(f"robot metric written to {report}")
 
 
 if __name__ == "__main__":

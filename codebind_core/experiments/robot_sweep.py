@@ -66,7 +66,9 @@ def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, l
     return out
 
 
-def render(rows: List[Dict[str, Any]], steps: int, command: str) -> str:
+def render(rows: List[Dict[str, Any]], steps: int, command: str, part: str = "base", width: int = 64,
+           first: bool = True) -> str:
+    """The robot table and verdicts of one part's rows (``first``: with the section's heading and method)."""
     from .variants import VARIANTS
 
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
@@ -91,7 +93,7 @@ def render(rows: List[Dict[str, Any]], steps: int, command: str) -> str:
                     a, b = [r[m] for r in cb], [r[m] for r in rs]
                     verdicts.append(f"| {t} | {VARIANTS[other].label}, {label} | {m} | {_fmt(a)} | {_fmt(b)} | "
                                     f"{verdict(a, b)} |")
-    return "\n".join([
+    head = [
         "## The robot's metric at equal bytes\n",
         "What the robot does: the memory stores each observation as its shared codes and ranks them against a live "
         "text query by the code-table score. Every SynthBind test sample's target embedding is stored as codes in a "
@@ -100,5 +102,7 @@ def render(rows: List[Dict[str, Any]], steps: int, command: str) -> str:
         "finetune steps, mean ± std (seeds). Models without trained codebooks get a post-hoc codebook of the same "
         "bits (`codebind-codebook fit`: spherical k-means on the training split's target and caption embeddings; "
         "`shared` = one table for all positions as CodeBind's, `per_position` = classic PQ).\n",
-        *table, "", "Verdicts (3 seeds per side and a difference beyond 2 standard errors):\n", *verdicts, "",
-        f"Command: `{command}`", ""])
+        f"Command: `{command}`\n"] if first else []
+    return "\n".join([
+        *head, f"### Part `{part}`: {width}-d shared embedding\n",
+        *table, "", "Verdicts (3 seeds per side and a difference beyond 2 standard errors):\n", *verdicts, ""])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import cpu_model  # noqa: E402
 
 from codebind_core.export import fast_vq  # noqa: E402
 from codebind_core.export.timing import CLOCKS  # noqa: E402
@@ -70,17 +70,6 @@ def real_mismatches(z: np.ndarray, book: np.ndarray, a: np.ndarray, b: np.ndarra
     s = sub[rows, cols]
     gap = np.abs(np.einsum("id,id->i", s, book[a[rows, cols]]) - np.einsum("id,id->i", s, book[b[rows, cols]]))
     return int((gap > TIE_GAP).sum())
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (platform.processor() where that is missing)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def simd_flags() -> list:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,32 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's high-water mark of this process's RSS (Linux: clear_refs 5)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_mb() -> float:
-    """VmHWM: the peak RSS since the last reset (ru_maxrss where /proc is missing)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from machine import cpu_model, peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
 
 
 def _image(shape, encoding, dtype=np.uint8, fill=None):
@@ -144,11 +118,11 @@ def run_case(name: str) -> dict:
     handle(warm())
     messages = build()  # as the subscription hands them over, deserialized
     message_mb = sum(len(m.data) for m in messages) / 2**20
-    base = _rss_mb()
-    if not _reset_peak():
+    base = rss_mb()
+    if not reset_peak_rss():
         raise SystemExit("cannot reset the peak RSS (/proc/self/clear_refs)")
     outcomes = [handle(m) for m in messages]
-    peak = _peak_mb()
+    peak = peak_rss_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"case": name, "message_mb": round(message_mb, 1), "baseline_mb": round(base, 1), "peak_mb": round(peak, 1),
             "extra_mb": round(peak - base, 1), "outcomes": sorted(set(outcomes))}
 
@@ -162,9 +136,7 @@ def main() -> int:
     if args.case and args.json:
         print(json.dumps(run_case(args.case)))
         return 0
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.machine())
-    print(f"# {cpu}, {os.cpu_count()} CPUs, torch threads default")
+    print(f"# {cpu_model()}, {os.cpu_count()} CPUs, torch threads default")
     print(f"# command: .venv/bin/python benchmarks/memory_budget.py{' --case ' + args.case if args.case else ''}")
     print("| case | message(s) MB | RSS before MB | peak RSS MB | peak - before MB | outcome |")
     print("|---|---|---|---|---|---|")

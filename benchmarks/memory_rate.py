@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(ROOT))
+from machine import cpu_model  # noqa: E402
 
 
 def main() -> int:
@@ -149,8 +149,7 @@ def main() -> int:
 
     from rclpy.utilities import get_rmw_implementation_identifier
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.machine())
+    cpu = cpu_model()
     print(f"# {cpu}, {os.cpu_count()} CPUs, {get_rmw_implementation_identifier()}, model {model_id}, "
           f"{args.seconds:g} s per rate, memory node defaults except min_period 0")
     print(f"# command: {' '.join([os.path.relpath(sys.executable, ROOT), *sys.argv])}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from machine import cpu_model  # noqa: E402
 
 from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory  # noqa: E402
 
@@ -179,18 +179,8 @@ def markdown(rows: List[dict], command: str, args, load) -> str:
     return "\n".join(lines)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def write_docs(section: str, path: Path) -> None:
-    header = (f"# Benchmarks\n\nMachine: {os.cpu_count()}-core CPU ({cpu_name()}), no GPU; shared with "
+    header = (f"# Benchmarks\n\nMachine: {os.cpu_count()}-core CPU ({cpu_model()}), no GPU; shared with "
               f"other work, so expect noise. Date: {datetime.date.today()}.\n\n")
     text = path.read_text() if path.exists() else header
     start = text.find("## Memory search")
@@ -202,12 +192,17 @@ def write_docs(section: str, path: Path) -> None:
     path.write_text(text)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+def add_code_arguments(ap: argparse.ArgumentParser) -> None:
+    """The stored codes' geometry: --dim D, --sub-dim d* (D / d* codes per row), --codebook K."""
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--sub-dim", type=int, default=8)
     ap.add_argument("--codebook", type=int, default=1024)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    add_code_arguments(ap)
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--nprobe", type=int, default=16)
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "ros"))
+
+from machine import cpu_model  # noqa: E402
 STREAMS = {"camera_vga": "camera", "camera_hd": "camera", "depth_vga": "depth", "cloud_300k": "pointcloud"}
 
 
@@ -141,8 +142,7 @@ def main() -> int:
     executor = MultiThreadedExecutor(context=context)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.machine())
+    cpu = cpu_model()
     print(f"# {cpu}, {os.cpu_count()} CPUs, {get_rmw_implementation_identifier()}, profile {Path(profile).name}, "
           f"model {Path(args.model_path).name}, encoder defaults, {frames} frames per row at {args.rate:g} Hz; "
           f"load average before: {os.getloadavg()[0]:.1f}")

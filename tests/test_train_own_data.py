@@ -17,27 +17,14 @@ import yaml
 
 import codebind_core as cb
 from codebind_core import modalities
-from codebind_core.config_base import deep_merge
 from codebind_core.training import TrainConfig, run_training
 from codebind_core.training.datasets import pair_rows
 from codebind_core.training.run_log import read_log
 from codebind_core.training.train_state import load_checkpoint
+from micro_training import micro_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["box", "sphere", "cone"]
-MICRO = {
-    "embed_dim": 32,
-    "bridge": {"random_init": True,
-               "model_cfg": {"embed_dim": 32,
-                             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
-                                            "head_width": 16},
-                             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
-                                          "layers": 1}}},
-    "trunk": {"width": 32, "depth": 1, "heads": 2},
-    "inputs": {"image_size": 32, "patch_size": 8},
-    "quantizer": {"shared_size": 32, "specific_size": 16},
-    "loss": {"decoder_depth": 1, "decoder_width": 32, "decoder_heads": 2},
-}
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +47,7 @@ def data_root(tmp_path_factory) -> Path:
 
 
 def _config(tmp: Path, data_root: Path, **over) -> dict:
-    d = {"name": "micro", "seed": 0,
-         "model": {"preset": "tiny", "targets": ["depth"], "overrides": MICRO},
-         "data": {"kind": "pairs_folder", "options": {"root": str(data_root), "cache_dir": str(tmp / "cache")}},
-         "optim": {"lr": 3e-3}, "schedule": {"name": "constant"},
-         "steps": 6, "batch_size": 6, "checkpoint_every": 100, "log_every": 1, "progress": False,
-         "init_batches": 1, "out_dir": str(tmp / "run")}
-    return deep_merge(d, over)
+    return micro_config(tmp, data_root, **{**dict(steps=6, batch_size=6, checkpoint_every=100), **over})
 
 
 def _train_py(cfg: dict, tmp: Path, **popen) -> subprocess.Popen:

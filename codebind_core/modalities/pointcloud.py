@@ -81,14 +81,20 @@ DEFAULTS = PointCloudConfig()
 MODEL_OPTIONS = {"num_groups": "num_groups", "group_size": "group_size"}
 
 
-def clean_points(raw: Any, min_points: int) -> np.ndarray:
-    """Validated (N, 6) float64 xyz + rgb in [0, 1] with non-finite points dropped."""
+def _checked_array(raw: Any) -> np.ndarray:
+    """``raw`` as an (N, 3) or (N, 6) array of 1 to MAX_POINTS rows; ValueError otherwise."""
     arr = _checks.to_array(NAME, raw)
     _checks.require_ndim(NAME, arr, (2,), "2-D (N, 3) or (N, 6)")
     if arr.shape[1] not in (3, 6):
         raise ValueError(f"{NAME}: expected 3 (xyz) or 6 (xyz + rgb) columns, got shape {tuple(arr.shape)}")
     _checks.require_nonempty(NAME, arr)
     _checks.require_at_most(NAME, arr.shape[0], MAX_POINTS, "points")
+    return arr
+
+
+def clean_points(raw: Any, min_points: int) -> np.ndarray:
+    """Validated (N, 6) float64 xyz + rgb in [0, 1] with non-finite points dropped."""
+    arr = _checked_array(raw)
     pts = arr.astype(np.float64)
     finite = np.isfinite(pts).all(axis=1)
     pts = pts[finite]
@@ -145,12 +151,7 @@ def sampled_rows(n: int, cfg: PointCloudConfig) -> Tuple[torch.Tensor, bool]:
 def preprocess_compiled(raw: Any, cfg: PointCloudConfig) -> torch.Tensor:
     """:func:`preprocess` with the numba kernels: statistics in one pass over the raw cloud, only
     the sampled rows normalised (same arithmetic as :func:`clean_points` + :func:`normalise`)."""
-    arr = _checks.to_array(NAME, raw)
-    _checks.require_ndim(NAME, arr, (2,), "2-D (N, 3) or (N, 6)")
-    if arr.shape[1] not in (3, 6):
-        raise ValueError(f"{NAME}: expected 3 (xyz) or 6 (xyz + rgb) columns, got shape {tuple(arr.shape)}")
-    _checks.require_nonempty(NAME, arr)
-    _checks.require_at_most(NAME, arr.shape[0], MAX_POINTS, "points")
+    arr = _checked_array(raw)
     finite, count, centroid, radius, lo, hi = kernels.cloud_stats(arr)
     if count < cfg.min_points:
         raise ValueError(f"{NAME}: only {count} finite points (of {arr.shape[0]}), "

@@ -11,18 +11,15 @@ import os
 from pathlib import Path
 from typing import MutableMapping, Optional
 
+from codebind_ros.share import config_file
+
 PROFILE_NAME = "fastdds_large_frames.xml"
 PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 
 
 def large_frames_profile() -> Path:
     """The profile next to the sources (checkout) or in the installed share directory."""
-    here = Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME
-    if here.is_file():
-        return here
-    from ament_index_python.packages import get_package_share_directory
-
-    return Path(get_package_share_directory("codebind_ros")) / "config" / PROFILE_NAME
+    return config_file(PROFILE_NAME)
 
 
 def uses_fastdds(environ: MutableMapping[str, str] = os.environ) -> bool:

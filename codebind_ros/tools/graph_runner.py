@@ -23,18 +23,14 @@ import yaml
 
 from codebind_ros.nodes.node_kinds import graph_nodes
 from codebind_ros.messaging.topics import QUERY_SERVICE
+from codebind_ros.share import config_file
 
 DEFAULT_PARAMS = "ros_params.yaml"
 
 
 def default_params_file() -> Path:
     """The YAML next to the sources (checkout) or in the installed share directory."""
-    here = Path(__file__).resolve().parents[2] / "config" / DEFAULT_PARAMS
-    if here.is_file():
-        return here
-    from ament_index_python.packages import get_package_share_directory
-
-    return Path(get_package_share_directory("codebind_ros")) / "config" / DEFAULT_PARAMS
+    return config_file(DEFAULT_PARAMS)
 
 
 @dataclass

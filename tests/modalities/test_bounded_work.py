@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from machine import reset_peak_rss
 
 from codebind_core.modalities import _resize, resample as rs
 
@@ -56,20 +57,16 @@ def test_elongated_images_resize_straight_into_the_crop_with_the_same_result(sha
 def _peak_extra_bytes(body: str) -> int:
     """Run ``body`` (which defines ``setup()`` and ``work(inputs)``) in a fresh process; returns
     the peak RSS during ``work`` minus the RSS before it."""
-    script = textwrap.dedent('''
-        import json, os
-        def rss():
-            return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        def hwm():
-            for line in open("/proc/self/status"):
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+    script = textwrap.dedent(f'''
+        import json, sys
+        sys.path.insert(0, {str(ROOT / "benchmarks")!r})
+        from machine import peak_rss_mb, reset_peak_rss, rss_mb
         ''') + textwrap.dedent(body) + textwrap.dedent('''
         inputs = setup()
-        base = rss()
-        open("/proc/self/clear_refs", "w").write("5")
+        base = rss_mb()
+        reset_peak_rss()
         work(inputs)
-        print(json.dumps(hwm() - base))
+        print(json.dumps(round((peak_rss_mb() - base) * 1024 * 1024)))
         ''')
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
                          timeout=300)
@@ -77,16 +74,7 @@ def _peak_extra_bytes(body: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def _can_measure_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-needs_proc = pytest.mark.skipif(not _can_measure_peak(), reason="needs Linux /proc/self/clear_refs")
+needs_proc = pytest.mark.skipif(not reset_peak_rss(), reason="needs Linux /proc/self/clear_refs")
 
 
 @needs_proc

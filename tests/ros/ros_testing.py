@@ -1,4 +1,4 @@
-"""Helpers for the ROS tests: waiting, recording a topic, building an encoder node."""
+"""Helpers for the ROS tests: waiting, recording a topic, building an encoder or a memory node."""
 from __future__ import annotations
 
 import threading
@@ -56,6 +56,36 @@ def make_encoder(model, modality: str, topic: str, context, **params):
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     return EncoderNode(model=model, node_name=f"enc_{modality}", context=context,
                        parameter_overrides=overrides)
+
+
+def make_memory(model, topic: str, context, db, **params):
+    """A MemoryNode named ``memory`` in namespace ``topic`` on the SQLite file ``db``: commits every
+    0.05 s, stores every embedding, a fixed sensor (``transform_source: none``); extra parameters."""
+    from rclpy.parameter import Parameter
+
+    from codebind_ros.nodes.memory_node import MemoryNode
+
+    overrides = [Parameter("db_path", value=str(db)), Parameter("commit_period", value=0.05),
+                 Parameter("min_period", value=0.0), Parameter("transform_source", value="none")]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return MemoryNode(model=model, node_name="memory", namespace=topic, context=context,
+                      parameter_overrides=overrides)
+
+
+def memory_feeder(helper, modality: str = "camera", depth: int = 10):
+    """On node ``helper``: the memory's acknowledgements (a list the subscription fills) and a
+    publisher of ``modality`` Embeddings, once the memory subscribes to it."""
+    from std_msgs.msg import UInt64
+
+    from codebind_ros.messaging.qos import latched_qos, results_qos
+    from codebind_ros.messaging.spatial_topics import MEMORY_ACK
+    from codebind_ros.messaging.topics import embedding_topic
+    from codebind_ros.msg import Embedding
+
+    acks: List[int] = []
+    helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
+    pub = helper.create_publisher(Embedding, embedding_topic(modality), results_qos(depth))
+    return acks, pub
 
 
 # ---- the memory node's world-frame inputs (odometry, proposal frames) and its query service ----

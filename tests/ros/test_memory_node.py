@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ros_testing import wait_for_subscribers, wait_until
+from ros_testing import make_memory, memory_feeder, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Header, UInt64
+from std_msgs.msg import Header
 
 import codebind_core as cb
 from codebind_core.memory import CodebookSet, ObservationMemory
 from codebind_ros.conversions import embedding_msg
 from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.msg import Embedding, Proposal, ProposalArray
-from codebind_ros.messaging.qos import latched_qos, results_qos
+from codebind_ros.messaging.qos import results_qos
 from codebind_ros.conversions.results import box_to_roi, ns_to_stamp
-from codebind_ros.messaging.spatial_topics import MEMORY_ACK, PROPOSALS
+from codebind_ros.messaging.spatial_topics import PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import QUERY_SERVICE, embedding_topic
 
@@ -63,19 +63,13 @@ def _call(helper, request, timeout=20.0):
 
 
 def _memory(spin, ros_context, model, topic, db, **params):
-    overrides = [Parameter("db_path", value=str(db)), Parameter("commit_period", value=0.05),
-                 Parameter("min_period", value=0.0), Parameter("transform_source", value="none")]
-    overrides += [Parameter(k, value=v) for k, v in params.items()]
-    return spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
-                               parameter_overrides=overrides))
+    return spin.add(make_memory(model, topic, ros_context, db, **params))
 
 
 def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, tmp_path):
     node = _memory(spin, ros_context, tiny_model, topic, tmp_path / "m.db")
     helper = spin.add(Node("helper_store", namespace=topic, context=ros_context))
-    acks = []
-    helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
-    pub = helper.create_publisher(Embedding, embedding_topic("camera"), results_qos())
+    acks, pub = memory_feeder(helper)
     assert wait_for_subscribers(pub)
     emb, msgs = _messages(tiny_model, TEXTS)
     for m in msgs:
@@ -102,7 +96,8 @@ def test_stores_and_answers_like_the_core(spin, ros_context, tiny_model, topic, 
     assert res.results[0].score == pytest.approx(1.0, abs=1e-5) == pytest.approx(float(cos[1]), abs=1e-5)
     with ObservationMemory(tmp_path / "copy_check.db", CodebookSet.from_model(tiny_model)) as ref:
         ref.add([o for o in node.memory.get(range(1, 7)).values()])
-        q = {p: tiny_model.encode_text(["a blue box"], codebook_set=p).shared[0].detach().numpy() for p in ref.paths}
+        q = {p: tiny_model.encode_text(["a blue box"], codebook_set=p).shared[0].detach().numpy()
+             for p in ref.codebook_sets}
         want = [(h.observation.stamp_ns, round(h.score, 5)) for h in ref.search(q, top_k=3)]
     got = [(r.stamp.sec * 1_000_000_000 + r.stamp.nanosec, round(r.score, 5)) for r in res.results]
     assert got == want
@@ -177,9 +172,7 @@ def test_sigkill_keeps_every_acknowledged_observation(spin, ros_context, tiny_mo
     db = tmp_path / "memory.db"
     domain = ros_context.get_domain_id()
     helper = spin.add(Node("helper_kill", namespace=topic, context=ros_context))
-    acks = []
-    helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
-    pub = helper.create_publisher(Embedding, embedding_topic("audio"), results_qos(100))
+    acks, pub = memory_feeder(helper, "audio", depth=100)
     with torch.no_grad():
         emb = tiny_model.encode_text(TEXTS, codebook_set=PATH)
     model_id = model_dir.name

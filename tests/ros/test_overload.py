@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+from machine import rss_mb
 from ros_testing import Collector, make_encoder, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -15,14 +16,6 @@ from codebind_ros.msg import Embedding
 
 QUEUE_SIZE = 3
 LATENCY_BOUND_S = 2.0  # generous: a few model runs on a loaded 2-core machine
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def _now_stamp(msg, clock_ns: int) -> None:
@@ -55,14 +48,14 @@ def test_overload_keeps_queue_latency_and_memory_bounded(spin, ros_context, tiny
 
     watcher = threading.Thread(target=watch_queue, daemon=True)
     watcher.start()
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     sent, start = 0, time.monotonic()
     while time.monotonic() - start < 3.0:  # as fast as Python can publish
         _now_stamp(msg, time.time_ns())
         pub.publish(msg)
         sent += 1
     publish_rate = sent / (time.monotonic() - start)
-    rss_after = _rss_mb()
+    rss_after = rss_mb()
     assert wait_until(lambda: len(encoder.queue) == 0 and not encoder.worker.busy.is_set(), 10.0)
     stop.set()
     watcher.join()

@@ -12,6 +12,8 @@ import pytest
 from ros_testing import Collector, wait_until
 from rclpy.node import Node
 
+from machine import reset_peak_rss, status_kb
+
 from codebind_ros.messaging.middleware import PROFILE_VARIABLE, large_frames_profile
 from codebind_ros.msg import Embedding
 from ros_testing import make_encoder
@@ -21,26 +23,8 @@ ROOT = HERE.parents[1]
 MB = 1 << 20
 
 
-def _peak_reset() -> bool:
-    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
 def test_a_200_mb_message_is_refused_before_it_is_deserialised(spin, ros_context, tiny_model, topic):
-    if not _peak_reset():
+    if not reset_peak_rss():
         pytest.skip("the kernel does not let a process reset its peak RSS")
     # reliable, so that the whole message reaches the node (a best-effort reader, the default,
     # only ever sees it complete when the driver's shared-memory segment holds it)
@@ -52,8 +36,8 @@ def test_a_200_mb_message_is_refused_before_it_is_deserialised(spin, ros_context
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", **{PROFILE_VARIABLE: str(large_frames_profile())},
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     try:
-        _peak_reset()
-        before = _status_kb("VmRSS")
+        reset_peak_rss()
+        before = status_kb("VmRSS")
         done = subprocess.run([sys.executable, str(HERE / "big_publisher.py"), "--topic", f"{topic}/in"],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -65,7 +49,7 @@ def test_a_200_mb_message_is_refused_before_it_is_deserialised(spin, ros_context
         assert "refused before deserialising" in encoder.stats.snapshot().last_error or \
             encoder.sensor_subscription.refused_oversize == 1
         assert len(out.wait_for(1, 10.0)) == 1
-        growth = (_status_kb("VmHWM") - before) * 1024
+        growth = (status_kb("VmHWM") - before) * 1024
         print(f"peak RSS growth {growth / MB:.0f} MB for a message of {size / MB:.0f} MB")
         # What is left: the middleware's copy of the sample, rcl's serialized copy and the Python
         # bytes of rclpy's raw take (3 x its size). Deserialising it as well costs a further copy

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ros_testing import call_query, wait_for_subscribers, wait_until
+from ros_testing import call_query, make_memory, memory_feeder, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Header, UInt64
+from std_msgs.msg import Header
 
 import codebind_core as cb
 from codebind_core import posthoc_codebook as ph
@@ -15,10 +15,6 @@ from codebind_core.evaluation.synth_split import float_shared
 from codebind_core.memory import CodebookSet, ObservationMemory
 from codebind_ros.conversions import embedding_msg
 from codebind_ros.conversions.results import ns_to_stamp
-from codebind_ros.messaging.qos import latched_qos, results_qos
-from codebind_ros.messaging.spatial_topics import MEMORY_ACK
-from codebind_ros.messaging.topics import embedding_topic
-from codebind_ros.msg import Embedding
 from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.srv import QueryText
 
@@ -38,21 +34,12 @@ def model_dir(tmp_path_factory):
     return d
 
 
-def _memory(spin, ros_context, model, topic, db):
-    overrides = [Parameter("db_path", value=str(db)), Parameter("commit_period", value=0.05),
-                 Parameter("min_period", value=0.0), Parameter("transform_source", value="none")]
-    return spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
-                               parameter_overrides=overrides))
-
-
 def test_memory_node_stores_and_answers_with_posthoc_codes(spin, ros_context, model_dir, topic, tmp_path):
     model = cb.load(model_dir)
     assert not model.quantized and model.posthoc_codebook is not None
-    node = _memory(spin, ros_context, model, topic, tmp_path / "m.db")
+    node = spin.add(make_memory(model, topic, ros_context, tmp_path / "m.db"))
     helper = spin.add(Node("helper_posthoc", namespace=topic, context=ros_context))
-    acks = []
-    helper.create_subscription(UInt64, MEMORY_ACK, lambda m: acks.append(m.data), latched_qos())
-    pub = helper.create_publisher(Embedding, embedding_topic("camera"), results_qos())
+    acks, pub = memory_feeder(helper)
     assert wait_for_subscribers(pub)
     with torch.no_grad():
         emb = model.encode_text(TEXTS, codebook_set="depth")

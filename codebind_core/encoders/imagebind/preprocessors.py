@@ -13,6 +13,7 @@ B x (T*H*W) x D, time-major then row-major.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -182,22 +183,13 @@ def _vision(cfg: ImageBindConfig) -> nn.Module:
     return PatchPreprocessor("rgbt_stem", PatchStem(proj), cfg.patch_layout("vision"), w)
 
 
-def _audio(cfg: ImageBindConfig) -> nn.Module:
-    w = cfg.audio.width
-    stem = _conv_stem(w, cfg.audio_kernel_size, cfg.audio_stride)
-    return PatchPreprocessor("rgbt_stem", stem, cfg.patch_layout("audio"), w)
-
-
-def _depth(cfg: ImageBindConfig) -> nn.Module:
-    w = cfg.depth.width
-    stem = _conv_stem(w, cfg.depth_kernel_size, cfg.depth_kernel_size)
-    return PatchPreprocessor("depth_stem", stem, cfg.patch_layout("depth"), w)
-
-
-def _thermal(cfg: ImageBindConfig) -> nn.Module:
-    w = cfg.thermal.width
-    stem = _conv_stem(w, cfg.thermal_kernel_size, cfg.thermal_kernel_size)
-    return PatchPreprocessor("rgbt_stem", stem, cfg.patch_layout("thermal"), w)
+def _conv2d(modality: str, cfg: ImageBindConfig) -> nn.Module:
+    """Audio, depth, thermal: one channel through a 2-D conv stem (depth has a stem of its own;
+    audio and thermal share the vision stem's module name in the checkpoint)."""
+    w = getattr(cfg, modality).width
+    stem = _conv_stem(w, *stem_geometry(modality, cfg))
+    name = "depth_stem" if modality == "depth" else "rgbt_stem"
+    return PatchPreprocessor(name, stem, cfg.patch_layout(modality), w)
 
 
 def _imu(cfg: ImageBindConfig) -> nn.Module:
@@ -210,8 +202,8 @@ def _text(cfg: ImageBindConfig) -> nn.Module:
     return TextPreprocessor(cfg.text.width)
 
 
-PREPROCESSORS = {"vision": _vision, "text": _text, "audio": _audio, "depth": _depth,
-                 "thermal": _thermal, "imu": _imu}
+PREPROCESSORS = {"vision": _vision, "text": _text, "audio": partial(_conv2d, "audio"),
+                 "depth": partial(_conv2d, "depth"), "thermal": partial(_conv2d, "thermal"), "imu": _imu}
 
 
 def build_preprocessor(modality: str, cfg: ImageBindConfig) -> nn.Module:

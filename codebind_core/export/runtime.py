@@ -98,4 +98,9 @@ def create_embedder(model, modality: str, backend: str = "torch", **options) -> 
     """Build an Embedder for ``modality`` with the named backend (see :data:`BACKENDS`)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS)}")
-    return BACKENDS[backend](model, modality, **options)
+    embedder = BACKENDS[backend](model, modality, **options)
+    from .posthoc_codes import PosthocCodes, needs_posthoc_codes
+
+    if backend != "torch" and needs_posthoc_codes(model):  # the graphs end at the float embedding
+        return PosthocCodes(embedder, model)
+    return embedder

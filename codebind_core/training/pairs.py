@@ -102,7 +102,27 @@ def read_file(path: Path, modality: Optional[str] = None) -> Any:
     return reader(path, modality)
 
 
-class PairFiles(torch.utils.data.Dataset):
+class PairRows(torch.utils.data.Dataset):
+    """A dataset of rows {modality: ..., "text": caption, "label": int}: length, labels, and an item's
+    caption and label beside its tensors."""
+
+    rows: List[Dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _item(self, row: Dict[str, Any], tensors: Dict[str, Any]) -> Dict[str, Any]:
+        if "text" in row:
+            tensors["text"] = row["text"]
+        tensors["label"] = row.get("label", -1)
+        return tensors
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray([r.get("label", -1) for r in self.rows])
+
+
+class PairFiles(PairRows):
     """Rows of {modality: file path, "text": caption, "label": int}; item = preprocessed tensors."""
 
     def __init__(self, rows: List[Dict[str, Any]], target: str, preprocess: Callable[..., torch.Tensor],
@@ -112,9 +132,6 @@ class PairFiles(torch.utils.data.Dataset):
         self.rows, self.target, self.preprocess = rows, target, preprocess
         self.options = options or {}
         self.modalities = tuple(m for m in rows[0] if m not in ROW_FIELDS)
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
     def __getitem__(self, i: int) -> Dict[str, Any]:
         row = self.rows[i]
@@ -130,14 +147,7 @@ class PairFiles(torch.utils.data.Dataset):
                 item[m] = self.preprocess(m, [raw], **opts)[0]
             except ValueError as e:
                 raise ValueError(f"{row[m]}: {e}") from e
-        if "text" in row:
-            item["text"] = row["text"]
-        item["label"] = row.get("label", -1)
-        return item
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.asarray([r.get("label", -1) for r in self.rows])
+        return self._item(row, item)
 
 
 def collate_files(tokenize: Callable[[List[str]], torch.Tensor]) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
-from .pairs import ROW_FIELDS, read_file
+from .pairs import ROW_FIELDS, PairRows, read_file
 from ..data.prepared import cache_key
 
 
@@ -65,7 +65,7 @@ def _stat(path: Path) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
-class CachedPairs(torch.utils.data.Dataset):
+class CachedPairs(PairRows):
     """The rows of a pairs dataset as preprocessed arrays (item = {modality: tensor, "text", "label"})."""
 
     def __init__(self, rows: List[Dict[str, Any]], model, options: Dict[str, Dict[str, Any]], cache_dir,
@@ -132,20 +132,9 @@ class CachedPairs(torch.utils.data.Dataset):
         except OSError:  # another process finished the same cache first
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     def __getitem__(self, i: int) -> Dict[str, Any]:
-        row = self.rows[i]
-        item: Dict[str, Any] = {m: torch.from_numpy(np.array(self.arrays[m][i])) for m in self.modalities}
-        if "text" in row:
-            item["text"] = row["text"]
-        item["label"] = row.get("label", -1)
-        return item
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.asarray([r.get("label", -1) for r in self.rows])
+        tensors = {m: torch.from_numpy(np.array(self.arrays[m][i])) for m in self.modalities}
+        return self._item(self.rows[i], tensors)
 
 
 def _chain(*its):

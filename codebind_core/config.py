@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
-from .config_base import Config, check_positive, check_types, warn_renamed
+from .config_base import Config, check_positive, check_types
 from .config_base import check as _check
 from .config_base import deep_merge  # noqa: F401  (re-exported: training merges preset overrides)
 
@@ -252,21 +252,11 @@ class CodeBindConfig(Config):
             return "unified"
         if codebook_set is not None:
             _check(codebook_set in self.targets,
-                   f"unknown codebook set (path) {codebook_set!r}; this model has {self.targets}")
+                   f"unknown codebook set {codebook_set!r}; this model has {self.targets}")
             return codebook_set
         if modality in self.targets:
             return modality
         return self.targets[0]  # bridges default to the first target's set
-
-    def paths(self) -> Tuple[str, ...]:
-        """Deprecated name of :meth:`codebook_sets`."""
-        warn_renamed("CodeBindConfig.paths()", "CodeBindConfig.codebook_sets()")
-        return self.codebook_sets()
-
-    def path_for(self, modality: str, path: Optional[str] = None) -> str:
-        """Deprecated name of :meth:`codebook_set_for`."""
-        warn_renamed("CodeBindConfig.path_for()", "CodeBindConfig.codebook_set_for()")
-        return self.codebook_set_for(modality, path)
 
     # ---- (de)serialisation: Config's strict from_dict / to_dict / from_file / save ----------
     @classmethod

@@ -20,8 +20,7 @@ Class attributes a config may set: ``config_label`` (how errors name the whole c
 :meth:`Config.fail`/:meth:`Config.check`, e.g. ``"MemoryConfig: "``).
 
 Helpers for ``validate``: :func:`check` (raise ``ValueError(msg)`` unless ``cond``),
-:func:`check_positive`, :func:`check_choice`; :func:`deep_merge` for preset overrides;
-:func:`warn_renamed` for deprecated aliases of renamed names.
+:func:`check_positive`, :func:`check_choice`; :func:`deep_merge` for preset overrides.
 Every failure is a ``ValueError`` whose message names the field.
 
 Porting a config (example)::
@@ -44,7 +43,6 @@ import dataclasses
 import json
 import math
 import typing
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Iterable, Optional, Sequence, Type, TypeVar, Union
@@ -120,11 +118,6 @@ def check_types(obj: Any, where: str = "") -> None:
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         check(type_ok(value, hints[f.name]), f"{where}{f.name} must be {type_name(hints[f.name])}, got {value!r}")
-
-
-def warn_renamed(old: str, new: str) -> None:
-    """A ``DeprecationWarning`` that ``old`` is now ``new`` (for thin aliases kept for user code)."""
-    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
 # ---- dicts and files ------------------------------------------------------------------------

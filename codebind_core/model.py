@@ -25,7 +25,6 @@ from .decoder import ReconDecoder
 from .encoders import build_bridge, build_target_encoder
 from .encoders.lora import apply_lora
 from .features import ModalityFeatures, Quantized, Reconstruction, Tokens, TrainFeatures
-from .config_base import warn_renamed
 from .heads import DecoupledHead
 from .inference import check_modality, embed_cls, ros_name_hint
 from .objectives import create_loss
@@ -184,15 +183,12 @@ class CodeBind(nn.Module):
         x, clips = _flatten_clips(enc, x)
         return enc(x)[:, 0], clips
 
-    def encode(self, modality: str, batch, codebook_set: Optional[str] = None, specific: bool = True,
-               path: Optional[str] = None) -> Embedding:
+    def encode(self, modality: str, batch, codebook_set: Optional[str] = None, specific: bool = True) -> Embedding:
         """Encode a preprocessed batch of one modality (text may be a list of strings).
 
         ``codebook_set`` picks the codebook set for bridges (default: the first target's); a
         target modality always uses its own. ``specific=False`` leaves the specific part out of
-        the result (§3.4). Only the [CLS] token is quantized; codebooks are read, never updated.
-        ``path`` is the deprecated name of ``codebook_set``."""
-        codebook_set = _renamed_kwarg(codebook_set, path)
+        the result (§3.4). Only the [CLS] token is quantized; codebooks are read, never updated."""
         check_modality(self, modality)
         codebook_set = self.config.codebook_set_for(modality, codebook_set)
         cls, clips = self._cls(modality, batch)
@@ -208,10 +204,9 @@ class CodeBind(nn.Module):
         return Embedding(shared, spec, _no_codes(shared) if codes is None else codes, spec_codes,
                          modality, codebook_set)
 
-    def encode_text(self, texts: TextInput, codebook_set: Optional[str] = None,
-                    path: Optional[str] = None) -> Embedding:
-        """:meth:`encode` of text (``path``: deprecated name of ``codebook_set``)."""
-        return self.encode("text", texts, codebook_set=_renamed_kwarg(codebook_set, path))
+    def encode_text(self, texts: TextInput, codebook_set: Optional[str] = None) -> Embedding:
+        """:meth:`encode` of text."""
+        return self.encode("text", texts, codebook_set=codebook_set)
 
     @staticmethod
     def similarity(a: Embedding, b: Embedding) -> torch.Tensor:
@@ -340,16 +335,6 @@ def _read_only(vq: CompositionalVQ):
 def _unquantized(z: torch.Tensor):
     """The specific part of a model served by a post-hoc (shared-only) codebook: unit, no codes."""
     return _unit(z), None
-
-
-def _renamed_kwarg(codebook_set: Optional[str], path: Optional[str]) -> Optional[str]:
-    """``codebook_set``, or the deprecated ``path=`` with a DeprecationWarning (not both)."""
-    if path is None:
-        return codebook_set
-    if codebook_set is not None:
-        raise TypeError("give codebook_set= only (path= is its deprecated name)")
-    warn_renamed("path=", "codebook_set=")
-    return path
 
 
 def _no_codes(shared: torch.Tensor) -> torch.Tensor:

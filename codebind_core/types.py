@@ -6,8 +6,6 @@ from typing import Optional
 
 import torch
 
-from .config_base import warn_renamed
-
 
 @dataclass
 class Embedding:
@@ -31,12 +29,6 @@ class Embedding:
     specific_codes: Optional[torch.Tensor]
     modality: str
     codebook_set: str
-
-    @property
-    def path(self) -> str:
-        """Deprecated name of :attr:`codebook_set`."""
-        warn_renamed("Embedding.path", "Embedding.codebook_set")
-        return self.codebook_set
 
     def __len__(self) -> int:
         return int(self.shared.shape[0])

@@ -15,7 +15,7 @@ def _toy(n: int, templates: torch.Tensor, gen: torch.Generator):
 
 def _recall_at_1(model, x, labels, prompts):
     with torch.no_grad():
-        txt = model.encode_text(prompts, path="depth")
+        txt = model.encode_text(prompts, codebook_set="depth")
         emb = model.encode("depth", x)
     pred = model.similarity(emb, txt).argmax(dim=1)
     return float((pred == labels).float().mean())

@@ -18,15 +18,15 @@ def _book(rng, k=K, d=D_SUB, unit=True):
     return b
 
 
-def _obs(rng, n, path="depth", modality="depth", t0=0, k=K):
-    return [Observation(modality, path, rng.integers(0, k, M), t0 + i * 1000, "map",
+def _obs(rng, n, codebook_set="depth", modality="depth", t0=0, k=K):
+    return [Observation(modality, codebook_set, rng.integers(0, k, M), t0 + i * 1000, "map",
                         position=(float(i), 0.0, 1.0), size=(0.1, 0.1, 0.1), box=(0, 0, 10, 10))
             for i in range(n)]
 
 
-def _brute(cbs, path, obs, q):
+def _brute(cbs, codebook_set, obs, q):
     codes = np.stack([o.codes for o in obs])
-    x = cbs.decode(path, codes).astype(np.float64)
+    x = cbs.decode(codebook_set, codes).astype(np.float64)
     return (x @ q) / (np.linalg.norm(x, axis=1) * np.linalg.norm(q))
 
 
@@ -127,7 +127,7 @@ def test_rejects_bad_input(tmp_path, rng):
     mem.add(_obs(rng, 10))
     bad = [
         (Observation("depth", "depth", np.full(M, K), 0), "must be in"),
-        (Observation("depth", "lidar", np.zeros(M, int), 0), "unknown codebook path"),
+        (Observation("depth", "lidar", np.zeros(M, int), 0), "unknown codebook set"),
         (Observation("depth", "depth", np.zeros(M + 1, int), 0), "stores 16 codes"),
         (Observation("depth", "depth", np.zeros(M, int), 0, position=(0, np.nan, 0)), "NaN"),
         (Observation("depth", "depth", np.zeros(M, int), 0, box=(5, 0, 1, 1)), "x0 <= x1"),

@@ -352,7 +352,7 @@ def test_max_objects_evicts_gone_first_and_counts(tmp_path, books, protos):
 
 def test_bad_input_is_refused_with_a_clear_error(tmp_path, books, protos):
     with ObjectMemory.open(tmp_path / "m.db", books, object_config=_config()) as mem:
-        ok = dict(path="pointcloud", stamp_ns=1, position=(0.0, 0.0, 0.0), embedding=protos[0])
+        ok = dict(codebook_set="pointcloud", stamp_ns=1, position=(0.0, 0.0, 0.0), embedding=protos[0])
         with pytest.raises(ValueError, match="frame 'camera'"):
             mem.observe([ObjectProposal(**ok, frame_id="camera")])
         with pytest.raises(ValueError, match="exactly one of codes or embedding"):
@@ -361,12 +361,12 @@ def test_bad_input_is_refused_with_a_clear_error(tmp_path, books, protos):
             mem.observe([ObjectProposal(**{**ok, "position": (0.0, float("nan"), 0.0)})])
         with pytest.raises(ValueError, match="codes per embedding|must be in"):
             mem.observe([ObjectProposal("pointcloud", 1, (0, 0, 0), codes=np.full(M, K))])
-        with pytest.raises(ValueError, match="unknown codebook path"):
-            mem.observe([ObjectProposal(**{**ok, "path": "thermal"})])
+        with pytest.raises(ValueError, match="unknown codebook set"):
+            mem.observe([ObjectProposal(**{**ok, "codebook_set": "thermal"})])
         with pytest.raises(ValueError, match="needs stamp_ns"):
             mem.observe([])
         assert len(mem) == 0
         with pytest.raises(ValueError, match="lacks field 'codes'"):
-            MemoryObject.from_dict({"id": 1, "path": "pointcloud", "position": [0, 0, 0]})
+            MemoryObject.from_dict({"id": 1, "codebook_set": "pointcloud", "position": [0, 0, 0]})
     with pytest.raises(ValueError, match="reid_similarity"):
         ObjectConfig(min_similarity=0.9, reid_similarity=0.5)

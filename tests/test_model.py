@@ -60,17 +60,14 @@ def test_similarity_refuses_embeddings_of_different_codebook_sets(model):
         model.encode("camera", example_batch(model, "image", 1))
 
 
-def test_path_names_of_codebook_sets_still_work_with_a_deprecation_warning(model):
-    with torch.no_grad(), pytest.warns(DeprecationWarning, match="codebook_set="):
-        txt = model.encode_text(["a chair"], path="depth")
-    with pytest.warns(DeprecationWarning, match="Embedding.codebook_set"):
-        assert txt.path == "depth"
-    with pytest.warns(DeprecationWarning, match="codebook_sets"):
-        assert model.config.paths() == model.config.codebook_sets() == ALL_TARGETS
-    with pytest.warns(DeprecationWarning, match="codebook_set_for"):
-        assert model.config.path_for("text", "audio") == "audio"
-    with pytest.raises(TypeError, match="codebook_set= only"):
-        model.encode_text(["a chair"], codebook_set="depth", path="depth")
+def test_the_codebook_set_has_one_name(model):
+    with torch.no_grad(), pytest.raises(TypeError, match="path"):
+        model.encode_text(["a chair"], path="depth")
+    with torch.no_grad():
+        txt = model.encode_text(["a chair"], codebook_set="depth")
+    assert txt.codebook_set == "depth" and not hasattr(txt, "path")
+    assert not hasattr(model.config, "paths") and not hasattr(model.config, "path_for")
+    assert model.config.codebook_sets() == ALL_TARGETS and model.config.codebook_set_for("text", "audio") == "audio"
 
 
 @pytest.mark.parametrize("modality", ("text", "image", "depth", "audio"))

@@ -25,8 +25,9 @@ class EmbeddedSplit:
 
 @torch.no_grad()
 def embed(model, modality: str, inputs: Union[torch.Tensor, Sequence[str]], batch_size: int = 256,
-          path: Optional[str] = None) -> EmbeddedSplit:
-    """Encode `inputs` (a preprocessed tensor, or a list of strings for text) in batches."""
+          codebook_set: Optional[str] = None) -> EmbeddedSplit:
+    """Encode `inputs` (a preprocessed tensor, or a list of strings for text) in batches, on
+    ``codebook_set`` (the model's default for the modality when None)."""
     if len(inputs) == 0:
         raise ValueError(f"nothing to embed for {modality!r}")
     was_training = model.training
@@ -37,7 +38,7 @@ def embed(model, modality: str, inputs: Union[torch.Tensor, Sequence[str]], batc
         x = inputs[i:i + batch_size]
         if torch.is_tensor(x):
             x = x.to(device)
-        parts.append(model.encode(modality, x, codebook_set=path).to("cpu"))
+        parts.append(model.encode(modality, x, codebook_set=codebook_set).to("cpu"))
     model.train(was_training)
     cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
     return EmbeddedSplit(torch.cat([p.shared for p in parts]), cat([p.specific for p in parts]),

@@ -28,18 +28,18 @@ from .synth_split import check_available, float_shared, open_synth
 KS = (1, 5)
 
 
-def code_table_topk(codebooks: CodebookSet, path: str, codes: np.ndarray, queries: np.ndarray, k: int,
+def code_table_topk(codebooks: CodebookSet, codebook_set: str, codes: np.ndarray, queries: np.ndarray, k: int,
                     db_dir: Optional[Union[str, Path]] = None) -> np.ndarray:
     """(Q, k) stored-row indices ranked by the memory's code-table search (a fresh SQLite memory
-    holding ``codes`` (N, m) as observations of ``path``)."""
+    holding ``codes`` (N, m) as observations of ``codebook_set``)."""
     with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
         mem = ObservationMemory(Path(tmp) / "robot_metric.db", codebooks, MemoryConfig(max_observations=len(codes) + 1))
         try:
-            ids = mem.add([Observation("target", path, c, i) for i, c in enumerate(np.asarray(codes))])
+            ids = mem.add([Observation("target", codebook_set, c, i) for i, c in enumerate(np.asarray(codes))])
             row = {int(j): i for i, j in enumerate(ids)}
             out = np.full((len(queries), k), -1, np.int64)
             for qi, q in enumerate(np.asarray(queries, np.float32)):
-                hits = mem.search({path: q}, top_k=k, exact=True)
+                hits = mem.search({codebook_set: q}, top_k=k, exact=True)
                 out[qi, :len(hits)] = [row[h.id] for h in hits]
             return out
         finally:
@@ -94,20 +94,21 @@ def retrieval(model, prepared, class_prompts: Sequence[str], modalities: Optiona
     prompt_labels = np.arange(len(class_prompts))
     device = next(model.parameters()).device
     for t in modalities or model.config.targets:
-        path = model.config.codebook_set_for(t)
+        codebook_set = model.config.codebook_set_for(t)
         x = prepared.inputs(t)
         codes = np.concatenate([model.encode(t, x[i:i + batch_size].to(device)).codes.cpu().numpy()
                                 for i in range(0, len(x), batch_size)])
-        stored_f = float_shared(model, t, x, path, batch_size)
+        stored_f = float_shared(model, t, x, codebook_set, batch_size)
         queries = {}
         for name, texts in (("caption", list(prepared.captions)), ("class", list(class_prompts))):
-            robot = np.concatenate([model.encode_text(texts[i:i + batch_size], codebook_set=path).shared.detach()
-                                    .float().cpu().numpy() for i in range(0, len(texts), batch_size)])
-            queries[name] = (robot, float_shared(model, "text", texts, path, batch_size))
-        row: Dict[str, object] = {"modality": t, "path": path, "n": len(prepared), "classes": len(class_prompts)}
+            robot = np.concatenate([model.encode_text(texts[i:i + batch_size], codebook_set=codebook_set)
+                                    .shared.detach().float().cpu().numpy() for i in range(0, len(texts), batch_size)])
+            queries[name] = (robot, float_shared(model, "text", texts, codebook_set, batch_size))
+        row: Dict[str, object] = {"modality": t, "codebook_set": codebook_set, "n": len(prepared),
+                                  "classes": len(class_prompts)}
         for name, (robot, qf) in queries.items():
-            ranked = {"code": code_table_topk(codebooks, path, codes, robot, k, db_dir),
-                      "code_fq": code_table_topk(codebooks, path, codes, qf, k, db_dir),
+            ranked = {"code": code_table_topk(codebooks, codebook_set, codes, robot, k, db_dir),
+                      "code_fq": code_table_topk(codebooks, codebook_set, codes, qf, k, db_dir),
                       "float": float_topk(stored_f, qf, k)}
             for how, r in ranked.items():
                 scores = recall(r, truth) if name == "caption" else category_precision(r, labels, prompt_labels)

@@ -48,10 +48,10 @@ class EvalOptions:
     seed: int = 0
 
 
-def class_embeddings(model, prompts: List[List[str]], path: str) -> torch.Tensor:
+def class_embeddings(model, prompts: List[List[str]], codebook_set: str) -> torch.Tensor:
     """(C, D) prompt-ensembled text embeddings (mean of unit embeddings, re-normalised)."""
     flat = [p for ps in prompts for p in ps]
-    emb = embed(model, "text", flat, path=path).shared
+    emb = embed(model, "text", flat, codebook_set=codebook_set).shared
     per = emb.view(len(prompts), -1, emb.shape[-1])
     return F.normalize(F.normalize(per, dim=-1).mean(1), dim=-1)
 
@@ -68,10 +68,10 @@ def _fine_labels(split: PreparedSplit, target: str, edges) -> np.ndarray:
     return split.labels * (int(u.max()) + 1 if len(u) else 1) + u
 
 
-def _codebook_stats(model, path: str, parts: Dict[str, EmbeddedSplit], target: str) -> Dict[str, float]:
+def _codebook_stats(model, codebook_set: str, parts: Dict[str, EmbeddedSplit], target: str) -> Dict[str, float]:
     if not getattr(model, "quantized", False):
         return {}
-    books = model.codebooks[path]
+    books = model.codebooks[codebook_set]
     if "shared" not in books:  # separate per-modality shared codebooks: the target's own
         parts = {target: parts[target]}
     shared = shared_book(books, target)
@@ -85,7 +85,7 @@ def _codebook_stats(model, path: str, parts: Dict[str, EmbeddedSplit], target: s
     return out
 
 
-def _toc_curve(model, path: str, target: str, test: EmbeddedSplit, labels: np.ndarray, cls: torch.Tensor,
+def _toc_curve(model, codebook_set: str, target: str, test: EmbeddedSplit, labels: np.ndarray, cls: torch.Tensor,
                probe_parts: List[torch.Tensor], opt: EvalOptions) -> Dict[str, Dict[str, float]]:
     """Zero-shot Acc@1 with only a fraction of the shared dimensions kept: TOC (fcid-toc §4.1) on
     the codewords the model really uses vs the mean of random selections."""
@@ -111,13 +111,13 @@ def evaluate_target(model, data: TargetEvalData, opt: Optional[EvalOptions] = No
     """All metrics of one target (a nested dict of floats; None where a part does not exist)."""
     opt = opt or EvalOptions()
     t = data.target
-    path = model.config.codebook_set_for(t)
-    cls = class_embeddings(model, data.prompts, path)
+    codebook_set = model.config.codebook_set_for(t)
+    cls = class_embeddings(model, data.prompts, codebook_set)
     test = embed(model, t, data.test.inputs(t))
     unseen = embed(model, t, data.unseen.inputs(t))
     probe = embed(model, t, data.probe.inputs(t))
-    captions = embed(model, "text", data.test.captions, path=path)
-    image = embed(model, "image", data.test.inputs("image"), path=path)
+    captions = embed(model, "text", data.test.captions, codebook_set=codebook_set)
+    image = embed(model, "image", data.test.inputs("image"), codebook_set=codebook_set)
     res: Dict[str, object] = {
         "zero_shot": zero_shot_accuracy(test.shared, cls, data.test.labels),
         "zero_shot_unseen": zero_shot_accuracy(unseen.shared, cls, data.unseen.labels),
@@ -139,8 +139,9 @@ def evaluate_target(model, data: TargetEvalData, opt: Optional[EvalOptions] = No
     res["probe_unique"] = {k: linear_probe(tr, u_probe, te, u_test, seed=opt.seed)
                            for k, (tr, te) in parts.items() if k != "concat"}
     res["unique_factor"] = uf.name
-    res["codebook"] = _codebook_stats(model, path, {"text": captions, "image": image, t: test}, t)
+    res["codebook"] = _codebook_stats(model, codebook_set, {"text": captions, "image": image, t: test}, t)
     if opt.run_toc and getattr(model, "quantized", False):
-        probe_text = embed(model, "text", data.probe.captions, path=path)
-        res["toc"] = _toc_curve(model, path, t, test, data.test.labels, cls, [probe.shared, probe_text.shared], opt)
+        probe_text = embed(model, "text", data.probe.captions, codebook_set=codebook_set)
+        res["toc"] = _toc_curve(model, codebook_set, t, test, data.test.labels, cls,
+                                [probe.shared, probe_text.shared], opt)
     return res

@@ -230,7 +230,7 @@ def tsne_plots(model, cfg: BenchmarkConfig, data: BenchData, run: Dict[str, Any]
             continue
         path = model.config.codebook_set_for(t)
         emb = embed(model, t, sub.inputs(t))
-        txt = embed(model, "text", sub.captions, path=path)
+        txt = embed(model, "text", sub.captions, codebook_set=path)
         labels = {f"{t} shared": sub.labels, "caption (text)": sub.labels}
         f = plot_groups({f"{t} shared": emb.shared, "caption (text)": txt.shared}, labels,
                         fig_dir / f"tsne_gap_{run['variant']}_{t}.png",

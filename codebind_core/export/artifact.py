@@ -8,7 +8,6 @@ float32 (K, d*) codebooks the graph quantizes with: ``shared`` and, with a speci
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
-from ..config_base import warn_renamed
 
 FORMAT = "codebind-onnx"
 FORMAT_VERSION = 2  # 2: the manifest names its codebook set ``codebook_set`` (1 called it ``path``)
@@ -73,8 +71,8 @@ class Manifest:
     ``input_shape`` is per sample (batch axis excluded); ``outputs`` lists graph outputs in order;
     ``onnx_sha256`` identifies the graph with its external weights if any (:func:`graph_sha256`;
     TensorRT engine caches key on it). ``codebook_set`` is the codebook set (§3.4) the graph
-    quantizes with; manifests written before it was renamed call it ``path`` and still load, and
-    ``path=`` / ``.path`` remain as deprecated aliases."""
+    quantizes with; manifests written before it was renamed (format_version 1) name it
+    :data:`LEGACY_CODEBOOK_SET_KEY` and still load."""
 
     modality: str
     codebook_set: str
@@ -115,12 +113,6 @@ class Manifest:
         if not self.outputs or self.outputs[0] != "shared":
             raise ValueError(f"manifest outputs must start with 'shared', got {self.outputs}")
 
-    @property
-    def path(self) -> str:
-        """Deprecated name of :attr:`codebook_set`."""
-        warn_renamed("Manifest.path", "Manifest.codebook_set")
-        return self.codebook_set
-
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -151,23 +143,6 @@ class Manifest:
             return cls(**data)
         except TypeError as e:
             raise ValueError(f"{path}: incomplete manifest ({e})") from e
-
-
-_manifest_init = Manifest.__init__
-
-
-@functools.wraps(_manifest_init)
-def _manifest_init_renamed(self, *args, path: Optional[str] = None, **kwargs) -> None:
-    """The dataclass constructor, also taking ``path=``: the deprecated name of ``codebook_set=``."""
-    if path is not None:
-        if len(args) > 1 or "codebook_set" in kwargs:
-            raise TypeError("give codebook_set= only (path= is its deprecated name)")
-        warn_renamed("Manifest(path=)", "Manifest(codebook_set=)")
-        kwargs["codebook_set"] = path
-    _manifest_init(self, *args, **kwargs)
-
-
-Manifest.__init__ = _manifest_init_renamed
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from typing import List, Optional
 
 from ..inference import check_modalities
@@ -39,7 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-batch", type=int, default=1024, help="upper bound of the dynamic batch axis")
     ap.add_argument("--no-specific", action="store_true", help="export the shared part only (§3.4)")
     ap.add_argument("--codebook-set", help="codebook set for the bridges (text, image); default: the first target")
-    ap.add_argument("--path", help="deprecated name of --codebook-set")
     ap.add_argument("--verify", action="store_true", help="check every graph against torch in ONNX Runtime")
     trt = ap.add_argument_group("TensorRT (needs the tensorrt package and a CUDA GPU)")
     trt.add_argument("--tensorrt", action="store_true", help="build (or reuse) an engine per fp32 graph")
@@ -67,12 +65,6 @@ def _load_model(args, ap: argparse.ArgumentParser):
 def main(argv: Optional[List[str]] = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
-    if args.path is not None:
-        if args.codebook_set is not None:
-            ap.error("give --codebook-set only (--path is its deprecated name)")
-        print("codebind-export: --path is deprecated; use --codebook-set", file=sys.stderr)
-        warnings.warn("--path is deprecated; use --codebook-set", DeprecationWarning, stacklevel=2)
-        args.codebook_set = args.path
     from .onnx_export import OnnxExportConfig, export_onnx
     from .artifact import model_fingerprint
     from .tensorrt_engine import (TensorRTConfig, TensorRTUnavailable, gpu_name, import_tensorrt,

@@ -21,7 +21,6 @@ import torch
 from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, external_data_path,
                        graph_sha256, model_fingerprint, save_codebooks, stem_for)
 from ..inference import check_modalities, check_modality
-from ..model import _renamed_kwarg
 from .onnx_graphs import EncoderGraph, input_shape
 
 MIN_OPSET = 18  # the torch.export-based exporter's lowest opset
@@ -93,16 +92,14 @@ def _default_domain_opset(path: Path) -> int:
 
 
 def export_onnx(model, modality: str, out_dir: Union[str, Path], config: Optional[OnnxExportConfig] = None,
-                codebook_set: Optional[str] = None, fingerprint: Optional[str] = None, *,
-                path: Optional[str] = None) -> ExportedGraph:
+                codebook_set: Optional[str] = None, fingerprint: Optional[str] = None) -> ExportedGraph:
     """Export ``modality`` of ``model`` to ``out_dir`` (created) and return the artefact.
 
     Writes ``<stem>.<precision>.onnx``, ``<stem>.<precision>.json`` (manifest) and
     ``<stem>.codebooks.safetensors``. ``codebook_set`` picks the codebook set (§3.4) as in
-    :meth:`CodeBind.encode` (``path``: its deprecated name). ``fingerprint`` (from
+    :meth:`CodeBind.encode`. ``fingerprint`` (from
     :func:`model_fingerprint`) is computed when not given. The model is not modified (its
     train/eval mode is restored)."""
-    codebook_set = _renamed_kwarg(codebook_set, path)
     config = config or OnnxExportConfig()
     check_modality(model, modality)
     was_training = model.training
@@ -198,15 +195,12 @@ def default_export_dir() -> Path:
 
 
 def ensure_exported(model, modality: str, export_dir: Optional[Union[str, Path]] = None,
-                    config: Optional[OnnxExportConfig] = None, codebook_set: Optional[str] = None, *,
-                    path: Optional[str] = None) -> ExportedGraph:
+                    config: Optional[OnnxExportConfig] = None, codebook_set: Optional[str] = None) -> ExportedGraph:
     """Return an up-to-date export of ``modality``, exporting only when needed.
 
     Exports go to ``export_dir/<fingerprint[:16]>/`` (default :func:`default_export_dir`); an
     existing export is reused when its manifest names this model's fingerprint, the same
-    codebook set and options, and its ONNX file is unchanged (``path``: deprecated name of
-    ``codebook_set``)."""
-    codebook_set = _renamed_kwarg(codebook_set, path)
+    codebook set and options, and its ONNX file is unchanged."""
     config = config or OnnxExportConfig()
     check_modality(model, modality)
     fingerprint = model_fingerprint(model)

@@ -18,11 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config_base import warn_renamed
 from ..encoders.lora import has_lora
 from ..encoders.lora import merge_lora as _merge_lora
 from ..inference import check_modality, embed_cls
-from ..model import _renamed_kwarg
 from ..quantize import CompositionalVQ, shared_book
 
 
@@ -52,7 +50,7 @@ class GraphSpec:
 
     Attributes:
         modality: the modality it encodes ("text" takes int64 token ids).
-        codebook_set: the codebook set (§3.4) it quantizes with (``path``: its deprecated name).
+        codebook_set: the codebook set (§3.4) it quantizes with.
         input_shape: per-sample input shape (no batch axis; audio keeps its clip axis first).
         input_dtype: "float32" or "int64".
         clip_axis: True when axis 1 of the input holds clips averaged into one embedding.
@@ -65,12 +63,6 @@ class GraphSpec:
     input_dtype: str
     clip_axis: bool
     outputs: Tuple[str, ...]
-
-    @property
-    def path(self) -> str:
-        """Deprecated name of :attr:`codebook_set`."""
-        warn_renamed("GraphSpec.path", "GraphSpec.codebook_set")
-        return self.codebook_set
 
 
 def has_clip_axis(model, modality: str) -> bool:
@@ -108,14 +100,11 @@ class EncoderGraph(nn.Module):
     (the fp16 export variant). ``merge_lora=True`` folds LoRA adapters into their base layers
     (same function, fewer ops). The trunk and head are the model's own modules unless they are
     merged, halved or ``copy=True`` (then copies, and the model is never modified).
-    ``codebook_set`` picks the codebook set (§3.4) as in :meth:`CodeBind.encode` (``path``: its
-    deprecated name)."""
+    ``codebook_set`` picks the codebook set (§3.4) as in :meth:`CodeBind.encode`."""
 
     def __init__(self, model, modality: str, codebook_set: Optional[str] = None, specific: bool = True,
-                 half: bool = False, merge_lora: bool = True, copy: bool = False, *,
-                 path: Optional[str] = None):
+                 half: bool = False, merge_lora: bool = True, copy: bool = False):
         super().__init__()
-        codebook_set = _renamed_kwarg(codebook_set, path)
         self.modality = check_modality(model, modality)
         self.codebook_set = model.config.codebook_set_for(modality, codebook_set)
         self.quantized = bool(model.quantized)
@@ -141,12 +130,6 @@ class EncoderGraph(nn.Module):
         return GraphSpec(self.modality, self.codebook_set, input_shape(model, self.modality),
                          "int64" if self.modality == "text" else "float32", self.clip_axis,
                          tuple(self.output_names()))
-
-    @property
-    def path(self) -> str:
-        """Deprecated name of :attr:`codebook_set`."""
-        warn_renamed("EncoderGraph.path", "EncoderGraph.codebook_set")
-        return self.codebook_set
 
     def output_names(self) -> List[str]:
         names = ["shared"] + (["specific"] if self.specific else [])

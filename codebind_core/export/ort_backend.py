@@ -8,7 +8,6 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from ..inference import check_modality
-from ..model import _renamed_kwarg
 from ..types import Embedding
 from .artifact import ExportedGraph, model_fingerprint
 from .graph_io import prepare_input, to_embedding
@@ -74,7 +73,7 @@ class OnnxRuntimeEmbedder(Embedder):
         model: the CodeBind model (text tokenization; export when ``onnx_path`` is not given).
         modality: the modality to encode.
         codebook_set: codebook set (§3.4) for bridges; must match the graph's when ``onnx_path`` is
-            given (``path``: its deprecated name).
+            given.
         onnx_path: a graph written by :func:`export_onnx`; checked against ``model``'s fingerprint.
         precision: "fp32" or "fp16" graph, when exporting.
         export_dir: where to export (see :func:`ensure_exported`).
@@ -90,8 +89,7 @@ class OnnxRuntimeEmbedder(Embedder):
                  onnx_path: Optional[Union[str, Path]] = None, precision: str = "fp32",
                  export_dir: Optional[Union[str, Path]] = None, specific: bool = True, device: str = "cpu",
                  threads: Optional[int] = None, optimization: str = "all", check_fingerprint: bool = True,
-                 max_batch: int = 1024, *, path: Optional[str] = None):
-        codebook_set = _renamed_kwarg(codebook_set, path)
+                 max_batch: int = 1024):
         check_modality(model, modality)
         if onnx_path is None:
             cfg = OnnxExportConfig(precision=precision, specific=specific, max_batch=max_batch)

@@ -23,7 +23,6 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 
 from ..inference import check_modality
-from ..model import _renamed_kwarg
 from .artifact import INPUT_NAME, graph_sha256, model_fingerprint, sha256_file
 from .onnx_export import OnnxExportConfig, ensure_exported
 from .onnx_graphs import has_clip_axis, input_shape
@@ -180,8 +179,7 @@ class OnnxRuntimeInt8Embedder(OnnxRuntimeEmbedder):
     def __init__(self, model, modality: str, codebook_set: Optional[str] = None, mode: str = "dynamic",
                  calibration: Optional[Union[str, Path]] = None, export_dir: Optional[Union[str, Path]] = None,
                  specific: bool = True, threads: Optional[int] = None, optimization: str = "all",
-                 max_batch: int = 1024, device: str = "cpu", *, path: Optional[str] = None):
-        codebook_set = _renamed_kwarg(codebook_set, path)
+                 max_batch: int = 1024, device: str = "cpu"):
         check_modality(model, modality)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

@@ -6,9 +6,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from ..config_base import warn_renamed
 from ..inference import check_modality
-from ..model import _renamed_kwarg
 from ..types import Embedding
 
 
@@ -16,16 +14,10 @@ class Embedder:
     """Callable: a preprocessed batch tensor (or list of str for text) -> :class:`Embedding`.
 
     ``codebook_set`` is the codebook set (§3.4) it quantizes with; every backend takes it as
-    ``codebook_set=`` (``path=`` / ``.path``: its deprecated name)."""
+    ``codebook_set=``."""
 
     modality: str
     codebook_set: str
-
-    @property
-    def path(self) -> str:
-        """Deprecated name of :attr:`codebook_set`."""
-        warn_renamed("Embedder.path", "Embedder.codebook_set")
-        return self.codebook_set
 
     def __call__(self, batch) -> Embedding:  # pragma: no cover - interface
         raise NotImplementedError
@@ -42,9 +34,7 @@ class TorchEmbedder(Embedder):
     """Eager (optionally ``torch.compile``d) PyTorch inference on CPU or CUDA, fp32/bf16/fp16."""
 
     def __init__(self, model, modality: str, codebook_set: Optional[str] = None, device: str = "cpu",
-                 dtype: str = "fp32", compile: bool = False, specific: bool = True, *,
-                 path: Optional[str] = None):
-        codebook_set = _renamed_kwarg(codebook_set, path)
+                 dtype: str = "fp32", compile: bool = False, specific: bool = True):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model = model.to(device).eval()

@@ -21,7 +21,6 @@ import torch
 from ..types import Embedding
 from .artifact import ExportedGraph
 from ..inference import check_modality
-from ..model import _renamed_kwarg
 from .onnx_graphs import EncoderGraph, input_shape
 from .graph_io import prepare_input, to_embedding
 from .onnx_export import DEFAULT_OPSET, OnnxExportConfig, ensure_exported, example_input
@@ -64,8 +63,7 @@ class TensorRTEmbedder(Embedder):
 
     Args:
         model: the CodeBind model (tokenizer; export when ``onnx_path`` is not given).
-        modality, codebook_set, specific: as for the other backends (``path``: deprecated name of
-            ``codebook_set``).
+        modality, codebook_set, specific: as for the other backends.
         onnx_path: an existing export; otherwise the model is exported (fp32 graph) first.
         engine_path, force_rebuild, fp16, workspace_bytes, min_batch, opt_batch, max_batch:
             :class:`TensorRTConfig` fields (Isaac ROS-style engine parameters).
@@ -77,9 +75,7 @@ class TensorRTEmbedder(Embedder):
                  onnx_path: Optional[Union[str, Path]] = None, export_dir: Optional[Union[str, Path]] = None,
                  specific: bool = True, engine_path: Optional[str] = None, force_rebuild: bool = False,
                  fp16: bool = True, workspace_bytes: int = 1 << 30, min_batch: int = 1, opt_batch: int = 8,
-                 max_batch: int = 64, device: Union[int, str] = 0, opset: int = DEFAULT_OPSET, *,
-                 path: Optional[str] = None):
-        codebook_set = _renamed_kwarg(codebook_set, path)
+                 max_batch: int = 64, device: Union[int, str] = 0, opset: int = DEFAULT_OPSET):
         device = cuda_index(device)
         trt = import_tensorrt()
         self.torch_device = _require_cuda(device)
@@ -137,12 +133,11 @@ class TorchTensorRTEmbedder(Embedder):
     """``torch_tensorrt.compile`` of the modality's :class:`EncoderGraph` (dynamic batch).
 
     ``fp16`` compiles the half-precision graph variant (trunk in half, VQ in float32);
-    ``codebook_set`` as for the other backends (``path``: its deprecated name)."""
+    ``codebook_set`` as for the other backends."""
 
     def __init__(self, model, modality: str, codebook_set: Optional[str] = None, specific: bool = True,
                  fp16: bool = True, min_batch: int = 1, opt_batch: int = 8, max_batch: int = 64,
-                 workspace_bytes: int = 1 << 30, device: Union[int, str] = 0, *, path: Optional[str] = None):
-        codebook_set = _renamed_kwarg(codebook_set, path)
+                 workspace_bytes: int = 1 << 30, device: Union[int, str] = 0):
         device = cuda_index(device)
         try:
             import torch_tensorrt

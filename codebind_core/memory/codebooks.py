@@ -1,7 +1,7 @@
 """The model's shared codebooks as numpy arrays: decode codes, build query lookup tables.
 
 Compositional VQ (paper §3.3, App. A.2): a D-dim shared embedding is cut into m = D / d*
-sub-vectors, each replaced by a codevector of its path's shared codebook (K, d*). A stored
+sub-vectors, each replaced by a codevector of its codebook set's shared codebook (K, d*). A stored
 observation is therefore fully described by its m codes, and the inner product of a query q with
 the decoded vector x is sum_h <q_h, e_{codes[h]}> = sum_h LUT[h, codes[h]] (asymmetric distance,
 as in product-quantization search).
@@ -24,29 +24,29 @@ class CodebookMismatchError(ValueError):
 
 
 class CodebookSet:
-    """Shared codebooks per path ("depth", "audio", "unified", ...), each (K, d*) float32: one
+    """Shared codebooks per codebook set ("depth", "audio", "unified", ...), each (K, d*) float32: one
     table for every sub-vector position (CodeBind, §3.3), or (m, K, d*): one table per position
     (classic product quantization, e.g. a post-hoc codebook, :mod:`codebind_core.posthoc_codebook`).
 
-    ``sub_vectors`` (optional, path -> m) fixes how many codes an embedding of that path has;
+    ``sub_vectors`` (optional, codebook_set -> m) fixes how many codes an embedding of that set has;
     codes of another length are then refused."""
 
     def __init__(self, books: Mapping[str, np.ndarray], sub_vectors: Optional[Mapping[str, int]] = None):
         if not books:
-            raise ValueError("CodebookSet needs at least one path's shared codebook")
+            raise ValueError("CodebookSet needs at least one codebook set's shared codebook")
         self.books: Dict[str, np.ndarray] = {}
-        for path, book in books.items():
+        for name, book in books.items():
             arr = np.ascontiguousarray(np.asarray(book, dtype=np.float32))
-            if not isinstance(path, str) or not path:
-                raise ValueError(f"codebook path names must be non-empty strings, got {path!r}")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"codebook set names must be non-empty strings, got {name!r}")
             if arr.ndim not in (2, 3) or min(arr.shape) < 1:
-                raise ValueError(f"codebook {path!r} must be (K, d*) or (m, K, d*), got shape {arr.shape}")
+                raise ValueError(f"codebook {name!r} must be (K, d*) or (m, K, d*), got shape {arr.shape}")
             if arr.shape[-2] > MAX_CODEBOOK_SIZE:
-                raise ValueError(f"codebook {path!r} has {arr.shape[-2]} codevectors; "
+                raise ValueError(f"codebook {name!r} has {arr.shape[-2]} codevectors; "
                                  f"codes are uint16 (<= {MAX_CODEBOOK_SIZE})")
             if not np.isfinite(arr).all():
-                raise ValueError(f"codebook {path!r} has NaN or inf entries")
-            self.books[path] = arr
+                raise ValueError(f"codebook {name!r} has NaN or inf entries")
+            self.books[name] = arr
         self.sq_norms = {p: (b.astype(np.float64) ** 2).sum(-1) for p, b in self.books.items()}
         self.sub_vectors: Dict[str, int] = {p: int(m) for p, m in (sub_vectors or {}).items()}
         for p, b in self.books.items():
@@ -55,11 +55,11 @@ class CodebookSet:
                                  f"sub_vectors says {self.sub_vectors[p]}")
         unknown = set(self.sub_vectors) - set(self.books)
         if unknown or any(m < 1 for m in self.sub_vectors.values()):
-            raise ValueError(f"sub_vectors must give m >= 1 for known paths, got {dict(self.sub_vectors)}")
+            raise ValueError(f"sub_vectors must give m >= 1 for known codebook sets, got {dict(self.sub_vectors)}")
 
     @classmethod
     def from_model(cls, model) -> "CodebookSet":
-        """The shared codebook of every path of a quantized :class:`codebind_core.CodeBind`, or
+        """The shared codebook of every codebook set of a quantized :class:`codebind_core.CodeBind`, or
         the post-hoc codebook attached to a model trained without codebooks."""
         books = getattr(model, "codebooks", None)
         posthoc = getattr(model, "posthoc_codebook", None)
@@ -73,95 +73,99 @@ class CodebookSet:
             raise ValueError("the model has no codebooks (trained without a quantizer, e.g. hard alignment) and no "
                              "post-hoc codebook: the memory stores codebook indices. Fit one with "
                              f"`{FIT_COMMAND.format(model_dir='<model_dir>')}` and load the model again")
-        separate = [path for path, vqs in books.items() if "shared" not in vqs]
+        separate = [name for name, vqs in books.items() if "shared" not in vqs]
         if separate:
-            raise ValueError(f"the memory searches one shared codebook per path; paths {separate} quantize each "
-                             "modality's shared part with its own codebook (quantizer.shared_codebook: false)")
-        arrays = {path: vqs["shared"].codebook.detach().cpu().float().numpy() for path, vqs in books.items()}
+            raise ValueError(f"the memory searches one shared codebook per codebook set; codebook sets {separate} "
+                             "quantize each modality's shared part with its own codebook (quantizer.shared_codebook: false)")
+        arrays = {name: vqs["shared"].codebook.detach().cpu().float().numpy() for name, vqs in books.items()}
         dim = int(model.config.embed_dim)
-        return cls(arrays, {path: dim // a.shape[1] for path, a in arrays.items() if dim % a.shape[1] == 0})
+        return cls(arrays, {name: dim // a.shape[1] for name, a in arrays.items() if dim % a.shape[1] == 0})
 
     @property
-    def paths(self) -> Iterable[str]:
+    def codebook_sets(self) -> Iterable[str]:
         return self.books.keys()
 
-    def size(self, path: str) -> int:
-        return self.book(path).shape[-2]
+    def size(self, codebook_set: str) -> int:
+        return self.book(codebook_set).shape[-2]
 
-    def sub_dim(self, path: str) -> int:
-        return self.book(path).shape[-1]
+    def sub_dim(self, codebook_set: str) -> int:
+        return self.book(codebook_set).shape[-1]
 
-    def per_position(self, path: str) -> bool:
-        """Whether the path has one table per sub-vector position (m, K, d*)."""
-        return self.book(path).ndim == 3
+    def per_position(self, codebook_set: str) -> bool:
+        """Whether the codebook set has one table per sub-vector position (m, K, d*)."""
+        return self.book(codebook_set).ndim == 3
 
-    def book(self, path: str) -> np.ndarray:
+    def book(self, codebook_set: str) -> np.ndarray:
         try:
-            return self.books[path]
+            return self.books[codebook_set]
         except KeyError:
-            raise ValueError(f"unknown codebook path {path!r}; known: {sorted(self.books)}") from None
+            raise ValueError(f"unknown codebook set {codebook_set!r}; known: {sorted(self.books)}") from None
 
     def fingerprint(self) -> str:
-        """sha256 over path names, shapes and values: identifies the codebooks a memory was built with."""
+        """sha256 over codebook set names, shapes and values: identifies the codebooks a memory was built with."""
         h = hashlib.sha256()
-        for path in sorted(self.books):
-            b = self.books[path]
-            h.update(path.encode() + b"\0" + np.asarray(b.shape, np.int64).tobytes() + b.tobytes())
+        for name in sorted(self.books):
+            b = self.books[name]
+            h.update(name.encode() + b"\0" + np.asarray(b.shape, np.int64).tobytes() + b.tobytes())
         return h.hexdigest()
 
-    def check_codes(self, path: str, codes: np.ndarray) -> np.ndarray:
-        """Validate (..., m) integer codes against the path's codebook size; returns uint16."""
+    def check_codes(self, codebook_set: str, codes: np.ndarray) -> np.ndarray:
+        """Validate (..., m) integer codes against the codebook set's codebook size; returns uint16."""
         codes = np.asarray(codes)
         if codes.size == 0 or codes.ndim < 1:
-            raise ValueError(f"codes for path {path!r} are empty")
+            raise ValueError(f"codes for codebook set {codebook_set!r} are empty")
         if not np.issubdtype(codes.dtype, np.integer):
             raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
-        k = self.size(path)
-        m = self.sub_vectors.get(path)
+        k = self.size(codebook_set)
+        m = self.sub_vectors.get(codebook_set)
         if m is not None and codes.shape[-1] != m:
-            raise ValueError(f"path {path!r} has {m} codes per embedding, got {codes.shape[-1]}")
+            raise ValueError(f"codebook set {codebook_set!r} has {m} codes per embedding, got {codes.shape[-1]}")
         if codes.min() < 0 or codes.max() >= k:
-            raise ValueError(f"codes for path {path!r} must be in [0, {k}), got range [{codes.min()}, {codes.max()}]")
+            raise ValueError(f"codes for codebook set {codebook_set!r} must be in [0, {k}), "
+                             f"got range [{codes.min()}, {codes.max()}]")
         return codes.astype(CODE_DTYPE, copy=False)
 
-    def decode(self, path: str, codes: np.ndarray) -> np.ndarray:
+    def decode(self, codebook_set: str, codes: np.ndarray) -> np.ndarray:
         """(N, m) codes -> (N, m * d*) concatenated codevectors (not re-normalised)."""
         codes = np.atleast_2d(codes).astype(np.int64)
-        book = self.book(path)
+        book = self.book(codebook_set)
         if book.ndim == 3:
             return book[np.arange(codes.shape[1]), codes].reshape(codes.shape[0], -1)
         return book[codes].reshape(codes.shape[0], -1)
 
-    def inverse_norms(self, path: str, codes: np.ndarray) -> np.ndarray:
+    def inverse_norms(self, codebook_set: str, codes: np.ndarray) -> np.ndarray:
         """1 / ||decode(codes)|| per row, float32 (sqrt(m) for unit codevectors)."""
         codes = np.atleast_2d(codes).astype(np.int64)
-        table = self.sq_norms[path]
+        table = self.sq_norms[codebook_set]
         sq = (table[np.arange(codes.shape[1]), codes] if table.ndim == 2 else table[codes]).sum(1)
         return (1.0 / np.sqrt(np.maximum(sq, 1e-30))).astype(np.float32)
 
-    def lookup_table(self, path: str, query: np.ndarray) -> np.ndarray:
+    def lookup_table(self, codebook_set: str, query: np.ndarray) -> np.ndarray:
         """(m, K) table LUT[h, k] = <q_h, e_k> for a (D,) query (D = m * d*)."""
-        book = self.book(path)
+        book = self.book(codebook_set)
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         d = book.shape[-1]
         if q.size % d:
-            raise ValueError(f"query dim {q.size} is not a multiple of the sub-vector dim {d} of path {path!r}")
+            raise ValueError(f"query dim {q.size} is not a multiple of the sub-vector dim {d} "
+                             f"of codebook set {codebook_set!r}")
         if not np.isfinite(q).all():
             raise ValueError("query has NaN or inf entries")
         if book.ndim == 3:
             if q.size != book.shape[0] * d:
-                raise ValueError(f"query dim {q.size} != {book.shape[0]} positions x {d} of path {path!r}")
+                raise ValueError(f"query dim {q.size} != {book.shape[0]} positions x {d} "
+                                 f"of codebook set {codebook_set!r}")
             return np.einsum("hd,hkd->hk", q.reshape(-1, d), book, optimize=False).astype(np.float32)
         return lookup_table(q.reshape(-1, d), book)
 
-    def quantize(self, path: str, vectors: np.ndarray) -> np.ndarray:
+    def quantize(self, codebook_set: str, vectors: np.ndarray) -> np.ndarray:
         """(N, D) vectors -> (N, m) codes: each sub-vector's nearest codevector by cosine (App. A.2)."""
-        book = self.book(path)
+        book = self.book(codebook_set)
         v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         sub = v.reshape(v.shape[0], -1, book.shape[-1])
         unit_book = book / np.maximum(np.linalg.norm(book, axis=-1, keepdims=True), 1e-12)
         if book.ndim == 3:
             if sub.shape[1] != book.shape[0]:
-                raise ValueError(f"vectors have {sub.shape[1]} sub-vectors, path {path!r} has {book.shape[0]} tables")
+                raise ValueError(f"vectors have {sub.shape[1]} sub-vectors, codebook set {codebook_set!r} "
+                                 f"has {book.shape[0]} tables")
             return np.argmax(np.einsum("nhd,hkd->nhk", sub, unit_book), axis=-1).astype(CODE_DTYPE)
         return np.argmax(sub @ unit_book.T, axis=-1).astype(CODE_DTYPE)

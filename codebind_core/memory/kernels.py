@@ -13,7 +13,7 @@ from typing import Tuple
 
 import numpy as np
 
-try:  # numba is a listed requirement; the numpy path keeps the memory usable without it
+try:  # numba is a listed requirement; the numpy fallback keeps the memory usable without it
     import numba
     from numba import njit, prange
     HAVE_NUMBA = os.environ.get("CODEBIND_MEMORY_NO_NUMBA", "") != "1"

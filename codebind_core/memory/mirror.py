@@ -1,4 +1,4 @@
-"""In-memory mirror of one codebook path's observations: contiguous arrays the scan kernel reads.
+"""In-memory mirror of one codebook set's observations: contiguous arrays the scan kernel reads.
 
 Rows are kept in insertion (= id) order, so evicting the oldest observations only advances
 ``start``; the arrays are compacted when more than half of them is dead. Codes are row-major
@@ -22,7 +22,7 @@ _FIELDS: Dict[str, np.dtype] = {
 }
 
 
-class PathMirror:
+class ObservationMirror:
     """Growable arrays: codes (N, m) uint16 plus per-row id, stamp, modality id, 1/||x||, cell."""
 
     def __init__(self, m: int, capacity: int = 1024):

@@ -20,7 +20,7 @@ class ObjectConfig:
         moved_similarity: an object whose place was seen empty (missing or gone) is re-identified
             by a proposal elsewhere, or by an object that appeared since it was last seen (which is
             merged into it), with a cosine of at least this, when it is that one's best match
-            among all objects of its path.
+            among all objects of its codebook set.
         miss_limit: an object whose place is seen empty this many times in a row is ``gone``.
         attach_radius: a non-visual observation (sound, touch) attaches to the nearest object
             within this distance (m).

@@ -1,9 +1,11 @@
 """The object map as files another program can load: JSON (full, re-importable) and PLY (centres).
 
-JSON (``format: codebind-object-map``, ``version: 1``): the fixed frame, the codebooks'
-sha256 fingerprint and one entry per object (:meth:`MemoryObject.to_dict`: id, label, path,
-status, position, extent, first / last seen in ns, views, modalities, misses, moves, previous
-position, fused codes). :func:`read_object_map` reads it back, checking every field.
+JSON (``format: codebind-object-map``, ``version: 2``): the fixed frame, the codebooks'
+sha256 fingerprint and one entry per object (:meth:`MemoryObject.to_dict`: id, label,
+codebook_set, status, position, extent, first / last seen in ns, views, modalities, misses, moves,
+previous position, fused codes). :func:`read_object_map` reads it back, checking every field;
+it also reads version 1 maps, whose entries name the codebook set under its former key
+(:data:`V1_CODEBOOK_SET_KEY`).
 
 PLY (ASCII 1.0): one vertex per object centre with ``x y z`` (float, fixed frame), the extent
 ``sx sy sz``, ``red green blue`` (green present, grey gone), ``id`` and the label as a
@@ -21,7 +23,8 @@ from ..atomic import atomic_write_text
 from .objects import GONE, MemoryObject
 
 FORMAT = "codebind-object-map"
-VERSION = 1
+VERSION = 2
+V1_CODEBOOK_SET_KEY = "path"  # version 1 entries: the codebook set under this key
 
 
 @dataclass
@@ -51,15 +54,24 @@ def read_object_map(path) -> ObjectMap:
         raise ValueError(f"cannot read object map {path}: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{path} is not a {FORMAT} file")
-    if doc.get("version") != VERSION:
-        raise ValueError(f"{path}: unsupported object map version {doc.get('version')!r} (this reads {VERSION})")
+    version = doc.get("version")
+    if version not in (1, VERSION):
+        raise ValueError(f"{path}: unsupported object map version {version!r} (this reads 1 to {VERSION})")
     if not isinstance(doc.get("objects"), list) or not isinstance(doc.get("frame"), str):
         raise ValueError(f"{path}: needs a 'frame' string and an 'objects' list")
-    objs = [MemoryObject.from_dict(d) if isinstance(d, dict) else _bad(path, d) for d in doc["objects"]]
+    objs = [MemoryObject.from_dict(_entry(d, version)) if isinstance(d, dict) else _bad(path, d)
+            for d in doc["objects"]]
     ids = [o.id for o in objs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: object ids are not unique")
     return ObjectMap(doc["frame"], str(doc.get("codebooks_fingerprint", "")), objs)
+
+
+def _entry(d: dict, version: int) -> dict:
+    """An object entry with the current keys (version 1 named the codebook set differently)."""
+    if version == 1 and V1_CODEBOOK_SET_KEY in d:
+        d = {("codebook_set" if k == V1_CODEBOOK_SET_KEY else k): v for k, v in d.items()}
+    return d
 
 
 def _bad(path, d):

@@ -1,4 +1,4 @@
-"""In-memory arrays of one codebook path's objects: what the spatial gate and the code scan read.
+"""In-memory arrays of one codebook set's objects: what the spatial gate and the code scan read.
 
 Unlike observations, objects change in place (fused codes, position, status), so rows are kept
 dense with a slot per object id and a removal moves the last row into the hole.
@@ -51,7 +51,7 @@ class ObjectIndex:
     def upsert(self, obj: MemoryObject, inv_norm: float, fused: np.ndarray) -> None:
         codes = np.asarray(obj.codes, CODE_DTYPE).reshape(-1)
         if codes.size != self.m:
-            raise ValueError(f"object {obj.id} has {codes.size} codes; path stores {self.m}")
+            raise ValueError(f"object {obj.id} has {codes.size} codes; its codebook set stores {self.m}")
         row = self.slot.get(obj.id)
         if row is None:
             if self.n == self.codes.shape[0]:

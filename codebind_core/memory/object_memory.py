@@ -2,11 +2,11 @@
 
 Association (per call of :meth:`ObjectMemory.observe`, one sensor frame):
 
-1. *Gate.* A proposal may join an object of the same codebook path whose centre is within
+1. *Gate.* A proposal may join an object of the same codebook set whose centre is within
    ``gate_distance`` and whose fused embedding has cosine >= ``min_similarity`` with it (the cosine
    is the exact code-table score of the object's stored codes, as in observation search). Pairs
    are assigned greedily, best cosine first, one proposal per object per frame.
-2. *Re-identification.* A proposal left over is matched against every object of its path with the
+2. *Re-identification.* A proposal left over is matched against every object of its codebook set with the
    exact code-table scan (:func:`kernels.scan_topk`). That object moved, and is updated in place
    (``moves`` + 1, ``previous_position`` kept), not duplicated, when it is
    - missing (its place seen empty before or in this very frame) or gone, the proposal's best match
@@ -22,7 +22,7 @@ Association (per call of :meth:`ObjectMemory.observe`, one sensor frame):
 Fusion: position and extent are a weighted running mean with Huber weights (1 within
 ``huber_delta`` of the current centre, delta / residual beyond), the accumulated weight capped at
 ``max_fusion_weight``; the embedding is the running mean of the views' unit vectors, re-quantized
-to the path's shared codes after every view (codes are what is stored and searched).
+to the codebook set's shared codes after every view (codes are what is stored and searched).
 
 Change: a view (:class:`codebind_core.geometry.CameraView`) or an explicit ``not_seen`` list counts
 a miss for every present object whose place was seen empty and that no proposal of the frame
@@ -159,19 +159,19 @@ class ObjectMemory:
         new = self.codebooks.fingerprint()
         stored = st.get_meta("objects_codebooks_fingerprint")
         if stored is not None and stored.decode() != new:
-            old_paths = json.loads(st.get_meta("objects_codebook_paths") or b"[]")
-            old = {p: blob_to_array(st.get_meta(f"objects_codebook:{p}")) for p in old_paths}
+            old_sets = json.loads(st.get_meta("objects_codebook_sets") or b"[]")
+            old = {p: blob_to_array(st.get_meta(f"objects_codebook:{p}")) for p in old_sets}
 
             def requantize():
                 objs, _ = self._table.load()
                 keep, drop = [], []
                 for o in objs:
-                    ok = o.path in old and o.path in self.codebooks.books
+                    ok = o.codebook_set in old and o.codebook_set in self.codebooks.books
                     if ok:
-                        x = old[o.path][np.asarray(o.codes, np.int64)].reshape(1, -1)
-                        ok = x.shape[1] % self.codebooks.sub_dim(o.path) == 0
+                        x = old[o.codebook_set][np.asarray(o.codes, np.int64)].reshape(1, -1)
+                        ok = x.shape[1] % self.codebooks.sub_dim(o.codebook_set) == 0
                     if ok:
-                        keep.append(replace(o, codes=self.codebooks.quantize(o.path, x)[0]))
+                        keep.append(replace(o, codes=self.codebooks.quantize(o.codebook_set, x)[0]))
                     else:
                         drop.append(o.id)
                 self._table.update(keep)
@@ -181,8 +181,8 @@ class ObjectMemory:
         if stored is None or stored.decode() != new:
             def write():
                 st.set_meta("objects_codebooks_fingerprint", new.encode())
-                st.set_meta("objects_codebook_paths", json.dumps(sorted(self.codebooks.paths)).encode())
-                for p in self.codebooks.paths:
+                st.set_meta("objects_codebook_sets", json.dumps(sorted(self.codebooks.codebook_sets)).encode())
+                for p in self.codebooks.codebook_sets:
                     st.set_meta(f"objects_codebook:{p}", array_to_blob(self.codebooks.book(p)))
             self._transaction(write)
 
@@ -191,7 +191,7 @@ class ObjectMemory:
         objs, bad = self._table.load()
         for o in objs:
             try:
-                o.codes = self.codebooks.check_codes(o.path, o.codes)
+                o.codes = self.codebooks.check_codes(o.codebook_set, o.codes)
                 self._put(o)
             except ValueError:
                 bad.append(o.id)
@@ -199,24 +199,24 @@ class ObjectMemory:
             self._transaction(lambda: self._table.delete(bad))
             self.damaged_objects = sorted(bad)
 
-    def _unit(self, path: str, codes: np.ndarray) -> np.ndarray:
-        x = self.codebooks.decode(path, codes)[0].astype(np.float32)
+    def _unit(self, codebook_set: str, codes: np.ndarray) -> np.ndarray:
+        x = self.codebooks.decode(codebook_set, codes)[0].astype(np.float32)
         return x / max(float(np.linalg.norm(x)), 1e-12)
 
     def _put(self, obj: MemoryObject, fused: Optional[np.ndarray] = None) -> None:
-        """Make ``obj`` the current state in RAM (dict + its path's index)."""
-        idx = self._index.get(obj.path)
+        """Make ``obj`` the current state in RAM (dict + its codebook set's index)."""
+        idx = self._index.get(obj.codebook_set)
         if idx is None:
-            dim = obj.codes.size * self.codebooks.sub_dim(obj.path)
-            idx = self._index[obj.path] = ObjectIndex(obj.codes.size, dim)
-        inv = float(self.codebooks.inverse_norms(obj.path, obj.codes)[0])
-        idx.upsert(obj, inv, self._unit(obj.path, obj.codes) if fused is None else fused)
+            dim = obj.codes.size * self.codebooks.sub_dim(obj.codebook_set)
+            idx = self._index[obj.codebook_set] = ObjectIndex(obj.codes.size, dim)
+        inv = float(self.codebooks.inverse_norms(obj.codebook_set, obj.codes)[0])
+        idx.upsert(obj, inv, self._unit(obj.codebook_set, obj.codes) if fused is None else fused)
         self._objects[obj.id] = obj
 
     def _drop(self, obj_id: int) -> None:
         obj = self._objects.pop(obj_id, None)
         if obj is not None:
-            self._index[obj.path].remove(obj_id)
+            self._index[obj.codebook_set].remove(obj_id)
 
     # ---- reading -----------------------------------------------------------------------------
     def get(self, obj_id: int) -> Optional[MemoryObject]:
@@ -252,10 +252,10 @@ class ObjectMemory:
     def query(self, queries: Mapping[str, np.ndarray], top_k: int = 10, min_score: Optional[float] = None,
               margin: Optional[float] = None, include_gone: bool = False, since_ns: Optional[int] = None,
               until_ns: Optional[int] = None) -> List[ObjectHit]:
-        """Objects ranked by the cosine of ``queries[path]`` with their fused codes, one entry each.
+        """Objects ranked by the cosine of ``queries[codebook_set]`` with their fused codes, one entry each.
 
         Args:
-            queries: codebook path -> (D,) query vector (e.g. the text embedding for that path).
+            queries: codebook set -> (D,) query vector (e.g. the text embedding for that set).
             top_k: at most this many (clamped to the memory's ``max_top_k``).
             min_score: leave out objects scoring below this cosine.
             margin: leave out objects scoring more than this below the best one.
@@ -265,7 +265,7 @@ class ObjectMemory:
         k = self.observations.config.bounded_top_k(top_k)
         t0, t1 = time_window(since_ns, until_ns)
         if not queries:
-            raise ValueError("query needs at least one query vector (path -> vector)")
+            raise ValueError("query needs at least one query vector (codebook set -> vector)")
         if margin is not None and margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
         allowed = np.zeros(256, bool)
@@ -273,16 +273,16 @@ class ObjectMemory:
         allowed[1] = include_gone
         with self._lock:
             scores, ids = [], []
-            for path, q in queries.items():
-                lut = self.codebooks.lookup_table(path, q)
-                idx = self._index.get(path)
+            for codebook_set, q in queries.items():
+                lut = self.codebooks.lookup_table(codebook_set, q)
+                idx = self._index.get(codebook_set)
                 if idx is None or not len(idx):
                     continue
                 if lut.shape[0] != idx.m:
-                    raise ValueError(f"query for path {path!r} has {lut.shape[0]} sub-vectors, objects have {idx.m}")
+                    raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, objects have {idx.m}")
                 qn = float(np.linalg.norm(np.asarray(q, np.float64)))
                 if qn == 0.0:
-                    raise ValueError(f"query for path {path!r} is the zero vector")
+                    raise ValueError(f"query for codebook set {codebook_set!r} is the zero vector")
                 s, rows = scan_topk(idx.codes, lut, idx.inv_norm, idx.status, allowed, idx.last_seen, t0, t1, k,
                                     np.zeros(1, np.int64), np.full(1, idx.n, np.int64))
                 scores.append(s / qn)
@@ -306,18 +306,18 @@ class ObjectMemory:
         if p.frame_id and p.frame_id != frame:
             raise ValueError(f"proposal is in frame {p.frame_id!r}; the memory keeps objects in {frame!r} "
                              "(transform it first: ObjectProposal.transformed)")
-        d = self.codebooks.sub_dim(p.path)
+        d = self.codebooks.sub_dim(p.codebook_set)
         if p.embedding is not None:
             if p.embedding.size % d:
-                raise ValueError(f"embedding dim {p.embedding.size} is not a multiple of {d} (path {p.path!r})")
+                raise ValueError(f"embedding dim {p.embedding.size} is not a multiple of {d} (codebook set {p.codebook_set!r})")
             v = p.embedding / np.linalg.norm(p.embedding)
-            codes = self.codebooks.check_codes(p.path, self.codebooks.quantize(p.path, v)[0])
+            codes = self.codebooks.check_codes(p.codebook_set, self.codebooks.quantize(p.codebook_set, v)[0])
         else:
-            codes = self.codebooks.check_codes(p.path, p.codes)
-            v = self._unit(p.path, codes)
-        idx = self._index.get(p.path)
+            codes = self.codebooks.check_codes(p.codebook_set, p.codes)
+            v = self._unit(p.codebook_set, codes)
+        idx = self._index.get(p.codebook_set)
         if idx is not None and len(idx) and codes.size != idx.m:
-            raise ValueError(f"path {p.path!r} objects have {idx.m} codes, the proposal {codes.size}")
+            raise ValueError(f"codebook set {p.codebook_set!r} objects have {idx.m} codes, the proposal {codes.size}")
         return p, v.astype(np.float32), codes
 
     def _fuse(self, obj: MemoryObject, p: ObjectProposal, v: np.ndarray, fused: np.ndarray):
@@ -342,7 +342,7 @@ class ObjectMemory:
         cap = self.config.max_fusion_weight
         f = min(obj.views, cap) * fused.astype(np.float32) + min(v_views, cap) * v
         f /= max(float(np.linalg.norm(f)), 1e-12)
-        return self.codebooks.quantize(obj.path, f)[0], f
+        return self.codebooks.quantize(obj.codebook_set, f)[0], f
 
     def _seen(self, obj: MemoryObject, p: ObjectProposal) -> dict:
         mods = obj.modalities if p.modality in obj.modalities else obj.modalities + (p.modality,)
@@ -375,10 +375,10 @@ class ObjectMemory:
         with self._lock:
             changed: Dict[int, Tuple[MemoryObject, np.ndarray]] = {}
             empty = self._seen_empty(view) | self._known_ids(not_seen)
-            luts = [self.codebooks.lookup_table(p.path, v) for p, v, _ in prepared]
+            luts = [self.codebooks.lookup_table(p.codebook_set, v) for p, v, _ in prepared]
             pairs = []
             for i, (p, v, _) in enumerate(prepared):
-                idx = self._index.get(p.path)
+                idx = self._index.get(p.codebook_set)
                 if idx is None or not len(idx):
                     continue
                 rows = idx.within(p.position, cfg.gate_distance)
@@ -406,7 +406,7 @@ class ObjectMemory:
                     assigned[i] = oid
                     res.moved.append(oid)
                     continue
-                new.append((i, MemoryObject(0, p.path, codes, p.position, p.size or (0.0, 0.0, 0.0), p.stamp_ns,
+                new.append((i, MemoryObject(0, p.codebook_set, codes, p.position, p.size or (0.0, 0.0, 0.0), p.stamp_ns,
                                             p.stamp_ns, 1, (p.modality,), p.label), v))
             self._count_misses(stamp, empty, changed, res)
             self._merge_reappeared(changed, res)
@@ -419,12 +419,12 @@ class ObjectMemory:
         return res
 
     def _fused(self, obj: MemoryObject) -> np.ndarray:
-        idx = self._index[obj.path]
+        idx = self._index[obj.codebook_set]
         return idx.fused[idx.slot[obj.id]]
 
-    def _matches(self, path: str, lut: np.ndarray, k: int = _REID_CANDIDATES) -> List[Tuple[float, int]]:
-        """The ``k`` best (cosine, object id) of ``path`` for a lookup table, by the exact code-table scan."""
-        idx = self._index.get(path)
+    def _matches(self, codebook_set: str, lut: np.ndarray, k: int = _REID_CANDIDATES) -> List[Tuple[float, int]]:
+        """The ``k`` best (cosine, object id) of ``codebook_set`` for a lookup table, by the exact code-table scan."""
+        idx = self._index.get(codebook_set)
         if idx is None or not len(idx):
             return []
         scores, rows = scan_topk(idx.codes, lut, idx.inv_norm, idx.status, _ALL_STATUSES, idx.last_seen,
@@ -438,7 +438,7 @@ class ObjectMemory:
         """Id of the object this proposal shows moved elsewhere, if any (see module docstring)."""
         cfg = self.config
         best = True
-        for s, oid in self._matches(p.path, lut):
+        for s, oid in self._matches(p.codebook_set, lut):
             if oid in taken:
                 continue
             obj = self._objects[oid]
@@ -470,14 +470,14 @@ class ObjectMemory:
             old, f_old = changed[oid]
             best = None
             for cand in self._objects.values():
-                if (cand.path != old.path or cand.id == oid or cand.id in res.merged or cand.status != PRESENT
+                if (cand.codebook_set != old.codebook_set or cand.id == oid or cand.id in res.merged or cand.status != PRESENT
                         or cand.first_seen_ns <= old.last_seen_ns or cand.id in res.missed):
                     continue
                 young, f_young = changed.get(cand.id, (cand, None))
                 if f_young is None:
                     f_young = self._fused(cand).astype(np.float32)
-                lut = self.codebooks.lookup_table(old.path, f_young)
-                top = next(((s, i) for s, i in self._matches(old.path, lut, 3) if i != cand.id), None)
+                lut = self.codebooks.lookup_table(old.codebook_set, f_young)
+                top = next(((s, i) for s, i in self._matches(old.codebook_set, lut, 3) if i != cand.id), None)
                 if top is not None and top[1] == oid and top[0] >= cfg.moved_similarity \
                         and (best is None or top[0] > best[0]):
                     best = (top[0], young, f_young)
@@ -596,10 +596,10 @@ class ObjectMemory:
         """Store objects as they are (no association; e.g. an imported map); returns their new ids."""
         checked = []
         for o in objs:
-            o = replace(o, codes=self.codebooks.check_codes(o.path, o.codes))
-            idx = self._index.get(o.path)
+            o = replace(o, codes=self.codebooks.check_codes(o.codebook_set, o.codes))
+            idx = self._index.get(o.codebook_set)
             if idx is not None and len(idx) and o.codes.size != idx.m:
-                raise ValueError(f"path {o.path!r} objects have {idx.m} codes, object {o.id} has {o.codes.size}")
+                raise ValueError(f"codebook set {o.codebook_set!r} objects have {idx.m} codes, object {o.id} has {o.codes.size}")
             checked.append((0, o, None))
         if not checked:
             return []

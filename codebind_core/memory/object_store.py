@@ -18,7 +18,7 @@ from .store import ObservationStore
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL,
+    codebook_set TEXT NOT NULL,
     codes BLOB NOT NULL,
     label TEXT NOT NULL,
     px REAL NOT NULL, py REAL NOT NULL, pz REAL NOT NULL,
@@ -40,13 +40,13 @@ CREATE TABLE IF NOT EXISTS object_merges (
 );
 """
 
-_FIELDS = ("path, codes, label, px, py, pz, sx, sy, sz, first_ns, last_ns, views, modalities, status, misses, "
+_FIELDS = ("codebook_set, codes, label, px, py, pz, sx, sy, sz, first_ns, last_ns, views, modalities, status, misses, "
            "moves, qx, qy, qz, moved_ns, weight")
 
 
 def _row(o: MemoryObject) -> tuple:
     prev = o.previous_position or (None, None, None)
-    return (o.path, np.asarray(o.codes, np.uint16).tobytes(), o.label, *map(float, o.position),
+    return (o.codebook_set, np.asarray(o.codes, np.uint16).tobytes(), o.label, *map(float, o.position),
             *map(float, o.extent), int(o.first_seen_ns), int(o.last_seen_ns), int(o.views),
             json.dumps(list(o.modalities)), o.status, int(o.misses), int(o.moves), *prev, o.moved_ns, float(o.weight))
 
@@ -97,7 +97,7 @@ class ObjectTable:
                     raise ValueError
                 prev = None if r[17] is None else (float(r[17]), float(r[18]), float(r[19]))
                 good.append(MemoryObject(
-                    id=int(r[0]), path=r[1], codes=np.frombuffer(blob, np.uint16).copy(), label=r[3],
+                    id=int(r[0]), codebook_set=r[1], codes=np.frombuffer(blob, np.uint16).copy(), label=r[3],
                     position=(float(r[4]), float(r[5]), float(r[6])), extent=(float(r[7]), float(r[8]), float(r[9])),
                     first_seen_ns=int(r[10]), last_seen_ns=int(r[11]), views=int(r[12]),
                     modalities=tuple(json.loads(r[13])), status=r[14], misses=int(r[15]), moves=int(r[16]),

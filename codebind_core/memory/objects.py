@@ -1,7 +1,7 @@
 """What the object memory takes and gives: a proposal, a persistent object, a ranked object hit.
 
 A *proposal* is one sighting of something in one frame: its embedding (float vector or shared
-codes of a codebook path), 3-D centre and extent in the fixed frame, stamp, modality and source.
+codes of a codebook set), 3-D centre and extent in the fixed frame, stamp, modality and source.
 An *object* is what the memory keeps of many sightings of the same physical thing: fused codes,
 fused position and extent, first / last seen, number of views, observing modalities, and whether
 its place was seen empty (``gone``) or it was re-found elsewhere (``moves``, ``previous_position``).
@@ -24,10 +24,10 @@ class ObjectProposal:
     """One sighting of an object (e.g. a localisation proposal), in ``frame_id``.
 
     Give the embedding as ``embedding`` (D,) float (fused exactly, then quantized) or as ``codes``
-    (m,) of ``path``'s shared codebook.
+    (m,) of ``codebook_set``'s shared codebook.
     """
 
-    path: str
+    codebook_set: str
     stamp_ns: int
     position: Vec3
     codes: Optional[np.ndarray] = None
@@ -39,8 +39,8 @@ class ObjectProposal:
     frame_id: str = ""
 
     def validated(self) -> "ObjectProposal":
-        if not isinstance(self.path, str) or not self.path:
-            raise ValueError("proposal path must be a non-empty string")
+        if not isinstance(self.codebook_set, str) or not self.codebook_set:
+            raise ValueError("proposal codebook_set must be a non-empty string")
         if not isinstance(self.modality, str) or not self.modality:
             raise ValueError("proposal modality must be a non-empty string")
         if int(self.stamp_ns) < 0:
@@ -75,7 +75,7 @@ class MemoryObject:
     """A persistent object of the memory; positions in the memory's fixed frame, stamps in ns."""
 
     id: int
-    path: str
+    codebook_set: str
     codes: np.ndarray
     position: Vec3
     extent: Vec3
@@ -96,7 +96,7 @@ class MemoryObject:
         return 0.5 * float(max(self.extent))
 
     def to_dict(self) -> dict:
-        return {"id": int(self.id), "label": self.label, "path": self.path, "status": self.status,
+        return {"id": int(self.id), "label": self.label, "codebook_set": self.codebook_set, "status": self.status,
                 "position": [float(v) for v in self.position], "extent": [float(v) for v in self.extent],
                 "first_seen_ns": int(self.first_seen_ns), "last_seen_ns": int(self.last_seen_ns),
                 "views": int(self.views), "modalities": list(self.modalities), "misses": int(self.misses),
@@ -116,7 +116,7 @@ class MemoryObject:
             if codes.ndim != 1 or codes.size == 0 or not np.issubdtype(codes.dtype, np.integer):
                 raise ValueError("codes must be a non-empty list of integers")
             prev = d.get("previous_position")
-            obj = cls(int(d["id"]), str(d["path"]), codes.astype(np.int64),
+            obj = cls(int(d["id"]), str(d["codebook_set"]), codes.astype(np.int64),
                       _finite_tuple("position", d["position"], 3), _finite_tuple("extent", d["extent"], 3),
                       int(d["first_seen_ns"]), int(d["last_seen_ns"]), int(d["views"]),
                       tuple(str(m) for m in d.get("modalities", ())), str(d.get("label", "")), status,

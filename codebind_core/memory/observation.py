@@ -31,7 +31,7 @@ class Observation:
 
     Attributes:
         modality: sensor modality that produced it ("camera", "depth", "audio", ...).
-        path: codebook set that decodes ``codes`` (paper §3.4).
+        codebook_set: codebook set that decodes ``codes`` (paper §3.4).
         codes: (m,) shared-codebook index per sub-vector of the shared embedding.
         stamp_ns: time of the sensor data, nanoseconds.
         frame_id: frame of ``position`` and ``size``.
@@ -42,7 +42,7 @@ class Observation:
     """
 
     modality: str
-    path: str
+    codebook_set: str
     codes: np.ndarray
     stamp_ns: int
     frame_id: str = ""
@@ -56,8 +56,8 @@ class Observation:
         """A checked copy (ValueError naming the problem otherwise)."""
         if not isinstance(self.modality, str) or not self.modality:
             raise ValueError("observation modality must be a non-empty string")
-        if not isinstance(self.path, str) or not self.path:
-            raise ValueError("observation path must be a non-empty string")
+        if not isinstance(self.codebook_set, str) or not self.codebook_set:
+            raise ValueError("observation codebook_set must be a non-empty string")
         stamp = int(self.stamp_ns)
         if stamp < 0:
             raise ValueError(f"observation stamp must be >= 0 ns, got {stamp}")
@@ -73,7 +73,7 @@ class Observation:
             spec = None
         if spec is not None and (not np.issubdtype(spec.dtype, np.integer) or spec.min() < 0 or spec.max() > 65535):
             raise ValueError("specific_codes must be integers in [0, 65535]")
-        return Observation(self.modality, self.path, codes, stamp, str(self.frame_id),
+        return Observation(self.modality, self.codebook_set, codes, stamp, str(self.frame_id),
                            _finite_tuple("position", self.position, 3), size, box,
                            None if spec is None else spec.astype(np.uint16), str(self.model_id))
 

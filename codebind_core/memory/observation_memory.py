@@ -2,7 +2,7 @@
 
 Each observation's shared embedding is kept only as its m codebook indices (uint16 per
 sub-vector: 16x smaller than float32 for d* = 8). A query vector q is turned into one lookup table
-per codebook path, LUT[h, k] = <q_h, e_k> (m x K), and every stored row scores
+per codebook set, LUT[h, k] = <q_h, e_k> (m x K), and every stored row scores
 sum_h LUT[h, codes[h]] / (||q|| ||x||): exactly the cosine of q with the decoded quantized vector x,
 the vectors the model aligns (paper Eq. 1 uses quantized embeddings, §3.3). See kernels.py.
 """
@@ -20,9 +20,9 @@ from .codebooks import CodebookMismatchError, CodebookSet
 from .config import MemoryConfig, time_window
 from .ivf import CoarseIndex, kmeans
 from .kernels import scan_topk
-from .mirror import PathMirror
+from .mirror import ObservationMirror
 from .observation import Observation, SearchHit
-from .store import SCHEMA_VERSION, DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
+from .store import DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
 
 _MAX_MODALITIES = 256
 
@@ -42,7 +42,7 @@ class ObservationMemory:
         self.codebooks = codebooks
         self._lock = threading.RLock()
         self._store = ObservationStore(db_path, self.config.synchronous)
-        self._mirrors: Dict[str, PathMirror] = {}
+        self._mirrors: Dict[str, ObservationMirror] = {}
         self._coarse: Dict[str, CoarseIndex] = {}
         self._modality_ids: Dict[str, int] = {}
         self._count = 0
@@ -92,8 +92,8 @@ class ObservationMemory:
         return list(self._modality_ids)
 
     @property
-    def paths(self) -> List[str]:
-        """Codebook paths that have stored observations."""
+    def codebook_sets(self) -> List[str]:
+        """Codebook sets that have stored observations."""
         return [p for p, m in self._mirrors.items() if len(m)]
 
     def _check_codebooks(self) -> None:
@@ -105,24 +105,23 @@ class ObservationMemory:
             return
         if stored.decode() == new:
             return
-        old_paths = json.loads(st.get_meta("codebook_paths") or b"[]")
+        old_sets = json.loads(st.get_meta("codebook_sets") or b"[]")
         if self.config.on_codebook_mismatch == "error":
             raise CodebookMismatchError(
                 f"memory database {st.path} was written with other codebooks (fingerprint "
-                f"{stored.decode()[:12]}, paths {old_paths}) than the model's ({new[:12]}, paths "
-                f"{sorted(self.codebooks.paths)}); use on_codebook_mismatch='reindex' to re-quantize "
+                f"{stored.decode()[:12]}, codebook sets {old_sets}) than the model's ({new[:12]}, codebook sets "
+                f"{sorted(self.codebooks.codebook_sets)}); use on_codebook_mismatch='reindex' to re-quantize "
                 f"the stored codes, or another database file")
-        old = CodebookSet({p: blob_to_array(st.get_meta(f"codebook:{p}")) for p in old_paths})
+        old = CodebookSet({p: blob_to_array(st.get_meta(f"codebook:{p}")) for p in old_sets})
         self._reindex(old)
 
     def _write_codebooks(self) -> None:
         st = self._store
         st.begin()
         try:
-            st.set_meta("schema_version", SCHEMA_VERSION.encode())
             st.set_meta("codebooks_fingerprint", self.codebooks.fingerprint().encode())
-            st.set_meta("codebook_paths", json.dumps(sorted(self.codebooks.paths)).encode())
-            for p in self.codebooks.paths:
+            st.set_meta("codebook_sets", json.dumps(sorted(self.codebooks.codebook_sets)).encode())
+            for p in self.codebooks.codebook_sets:
                 st.set_meta(f"codebook:{p}", array_to_blob(self.codebooks.book(p)))
             st.commit()
         except Exception:
@@ -131,23 +130,23 @@ class ObservationMemory:
 
     def _reindex(self, old: CodebookSet) -> None:
         """Decode stored codes with the old codebooks, re-quantize with the new ones (nearest
-        codevector by cosine); observations of paths the new model lacks are deleted."""
+        codevector by cosine); observations of codebook sets the new model lacks are deleted."""
         st = self._store
-        new_paths = set(self.codebooks.paths)
+        new_sets = set(self.codebooks.codebook_sets)
         updates: Dict[str, List] = {}
-        for ids, paths, _, _, blobs, _ in st.scan():
-            for i, p, b in zip(ids, paths, blobs):
+        for ids, sets, _, _, blobs, _ in st.scan():
+            for i, p, b in zip(ids, sets, blobs):
                 updates.setdefault(p, []).append((i, b))
         st.begin()
         try:
             for p, rows in updates.items():
-                ok = p in new_paths and p in old.books
+                ok = p in new_sets and p in old.books
                 if ok:
                     codes = np.stack([np.frombuffer(b, np.uint16) for _, b in rows])
                     decoded = old.decode(p, codes)
                     ok = decoded.shape[1] % self.codebooks.sub_dim(p) == 0
                 if not ok:
-                    self.dropped_on_reindex += st.delete_path(p)
+                    self.dropped_on_reindex += st.delete_codebook_set(p)
                     continue
                 st.update_codes(np.asarray([i for i, _ in rows]), self.codebooks.quantize(p, decoded))
                 self.reindexed += len(rows)
@@ -164,11 +163,11 @@ class ObservationMemory:
         """Rebuild the in-memory mirror (and coarse cells) from the database."""
         for mod in json.loads(self._store.get_meta("modalities") or b"[]"):
             self._modality_id(mod, persist=False)
-        for ids, paths, mods, stamps, blobs, cells in self._store.scan():
-            good = self._readable_rows(ids, paths, blobs)
-            paths_arr = np.asarray(paths)
-            for p in np.unique(paths_arr):
-                sel = np.flatnonzero((paths_arr == p) & good)
+        for ids, sets, mods, stamps, blobs, cells in self._store.scan():
+            good = self._readable_rows(ids, sets, blobs)
+            sets_arr = np.asarray(sets)
+            for p in np.unique(sets_arr):
+                sel = np.flatnonzero((sets_arr == p) & good)
                 if not sel.size:
                     continue
                 codes = np.stack([np.frombuffer(blobs[i], np.uint16) for i in sel])
@@ -190,13 +189,13 @@ class ObservationMemory:
             if blob is not None:
                 self._attach_coarse(p, CoarseIndex(blob_to_array(blob), self._mirrors[p].m))
 
-    def _readable_rows(self, ids, paths, blobs) -> np.ndarray:
-        """Mask of the rows whose codes fit their path's codebook; the others' ids go to
+    def _readable_rows(self, ids, sets, blobs) -> np.ndarray:
+        """Mask of the rows whose codes fit their codebook set's codebook; the others' ids go to
         ``damaged_rows``."""
         good = np.ones(ids.size, bool)
-        for i, (p, b) in enumerate(zip(paths, blobs)):
+        for i, (p, b) in enumerate(zip(sets, blobs)):
             try:
-                if not isinstance(b, bytes) or len(b) % 2 or p not in self.codebooks.paths:
+                if not isinstance(b, bytes) or len(b) % 2 or p not in self.codebooks.books:
                     raise ValueError
                 self.codebooks.check_codes(p, np.frombuffer(b, np.uint16))
             except ValueError:
@@ -215,15 +214,15 @@ class ObservationMemory:
                 self._store.set_meta("modalities", json.dumps(list(self._modality_ids)).encode())
         return mid
 
-    def _append_mirror(self, path, codes, ids, stamps, mod_ids, cells) -> None:
-        mirror = self._mirrors.get(path)
+    def _append_mirror(self, codebook_set, codes, ids, stamps, mod_ids, cells) -> None:
+        mirror = self._mirrors.get(codebook_set)
         if mirror is None or (len(mirror) == 0 and mirror.m != codes.shape[1]):
-            mirror = self._mirrors[path] = PathMirror(codes.shape[1], capacity=max(1024, codes.shape[0]))
+            mirror = self._mirrors[codebook_set] = ObservationMirror(codes.shape[1], capacity=max(1024, codes.shape[0]))
         if codes.shape[1] != mirror.m:
-            raise ValueError(f"path {path!r} stores {mirror.m} codes per observation, got {codes.shape[1]}")
-        inv = self.codebooks.inverse_norms(path, codes)
+            raise ValueError(f"codebook set {codebook_set!r} stores {mirror.m} codes per observation, got {codes.shape[1]}")
+        inv = self.codebooks.inverse_norms(codebook_set, codes)
         mirror.append(codes, ids, stamps, mod_ids, inv, cells)
-        coarse = self._coarse.get(path)
+        coarse = self._coarse.get(codebook_set)
         if coarse is not None:
             coarse.add(cells, codes, {"ids": ids, "stamps": stamps, "mod_ids": mod_ids, "inv_norm": inv})
 
@@ -238,13 +237,13 @@ class ObservationMemory:
             return []
         checked = [o.validated() for o in observations]
         for o in checked:
-            o.codes = self.codebooks.check_codes(o.path, o.codes)
-            m = self._mirrors.get(o.path)
+            o.codes = self.codebooks.check_codes(o.codebook_set, o.codes)
+            m = self._mirrors.get(o.codebook_set)
             if m is not None and len(m) and o.codes.size != m.m:
-                raise ValueError(f"path {o.path!r} stores {m.m} codes per observation, got {o.codes.size}")
+                raise ValueError(f"codebook set {o.codebook_set!r} stores {m.m} codes per observation, got {o.codes.size}")
         with self._lock:
             cells = [-1] * len(checked)
-            for p, idx in _group(checked, lambda o: o.path).items():
+            for p, idx in _group(checked, lambda o: o.codebook_set).items():
                 coarse = self._coarse.get(p)
                 if coarse is not None:
                     codes = np.stack([checked[i].codes for i in idx])
@@ -263,7 +262,7 @@ class ObservationMemory:
             except Exception:
                 st.rollback()
                 raise
-            for p, idx in _group(checked, lambda o: o.path).items():
+            for p, idx in _group(checked, lambda o: o.codebook_set).items():
                 self._append_mirror(
                     p, np.stack([checked[i].codes for i in idx]), np.asarray([ids[i] for i in idx], np.int64),
                     np.asarray([checked[i].stamp_ns for i in idx], np.int64),
@@ -274,52 +273,52 @@ class ObservationMemory:
                 for coarse in self._coarse.values():
                     coarse.evict_through(cut)
             if self.config.index == "ivf":
-                for p in {o.path for o in checked}:
+                for p in {o.codebook_set for o in checked}:
                     if p not in self._coarse and len(self._mirrors[p]) >= self.config.ivf_min_observations:
                         self.train_coarse(p)
             return ids
 
-    def train_coarse(self, path: str, seed: int = 0) -> None:
-        """(Re)train the coarse cells of a path on a sample of its observations (k-means on the
+    def train_coarse(self, codebook_set: str, seed: int = 0) -> None:
+        """(Re)train the coarse cells of a codebook set on a sample of its observations (k-means on the
         decoded vectors), assign every row and persist the cells."""
         with self._lock:
-            mirror = self._mirrors.get(path)
+            mirror = self._mirrors.get(codebook_set)
             if mirror is None or not len(mirror):
-                raise ValueError(f"no observations of path {path!r} to train coarse cells on")
+                raise ValueError(f"no observations of codebook set {codebook_set!r} to train coarse cells on")
             rows = np.arange(mirror.start, mirror.end)
             rng = np.random.default_rng(seed)
             nlist = self.config.nlist_for(rows.size)
             sample = rows if rows.size <= self.config.ivf_train_sample else \
                 np.sort(rng.choice(rows, self.config.ivf_train_sample, replace=False))
-            coarse = CoarseIndex(kmeans(self.codebooks.decode(path, mirror.codes[sample]), nlist, seed=seed), mirror.m)
+            coarse = CoarseIndex(kmeans(self.codebooks.decode(codebook_set, mirror.codes[sample]), nlist, seed=seed), mirror.m)
             cells = np.empty(rows.size, np.int32)
             for a in range(0, rows.size, 65536):
                 part = rows[a: a + 65536]
-                cells[a: a + 65536] = coarse.assign(self.codebooks.decode(path, mirror.codes[part]))
+                cells[a: a + 65536] = coarse.assign(self.codebooks.decode(codebook_set, mirror.codes[part]))
             st = self._store
             st.begin()
             try:
                 st.update_cells(mirror.col("ids")[rows], cells)
-                st.set_meta(f"ivf:{path}", array_to_blob(coarse.centroids))
+                st.set_meta(f"ivf:{codebook_set}", array_to_blob(coarse.centroids))
                 st.commit()
             except Exception:
                 st.rollback()
                 raise
             mirror.col("cells")[rows] = cells
-            self._attach_coarse(path, coarse)
+            self._attach_coarse(codebook_set, coarse)
 
-    def _attach_coarse(self, path: str, coarse: CoarseIndex) -> None:
-        """Fill a coarse index with the path's live rows (assigning rows stored without a cell)."""
-        mirror = self._mirrors[path]
+    def _attach_coarse(self, codebook_set: str, coarse: CoarseIndex) -> None:
+        """Fill a coarse index with the codebook set's live rows (assigning rows stored without a cell)."""
+        mirror = self._mirrors[codebook_set]
         rows = np.arange(mirror.start, mirror.end)
         cells = mirror.col("cells")
         missing = rows[cells[rows] < 0]
         if missing.size:
-            cells[missing] = coarse.assign(self.codebooks.decode(path, mirror.codes[missing]))
+            cells[missing] = coarse.assign(self.codebooks.decode(codebook_set, mirror.codes[missing]))
         if cells[rows].max(initial=-1) >= coarse.nlist:
-            raise ValueError(f"stored cell ids of path {path!r} exceed the coarse index ({coarse.nlist} cells)")
+            raise ValueError(f"stored cell ids of codebook set {codebook_set!r} exceed the coarse index ({coarse.nlist} cells)")
         coarse.add(cells[rows], mirror.codes[rows], {k: mirror.col(k)[rows] for k in ("ids", "stamps", "mod_ids", "inv_norm")})
-        self._coarse[path] = coarse
+        self._coarse[codebook_set] = coarse
 
     # ---- reading -----------------------------------------------------------------------------
     def search(self, queries: Mapping[str, np.ndarray], top_k: int = 10,
@@ -328,8 +327,8 @@ class ObservationMemory:
         """Rank stored observations by cosine to the query.
 
         Args:
-            queries: codebook path -> (D,) query vector for that path (e.g. the text embedding
-                computed with that path); paths without observations are skipped.
+            queries: codebook set -> (D,) query vector for that set (e.g. the text embedding
+                computed with that set); sets without observations are skipped.
             top_k: results wanted (clamped to ``max_top_k``).
             modalities: only these modalities (None: all).
             since_ns, until_ns: inclusive time window on the observation stamps.
@@ -338,7 +337,7 @@ class ObservationMemory:
         k = self.config.bounded_top_k(top_k)
         t0, t1 = time_window(since_ns, until_ns)
         if not queries:
-            raise ValueError("search needs at least one query vector (path -> vector)")
+            raise ValueError("search needs at least one query vector (codebook set -> vector)")
         with self._lock:
             allowed = np.zeros(_MAX_MODALITIES, bool)
             if modalities is None:
@@ -349,17 +348,17 @@ class ObservationMemory:
                     if mid is not None:
                         allowed[mid] = True
             all_scores, all_ids = [], []
-            for path, q in queries.items():
-                lut = self.codebooks.lookup_table(path, q)
-                mirror = self._mirrors.get(path)
+            for codebook_set, q in queries.items():
+                lut = self.codebooks.lookup_table(codebook_set, q)
+                mirror = self._mirrors.get(codebook_set)
                 if mirror is None or not len(mirror):
                     continue
                 if lut.shape[0] != mirror.m:
-                    raise ValueError(f"query for path {path!r} has {lut.shape[0]} sub-vectors, stored codes have {mirror.m}")
+                    raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, stored codes have {mirror.m}")
                 qn = float(np.linalg.norm(np.asarray(q, np.float64)))
                 if qn == 0.0:
-                    raise ValueError(f"query for path {path!r} is the zero vector")
-                scores, ids = self._scan_path(path, mirror, lut, np.asarray(q, np.float32), allowed, t0, t1, k, exact)
+                    raise ValueError(f"query for codebook set {codebook_set!r} is the zero vector")
+                scores, ids = self._scan_set(codebook_set, mirror, lut, np.asarray(q, np.float32), allowed, t0, t1, k, exact)
                 all_scores.append(scores / qn)
                 all_ids.append(ids)
             if not all_scores:
@@ -370,9 +369,9 @@ class ObservationMemory:
             found = self._store.fetch(ids[order])
             return [SearchHit(int(ids[i]), float(scores[i]), found[int(ids[i])]) for i in order]
 
-    def _scan_path(self, path, mirror, lut, q, allowed, t0, t1, k, exact):
-        """(scores, ids) of the path's best k rows: coarse cells when allowed, else every row."""
-        coarse = self._coarse.get(path)
+    def _scan_set(self, codebook_set, mirror, lut, q, allowed, t0, t1, k, exact):
+        """(scores, ids) of the codebook set's best k rows: coarse cells when allowed, else every row."""
+        coarse = self._coarse.get(codebook_set)
         if coarse is not None and not exact and self.config.index == "ivf" and self.config.ivf_nprobe < coarse.nlist:
             lo, hi = coarse.probe(q, self.config.ivf_nprobe)
             c = coarse.cols

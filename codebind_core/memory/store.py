@@ -7,6 +7,8 @@ the rows acknowledged since the last checkpoint are gone and SQLite opens the re
 The store marks the database file itself while it is open (meta key ``open_by``, checkpointed at
 once) and unmarks it when it closes, after a final checkpoint; a marked file without its ``-wal``
 is reported in :attr:`ObservationStore.lost_wal`.
+
+Opening brings an older file to the current schema in place (:mod:`.schema`) and refuses a newer one.
 """
 from __future__ import annotations
 
@@ -24,15 +26,14 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .observation import Observation
+from .schema import upgrade
 
-SCHEMA_VERSION = "1"
-
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS observations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     modality TEXT NOT NULL,
-    path TEXT NOT NULL,
+    codebook_set TEXT NOT NULL,
     stamp_ns INTEGER NOT NULL,
     frame_id TEXT NOT NULL,
     px REAL, py REAL, pz REAL,
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS observations (
 );
 """
 
-_COLUMNS = ("id, modality, path, stamp_ns, frame_id, px, py, pz, sx, sy, sz, "
+_COLUMNS = ("id, modality, codebook_set, stamp_ns, frame_id, px, py, pz, sx, sy, sz, "
             "bx0, by0, bx1, by1, codes, specific_codes, model_id")
 
 
@@ -175,6 +176,8 @@ class ObservationStore:
                     f"memory database {db_path} is damaged (SQLite integrity_check: "
                     f"{'; '.join(problems[:5])}{' ...' if len(problems) > 5 else ''}); move it aside "
                     f"(or restore a backup) to start")
+            self.conn.executescript(_META)
+            self.schema_found = upgrade(self.conn, str(db_path))  # the version the file had (None: new)
             self.conn.executescript(_SCHEMA)
             if not in_memory:
                 self._mark_open(wal_existed)
@@ -262,10 +265,10 @@ class ObservationStore:
         cur = self.conn.cursor()
         for o, cell in zip(obs, cells):
             cur.execute(
-                "INSERT INTO observations (modality, path, stamp_ns, frame_id, px, py, pz, sx, sy, sz, "
+                "INSERT INTO observations (modality, codebook_set, stamp_ns, frame_id, px, py, pz, sx, sy, sz, "
                 "bx0, by0, bx1, by1, codes, specific_codes, model_id, cell) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (o.modality, o.path, int(o.stamp_ns), o.frame_id, *_opt(o.position, 3), *_opt(o.size, 3),
+                (o.modality, o.codebook_set, int(o.stamp_ns), o.frame_id, *_opt(o.position, 3), *_opt(o.size, 3),
                  *_opt(o.box, 4), np.asarray(o.codes, np.uint16).tobytes(),
                  None if o.specific_codes is None else np.asarray(o.specific_codes, np.uint16).tobytes(),
                  o.model_id, cell))
@@ -283,19 +286,20 @@ class ObservationStore:
     def delete_through(self, max_id: int) -> int:
         return self.conn.execute("DELETE FROM observations WHERE id <= ?", (int(max_id),)).rowcount
 
-    def delete_path(self, path: str) -> int:
-        return self.conn.execute("DELETE FROM observations WHERE path = ?", (path,)).rowcount
+    def delete_codebook_set(self, codebook_set: str) -> int:
+        return self.conn.execute("DELETE FROM observations WHERE codebook_set = ?", (codebook_set,)).rowcount
 
     def scan(self, chunk: int = 65536) -> Iterator[Tuple[np.ndarray, List[str], List[str], np.ndarray, List[bytes],
                                                          np.ndarray]]:
-        """All rows in id order, in chunks: (ids, paths, modalities, stamps, code blobs, cells)."""
-        cur = self.conn.execute("SELECT id, path, modality, stamp_ns, codes, cell FROM observations ORDER BY id")
+        """All rows in id order, in chunks: (ids, codebook sets, modalities, stamps, code blobs, cells)."""
+        cur = self.conn.execute("SELECT id, codebook_set, modality, stamp_ns, codes, cell FROM observations "
+                                "ORDER BY id")
         while True:
             rows = cur.fetchmany(chunk)
             if not rows:
                 return
-            ids, paths, mods, stamps, blobs, cells = zip(*rows)
-            yield (np.asarray(ids, np.int64), list(paths), list(mods), np.asarray(stamps, np.int64),
+            ids, sets, mods, stamps, blobs, cells = zip(*rows)
+            yield (np.asarray(ids, np.int64), list(sets), list(mods), np.asarray(stamps, np.int64),
                    list(blobs), np.asarray([-1 if c is None else c for c in cells], np.int32))
 
     def fetch(self, ids: Sequence[int]) -> Dict[int, Observation]:

@@ -1,4 +1,8 @@
-"""codebind_core Embedding <-> codebind_ros/Embedding message."""
+"""codebind_core Embedding <-> codebind_ros/Embedding message.
+
+The message names the codebook set (paper §3.4) ``path``, its wire name; this module is the one
+place that maps it to and from ``codebook_set``, the name everywhere else.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ def to_msg(embedding, index: int, header, modality: str, model_id: str) -> Embed
     msg.header = header
     msg.modality = modality
     msg.model_id = model_id
-    msg.path = embedding.codebook_set  # the message field keeps its wire name
+    msg.path = embedding.codebook_set  # the wire name of the codebook set
     msg.shared = _floats(embedding.shared[index])
     if embedding.specific is not None:
         msg.specific = _floats(embedding.specific[index])
@@ -42,8 +46,9 @@ def to_msg(embedding, index: int, header, modality: str, model_id: str) -> Embed
 
 @dataclass(frozen=True)
 class EmbeddingArrays:
-    """The numeric content of an Embedding message."""
+    """The content of an Embedding message besides its header, modality and model id."""
 
+    codebook_set: str                    # the message's ``path``
     shared: np.ndarray                   # (D,) float32
     specific: Optional[np.ndarray]       # (Ds,) float32 or None
     codes: np.ndarray                    # (m,) uint16
@@ -57,6 +62,6 @@ def from_msg(msg: EmbeddingMsg) -> EmbeddingArrays:
         raise ValueError("embedding message has an empty shared part")
     specific = np.asarray(msg.specific, dtype=np.float32)
     spec_codes = np.asarray(msg.specific_codes, dtype=np.uint16)
-    return EmbeddingArrays(shared, specific if specific.size else None,
+    return EmbeddingArrays(msg.path, shared, specific if specific.size else None,
                            np.asarray(msg.codes, dtype=np.uint16),
                            spec_codes if spec_codes.size else None)

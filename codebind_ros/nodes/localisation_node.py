@@ -138,13 +138,13 @@ class LocalisationNode(Node):
 
     def _on_query_embedding(self, msg: EmbeddingMsg) -> None:
         try:
-            vec = embedding_msg.from_msg(msg).shared  # ValueError when the shared part is empty
+            arrays = embedding_msg.from_msg(msg)  # ValueError when the shared part is empty
         except ValueError:
-            vec = None
-        if vec is None or not np.isfinite(vec).all() or not np.any(vec):
+            arrays = None
+        if arrays is None or not np.isfinite(arrays.shared).all() or not np.any(arrays.shared):
             self._drop(f"query embedding ({msg.modality}) is empty, zero or not finite")
             return
-        query = Query(msg.modality, msg.path, vec, stamp_ns=stamp_to_ns(msg.header.stamp))
+        query = Query(msg.modality, arrays.codebook_set, arrays.shared, stamp_ns=stamp_to_ns(msg.header.stamp))
         with self._queries_lock:
             self._queries[msg.modality] = (query, time.monotonic())
 
@@ -201,7 +201,7 @@ class LocalisationNode(Node):
         if not keep:
             return
         with self._model_lock:
-            emb = self.localiser.embeddings(frame, "image", self.localiser.default_path)
+            emb = self.localiser.embeddings(frame, "image", self.localiser.default_codebook_set)
         proposals = []
         for i in keep:
             geo = self._localization(frame, Match(0.0, i, frame.proposals[i]))

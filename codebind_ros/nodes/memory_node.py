@@ -6,7 +6,7 @@ Stored: every sensor's Embedding (at most one per ``min_period`` per modality, n
 and, from the localisation node, every object proposal with its 3-D centre and 2-D box (one
 ProposalArray per frame: embedding and geometry of each proposal travel together). Each
 observation keeps only its shared codebook indices (codebind_core.memory: uint16 per
-sub-vector); a QueryText request embeds the text with the model for every stored codebook path
+sub-vector); a QueryText request embeds the text with the model for every stored codebook set
 and ranks observations by lookup-table search over the model's codebooks.
 
 World frame and objects: a proposal frame waits (at most ``transform_wait``) for the sensor pose
@@ -87,10 +87,10 @@ def default_db_path(model_id: str, codebooks: CodebookSet) -> str:
     return f"~/.ros/codebind/memory_{_file_name(model_id)}-{codebooks.fingerprint()[:12]}.db"
 
 
-def text_queries(model, text: str, paths) -> Dict[str, np.ndarray]:
-    """The text's shared embedding for each codebook path (path -> (D,) float32)."""
+def text_queries(model, text: str, codebook_sets) -> Dict[str, np.ndarray]:
+    """The text's shared embedding for each codebook set (set -> (D,) float32)."""
     with torch.no_grad():
-        return {p: model.encode_text([text], codebook_set=p).shared[0].float().cpu().numpy() for p in paths}
+        return {s: model.encode_text([text], codebook_set=s).shared[0].float().cpu().numpy() for s in codebook_sets}
 
 
 def dedupe(hits, distance: float):
@@ -108,7 +108,7 @@ def dedupe(hits, distance: float):
                 continue
             places.append((obs.frame_id, p))
         else:
-            view = (obs.modality, obs.path, np.asarray(obs.codes, np.uint16).tobytes())
+            view = (obs.modality, obs.codebook_set, np.asarray(obs.codes, np.uint16).tobytes())
             if view in views:
                 continue
             views.add(view)
@@ -218,10 +218,10 @@ class MemoryNode(Node):
         if self.params.check_model_id and msg.model_id != self.model_id:
             raise ValueError(f"embedding of model {msg.model_id!r}; this memory uses {self.model_id!r}")
         arrays = embedding_msg.from_msg(msg)
-        obs = Observation(msg.modality, msg.path, arrays.codes, stamp_ns, frame_id,
+        obs = Observation(msg.modality, arrays.codebook_set, arrays.codes, stamp_ns, frame_id,
                           specific_codes=arrays.specific_codes, model_id=msg.model_id, **where)
         obs = obs.validated()
-        self.memory.codebooks.check_codes(obs.path, obs.codes)
+        self.memory.codebooks.check_codes(obs.codebook_set, obs.codes)
         return obs
 
     def _queue(self, observations: List[Observation], received: float) -> None:
@@ -301,7 +301,7 @@ class MemoryNode(Node):
                 obs = self._observation(emb, stamp, self.params.fixed_frame if fixed else frame, **where)
                 observations.append(obs)
                 if self.objects is not None and geo.has_position:
-                    proposals.append(ObjectProposal(obs.path, stamp, obs.position, size=obs.size,
+                    proposals.append(ObjectProposal(obs.codebook_set, stamp, obs.position, size=obs.size,
                                                     embedding=embedding_msg.from_msg(emb).shared,
                                                     modality=obs.modality, source="localisation",
                                                     frame_id=self.params.fixed_frame))
@@ -399,10 +399,10 @@ class MemoryNode(Node):
         results within ``dedupe_distance`` of a better one (same frame) are skipped."""
         text, _ = self.config.bounded_query(text, 1)
         k = min(self.config.bounded_top_k(top_k), self.params.max_top_k)
-        paths = self.memory.paths
-        if not paths:
+        sets = self.memory.codebook_sets
+        if not sets:
             return []
-        queries = text_queries(self.model, text, paths)
+        queries = text_queries(self.model, text, sets)
         fetch = k * _OVERFETCH if self.params.dedupe_distance > 0 else k
         while True:  # widen the search until k distinct places are found (or nothing is left)
             hits = self.memory.search(queries, top_k=fetch, modalities=[modality] if modality else None,
@@ -418,11 +418,11 @@ class MemoryNode(Node):
         ``query_min_score`` and ``query_margin``; ValueError on bad input."""
         text, _ = self.config.bounded_query(text, 1)
         k = min(self.config.bounded_top_k(top_k), self.params.max_top_k)
-        paths = self.memory.paths
-        if not paths or not len(self.objects):
+        sets = self.memory.codebook_sets
+        if not sets or not len(self.objects):
             return []
         p = self.params
-        hits = self.objects.query(text_queries(self.model, text, paths), top_k=_MAX_FETCH if modality else k,
+        hits = self.objects.query(text_queries(self.model, text, sets), top_k=_MAX_FETCH if modality else k,
                                   min_score=p.query_min_score if p.query_min_score > -1 else None,
                                   margin=p.query_margin if p.query_margin >= 0 else None,
                                   include_gone=include_gone, since_ns=since_ns, until_ns=until_ns)
@@ -435,8 +435,8 @@ class MemoryNode(Node):
         first forward) now, before the sensors keep the CPU busy: the first query is then as fast
         as any other."""
         warm_up_kernels()
-        if self.memory.paths:
-            text_queries(self.model, "a photo of an object.", self.memory.paths)
+        if self.memory.codebook_sets:
+            text_queries(self.model, "a photo of an object.", self.memory.codebook_sets)
 
     def query_modalities(self) -> List[str]:
         """Modalities a query may name: the sensors' and whatever this database has stored."""

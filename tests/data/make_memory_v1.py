@@ -1,13 +1,14 @@
 """Write tests/data/memory_v1.sqlite: a memory database as codebind wrote it at schema version 1
-(the codebook set stored in a column named ``path``), for the migration test
+(the codebook set in the column of its former name), for the migration test
 (tests/test_memory_migration.py). It was run once, before the schema changed:
 
     .venv/bin/python tests/data/make_memory_v1.py tests/data/memory_v1.sqlite
 
 Contents (all from seeded generators): two codebook sets, "depth" (K=16, d*=4, m=8) and "audio"
 (K=16, d*=4, m=8); 120 "depth" and 40 "audio" observations (positions, sizes, boxes, specific
-codes on the depth ones); 4 objects in frame "map" made from two frames of proposals, one relabelled. Positional arguments only, so that the script reads the same before
-and after the field rename.
+codes on the depth ones); 4 objects in frame "map" made from two frames of proposals, one
+relabelled. Positional arguments only, so that the script reads the same before and after the
+field rename.
 """
 import sys
 

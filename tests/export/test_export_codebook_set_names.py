@@ -1,6 +1,5 @@
 """The export layer names the codebook set (§3.4) ``codebook_set``: manifests written before the
-rename (``path``) still load, and the old keyword, attribute and CLI names still work with a
-DeprecationWarning."""
+rename (``path``) still load; the old keyword, attribute and CLI names are gone."""
 import json
 import os
 import shutil
@@ -78,67 +77,33 @@ def test_a_manifest_with_both_names_is_refused(exported, tmp_path):
         Manifest.load(tmp_path / "m.json")
 
 
-def test_old_attribute_names_warn(exported, tiny_model):
-    g = exported["depth", "fp32"]
-    with pytest.warns(DeprecationWarning, match="Manifest.codebook_set"):
-        assert g.manifest.path == "depth"
-    e = create_embedder(tiny_model, "depth", "onnxruntime", onnx_path=g.onnx_path)
-    t = create_embedder(tiny_model, "text", "torch")
-    with pytest.warns(DeprecationWarning, match="Embedder.codebook_set"):
-        assert e.path == "depth"
-    with pytest.warns(DeprecationWarning, match="Embedder.codebook_set"):
-        assert t.path == "video"
-    graph = EncoderGraph(tiny_model, "text", "audio")
-    with pytest.warns(DeprecationWarning, match="EncoderGraph.codebook_set"):
-        assert graph.path == "audio"
-    with pytest.warns(DeprecationWarning, match="GraphSpec.codebook_set"):
-        assert graph.spec(tiny_model).path == "audio"
-    with pytest.raises(AttributeError):
-        e.path = "audio"  # read-only
-
-
-def test_old_keyword_names_warn_and_both_are_refused(exported, tiny_model, tmp_path):
+def test_the_old_name_is_gone_from_the_api(exported, tiny_model, tmp_path, capsys):
+    """No alias of ``codebook_set`` is left: keywords, attributes and the CLI option are refused."""
     g = exported["text", "fp32"]
-    with pytest.warns(DeprecationWarning, match="codebook_set="):
-        e = create_embedder(tiny_model, "text", "onnxruntime", onnx_path=g.onnx_path, path="video")
-    assert e.codebook_set == "video"
-    with pytest.warns(DeprecationWarning, match="codebook_set="), pytest.raises(ValueError, match="codebooks"):
-        OnnxRuntimeEmbedder(tiny_model, "text", onnx_path=g.onnx_path, path="depth")
-    with pytest.warns(DeprecationWarning, match="codebook_set="):
-        assert create_embedder(tiny_model, "text", "torch", path="audio").codebook_set == "audio"
-    with pytest.warns(DeprecationWarning, match="codebook_set="):
-        assert EncoderGraph(tiny_model, "text", path="audio").codebook_set == "audio"
-    # the warning comes before the work: an unknown modality still fails after it, without exporting
-    with pytest.warns(DeprecationWarning, match="codebook_set="), pytest.raises(ValueError, match="sonar"):
-        export_onnx(tiny_model, "sonar", tmp_path, path="depth")
-    with pytest.warns(DeprecationWarning, match="codebook_set="), pytest.raises(ValueError, match="sonar"):
-        ensure_exported(tiny_model, "sonar", tmp_path, path="depth")
+    e = create_embedder(tiny_model, "text", "onnxruntime", onnx_path=g.onnx_path)
+    graph = EncoderGraph(tiny_model, "text", "audio")
+    for obj in (g.manifest, e, create_embedder(tiny_model, "text", "torch"), graph, graph.spec(tiny_model)):
+        assert not hasattr(obj, "path"), type(obj).__name__
     fields = json.loads(g.manifest_path.read_text())
-    fields.pop("codebook_set")
-    with pytest.warns(DeprecationWarning, match="Manifest\\(codebook_set=\\)"):
-        assert Manifest(path="video", **fields).codebook_set == "video"
-    both = dict(codebook_set="audio", path="audio")
-    for call in (lambda: export_onnx(tiny_model, "text", tmp_path, **both),
-                 lambda: ensure_exported(tiny_model, "text", tmp_path, **both),
-                 lambda: create_embedder(tiny_model, "text", "onnxruntime", onnx_path=g.onnx_path, **both),
-                 lambda: create_embedder(tiny_model, "text", "torch", **both),
-                 lambda: EncoderGraph(tiny_model, "text", **both),
-                 lambda: Manifest(**both, **{k: v for k, v in fields.items()})):
-        with pytest.raises(TypeError, match="codebook_set= only"):
+    for call in (lambda: export_onnx(tiny_model, "text", tmp_path, path="audio"),
+                 lambda: ensure_exported(tiny_model, "text", tmp_path, path="audio"),
+                 lambda: create_embedder(tiny_model, "text", "onnxruntime", onnx_path=g.onnx_path, path="video"),
+                 lambda: OnnxRuntimeEmbedder(tiny_model, "text", onnx_path=g.onnx_path, path="video"),
+                 lambda: create_embedder(tiny_model, "text", "torch", path="audio"),
+                 lambda: EncoderGraph(tiny_model, "text", path="audio"),
+                 lambda: Manifest(**{"path" if k == "codebook_set" else k: v for k, v in fields.items()})):
+        with pytest.raises(TypeError, match="path"):
             call()
     assert not any(tmp_path.iterdir())
-
-
-def test_cli_codebook_set_and_its_old_name(tmp_path, capsys):
-    out = tmp_path / "o"
-    with pytest.warns(DeprecationWarning, match="--codebook-set"):
-        rc = main(["--preset", "tiny", "--targets", "depth", "thermal", "--out", str(out), "--modalities", "text",
-                   "--precision", "fp32", "--path", "thermal"])
-    assert rc == 0
-    assert "--path is deprecated; use --codebook-set" in capsys.readouterr().err
-    assert json.loads((out / "text-thermal.fp32.json").read_text())["codebook_set"] == "thermal"
-    with pytest.raises(SystemExit) as e:
-        main(["--preset", "tiny", "--out", str(tmp_path / "p"), "--codebook-set", "depth", "--path", "depth"])
-    assert e.value.code == 2
-    assert "--codebook-set only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--preset", "tiny", "--out", str(tmp_path / "p"), "--modalities", "text", "--path", "depth"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --path" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_cli_codebook_set(tmp_path):
+    out = tmp_path / "o"
+    rc = main(["--preset", "tiny", "--targets", "depth", "thermal", "--out", str(out), "--modalities", "text",
+               "--precision", "fp32", "--codebook-set", "thermal"])
+    assert rc == 0
+    assert json.loads((out / "text-thermal.fp32.json").read_text())["codebook_set"] == "thermal"

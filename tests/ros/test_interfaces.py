@@ -71,7 +71,7 @@ def test_audio_format_constants():
 def test_core_embedding_round_trips_through_a_serialised_message():
     shared = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1)
     core = CoreEmbedding(shared, shared.flip(-1), torch.tensor([[0, 65535], [7, 8]]),
-                         torch.tensor([[1, 2, 3], [4, 5, 6]]), "depth", "depth")
+                         torch.tensor([[1, 2, 3], [4, 5, 6]]), "depth", "unified")
     header = Embedding().header
     header.frame_id = "cam"
     msg = embedding_msg.to_msg(core, 1, header, "depth", "tiny-1")
@@ -81,7 +81,8 @@ def test_core_embedding_round_trips_through_a_serialised_message():
     np.testing.assert_array_equal(arrays.specific, shared[1].flip(-1).numpy())
     np.testing.assert_array_equal(arrays.codes, [7, 8])
     np.testing.assert_array_equal(arrays.specific_codes, [4, 5, 6])
-    assert (back.header.frame_id, back.modality, back.model_id, back.path) == ("cam", "depth", "tiny-1", "depth")
+    assert (back.header.frame_id, back.modality, back.model_id) == ("cam", "depth", "tiny-1")
+    assert back.path == arrays.codebook_set == "unified"  # the codebook set under its wire name
     with pytest.raises(ValueError, match="uint16 range"):
         embedding_msg.to_msg(CoreEmbedding(shared, None, torch.tensor([[70000, 1], [0, 0]]), None,
                                            "depth", "depth"), 0, header, "depth", "m")

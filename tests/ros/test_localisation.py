@@ -32,7 +32,7 @@ from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
 from codebind_ros.conversions.results import stamp_to_ns
 from codebind_ros.tools.scene_eval import evaluate_scene, summary
 from codebind_ros.nodes.sensor_player import SensorPlayerNode
-from codebind_ros.tools.sim_scene import SimScene, SimSceneConfig
+from codebind_ros.sources.sim_scene import SimScene, SimSceneConfig
 from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSALS
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import (ANNOTATED_IMAGE, CAMERA_INFO, LOCALISATIONS, MARKERS, SENSOR_TOPICS,
@@ -85,7 +85,7 @@ def test_crop_margin_frames_each_object(sim, tiny_model, monkeypatch, margin):
     seen = []
     real = tiny_model.preprocess
     monkeypatch.setattr(tiny_model, "preprocess", lambda m, crops, **o: seen.extend(crops) or real(m, crops, **o))
-    loc.embeddings(f, "image", loc.default_path)
+    loc.embeddings(f, "image", loc.default_codebook_set)
     assert len(seen) == len(f.proposals) == 6
     for c, p in zip(seen, f.proposals):
         side = max(p.box[2] - p.box[0], p.box[3] - p.box[1])
@@ -168,7 +168,7 @@ def test_text_query_results_equal_the_core(spin, ros_context, tiny_model, topic,
     # proposals for the memory: one message per frame, each cloud proposal's embedding with its geometry
     arr = next(a for a in proposals.messages if a.header.stamp == array.header.stamp)
     assert len(arr.proposals) == len(frame.proposals)
-    emb = loc.embeddings(frame, "image", loc.default_path)
+    emb = loc.embeddings(frame, "image", loc.default_codebook_set)
     for i, (sent, want) in enumerate(zip(arr.proposals, frame.proposals)):
         np.testing.assert_array_equal(np.asarray(sent.embedding.codes), emb.codes[i].numpy())
         assert sent.has_position and sent.box.x_offset == int(np.floor(want.box[0]))
@@ -203,9 +203,9 @@ def test_embedding_query_of_another_modality(spin, ros_context, tiny_model, topi
     rgb, camera, depth = _inputs_at(frames, stamp_to_ns(array.header.stamp))
     loc = Localiser(tiny_model)
     frame = loc.frame(rgb, camera, 0, "", depth=depth)
-    want = loc.rank(frame, Query("audio", audio.path, audio.shared[0].numpy()), 2)
+    want = loc.rank(frame, Query("audio", audio.codebook_set, audio.shared[0].numpy()), 2)
     np.testing.assert_allclose([r.score for r in array.results], [m.score for m in want], atol=1e-5)
-    assert audio.path == "audio"  # crops are embedded on the query's own codebook path
+    assert audio.codebook_set == "audio"  # crops are embedded on the query's own codebook set
 
 
 def test_service_windows_and_bad_input(spin, ros_context, tiny_model, topic):

@@ -46,23 +46,24 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def fill_observations(mem: ObjectMemory, n: int, m: int, k: int, rng, path: str = "camera") -> float:
-    """``n`` observations of random codes (``m`` per row, < ``k``) on ``path``; returns the seconds taken."""
+def fill_observations(mem: ObjectMemory, n: int, m: int, k: int, rng, codebook_set: str = "camera") -> float:
+    """``n`` observations of random codes (``m`` per row, < ``k``) of ``codebook_set``; returns the seconds
+    taken."""
     t = time.perf_counter()
     for a in range(0, n, 50_000):
         codes = rng.integers(0, k, (min(50_000, n - a), m)).astype(np.uint16)
-        mem.observations.add([Observation("camera", path, c, a + i, "map", position=(0.0, 0.0, 0.0))
+        mem.observations.add([Observation("camera", codebook_set, c, a + i, "map", position=(0.0, 0.0, 0.0))
                               for i, c in enumerate(codes)])
     return time.perf_counter() - t
 
 
-def add_objects(mem: ObjectMemory, n: int, m: int, k: int, rng, start: int, path: str = "camera") -> None:
-    """``n`` objects of random codes on ``path``, spread over 100 m x 100 m."""
+def add_objects(mem: ObjectMemory, n: int, m: int, k: int, rng, start: int, codebook_set: str = "camera") -> None:
+    """``n`` objects of random codes of ``codebook_set``, spread over 100 m x 100 m."""
     for a in range(0, n, 20_000):
         b = min(n, a + 20_000)
         codes = rng.integers(0, k, (b - a, m))
         pos = rng.uniform(-50, 50, (b - a, 3))
-        mem.insert_objects([MemoryObject(0, path, c, tuple(map(float, p)), (0.1, 0.1, 0.1), start + a + i,
+        mem.insert_objects([MemoryObject(0, codebook_set, c, tuple(map(float, p)), (0.1, 0.1, 0.1), start + a + i,
                                          start + a + i, 3, ("camera",), f"object {start + a + i}")
                             for i, (c, p) in enumerate(zip(codes, pos))])
 

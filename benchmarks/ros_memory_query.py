@@ -8,7 +8,7 @@ localhost DDS); a client node in the same process sends ``--queries`` text queri
 a time and times each request -> response. Both answers are measured: objects (the default) and
 observations (``observations: true``, exact scan over all N). In the same run, on the node's own
 memory, it also times the parts of an answer without ROS: the text encoder alone (one forward per
-stored codebook path, per query), the core query alone (``ObjectMemory.query`` /
+stored codebook set, per query), the core query alone (``ObjectMemory.query`` /
 ``ObservationMemory.search`` with the text already encoded) and building + publishing the RViz
 markers (which the node does on its ``markers_period`` timer when the objects or the highlighted
 answer changed, not while answering). K grows through the given values (objects are added between
@@ -61,7 +61,7 @@ from codebind_ros.nodes.session import ros_session  # noqa: E402
 from codebind_ros.srv import QueryText  # noqa: E402
 
 TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
-PATH = "depth"  # the codebook path of every stored observation and object (camera proposals)
+CODEBOOK_SET = "depth"  # the codebook set of every stored observation and object (camera proposals)
 TOP_K = 10
 COLOURS = ["red", "blue", "green", "yellow", "black", "white", "orange", "grey"]
 THINGS = ["mug", "chair", "drill", "box", "bottle", "book", "lamp", "ball"]
@@ -87,8 +87,8 @@ def prepare(db: Path, n: int, kind: str, rng):
     model = make_model(kind)
     books = CodebookSet.from_model(model)
     with ObjectMemory.open(db, books, MemoryConfig(max_observations=max(1, n)), ObjectConfig()) as mem:
-        m = int(model.config.embed_dim) // books.sub_dim(PATH)
-        secs = fill_observations(mem, n, m, books.size(PATH), rng, path=PATH)
+        m = int(model.config.embed_dim) // books.sub_dim(CODEBOOK_SET)
+        secs = fill_observations(mem, n, m, books.size(CODEBOOK_SET), rng, codebook_set=CODEBOOK_SET)
         print(f"# {len(mem.observations):,} observations stored in {secs:.1f} s")
     if kind != "demo":
         cb.save(model, saved)
@@ -98,12 +98,12 @@ def prepare(db: Path, n: int, kind: str, rng):
 
 def grow_objects(db: Path, books, model, n_obs: int, k: int, rng) -> int:
     """Add objects up to ``k`` (through the core API); returns the object count."""
-    m = int(model.config.embed_dim) // books.sub_dim(PATH)
+    m = int(model.config.embed_dim) // books.sub_dim(CODEBOOK_SET)
     with ObjectMemory.open(db, books, MemoryConfig(max_observations=max(1, n_obs)),
                            ObjectConfig(max_objects=max(k, 100_000))) as mem:
         have = len(mem)
         if have < k:
-            add_objects(mem, k - have, m, books.size(PATH), rng, start=have, path=PATH)
+            add_objects(mem, k - have, m, books.size(CODEBOOK_SET), rng, start=have, codebook_set=CODEBOOK_SET)
         return len(mem)
 
 
@@ -157,11 +157,11 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int):
             client = helper.create_client(QueryText, QUERY_SERVICE)
             if not client.wait_for_service(timeout_sec=30.0):
                 raise RuntimeError(f"{QUERY_SERVICE} did not come up")
-            paths = node.memory.paths
-            encoded = [text_queries(model, t, paths) for t in TEXTS]
+            sets = node.memory.codebook_sets
+            encoded = [text_queries(model, t, sets) for t in TEXTS]
             row = {"n_obs": len(node.memory), "n_objects": len(node.objects), "start_s": start_s,
-                   "paths": len(paths)}
-            row["encode"] = timed(lambda i: text_queries(model, TEXTS[i % len(TEXTS)], paths), queries)
+                   "codebook_sets": len(sets)}
+            row["encode"] = timed(lambda i: text_queries(model, TEXTS[i % len(TEXTS)], sets), queries)
             row["core objects"] = timed(lambda i: node.objects.query(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
             row["markers"] = timed(lambda i: node.publish_markers(force=True), max(1, queries // 4))
             row["objects answer"] = round_trips(client, queries, observations=False)
@@ -196,9 +196,9 @@ def main() -> None:
         db = (args.db or Path(tmp) / "memory.db").expanduser()
         db.parent.mkdir(parents=True, exist_ok=True)
         model, books, n_obs = prepare(db, args.observations, args.model, rng)
-        m = int(model.config.embed_dim) // books.sub_dim(PATH)
-        print(f"# model {args.model}: D = {model.config.embed_dim}, d* = {books.sub_dim(PATH)}, "
-              f"K = {books.size(PATH)}, m = {m}; top-{TOP_K}, {args.queries} queries per row")
+        m = int(model.config.embed_dim) // books.sub_dim(CODEBOOK_SET)
+        print(f"# model {args.model}: D = {model.config.embed_dim}, d* = {books.sub_dim(CODEBOOK_SET)}, "
+              f"K = {books.size(CODEBOOK_SET)}, m = {m}; top-{TOP_K}, {args.queries} queries per row")
         rows = []
         for k in args.objects:
             have = grow_objects(db, books, model, n_obs, k, rng)
@@ -208,7 +208,7 @@ def main() -> None:
             row = measure(db, model, n_obs, k, args.queries, 1 + os.getpid() % 100)
             rows.append(row)
             print(f"# {row['n_obs']:,} observations, {row['n_objects']:,} objects: node start-up "
-                  f"{row['start_s']:.1f} s; text encode ({row['paths']} path) p50 "
+                  f"{row['start_s']:.1f} s; text encode ({row['codebook_sets']} codebook set) p50 "
                   f"{percentiles(row['encode'])[0]:.2f} ms; markers (timer, when changed) p50 "
                   f"{percentiles(row['markers'])[0]:.2f} ms", flush=True)
         print()

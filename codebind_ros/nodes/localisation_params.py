@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Tuple
 
 from codebind_ros.nodes.encoder_params import MODALITIES
-from codebind_ros.perception.localiser import WINDOW_MODES
+from codebind_ros.perception.localiser import CROP_MARGIN, MAX_PROPOSALS, WINDOW_MODES
 from codebind_ros.nodes.params import doc
 from codebind_ros.perception.proposals import ProposalConfig
 
@@ -32,15 +32,16 @@ class LocalisationParams:
     query_max_age: float = field(default=10.0, metadata=doc("embedding queries older than this (s) are ignored"))
     top_k: int = field(default=5, metadata=doc("results per query"))
     windows: str = field(default="auto", metadata=doc(f"image-window proposals: {WINDOW_MODES}"))
-    window_scales: str = field(default="0.5,0.3", metadata=doc("window sides as fractions of the shorter image side"))
+    window_scales: str = field(default=",".join(f"{s:g}" for s in _P.window_scales), metadata=doc(
+        "window sides as fractions of the shorter image side"))
     window_stride: float = field(default=_P.window_stride, metadata=doc("window step as a fraction of its side"))
     voxel_size: float = field(default=_P.voxel_size, metadata=doc("cloud downsampling grid (m)"))
     plane_distance: float = field(default=_P.plane_distance, metadata=doc("RANSAC inlier distance of the plane (m)"))
     cluster_eps: float = field(default=_P.cluster_eps, metadata=doc("DBSCAN radius (m)"))
     cluster_min_points: int = field(default=_P.cluster_min_points, metadata=doc("DBSCAN core points"))
     min_cluster_points: int = field(default=_P.min_cluster_points, metadata=doc("smaller clusters are noise"))
-    max_proposals: int = field(default=48, metadata=doc("most crops embedded per frame"))
-    crop_margin: float = field(default=0.5, metadata=doc(
+    max_proposals: int = field(default=MAX_PROPOSALS, metadata=doc("most crops embedded per frame"))
+    crop_margin: float = field(default=CROP_MARGIN, metadata=doc(
         "crop = proposal box widened by this fraction of its side per side (0.5: object at half the crop)"))
     publish_proposals: bool = field(default=True, metadata=doc(
         "publish cloud proposals (embeddings + geometry) for the memory node"))

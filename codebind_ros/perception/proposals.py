@@ -49,7 +49,7 @@ class ProposalConfig:
     max_cluster_extent: float = 1.5
     max_clusters: int = 20
     box_margin: float = 0.1
-    window_scales: Tuple[float, ...] = (0.5, 0.35, 0.25)
+    window_scales: Tuple[float, ...] = (0.5, 0.3)
     window_stride: float = 0.5
     max_points: int = 2_000_000
     max_range: float = 100.0

@@ -2,7 +2,7 @@
 
 A frame's proposals (:mod:`codebind_ros.perception.proposals`) are cropped from the camera image (or the
 depth image when the query is a depth embedding), embedded with the model on the query's codebook
-path, and ranked by cosine similarity of the shared parts with the query (paper Eq. 1 aligns
+set, and ranked by cosine similarity of the shared parts with the query (paper Eq. 1 aligns
 quantized shared embeddings). A query is any shared embedding: a text, or the latest embedding of
 audio, depth, thermal, tactile or point cloud.
 """
@@ -28,10 +28,10 @@ CROP_MARGIN = 0.5        # crop = box widened by this fraction of its side per s
 
 @dataclass
 class Query:
-    """What to look for: a shared embedding on a codebook path."""
+    """What to look for: a shared embedding on a codebook set."""
 
     modality: str            # "text" or a ROS sensor modality
-    path: str                # codebook set the vector was quantized with
+    codebook_set: str        # codebook set the vector was quantized with
     vector: np.ndarray       # (D,) shared embedding
     text: str = ""
     stamp_ns: int = 0        # stamp of the source message (0 for text)
@@ -47,7 +47,7 @@ class Frame:
     frame_id: str
     proposals: List[Proposal]
     depth: Optional[np.ndarray] = None
-    embeddings: Dict[Tuple[str, str], object] = field(default_factory=dict)  # (crop modality, path) -> Embedding
+    embeddings: Dict[Tuple[str, str], object] = field(default_factory=dict)  # (crop modality, set) -> Embedding
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Localiser:
         self.model = model
         self.cfg = proposal_config or ProposalConfig()
         self.windows, self.max_proposals, self.batch_size = windows, max_proposals, batch_size
-        self.default_path = model.config.path_for("image", None)
+        self.default_codebook_set = model.config.codebook_set_for("image")
 
     # ---- frames ------------------------------------------------------------------------------
     def frame(self, rgb: np.ndarray, camera: Pinhole, stamp_ns: int = 0, frame_id: str = "",
@@ -109,14 +109,14 @@ class Localiser:
         wanted = CROP_MODALITY.get(query.modality, "image")
         return "image" if wanted == "depth" and frame.depth is None else wanted
 
-    def embeddings(self, frame: Frame, crop_modality: str, path: str):
-        """The proposals' embeddings (cached per frame, crop modality and path)."""
-        key = (crop_modality, path)
+    def embeddings(self, frame: Frame, crop_modality: str, codebook_set: str):
+        """The proposals' embeddings (cached per frame, crop modality and codebook set)."""
+        key = (crop_modality, codebook_set)
         if key not in frame.embeddings:
-            frame.embeddings[key] = self._embed(frame, crop_modality, path)
+            frame.embeddings[key] = self._embed(frame, crop_modality, codebook_set)
         return frame.embeddings[key]
 
-    def _embed(self, frame: Frame, crop_modality: str, path: str):
+    def _embed(self, frame: Frame, crop_modality: str, codebook_set: str):
         source = frame.rgb if crop_modality == "image" else frame.depth
         options = {}
         if crop_modality == "depth":
@@ -131,7 +131,7 @@ class Localiser:
             for a in range(0, len(crops), self.batch_size):
                 batch_crops = crops[a: a + self.batch_size]
                 batch = self.model.preprocess(crop_modality, batch_crops, **options)
-                parts.append(self.model.encode(crop_modality, batch, codebook_set=path, specific=False))
+                parts.append(self.model.encode(crop_modality, batch, codebook_set=codebook_set, specific=False))
         if not parts:
             return None
         first = parts[0]
@@ -139,13 +139,13 @@ class Localiser:
         return type(first)(cat("shared"), None, cat("codes"), None, first.modality, first.codebook_set)
 
     # ---- queries -----------------------------------------------------------------------------
-    def text_query(self, text: str, path: Optional[str] = None) -> Query:
+    def text_query(self, text: str, codebook_set: Optional[str] = None) -> Query:
         if not text.strip():
             raise ValueError("query text is empty")
-        path = path or self.default_path
+        codebook_set = codebook_set or self.default_codebook_set
         with torch.no_grad():
-            vec = self.model.encode_text([text], codebook_set=path).shared[0].float().numpy()
-        return Query("text", path, vec, text=text)
+            vec = self.model.encode_text([text], codebook_set=codebook_set).shared[0].float().numpy()
+        return Query("text", codebook_set, vec, text=text)
 
     def rank(self, frame: Frame, query: Query, top_k: int = 5) -> List[Match]:
         """The ``top_k`` proposals most similar to ``query``, best first."""
@@ -157,8 +157,9 @@ class Localiser:
         norm = float(np.linalg.norm(q))
         if not np.isfinite(q).all() or norm == 0.0:
             raise ValueError("query embedding is zero or not finite")
-        path = query.path if query.path in self.model.config.codebook_sets() else self.default_path
-        emb = self.embeddings(frame, self.crop_modality(query, frame), path)
+        known = query.codebook_set in self.model.config.codebook_sets()
+        emb = self.embeddings(frame, self.crop_modality(query, frame),
+                              query.codebook_set if known else self.default_codebook_set)
         shared = emb.shared.float().numpy()
         if shared.shape[1] != q.size:
             raise ValueError(f"query has {q.size} dims, the model's shared space has {shared.shape[1]}")

@@ -13,17 +13,22 @@ as soon as it arrives, into its own bounded queue:
   the handler becomes a refusal naming it, the server keeps going).
 
 The executor never waits on the service (its callback group never lets it run): one thread takes
-requests (polling every ``poll_s`` while none come), another answers them, so requests are taken
-and refused while a slow answer is being computed.
+requests, another answers them, so requests are taken and refused while a slow answer is being
+computed. Both are event-driven: the taking thread sleeps in a wait set of its own on the service
+and a guard condition (``stop`` and the context's shutdown trigger it), woken by the middleware
+when a request arrives; its only timed wake-up is the moment the oldest waiting request passes
+``max_wait_s``. The answering thread sleeps on a condition the taking thread notifies.
 """
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
-from typing import Callable, Deque, Dict, Tuple
+from typing import Callable, Deque, Dict, Optional, Tuple
 
 from rclpy.callback_groups import CallbackGroup
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from builtin_interfaces.msg import Time
 
@@ -67,23 +72,28 @@ class QueryServer:
     fills a refusal (``success = False``, ``message = why`` by default)."""
 
     def __init__(self, node, srv_type, name: str, handler: Callable, *, qos_depth: int = 1000,
-                 max_pending: int = 100, max_wait_s: float = 10.0, poll_s: float = 0.005,
+                 max_pending: int = 100, max_wait_s: float = 10.0,
                  refuse: Callable = None, on_error: Callable[[str], None] = None):
-        if max_pending < 1 or max_wait_s <= 0 or poll_s <= 0:
-            raise ValueError("max_pending must be >= 1, max_wait_s and poll_s > 0")
+        if max_pending < 1 or max_wait_s <= 0:
+            raise ValueError("max_pending must be >= 1 and max_wait_s > 0")
         self.srv_type = srv_type
         self.handler = handler
         self.max_pending = int(max_pending)
         self.max_wait_s = float(max_wait_s)
-        self.poll_s = float(poll_s)
         self._refuse = refuse or _refuse
         self._on_error = on_error or (lambda text: node.get_logger().error(text))
         self._queue: Deque[Tuple[object, object, float]] = collections.deque()
         self._ready = threading.Condition()
         self.counts: Dict[str, int] = {"answered": 0, "refused_busy": 0, "refused_late": 0, "failed": 0}
+        self.wakeups = 0  # returns of the taking thread's wait: none while no request comes
         self.service = node.create_service(srv_type, name, _never_called, qos_profile=service_qos(qos_depth),
                                            callback_group=_NeverExecuted())
+        self._context = node.context
+        with self._context.handle:
+            self._wake = _rclpy.GuardCondition(self._context.handle)
         self._stop = threading.Event()
+        self._stopped = False
+        self._context.on_shutdown(self._halt)
         self._threads = [threading.Thread(target=self._guarded, args=(self._take_loop,),
                                           name=f"codebind-take-{name}", daemon=True),
                          threading.Thread(target=self._guarded, args=(self._answer_loop,),
@@ -97,12 +107,28 @@ class QueryServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving (requests still queued get no answer: the node is going away)."""
-        self._stop.set()
-        with self._ready:
-            self._ready.notify_all()
+        self._halt()
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(timeout)
+        with self._ready:
+            if self._stopped or any(t.is_alive() for t in self._threads):
+                return
+            self._stopped = True
+        self._wake.destroy_when_not_in_use()
+
+    def _halt(self) -> None:
+        """Wake both threads to stop (also the context's shutdown callback)."""
+        self._stop.set()
+        with self._ready:
+            self._ready.notify_all()
+            if self._stopped:
+                return
+            try:
+                with self._wake:
+                    self._wake.trigger_guard_condition()
+            except Exception:  # already destroyed: nothing waits on it
+                pass
 
     # ---- the serving threads ------------------------------------------------------------------
     def _guarded(self, loop) -> None:
@@ -110,19 +136,31 @@ class QueryServer:
             try:
                 loop()
             except Exception as exc:  # the service or its context went away under us
-                if self._stop.is_set():
+                if self._stop.is_set() or not self._context.ok():
                     return
                 self._on_error(f"query service: {type(exc).__name__}: {exc}")
                 self._stop.wait(0.1)
 
     def _take_loop(self) -> None:
         """Take requests off the middleware as they come; refuse beyond max_pending and what
-        waited longer than max_wait_s."""
-        while not self._stop.is_set():
-            took = self._take_all()
-            self._refuse_late()
-            if not took:
-                self._stop.wait(self.poll_s)
+        waited longer than max_wait_s. Sleeps until a request arrives, the oldest waiting one is
+        due to be refused, or stop."""
+        with self._context.handle:
+            wait_set = _rclpy.WaitSet(0, 1, 0, 0, 1, 0, self._context.handle)
+        try:
+            while not self._stop.is_set():
+                self._take_all()
+                due_s = self._refuse_late()
+                if self._stop.is_set():
+                    return
+                with self.service.handle, self._wake, self._context.handle:
+                    wait_set.clear_entities()
+                    wait_set.add_service(self.service.handle)
+                    wait_set.add_guard_condition(self._wake)
+                    wait_set.wait(-1 if due_s is None else math.ceil(due_s * 1e9))
+                self.wakeups += 1
+        finally:
+            wait_set.destroy_when_not_in_use()
 
     def _take_all(self) -> int:
         took = 0
@@ -145,23 +183,27 @@ class QueryServer:
                                     f"{self.max_pending}); retry later"), header)
         return took
 
-    def _refuse_late(self) -> None:
+    def _refuse_late(self) -> Optional[float]:
+        """Refuse what waited longer than max_wait_s; seconds until the next one is due (None:
+        nothing waits)."""
         now = time.monotonic()
         late = []
         with self._ready:
             while self._queue and now - self._queue[0][2] > self.max_wait_s:
                 late.append(self._queue.popleft())
             self.counts["refused_late"] += len(late)
+            due_s = (self._queue[0][2] + self.max_wait_s - now + 1e-3) if self._queue else None
         for _, header, received in late:
             self._send(self._refuse(self.srv_type.Response(),
                                     f"busy: the query waited {now - received:.1f} s for its turn "
                                     f"(query_timeout {self.max_wait_s:g} s); retry later"), header)
+        return due_s
 
     def _answer_loop(self) -> None:
         while not self._stop.is_set():
             with self._ready:
                 while not self._queue and not self._stop.is_set():
-                    self._ready.wait(0.5)
+                    self._ready.wait()
                 if self._stop.is_set():
                     return
                 request, header, _ = self._queue.popleft()

@@ -1,0 +1,82 @@
+"""What the memory node adds to a query: QueryText round trip against the core query, p50.
+
+    nice -n 5 .venv/bin/python benchmarks/query_roundtrip.py                      # 1M observations, 10k objects
+    .venv/bin/python benchmarks/query_roundtrip.py --observations 300000 --db /tmp/q.db
+
+Builds (or reuses, ``--db``) a SQLite memory of ``--observations`` raw observations and
+``--objects`` objects with the project's own core API, serves it with a real ``MemoryNode``
+(in-process rclpy, localhost DDS) and times, in one run (``ros_memory_query.measure``): the text
+encoder alone, the core query alone (text already encoded) and the QueryText round trip from a
+client node, for the objects answer (the default) and the observations answer (exact scan).
+
+The table gives, per answer, round trip - core query (the goal: within 1 ms at p50) and the part
+that is neither the text encoder nor the core query (the service: request and response through
+the middleware and the query server's hand-over between its threads).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from memory_objects import cpu_name  # noqa: E402
+from ros_memory_query import grow_objects, measure, percentiles, prepare  # noqa: E402
+
+GOAL_MS = 1.0  # round trip within this of the core query, at p50
+ANSWERS = (("objects", "objects answer", "core objects"),
+           ("observations", "observations answer", "core observations"))
+
+
+def table(rows) -> None:
+    print("| observations | objects | answer | core query p50 ms | text encode p50 ms | round trip p50 ms | "
+          "p95 ms | round trip - core p50 ms | service p50 ms | within 1 ms of core |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        enc = percentiles(row["encode"])[0]
+        for name, trip_key, core_key in ANSWERS:
+            trip, core = percentiles(row[trip_key]), percentiles(row[core_key])[0]
+            over = trip[0] - core
+            print(f"| {row['n_obs']:,} | {row['n_objects']:,} | {name} | {core:.2f} | {enc:.2f} | {trip[0]:.2f} | "
+                  f"{trip[1]:.2f} | {over:.2f} | {over - enc:.2f} | {'yes' if over <= GOAL_MS else 'no'} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--observations", type=int, default=1_000_000)
+    ap.add_argument("--objects", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=200, help="timed queries per answer kind")
+    ap.add_argument("--model", choices=["d512", "demo"], default="d512")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--db", type=Path, help="database to build (or reuse) here; default: a temporary one")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
+    print(f"# command: {shlex.join(['.venv/bin/python', str(Path(__file__).relative_to(HERE.parent)), *sys.argv[1:]])}")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = (args.db or Path(tmp) / "memory.db").expanduser()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        model, books, n_obs = prepare(db, args.observations, args.model, rng)
+        have = grow_objects(db, books, model, n_obs, args.objects, rng)
+        if have != args.objects:
+            print(f"# the database holds {have:,} objects (asked {args.objects:,})")
+        row = measure(db, model, n_obs, have, args.queries, 1 + os.getpid() % 100)
+        print(f"# node start-up {row['start_s']:.1f} s; load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+        table([row])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,12 +10,9 @@ Objects in a fixed frame (proposals associated across frames, moved / gone, expo
 """
 from .codebooks import CodebookMismatchError, CodebookSet
 from .config import MemoryConfig
-from .observation import Observation, SearchHit
-from .object_config import ObjectConfig
-from .object_export import ObjectMap, read_object_map
-from .object_memory import ObjectMemory, ObserveResult
-from .objects import MemoryObject, ObjectHit, ObjectProposal
-from .observation_memory import ObservationMemory
+from .objects import (MemoryObject, ObjectConfig, ObjectHit, ObjectMap, ObjectMemory, ObjectProposal, ObserveResult,
+                      read_object_map)
+from .observations import Observation, ObservationMemory, SearchHit
 
 __all__ = ["CodebookMismatchError", "CodebookSet", "MemoryConfig", "MemoryObject", "ObjectConfig", "ObjectHit",
            "ObjectMap", "ObjectMemory", "ObjectProposal", "Observation", "ObservationMemory", "ObserveResult",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codebind_core.memory.config import MemoryConfig
-from codebind_core.memory.object_config import ObjectConfig
+from codebind_core.memory.objects.config import ObjectConfig
 from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC, SOURCES, parse_extrinsic
 from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.params import doc

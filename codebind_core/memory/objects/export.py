@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
 
-from ..atomic import atomic_write_text
-from .objects import GONE, MemoryObject
+from ...atomic import atomic_write_text
+from .types import GONE, MemoryObject
 
 FORMAT = "codebind-object-map"
 VERSION = 2

@@ -5,14 +5,16 @@ dense with a slot per object id and a removal moves the last row into the hole.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 
-from .codebooks import CODE_DTYPE
-from .objects import GONE, MemoryObject
+from ..codebooks import CODE_DTYPE
+from ..kernels import scan_topk
+from .types import GONE, MemoryObject
 
 STATUS_IDS = {"present": 0, GONE: 1}
+_EVER = (-(2 ** 63), 2 ** 63 - 1)
 
 
 class ObjectIndex:
@@ -88,3 +90,14 @@ class ObjectIndex:
         """Cosine of a unit query (its lookup table) with the decoded codes of ``rows``."""
         c = self.codes[rows].astype(np.int64)
         return lut[np.arange(self.m), c].sum(1) * self.inv_norm[rows]
+
+    def top(self, lut: np.ndarray, k: int, include_gone: bool = True,
+            window: Tuple[int, int] = _EVER) -> Tuple[np.ndarray, np.ndarray]:
+        """(cosines, ids) of the ``k`` best objects for a query's lookup table, by the exact
+        code-table scan (not divided by the query's norm); gone ones only with ``include_gone``,
+        last seen within ``window`` (inclusive ns)."""
+        allowed = np.zeros(256, bool)
+        allowed[STATUS_IDS["present"]], allowed[STATUS_IDS[GONE]] = True, include_gone
+        scores, rows = scan_topk(self.codes, lut, self.inv_norm, self.status, allowed, self.last_seen, window[0],
+                                 window[1], k, np.zeros(1, np.int64), np.full(1, self.n, np.int64))
+        return scores, self.ids[rows]

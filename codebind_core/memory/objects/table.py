@@ -3,17 +3,20 @@
 The ``objects`` table lives next to ``observations`` in the same file (WAL; one connection, one
 lock), so an object is acknowledged exactly like an observation: once the commit of the
 transaction that wrote it has returned, it survives a crash of the process (``synchronous``
-NORMAL or FULL) and, with FULL, of the machine. Ids are never reused (AUTOINCREMENT).
+NORMAL or FULL) and, with FULL, of the machine. Ids are never reused (AUTOINCREMENT). The meta
+table keeps the objects' fixed frame and a copy of the codebooks they were quantized with.
 """
 from __future__ import annotations
 
 import json
-from typing import List, Sequence, Tuple
+from dataclasses import replace
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .objects import STATUSES, MemoryObject
-from .store import ObservationStore
+from ..codebooks import CodebookSet
+from ..store import ObservationStore, array_to_blob, blob_to_array
+from .types import STATUSES, MemoryObject
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -40,8 +43,11 @@ CREATE TABLE IF NOT EXISTS object_merges (
 );
 """
 
-_FIELDS = ("codebook_set, codes, label, px, py, pz, sx, sy, sz, first_ns, last_ns, views, modalities, status, misses, "
-           "moves, qx, qy, qz, moved_ns, weight")
+_FIELDS = ("codebook_set, codes, label, px, py, pz, sx, sy, sz, first_ns, last_ns, views, modalities, status, "
+           "misses, moves, qx, qy, qz, moved_ns, weight")
+FRAME_KEY = "objects_fixed_frame"
+FINGERPRINT_KEY = "objects_codebooks_fingerprint"
+SETS_KEY = "objects_codebook_sets"
 
 
 def _row(o: MemoryObject) -> tuple:
@@ -105,3 +111,44 @@ class ObjectTable:
             except (ValueError, TypeError, json.JSONDecodeError):
                 bad.append(int(r[0]))
         return good, bad
+
+    # ---- meta: the fixed frame and the codebooks the objects were quantized with --------------
+    def fixed_frame(self) -> Optional[str]:
+        stored = self.store.get_meta(FRAME_KEY)
+        return None if stored is None else stored.decode()
+
+    def set_fixed_frame(self, frame: str) -> None:
+        self.store.set_meta(FRAME_KEY, frame.encode())
+
+    def codebooks_fingerprint(self) -> Optional[str]:
+        stored = self.store.get_meta(FINGERPRINT_KEY)
+        return None if stored is None else stored.decode()
+
+    def write_codebooks(self, codebooks: CodebookSet) -> None:
+        st = self.store
+        st.set_meta(FINGERPRINT_KEY, codebooks.fingerprint().encode())
+        st.set_meta(SETS_KEY, json.dumps(sorted(codebooks.codebook_sets)).encode())
+        for name in codebooks.codebook_sets:
+            st.set_meta(f"objects_codebook:{name}", array_to_blob(codebooks.book(name)))
+
+    def requantize(self, codebooks: CodebookSet) -> Tuple[int, int]:
+        """Re-quantize every object from the stored codebooks to ``codebooks`` (decode with the
+        old, nearest codevector of the new); objects of a codebook set the new ones lack (or of
+        another dimension) are deleted. Returns (re-quantized, deleted)."""
+        st = self.store
+        names = json.loads(st.get_meta(SETS_KEY) or b"[]")
+        old = {s: blob_to_array(st.get_meta(f"objects_codebook:{s}")) for s in names}
+        objs, _ = self.load()
+        keep, drop = [], []
+        for o in objs:
+            ok = o.codebook_set in old and o.codebook_set in codebooks.books
+            if ok:
+                x = old[o.codebook_set][np.asarray(o.codes, np.int64)].reshape(1, -1)
+                ok = x.shape[1] % codebooks.sub_dim(o.codebook_set) == 0
+            if ok:
+                keep.append(replace(o, codes=codebooks.quantize(o.codebook_set, x)[0]))
+            else:
+                drop.append(o.id)
+        self.update(keep)
+        self.delete(drop)
+        return len(keep), len(drop)

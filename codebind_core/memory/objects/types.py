@@ -8,12 +8,12 @@ its place was seen empty (``gone``) or it was re-found elsewhere (``moves``, ``p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .observation import Vec3, _finite_tuple
+from ..observations.types import Vec3, finite_tuple
 
 PRESENT, GONE = "present", "gone"
 STATUSES = (PRESENT, GONE)
@@ -47,7 +47,7 @@ class ObjectProposal:
             raise ValueError(f"proposal stamp must be >= 0 ns, got {self.stamp_ns}")
         if self.position is None:
             raise ValueError("a proposal needs a 3-D position")
-        size = _finite_tuple("size", self.size, 3)
+        size = finite_tuple("size", self.size, 3)
         if size is not None and min(size) < 0:
             raise ValueError(f"size must be non-negative, got {size}")
         if (self.codes is None) == (self.embedding is None):
@@ -58,7 +58,7 @@ class ObjectProposal:
             if not np.isfinite(emb).all() or not np.any(emb):
                 raise ValueError("proposal embedding must be finite and non-zero")
         codes = None if self.codes is None else np.asarray(self.codes).reshape(-1)
-        return replace(self, stamp_ns=int(self.stamp_ns), position=_finite_tuple("position", self.position, 3),
+        return replace(self, stamp_ns=int(self.stamp_ns), position=finite_tuple("position", self.position, 3),
                        size=size, codes=codes, embedding=emb, frame_id=str(self.frame_id).lstrip("/"))
 
     def transformed(self, transform, frame_id: str) -> "ObjectProposal":
@@ -117,11 +117,11 @@ class MemoryObject:
                 raise ValueError("codes must be a non-empty list of integers")
             prev = d.get("previous_position")
             obj = cls(int(d["id"]), str(d["codebook_set"]), codes.astype(np.int64),
-                      _finite_tuple("position", d["position"], 3), _finite_tuple("extent", d["extent"], 3),
+                      finite_tuple("position", d["position"], 3), finite_tuple("extent", d["extent"], 3),
                       int(d["first_seen_ns"]), int(d["last_seen_ns"]), int(d["views"]),
                       tuple(str(m) for m in d.get("modalities", ())), str(d.get("label", "")), status,
                       int(d.get("misses", 0)), int(d.get("moves", 0)),
-                      None if prev is None else _finite_tuple("previous_position", prev, 3),
+                      None if prev is None else finite_tuple("previous_position", prev, 3),
                       None if d.get("moved_ns") is None else int(d["moved_ns"]), float(d.get("weight", 1.0)))
         except KeyError as e:
             raise ValueError(f"object entry lacks field {e.args[0]!r}") from None
@@ -138,3 +138,16 @@ class ObjectHit:
 
     score: float
     object: MemoryObject
+
+
+@dataclass
+class ObserveResult:
+    """What one :meth:`ObjectMemory.observe` call did (all of it committed)."""
+
+    object_ids: List[int] = field(default_factory=list)   # per proposal, in order
+    created: List[int] = field(default_factory=list)
+    moved: List[int] = field(default_factory=list)
+    missed: List[int] = field(default_factory=list)       # place seen empty this frame
+    gone: List[int] = field(default_factory=list)         # became gone this frame
+    evicted: List[int] = field(default_factory=list)
+    merged: Dict[int, int] = field(default_factory=dict)  # removed id -> the (moved) object it joined

@@ -15,8 +15,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from .codebooks import CODE_DTYPE
-from .kernels import matvec
+from ..codebooks import CODE_DTYPE
+from ..kernels import matvec
 
 _CHUNK = 16384
 _FIELDS = {"ids": np.int64, "stamps": np.int64, "mod_ids": np.uint8, "inv_norm": np.float32}

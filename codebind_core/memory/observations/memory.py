@@ -16,13 +16,13 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .codebooks import CodebookMismatchError, CodebookSet
-from .config import MemoryConfig, time_window
+from ..codebooks import CodebookMismatchError, CodebookSet
+from ..config import MemoryConfig, time_window
+from ..kernels import scan_topk
+from ..store import DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
 from .ivf import CoarseIndex, kmeans
-from .kernels import scan_topk
 from .mirror import ObservationMirror
-from .observation import Observation, SearchHit
-from .store import DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
+from .types import Observation, SearchHit
 
 _MAX_MODALITIES = 256
 

@@ -11,7 +11,7 @@ from typing import Dict
 
 import numpy as np
 
-from .codebooks import CODE_DTYPE
+from ..codebooks import CODE_DTYPE
 
 _FIELDS: Dict[str, np.dtype] = {
     "ids": np.dtype(np.int64),

@@ -11,7 +11,7 @@ Vec3 = Tuple[float, float, float]
 Box = Tuple[float, float, float, float]
 
 
-def _finite_tuple(name: str, value: Optional[Sequence[float]], n: int):
+def finite_tuple(name: str, value: Optional[Sequence[float]], n: int):
     if value is None:
         return None
     try:
@@ -61,10 +61,10 @@ class Observation:
         stamp = int(self.stamp_ns)
         if stamp < 0:
             raise ValueError(f"observation stamp must be >= 0 ns, got {stamp}")
-        box = _finite_tuple("box", self.box, 4)
+        box = finite_tuple("box", self.box, 4)
         if box is not None and (box[2] < box[0] or box[3] < box[1]):
             raise ValueError(f"box must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1, got {box}")
-        size = _finite_tuple("size", self.size, 3)
+        size = finite_tuple("size", self.size, 3)
         if size is not None and min(size) < 0:
             raise ValueError(f"size must be non-negative, got {size}")
         codes = np.asarray(self.codes).reshape(-1)
@@ -74,7 +74,7 @@ class Observation:
         if spec is not None and (not np.issubdtype(spec.dtype, np.integer) or spec.min() < 0 or spec.max() > 65535):
             raise ValueError("specific_codes must be integers in [0, 65535]")
         return Observation(self.modality, self.codebook_set, codes, stamp, str(self.frame_id),
-                           _finite_tuple("position", self.position, 3), size, box,
+                           finite_tuple("position", self.position, 3), size, box,
                            None if spec is None else spec.astype(np.uint16), str(self.model_id))
 
 

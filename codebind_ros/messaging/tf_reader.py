@@ -19,7 +19,7 @@ from typing import Callable, Optional
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from codebind_core.geometry import RigidTransform, TransformBuffer
-from codebind_ros.messaging.sensor_pose import transform_from_msg
+from codebind_ros.conversions.transforms import transform_from_msg
 
 TF_TOPIC, TF_STATIC_TOPIC = "/tf", "/tf_static"
 

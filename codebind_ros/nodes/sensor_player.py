@@ -31,7 +31,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 
-from codebind_ros.tools.bag_replay import BagReplayer
+from codebind_ros.sources.bag_replay import BagReplayer
 from codebind_ros.conversions.audio import array_to_audio
 from codebind_ros.conversions.camera_info import to_camera_info
 from codebind_ros.conversions.image import array_to_image
@@ -41,9 +41,10 @@ from codebind_ros.msg import AudioData
 from codebind_ros.nodes.params import declare, parse_mapping
 from codebind_ros.nodes.sensor_player_params import PlayerParams
 from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
-from codebind_ros.messaging.sensor_pose import parse_extrinsic, transform_to_msg, transform_to_pose
+from codebind_ros.conversions.transforms import transform_to_msg, transform_to_pose
+from codebind_ros.messaging.sensor_pose import parse_extrinsic
 from codebind_ros.nodes.session import context_ok, run_node
-from codebind_ros.tools.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
+from codebind_ros.sources.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
 from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC
 from codebind_ros.nodes.params import doc
-from codebind_ros.tools.sim_scene import TRAJECTORIES, SimSceneConfig
+from codebind_ros.sources.sim_scene import TRAJECTORIES, SimSceneConfig
 
 _S = SimSceneConfig()  # the simulated scene's own defaults; the parameters that mirror it start from them
 

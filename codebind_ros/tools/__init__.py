@@ -1,2 +1,2 @@
-"""Command-line tools and test scenes: the query client, the one-process graph runner, bag replay,
-the simulated scene and its localisation evaluation."""
+"""Command-line tools: the query client, the one-process graph runner and the localisation
+evaluation on the simulated scene."""

@@ -31,7 +31,7 @@ from codebind_ros.nodes.localisation_node import LocalisationNode
 from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.nodes.sensor_player import SensorPlayerNode
 from codebind_ros.srv import QueryText
-from codebind_ros.tools.sim_scene import tour_poses
+from codebind_ros.sources.sim_scene import tour_poses
 
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo"
 PASS = len(tour_poses())

@@ -15,7 +15,7 @@ from std_msgs.msg import Header
 from codebind_core.geometry import RigidTransform, TransformNotYetAvailable
 from codebind_ros.conversions.results import ns_to_stamp
 from codebind_ros.messaging.qos import results_qos
-from codebind_ros.messaging.sensor_pose import transform_to_msg
+from codebind_ros.conversions.transforms import transform_to_msg
 from codebind_ros.messaging.spatial_topics import PROPOSALS
 from codebind_ros.messaging.tf_reader import TF_STATIC_TOPIC, TF_TOPIC, TfReader, listener_qos
 from codebind_ros.msg import ProposalArray
@@ -99,7 +99,7 @@ def test_memory_node_places_proposals_with_the_pose_from_tf(spin, ros_context, t
 def test_sensor_player_tf_is_its_odometry(spin, ros_context, topic):
     from nav_msgs.msg import Odometry
 
-    from codebind_ros.messaging.sensor_pose import pose_to_transform
+    from codebind_ros.conversions.transforms import pose_to_transform
     from codebind_ros.nodes.sensor_player import SensorPlayerNode
 
     helper = spin.add(Node("tf_helper_player", context=ros_context))

@@ -9,6 +9,9 @@ Builds (or reuses, ``--db``) a SQLite memory of ``--observations`` raw observati
 encoder alone, the core query alone (text already encoded) and the QueryText round trip from a
 client node, for the objects answer (the default) and the observations answer (exact scan).
 
+Queries come back to back, so with the markers on (``--markers-period``, the node's default 1 s)
+some of them meet the node's once-a-second marker build (``docs/benchmarks.md``); 0 turns it off.
+
 The table gives, per answer, round trip - core query (the goal: within 1 ms at p50) and the part
 that is neither the text encoder nor the core query (the service: request and response through
 the middleware and the query server's hand-over between its threads).
@@ -29,6 +32,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from memory_objects import cpu_name  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
 from ros_memory_query import grow_objects, measure, percentiles, prepare  # noqa: E402
 
 GOAL_MS = 1.0  # round trip within this of the core query, at p50
@@ -56,6 +60,8 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200, help="timed queries per answer kind")
     ap.add_argument("--model", choices=["d512", "demo"], default="d512")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--markers-period", type=float, default=1.0,
+                    help="the node's markers_period (its default 1 s; 0: no RViz markers)")
     ap.add_argument("--db", type=Path, help="database to build (or reuse) here; default: a temporary one")
     args = ap.parse_args()
     if args.threads:
@@ -71,8 +77,9 @@ def main() -> int:
         have = grow_objects(db, books, model, n_obs, args.objects, rng)
         if have != args.objects:
             print(f"# the database holds {have:,} objects (asked {args.objects:,})")
-        row = measure(db, model, n_obs, have, args.queries, 1 + os.getpid() % 100)
-        print(f"# node start-up {row['start_s']:.1f} s; load average "
+        row = measure(db, model, n_obs, have, args.queries, 1 + os.getpid() % 100,
+                      [Parameter("markers_period", value=args.markers_period)])
+        print(f"# markers_period {args.markers_period:g} s; node start-up {row['start_s']:.1f} s; load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
         table([row])
     return 0

@@ -138,14 +138,15 @@ def round_trips(client, n: int, observations: bool):
     return timed(call, n)
 
 
-def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int):
+def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, params=()):
+    """One node on ``db``: the timings of one row (``params``: more node parameters)."""
     with ros_session(context=rclpy.Context(), domain_id=domain) as context:
         t = time.perf_counter()
         node = MemoryNode(model=model, node_name="bench_memory", context=context, parameter_overrides=[
             Parameter("db_path", value=str(db)), Parameter("max_observations", value=max(1, n_obs)),
             Parameter("max_objects", value=max(k, 100_000)), Parameter("transform_source", value="none"),
             Parameter("query_min_score", value=-1.0), Parameter("query_margin", value=-1.0),
-            Parameter("dedupe_distance", value=0.0)])
+            Parameter("dedupe_distance", value=0.0), *params])
         start_s = time.perf_counter() - t
         helper = Node("bench_query_client", context=context)
         executor = MultiThreadedExecutor(num_threads=4, context=context)

@@ -77,8 +77,13 @@ def _scalar(points: np.ndarray, name: str) -> np.ndarray:
     return column[:, 0] if column.ndim == 2 else column
 
 
-def _colours(points: np.ndarray) -> Optional[np.ndarray]:
-    """(N, 3) float32 RGB in [0, 1], or None when the cloud has no colour."""
+def _has_colour(points: np.ndarray) -> bool:
+    names = points.dtype.names
+    return any(n in names for n in ("rgb", "rgba")) or all(c in names for c in ("r", "g", "b"))
+
+
+def _colours(points: np.ndarray, out: np.ndarray) -> None:
+    """Write RGB in [0, 1] into the (N, 3) float32 ``out`` (the cloud has colour: _has_colour)."""
     names = points.dtype.names
     packed = next((n for n in ("rgb", "rgba") if n in names), None)
     if packed is not None:
@@ -87,15 +92,14 @@ def _colours(points: np.ndarray) -> Optional[np.ndarray]:
             raise ValueError(f"packed colour field {packed!r} must be 4 bytes (FLOAT32 or UINT32)")
         # reinterpret the 4 bytes as an integer in the message's byte order (no float maths)
         bits = column.view(np.dtype(np.uint32).newbyteorder(column.dtype.byteorder)).astype(np.uint32)
-        rgb = np.stack([(bits >> 16) & 0xFF, (bits >> 8) & 0xFF, bits & 0xFF], axis=1)
-        return (rgb.astype(np.float32) / 255.0).astype(np.float32)
-    if all(c in names for c in ("r", "g", "b")):
-        channels = [_scalar(points, c).astype(np.float32) for c in ("r", "g", "b")]
-        rgb = np.stack(channels, axis=1)
-        if points.dtype["r"].kind in "ui":
-            rgb /= 255.0
-        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
-    return None
+        for i, shift in enumerate((16, 8, 0)):
+            np.divide((bits >> shift) & 0xFF, np.float32(255.0), out=out[:, i], dtype=np.float32)
+        return
+    for i, c in enumerate(("r", "g", "b")):
+        out[:, i] = _scalar(points, c)
+    if points.dtype["r"].kind in "ui":
+        out /= np.float32(255.0)
+    np.clip(out, 0.0, 1.0, out=out)
 
 
 def to_xyz(cloud: PointCloud2, colour: bool = True, drop_invalid: bool = True) -> np.ndarray:
@@ -108,12 +112,15 @@ def to_xyz(cloud: PointCloud2, colour: bool = True, drop_invalid: bool = True) -
     missing = [a for a in "xyz" if a not in points.dtype.names]
     if missing:
         raise ValueError(f"cloud lacks field(s) {missing}; it has {list(points.dtype.names)}")
-    xyz = np.stack([_scalar(points, a).astype(np.float32) for a in "xyz"], axis=1)
-    rgb = _colours(points) if colour else None
-    out = xyz if rgb is None else np.concatenate([xyz, rgb], axis=1)
-    if drop_invalid:
-        out = out[np.isfinite(xyz).all(axis=1)]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    with_colour = colour and _has_colour(points)
+    out = np.empty((points.shape[0], 6 if with_colour else 3), dtype=np.float32)  # one array, no copies
+    for i, a in enumerate("xyz"):
+        out[:, i] = _scalar(points, a)
+    if with_colour:
+        _colours(points, out[:, 3:])
+    if drop_invalid and not np.isfinite(out[:, :3]).all():  # the row mask only where a point is bad
+        out = np.ascontiguousarray(out[np.isfinite(out[:, :3]).all(axis=1)])
+    return out
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:

@@ -6,11 +6,13 @@ place that maps it to and from ``codebook_set``, the name everywhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
+from codebind_ros.conversions.results import roi_to_box
 from codebind_ros.msg import Embedding as EmbeddingMsg
+from codebind_ros.perception.placement import SensorProposal
 
 MAX_CODE = np.iinfo(np.uint16).max
 
@@ -65,3 +67,22 @@ def from_msg(msg: EmbeddingMsg) -> EmbeddingArrays:
     return EmbeddingArrays(msg.path, shared, specific if specific.size else None,
                            np.asarray(msg.codes, dtype=np.uint16),
                            spec_codes if spec_codes.size else None)
+
+
+def proposals_from_msg(msg) -> Tuple[List[SensorProposal], List[str]]:
+    """The proposals of a ProposalArray (embedding + geometry in the sensor frame), and why each
+    one that could not be read was left out."""
+    items, errors = [], []
+    for geo in msg.proposals:
+        try:
+            arrays = from_msg(geo.embedding)
+        except ValueError as exc:
+            errors.append(f"proposal: {exc}")
+            continue
+        has = geo.has_position
+        items.append(SensorProposal(geo.embedding.modality, arrays.codebook_set, arrays.codes, arrays.shared,
+                                    roi_to_box(geo.box),
+                                    (geo.position.x, geo.position.y, geo.position.z) if has else None,
+                                    (geo.size.x, geo.size.y, geo.size.z) if has else None,
+                                    arrays.specific_codes, geo.embedding.model_id))
+    return items, errors

@@ -1,7 +1,12 @@
 """Parameters of the memory + query node (declared up front; see codebind_ros.nodes.params)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Type
+
+import yaml
 
 from codebind_core.memory.config import MemoryConfig
 from codebind_core.memory.objects.config import ObjectConfig
@@ -10,14 +15,11 @@ from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.params import doc
 
 _M = MemoryConfig()  # the memory's own defaults; the parameters that mirror it start from them
-# The object memory's settings for the shipped demo model (models/demo), measured on the sensor
-# player's tour (docs/ros.md, "Objects"): views of one object have a cosine of 0.50 or more with
-# each other, views of different objects up to 0.60, so association relies on the 3-D gate
-# (neighbours are >= 0.5 m apart, positions within 5 cm) and re-identification of a moved object
-# needs 0.7 with the object's fused embedding (own views >= 0.80, other objects' <= 0.61) -- or,
-# for an object whose place was seen empty, 0.55 when it is the proposal's best match (the moved
-# box of the tour, seen from a side it had not been seen from: 0.62; the next object 0.41).
-_O = ObjectConfig(gate_distance=0.2, min_similarity=0.4, reid_similarity=0.7, moved_similarity=0.55)
+_O = ObjectConfig()  # the object memory's generic defaults; a model's own are in its memory.yaml
+MODEL_SETTINGS_FILE = "memory.yaml"  # beside a model: its tuned object-memory thresholds
+MODEL_SETTINGS_KEY = "object_memory"
+TUNABLE = ("gate_distance", "min_similarity", "reid_similarity", "reid_min_age", "moved_similarity", "miss_limit",
+           "attach_radius")
 
 
 @dataclass
@@ -27,7 +29,6 @@ class MemoryParams:
         "~/.ros/codebind/memory_<model_id>-<codebook fingerprint>.db (one per model)"))
     model_path: str = field(default="", metadata=doc("checkpoint directory (codebooks and text encoder)"))
     model_id: str = field(default="", metadata=doc("accepted Embedding model_id; '' = checkpoint name"))
-    backend: str = field(default="torch", metadata=doc("unused here (text runs on the torch model); shared YAML key"))
     device: str = field(default="cpu", metadata=doc("torch device for the text encoder"))
     modalities: str = field(default=",".join(MODALITIES), metadata=doc(
         "comma-separated sensor modalities whose Embedding topics are stored"))
@@ -153,3 +154,42 @@ class MemoryParams:
 
     def modality_list(self):
         return [m.strip() for m in self.modalities.split(",") if m.strip()]
+
+
+def model_settings(model_path: str) -> Dict[str, Any]:
+    """The object-memory thresholds tuned on the model in ``model_path`` (section
+    ``object_memory`` of its ``memory.yaml``; {} without the file). ValueError names an unknown
+    key or a value of the wrong type."""
+    file = Path(model_path) / MODEL_SETTINGS_FILE if model_path else None
+    if file is None or not file.is_file():
+        return {}
+    try:
+        doc = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{file}: {e}") from None
+    section = doc.get(MODEL_SETTINGS_KEY) if isinstance(doc, dict) else None
+    if not isinstance(section, dict):
+        raise ValueError(f"{file}: needs a mapping {MODEL_SETTINGS_KEY!r}")
+    unknown = sorted(set(section) - set(TUNABLE))
+    if unknown:
+        raise ValueError(f"{file}: unknown {MODEL_SETTINGS_KEY} keys {unknown}; known: {list(TUNABLE)}")
+    kinds = {f.name: f.type for f in dataclasses.fields(MemoryParams)}
+    out: Dict[str, Any] = {}
+    for key, value in section.items():
+        integer = kinds[key] in (int, "int")
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            raise ValueError(f"{file}: {MODEL_SETTINGS_KEY}.{key} must be {'an integer' if integer else 'a number'}, "
+                             f"got {value!r}")
+        out[key] = int(value) if integer else float(value)
+    return out
+
+
+def params_for_model(model_path: str) -> Type[MemoryParams]:
+    """:class:`MemoryParams` whose defaults are the model's tuned thresholds (:func:`model_settings`):
+    declared with them, a parameter given explicitly (launch, YAML, ``-p``) still wins."""
+    tuned = model_settings(model_path)
+    if not tuned:
+        return MemoryParams
+    fields = [(f.name, f.type, field(default=tuned[f.name], metadata=f.metadata))
+              for f in dataclasses.fields(MemoryParams) if f.name in tuned]
+    return dataclasses.make_dataclass("MemoryParams", fields, bases=(MemoryParams,))

@@ -56,10 +56,10 @@ def test_loss_into_the_memory_node_is_counted_and_equals_sent_minus_stored(
     last = [-1]
 
     def settled():  # nothing new stored for a while and every gap confirmed
-        now = len(node.memory) + len(node._pending) + node.sequences.expire()
+        now = len(node.memory) + len(node.commits) + node.sequences.expire()
         done = now == last[0]
         last[0] = now
-        return done and len(node._pending) == 0
+        return done and len(node.commits) == 0
 
     assert wait_until(settled, 30.0, period=1.5)
     node.flush()

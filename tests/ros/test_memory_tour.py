@@ -77,11 +77,13 @@ def test_one_pass_maps_each_object_once_and_a_moved_object_is_found_at_its_new_p
         spin, ros_context, topic, tmp_path):
     model = cb.load(str(DEMO_MODEL)).eval()
     memory = spin.add(MemoryNode(model=model, node_name="memory_tour", namespace=topic, context=ros_context,
-                                 parameter_overrides=[Parameter("db_path", value=str(tmp_path / "tour.db")),
+                                 parameter_overrides=[Parameter("model_path", value=str(DEMO_MODEL)),  # + memory.yaml
+                                                      Parameter("db_path", value=str(tmp_path / "tour.db")),
                                                       Parameter("commit_period", value=0.1),
                                                       Parameter("transform_source", value="odometry")]))
     why = lambda: _stats(memory, spin)  # noqa: E731
-    spin.add(LocalisationNode(model=model, node_name="loc_tour", namespace=topic, context=ros_context))
+    spin.add(LocalisationNode(model=model, node_name="loc_tour", namespace=topic, context=ros_context,
+                              parameter_overrides=[Parameter("model_path", value=str(DEMO_MODEL))]))
     helper = spin.add(Node("helper_tour", namespace=topic, context=ros_context))
     truth_msgs = Collector(helper, String, GROUND_TRUTH, latched_qos())
     player = _player(spin, ros_context, topic, "player_tour")

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Per-file exemptions still allowed: none but the memory package's, which is being wrapped.
-PENDING_EXEMPTIONS = {"codebind_core/memory/**"}
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess:
@@ -40,4 +38,4 @@ def test_every_tracked_python_file_is_linted():
 def test_no_per_file_exemptions():
     settings = tomllib.loads((ROOT / "ruff.toml").read_text(encoding="utf-8"))
     exempt = set(settings.get("lint", {}).get("per-file-ignores", {}))
-    assert exempt <= PENDING_EXEMPTIONS, f"per-file exemptions in ruff.toml: {sorted(exempt - PENDING_EXEMPTIONS)}"
+    assert not exempt, f"per-file exemptions in ruff.toml: {sorted(exempt)}"

@@ -76,7 +76,8 @@ class CodebookSet:
         separate = [name for name, vqs in books.items() if "shared" not in vqs]
         if separate:
             raise ValueError(f"the memory searches one shared codebook per codebook set; codebook sets {separate} "
-                             "quantize each modality's shared part with its own codebook (quantizer.shared_codebook: false)")
+                             "quantize each modality's shared part with its own codebook "
+                             "(quantizer.shared_codebook: false)")
         arrays = {name: vqs["shared"].codebook.detach().cpu().float().numpy() for name, vqs in books.items()}
         dim = int(model.config.embed_dim)
         return cls(arrays, {name: dim // a.shape[1] for name, a in arrays.items() if dim % a.shape[1] == 0})

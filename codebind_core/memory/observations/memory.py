@@ -219,7 +219,8 @@ class ObservationMemory:
         if mirror is None or (len(mirror) == 0 and mirror.m != codes.shape[1]):
             mirror = self._mirrors[codebook_set] = ObservationMirror(codes.shape[1], capacity=max(1024, codes.shape[0]))
         if codes.shape[1] != mirror.m:
-            raise ValueError(f"codebook set {codebook_set!r} stores {mirror.m} codes per observation, got {codes.shape[1]}")
+            raise ValueError(f"codebook set {codebook_set!r} stores {mirror.m} codes per observation, "
+                             f"got {codes.shape[1]}")
         inv = self.codebooks.inverse_norms(codebook_set, codes)
         mirror.append(codes, ids, stamps, mod_ids, inv, cells)
         coarse = self._coarse.get(codebook_set)
@@ -240,7 +241,8 @@ class ObservationMemory:
             o.codes = self.codebooks.check_codes(o.codebook_set, o.codes)
             m = self._mirrors.get(o.codebook_set)
             if m is not None and len(m) and o.codes.size != m.m:
-                raise ValueError(f"codebook set {o.codebook_set!r} stores {m.m} codes per observation, got {o.codes.size}")
+                raise ValueError(f"codebook set {o.codebook_set!r} stores {m.m} codes per observation, "
+                                 f"got {o.codes.size}")
         with self._lock:
             cells = [-1] * len(checked)
             for p, idx in _group(checked, lambda o: o.codebook_set).items():
@@ -290,7 +292,8 @@ class ObservationMemory:
             nlist = self.config.nlist_for(rows.size)
             sample = rows if rows.size <= self.config.ivf_train_sample else \
                 np.sort(rng.choice(rows, self.config.ivf_train_sample, replace=False))
-            coarse = CoarseIndex(kmeans(self.codebooks.decode(codebook_set, mirror.codes[sample]), nlist, seed=seed), mirror.m)
+            centroids = kmeans(self.codebooks.decode(codebook_set, mirror.codes[sample]), nlist, seed=seed)
+            coarse = CoarseIndex(centroids, mirror.m)
             cells = np.empty(rows.size, np.int32)
             for a in range(0, rows.size, 65536):
                 part = rows[a: a + 65536]
@@ -316,8 +319,10 @@ class ObservationMemory:
         if missing.size:
             cells[missing] = coarse.assign(self.codebooks.decode(codebook_set, mirror.codes[missing]))
         if cells[rows].max(initial=-1) >= coarse.nlist:
-            raise ValueError(f"stored cell ids of codebook set {codebook_set!r} exceed the coarse index ({coarse.nlist} cells)")
-        coarse.add(cells[rows], mirror.codes[rows], {k: mirror.col(k)[rows] for k in ("ids", "stamps", "mod_ids", "inv_norm")})
+            raise ValueError(f"stored cell ids of codebook set {codebook_set!r} exceed the coarse index "
+                             f"({coarse.nlist} cells)")
+        coarse.add(cells[rows], mirror.codes[rows],
+                   {k: mirror.col(k)[rows] for k in ("ids", "stamps", "mod_ids", "inv_norm")})
         self._coarse[codebook_set] = coarse
 
     # ---- reading -----------------------------------------------------------------------------
@@ -354,11 +359,13 @@ class ObservationMemory:
                 if mirror is None or not len(mirror):
                     continue
                 if lut.shape[0] != mirror.m:
-                    raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, stored codes have {mirror.m}")
+                    raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, "
+                                     f"stored codes have {mirror.m}")
                 qn = float(np.linalg.norm(np.asarray(q, np.float64)))
                 if qn == 0.0:
                     raise ValueError(f"query for codebook set {codebook_set!r} is the zero vector")
-                scores, ids = self._scan_set(codebook_set, mirror, lut, np.asarray(q, np.float32), allowed, t0, t1, k, exact)
+                scores, ids = self._scan_set(codebook_set, mirror, lut, np.asarray(q, np.float32), allowed, t0, t1,
+                                             k, exact)
                 all_scores.append(scores / qn)
                 all_ids.append(ids)
             if not all_scores:

@@ -84,25 +84,18 @@ def run(target: str) -> int:
         raise
 
 
-def encoder() -> int:
-    return run(TARGETS["encoder"])
+def _entry(name: str):
+    """The console-script function ``name``: :func:`run` of ``TARGETS[name]``."""
+    def entry() -> int:
+        return run(TARGETS[name])
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = f"Run ``{TARGETS[name]}`` (Ctrl-C at any time exits 0)."
+    return entry
 
 
-def localisation() -> int:
-    return run(TARGETS["localisation"])
-
-
-def memory() -> int:
-    return run(TARGETS["memory"])
-
-
-def sensor_player() -> int:
-    return run(TARGETS["sensor_player"])
-
-
-def graph() -> int:
-    return run(TARGETS["graph"])
-
-
-def query() -> int:
-    return run(TARGETS["query"])
+encoder = _entry("encoder")
+localisation = _entry("localisation")
+memory = _entry("memory")
+sensor_player = _entry("sensor_player")
+graph = _entry("graph")
+query = _entry("query")

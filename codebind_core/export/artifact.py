@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
+from ..config_base import read_mapping
 
 FORMAT = "codebind-onnx"
 FORMAT_VERSION = 2  # 2: the manifest names its codebook set ``codebook_set`` (1 called it ``path``)
@@ -122,12 +123,7 @@ class Manifest:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Manifest":
         path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"manifest not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: invalid JSON ({e})") from e
+        data = read_mapping(path, "manifest")  # ValueError: missing, or not JSON
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a manifest is a JSON object")
         if LEGACY_CODEBOOK_SET_KEY in data:  # written before the rename (format_version 1)

@@ -21,12 +21,10 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 import torch
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 
 from codebind_ros.conversions import embedding_msg, sensors
@@ -35,9 +33,9 @@ from codebind_ros.conversions.audio import array_to_audio, audio_to_array
 from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_SHUTDOWN, DROP_TRANSPORT,
                                       DiagnosticsReporter, NodeStats, ThrottledLog)
 from codebind_ros.nodes.encoder_params import EncoderParams
-from codebind_ros.nodes.model_loading import load_model
+from codebind_ros.nodes.model_node import ModelNode
 from codebind_ros.msg import Embedding as EmbeddingMsg
-from codebind_ros.nodes.params import declare, parse_mapping
+from codebind_ros.nodes.params import parse_mapping
 from codebind_ros.nodes.trained_preprocess import preprocess_notes
 from codebind_ros.messaging.qos import results_qos, sensor_overrides, sensor_qos
 from codebind_ros.messaging.sensor_subscription import SensorSubscription
@@ -55,23 +53,16 @@ class Pending:
     received: float  # time.monotonic() at reception
 
 
-class EncoderNode(Node):
-    """Encode one sensor stream with a CodeBind model.
-
-    Args:
-        model: an already loaded ``codebind_core`` model; when None, ``model_path`` is loaded.
-        node_name: ROS node name.
-        **node_kwargs: forwarded to :class:`rclpy.node.Node` (context, cli_args, parameter_overrides ...).
-    """
+class EncoderNode(ModelNode):
+    """Encode one sensor stream with a CodeBind model (``model``, ``node_name``, ``**node_kwargs``:
+    see :class:`ModelNode`; parameters :class:`EncoderParams`)."""
 
     def __init__(self, model=None, node_name: str = "codebind_encoder", **node_kwargs):
-        super().__init__(node_name, **node_kwargs)
+        super().__init__(node_name, EncoderParams, model, **node_kwargs)
         from codebind_core.export import create_embedder
 
-        self.params = p = declare(self, EncoderParams)
+        p = self.params
         self.sensor = sensors.get(p.modality)
-        self.model = model if model is not None else load_model(p.model_path, p.device)
-        self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
         self.preprocess_options = parse_mapping(p.preprocess_options, "parameter preprocess_options")
         for level, note in preprocess_notes(self.model, self.sensor.core, self.preprocess_options,
                                             bool(p.camera_info_topic)):

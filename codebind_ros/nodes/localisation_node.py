@@ -24,12 +24,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -41,13 +39,12 @@ from codebind_ros.conversions.image import array_to_image, to_depth, to_rgb
 from codebind_ros.conversions.pointcloud2 import to_xyz
 from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DiagnosticsReporter, NodeStats,
                                       ThrottledLog)
-from codebind_ros.nodes.model_loading import load_model
+from codebind_ros.nodes.model_node import ModelNode
 from codebind_ros.nodes.localisation_params import LocalisationParams
 from codebind_ros.perception.localiser import Frame, Localiser, Match, Query
 from codebind_ros.conversions.markers import localisation_markers
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.msg import Localization, LocalizationArray, Proposal, ProposalArray
-from codebind_ros.nodes.params import declare
 from codebind_ros.messaging.qos import latched_qos, results_qos
 from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.conversions.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
@@ -63,21 +60,14 @@ MAX_TEXT_CHARS = 256
 MAX_TOP_K = 100
 
 
-class LocalisationNode(Node):
-    """Localise queries of any modality in the synchronised camera frames.
-
-    Args:
-        model: an already loaded ``codebind_core`` model; when None, ``model_path`` is loaded.
-        node_name: ROS node name.
-        **node_kwargs: forwarded to :class:`rclpy.node.Node`.
-    """
+class LocalisationNode(ModelNode):
+    """Localise queries of any modality in the synchronised camera frames (``model``, ``node_name``,
+    ``**node_kwargs``: see :class:`ModelNode`; parameters :class:`LocalisationParams`)."""
 
     def __init__(self, model=None, node_name: str = "codebind_localisation", **node_kwargs):
-        super().__init__(node_name, **node_kwargs)
-        self.params = p = declare(self, LocalisationParams)
-        self.model = model if model is not None else load_model(p.model_path, p.device)
+        super().__init__(node_name, LocalisationParams, model, **node_kwargs)
+        p = self.params
         self.model.eval()
-        self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
         self.localiser = Localiser(self.model, p.proposal_config(), p.windows, p.max_proposals,
                                    crop_margin=p.crop_margin)
         self.stats = NodeStats()

@@ -16,6 +16,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import torch
 
 from ...atomic import atomic_write, atomic_write_text
+from ...config_base import read_mapping
 from .config import IMAGEBIND_CONFIGS, ImageBindConfig, get_config
 from .model import ConfigLike, ImageBindModel, resolve_config
 
@@ -157,10 +158,7 @@ def read_converted_config(out_dir: PathLike) -> ImageBindConfig:
     path = Path(out_dir) / CONFIG_FILE
     if not path.is_file():
         raise ValueError(f"not a converted ImageBind directory: {path} is missing")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON ({e})") from e
+    data = read_mapping(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("imagebind"), dict):
         raise ValueError(f"{path}: not a {FORMAT} config (written by convert_imagebind)")
     return ImageBindConfig.from_kwargs(data["imagebind"])

@@ -10,7 +10,8 @@ clock, header stamp = wall time at publish; best-effort publisher as most driver
 each Embedding's arrival. Per sensor: messages sent, embeddings expected (audio: one per window)
 and received, frames the node dropped (overload, counted lost in transport, invalid, from its
 /diagnostics), stamp -> embedding p50 / p99 against the frame period, and the encoder process's
-CPU use. A sensor keeps its rate when p99 < the period and nothing was dropped.
+CPU use. A sensor keeps its rate when p99 < the period and nothing was dropped. ``--together``
+publishes every sensor at once (a thread each), as a robot runs them.
 
 Sensors (message as the usual driver publishes it):
   camera      640 x 480 rgb8, 30 Hz          depth       640 x 480 16UC1, 30 Hz
@@ -130,40 +131,71 @@ def drive(pub, msg, rate: float, seconds: float) -> int:
     return sent
 
 
-def run_sensor(sensor, node, watch, proc, prefix: str, seconds: float, rng) -> dict:
-    from codebind_ros.messaging.qos import sensor_qos
-    from codebind_ros.conversions import sensors as ros_sensors
+class Stream:
+    """One sensor's publisher, message and counts around a run."""
 
-    modality, rate, _ = SENSORS[sensor]
-    pub = node.create_publisher(ros_sensors.get(modality).message, f"{prefix}/{sensor}", sensor_qos(5))
-    deadline = time.monotonic() + 60
-    while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    msg = message(sensor, rng)
-    before = watch.settled(sensor)
-    with watch.lock:
-        watch.latency[sensor].clear()
-    cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-    sent = drive(pub, msg, rate, seconds)
-    wall = time.monotonic() - t0
-    cpu = cpu_seconds(proc.pid) - cpu0
-    after = watch.settled(sensor)
-    node.destroy_publisher(pub)
-    d = {k: after[k] - before[k] for k in ("received", "processed", "dropped_overload", "dropped_invalid",
-                                           "lost_in_transport")}
-    with watch.lock:
-        lat = np.asarray(watch.latency[sensor]) * 1e3
-    windows_per_chunk = AUDIO_CHUNK_S / AUDIO_HOP_S
-    first = int(round(AUDIO_WINDOW_S / AUDIO_CHUNK_S)) - 1  # chunks before the first full window
-    expected = max(0, int((sent - first) * windows_per_chunk)) if modality == "audio" else sent
-    dropped = d["dropped_overload"] + d["lost_in_transport"] + d["dropped_invalid"]
-    p50, p99 = (np.percentile(lat, 50), np.percentile(lat, 99)) if lat.size else (float("nan"),) * 2
-    period = 1e3 / (rate * (windows_per_chunk if modality == "audio" else 1.0))
-    return {"sent": sent, "expected": expected, "embedded": int(lat.size), "dropped": dropped, **d,
-            "p50": p50, "p99": p99, "max": float(lat.max()) if lat.size else float("nan"), "period": period,
-            "cpu": 100.0 * cpu / wall, "ok": bool(lat.size and p99 < period and dropped == 0
-                                                  and lat.size == expected)}
+    def __init__(self, sensor, node, watch, proc, prefix: str, rng):
+        from codebind_ros.conversions import sensors as ros_sensors
+        from codebind_ros.messaging.qos import sensor_qos
+
+        self.sensor, self.node, self.watch, self.proc = sensor, node, watch, proc
+        self.modality, self.rate, _ = SENSORS[sensor]
+        self.pub = node.create_publisher(ros_sensors.get(self.modality).message, f"{prefix}/{sensor}",
+                                         sensor_qos(5))
+        self.msg = message(sensor, rng)
+        self.sent = 0
+
+    def ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while self.pub.get_subscription_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        self.before = self.watch.settled(self.sensor)
+        with self.watch.lock:
+            self.watch.latency[self.sensor].clear()
+        self.cpu0, self.t0 = cpu_seconds(self.proc.pid), time.monotonic()
+
+    def drive(self, seconds: float) -> None:
+        self.sent = drive(self.pub, self.msg, self.rate, seconds)
+        self.wall, self.cpu = time.monotonic() - self.t0, cpu_seconds(self.proc.pid) - self.cpu0
+
+    def result(self) -> dict:
+        after = self.watch.settled(self.sensor)
+        self.node.destroy_publisher(self.pub)
+        d = {k: after[k] - self.before[k] for k in ("received", "processed", "dropped_overload", "dropped_invalid",
+                                                    "lost_in_transport")}
+        with self.watch.lock:
+            lat = np.asarray(self.watch.latency[self.sensor]) * 1e3
+        audio = self.modality == "audio"
+        windows_per_chunk = AUDIO_CHUNK_S / AUDIO_HOP_S
+        first = int(round(AUDIO_WINDOW_S / AUDIO_CHUNK_S)) - 1  # chunks before the first full window
+        expected = max(0, int((self.sent - first) * windows_per_chunk)) if audio else self.sent
+        dropped = d["dropped_overload"] + d["lost_in_transport"] + d["dropped_invalid"]
+        p50, p99 = (np.percentile(lat, 50), np.percentile(lat, 99)) if lat.size else (float("nan"),) * 2
+        period = 1e3 / (self.rate * (windows_per_chunk if audio else 1.0))
+        return {"sent": self.sent, "expected": expected, "embedded": int(lat.size), "dropped": dropped, **d,
+                "p50": p50, "p99": p99, "max": float(lat.max()) if lat.size else float("nan"), "period": period,
+                "cpu": 100.0 * self.cpu / self.wall,
+                "ok": bool(lat.size and p99 < period and dropped == 0 and lat.size == expected)}
+
+
+def run(streams, seconds: float, together: bool):
+    """Drive the streams one after the other, or all at once (a thread each)."""
+    if not together:
+        for stream in streams:
+            stream.ready()
+            stream.drive(seconds)
+            yield stream.sensor, stream.result()
+        return
+    for stream in streams:
+        stream.ready()
+    threads = [threading.Thread(target=stream.drive, args=(seconds,)) for stream in streams]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for stream in streams:
+        yield stream.sensor, stream.result()
 
 
 def main() -> int:
@@ -172,6 +204,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="publishing time per sensor")
     parser.add_argument("--model-path", default=str(ROOT / "models" / "demo"))
     parser.add_argument("--domain", type=int, default=1 + os.getpid() % 100)
+    parser.add_argument("--together", action="store_true", help="every sensor at once (a robot's case)")
     parser.add_argument("--param", action="append", default=[],
                         help="extra encoder parameter name:=value (repeatable), e.g. backend:=onnxruntime")
     args = parser.parse_args()
@@ -202,7 +235,8 @@ def main() -> int:
     print(f"# {cpu_name()}, {os.cpu_count()} CPUs, profile {Path(profile).name if profile else '-'}, model "
           f"{Path(args.model_path).name}, encoder defaults{' + ' + ' '.join(args.param) if args.param else ''}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {args.seconds:g} s per sensor, "
-          f"one sensor at a time; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
+          f"{'all sensors at once' if args.together else 'one sensor at a time'}; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
     print(f"# command: {shlex.join(['.venv/bin/python', 'benchmarks/sensor_rates.py', *sys.argv[1:]])}")
     rows = {}
     try:
@@ -212,9 +246,9 @@ def main() -> int:
                 raise RuntimeError(f"an encoder exited; logs in {log_dir}")
             time.sleep(0.5)
         rng = np.random.default_rng(0)
-        for sensor in args.sensors:
-            rows[sensor] = run_sensor(sensor, node, watch, procs[sensor], prefix, args.seconds, rng)
-            r = rows[sensor]
+        streams = [Stream(s, node, watch, procs[s], prefix, rng) for s in args.sensors]
+        for sensor, r in run(streams, args.seconds, args.together):
+            rows[sensor] = r
             print(f"# {sensor}: {r}", flush=True)
     finally:
         for proc in procs.values():

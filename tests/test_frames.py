@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from codebind_core.geometry import (CameraView, FrameNotConnected, PendingTransforms, RigidTransform, TransformBuffer,
-                                    TransformNotYetAvailable, TransformTooOld, quaternion_slerp)
+from codebind_core.geometry import (CameraView, FrameNotConnected, PendingTransforms, Pinhole, RigidTransform,
+                                    TransformBuffer, TransformNotYetAvailable, TransformTooOld, quaternion_slerp)
 
 S = 10 ** 9  # ns per second
 EPS = 1e-9   # float64 arithmetic on metre-scale numbers: errors ~1e-15, far below this
@@ -134,7 +134,8 @@ def test_camera_view_sees_empty_places_only_through_them():
     pose = RigidTransform()   # camera at the origin of the fixed frame, looking along +z
     depth = np.full((48, 64), 4.0, np.float32)   # a wall 4 m away
     depth[20:28, 28:36] = 1.95                    # an object's front at the image centre
-    view = CameraView(pose, fx=50, fy=50, cx=32, cy=24, width=64, height=48, max_range=5.0, depth=depth)
+    camera = Pinhole(width=64, height=48, fx=50, fy=50, cx=32, cy=24)
+    view = CameraView(pose, camera, max_range=5.0, depth=depth)
     pts = np.array([[0, 0, 2.0],      # centre: a return at its front surface -> still there
                     [1.0, 0, 2.0],    # right of it: the ray hits the wall 4 m away -> empty
                     [0, 0, 4.5],      # behind the wall -> occluded
@@ -142,7 +143,37 @@ def test_camera_view_sees_empty_places_only_through_them():
                     [5.0, 0, 2.0]])   # outside the image (u = 157)
     assert view.in_view(pts).tolist() == [True, True, True, False, False]
     assert view.seen_empty(pts, radii=0.05).tolist() == [False, True, False, False, False]
-    no_depth = CameraView(pose, 50, 50, 32, 24, 64, 48)
+    no_depth = CameraView(pose, camera)
     assert no_depth.seen_empty(pts).tolist() == [True, True, True, False, False]
     with pytest.raises(ValueError, match="depth image"):
-        CameraView(pose, 50, 50, 32, 24, 64, 48, depth=np.zeros((10, 10)))
+        CameraView(pose, camera, depth=np.zeros((10, 10)))
+
+
+def test_pinhole_projects_and_back_projects_in_the_optical_convention():
+    camera = Pinhole(64, 48, fx=50.0, fy=40.0, cx=31.5, cy=23.5)
+    assert np.array_equal(camera.K, [[50, 0, 31.5], [0, 40, 23.5], [0, 0, 1]])
+    assert np.array_equal(camera.P[:, :3], camera.K) and not camera.P[:, 3].any()
+    pts = np.array([[0.2, -0.1, 2.0], [0.0, 0.0, 1.0], [0.1, 0.1, 0.0], [0.1, 0.1, -1.0]])
+    uv = camera.project(pts)
+    assert np.allclose(uv[:2], [[36.5, 21.5], [31.5, 23.5]], atol=1e-12)
+    assert np.isnan(uv[2:]).all()   # on and behind the image plane
+    back = camera.back_project(uv[:2, 0], uv[:2, 1], pts[:2, 2])
+    assert np.allclose(back, pts[:2], atol=1e-12)
+    assert camera.in_image(np.array([[0, 0], [63.9, 47.9], [64, 0], [0, -0.1], [np.nan, 1]])).tolist() == [
+        True, True, False, False, False]
+    rays = camera.optical_rays()
+    assert rays.shape == (48, 64, 3) and np.allclose(camera.project(rays[5, 7][None]), [[7, 5]], atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, message", [(dict(width=0), "width/height must be positive integers"),
+                                          (dict(height=48.0), "width/height must be positive integers"),
+                                          (dict(fx=0.0), "fx must be a positive"),
+                                          (dict(fy=float("nan")), "fy must be a positive"),
+                                          (dict(cx=float("inf")), "cx must be finite")])
+def test_pinhole_refuses_bad_intrinsics(bad, message):
+    good = dict(width=64, height=48, fx=50.0, fy=50.0, cx=32.0, cy=24.0)
+    Pinhole(**good)
+    with pytest.raises(ValueError, match=message):
+        Pinhole(**(good | bad))
+    with pytest.raises(ValueError, match="camera must be a Pinhole"):
+        CameraView(RigidTransform(), (64, 48, 50.0, 50.0, 32.0, 24.0))

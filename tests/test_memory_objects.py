@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from codebind_core.geometry import CameraView, RigidTransform, TransformBuffer
+from codebind_core.geometry import CameraView, Pinhole, RigidTransform, TransformBuffer
 from codebind_core.memory import (CodebookSet, MemoryObject, ObjectConfig, ObjectMemory, ObjectProposal,
                                   Observation, read_object_map)
 
@@ -20,6 +20,7 @@ LABELS = ["red mug", "blue mug", "banana", "drill", "ball", "bowl"]
 CENTRE = np.array([0.0, 0.75, 0.8])
 FX = FY = 300.0
 W, H = 640, 480
+CAMERA = Pinhole(W, H, FX, FY, W / 2, H / 2)
 CAM_IN_BASE = RigidTransform((0.1, 0.0, 0.5))  # static extrinsic base <- camera optical
 
 
@@ -63,7 +64,7 @@ def _frame(rng, protos, cam: RigidTransform, stamp, buf: TransformBuffer, truth=
     """Proposals of the objects in view, measured in the camera frame with noise, put in the map
     frame through the transform buffer (map <- odom <- base <- camera)."""
     buf.set_transform("odom", "base", RigidTransform((0, 0, 0.05)).inverse() * cam * CAM_IN_BASE.inverse(), stamp)
-    view = CameraView(cam, FX, FY, W / 2, H / 2, W, H, max_range=6.0)
+    view = CameraView(cam, CAMERA, max_range=6.0)
     props = []
     for i in np.flatnonzero(view.in_view(truth)):
         p_cam = cam.inverse().apply(truth[i]) + rng.normal(0, NOISE_POS, 3)
@@ -133,7 +134,7 @@ def test_threshold_keeps_irrelevant_hits_out(tmp_path, books, protos):
 
 def _empty_view(cam: RigidTransform, wall=5.5):
     """A depth image of nothing but a far wall: every place in front of it is seen empty."""
-    return CameraView(cam, FX, FY, W / 2, H / 2, W, H, max_range=6.0, depth=np.full((H, W), wall, np.float32))
+    return CameraView(cam, CAMERA, max_range=6.0, depth=np.full((H, W), wall, np.float32))
 
 
 def test_moved_object_is_updated_at_its_new_place_not_duplicated(tmp_path, books, protos):
@@ -151,7 +152,7 @@ def test_moved_object_is_updated_at_its_new_place_not_duplicated(tmp_path, books
             stamp += S // 10
             props = [p for p in _frame(rng, protos, cam, stamp, buf, truth=moved_truth) if p.label != "red mug"]
             depth = np.full((H, W), 5.5, np.float32)
-            res = mem.observe(props, stamp_ns=stamp, view=CameraView(cam, FX, FY, W / 2, H / 2, W, H, max_range=6.0,
+            res = mem.observe(props, stamp_ns=stamp, view=CameraView(cam, CAMERA, max_range=6.0,
                                                                      depth=depth))
             assert res.missed == [mug.id]
         assert res.gone == [mug.id] and mem.get(mug.id).status == "gone"

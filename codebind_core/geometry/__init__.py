@@ -1,4 +1,5 @@
-"""World-frame geometry without ROS: rigid transforms, a stamped transform buffer, camera views.
+"""World-frame geometry without ROS: rigid transforms, a stamped transform buffer, pinhole cameras and
+their views.
 
 >>> from codebind_core.geometry import RigidTransform, TransformBuffer, CameraView
 >>> buf = TransformBuffer(cache_ns=10 * 10**9)
@@ -9,9 +10,10 @@
 """
 from .camera_view import CameraView
 from .pending import PendingTransforms
+from .pinhole import Pinhole
 from .tf_buffer import (FrameNotConnected, TransformBuffer, TransformError, TransformNotYetAvailable,
                         TransformTooOld)
 from .transform import RigidTransform, quaternion_slerp
 
-__all__ = ["CameraView", "FrameNotConnected", "PendingTransforms", "RigidTransform", "TransformBuffer",
+__all__ = ["CameraView", "FrameNotConnected", "PendingTransforms", "Pinhole", "RigidTransform", "TransformBuffer",
            "TransformError", "TransformNotYetAvailable", "TransformTooOld", "quaternion_slerp"]

@@ -1,6 +1,6 @@
 """What a camera saw at one stamp: which places in the fixed frame it could have seen empty.
 
-A pinhole camera (intrinsics fx, fy, cx, cy; image width x height) with its optical frame posed in
+A pinhole camera (:class:`~codebind_core.geometry.pinhole.Pinhole`) with its optical frame posed in
 the fixed frame (REP 103 optical convention: z forward, x right, y down). A point p of the fixed
 frame projects to ``u = fx x / z + cx, v = fy y / z + cy`` with (x, y, z) = pose^-1 p. With a depth
 image (metres along z, 0 / NaN = no return), the place of an object of radius r at depth z is
@@ -15,50 +15,45 @@ from typing import Optional
 
 import numpy as np
 
+from .pinhole import Pinhole
 from .transform import RigidTransform
 
 
 class CameraView:
     """A camera's view at one stamp; :meth:`seen_empty` decides which object places it saw empty."""
 
-    def __init__(self, pose: RigidTransform, fx: float, fy: float, cx: float, cy: float, width: int, height: int,
-                 min_range: float = 0.1, max_range: float = 5.0, depth: Optional[np.ndarray] = None,
-                 depth_tolerance: float = 0.05):
+    def __init__(self, pose: RigidTransform, camera: Pinhole, min_range: float = 0.1, max_range: float = 5.0,
+                 depth: Optional[np.ndarray] = None, depth_tolerance: float = 0.05):
         if not isinstance(pose, RigidTransform):
             raise ValueError("pose must be a RigidTransform (fixed frame <- camera optical frame)")
-        if not (fx > 0 and fy > 0 and int(width) > 0 and int(height) > 0):
-            raise ValueError(f"need fx, fy > 0 and a positive image size, got fx={fx} fy={fy} {width}x{height}")
+        if not isinstance(camera, Pinhole):
+            raise ValueError(f"camera must be a Pinhole, got {type(camera).__name__}")
         if not 0 <= min_range < max_range:
             raise ValueError(f"need 0 <= min_range < max_range, got {min_range}, {max_range}")
         if depth is not None:
             depth = np.asarray(depth, dtype=np.float32)
-            if depth.shape != (int(height), int(width)):
-                raise ValueError(f"depth image must be ({height}, {width}), got {depth.shape}")
+            if depth.shape != (camera.height, camera.width):
+                raise ValueError(f"depth image must be ({camera.height}, {camera.width}), got {depth.shape}")
         if depth_tolerance < 0:
             raise ValueError(f"depth_tolerance must be >= 0, got {depth_tolerance}")
         self.pose = pose
-        self.fx, self.fy, self.cx, self.cy = float(fx), float(fy), float(cx), float(cy)
-        self.width, self.height = int(width), int(height)
+        self.camera = camera
         self.min_range, self.max_range = float(min_range), float(max_range)
         self.depth = depth
         self.depth_tolerance = float(depth_tolerance)
         self._inverse = pose.inverse()
 
     def project(self, points) -> np.ndarray:
-        """(N, 3) fixed-frame points -> (N, 3) columns u, v, z (pixel coordinates and depth)."""
+        """(N, 3) fixed-frame points -> (N, 3) columns u, v, z (pixel coordinates, NaN behind the
+        camera, and depth)."""
         p = self._inverse.apply(np.atleast_2d(np.asarray(points, dtype=np.float64)))
-        z = p[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = self.fx * p[:, 0] / z + self.cx
-            v = self.fy * p[:, 1] / z + self.cy
-        return np.stack([u, v, z], axis=1)
+        return np.concatenate([self.camera.project(p), p[:, 2:]], axis=1)
 
     def in_view(self, points) -> np.ndarray:
         """Mask of points inside the image and within [min_range, max_range] along the optical axis."""
         uvz = self.project(points)
-        u, v, z = uvz[:, 0], uvz[:, 1], uvz[:, 2]
-        return ((z >= self.min_range) & (z <= self.max_range) & (u >= 0) & (u < self.width)
-                & (v >= 0) & (v < self.height))
+        z = uvz[:, 2]
+        return (z >= self.min_range) & (z <= self.max_range) & self.camera.in_image(uvz[:, :2])
 
     def seen_empty(self, points, radii=None) -> np.ndarray:
         """Mask of object places (centres, optional radii in metres) this view saw empty."""

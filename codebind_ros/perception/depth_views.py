@@ -12,8 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from codebind_core.geometry import CameraView, RigidTransform
-from codebind_ros.conversions.camera_info import Pinhole
+from codebind_core.geometry import CameraView, Pinhole, RigidTransform
 
 
 class DepthViews:
@@ -44,5 +43,4 @@ class DepthViews:
             depth, cam = self._depth.get((int(stamp_ns), frame_id.lstrip("/"))), self._camera
         if depth is None or cam is None or depth.shape != (cam.height, cam.width):
             return None
-        return CameraView(pose, cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height,
-                          max_range=self.max_range, depth=depth)
+        return CameraView(pose, cam, max_range=self.max_range, depth=depth)

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from codebind_ros.conversions.camera_info import Pinhole
+from codebind_core.geometry import Pinhole
 from codebind_ros.perception.crops import crop, masked_crop, square_box
 from codebind_ros.perception.proposals import (Proposal, ProposalConfig, cloud_proposals, depth_to_points,
                                                window_proposals)
@@ -120,7 +120,7 @@ class Localiser:
         source = frame.rgb if crop_modality == "image" else frame.depth
         options = {}
         if crop_modality == "depth":
-            options["intrinsics"] = frame.camera.k
+            options["intrinsics"] = frame.camera.K
         boxes = [square_box(p.box, frame.camera.width, frame.camera.height, self.crop_margin)
                  for p in frame.proposals]
         mask = self.mask_background and crop_modality == "image"

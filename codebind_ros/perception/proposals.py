@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from codebind_ros.conversions.camera_info import Pinhole
+from codebind_core.geometry import Pinhole
 
 Box = Tuple[float, float, float, float]
 
@@ -208,9 +208,7 @@ def cloud_proposals(points: np.ndarray, camera: Pinhole, cfg: ProposalConfig = P
         centre, size = estimate_centre(members)
         ok = np.isfinite(uv).all(axis=1)
         pixels = np.rint(uv[ok]).astype(np.int32)
-        inside = ((pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width)
-                  & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height))
-        found.append(Proposal(box, centre, size, "cloud", int(members.shape[0]), pixels[inside]))
+        found.append(Proposal(box, centre, size, "cloud", int(members.shape[0]), pixels[camera.in_image(pixels)]))
     found.sort(key=lambda p: -p.num_points)
     return found[: cfg.max_clusters]
 

@@ -19,7 +19,6 @@ import numpy as np
 import yaml
 
 from codebind_core.data.synth import ObjectSpec, PinholeCamera, TabletopScene, class_prompts
-from codebind_ros.conversions.camera_info import Pinhole
 
 # Six categories, distinct colours, spread so that no two touch (x forward, y left; metres).
 DEFAULT_OBJECTS: List[Dict] = [
@@ -135,7 +134,7 @@ class SimScene:
         fixed = PinholeCamera.look_at_pose(tuple(cfg.eye), tuple(cfg.target))
         self.poses = tour_poses() if cfg.trajectory == "tour" else [fixed]
         self.camera = PinholeCamera.from_fov(cfg.width, cfg.height, cfg.fov_deg, self.poses[0])
-        self.pinhole = Pinhole(cfg.width, cfg.height, self.camera.fx, self.camera.fy, self.camera.cx, self.camera.cy)
+        self.pinhole = self.camera.intrinsics
         self._rendered: Dict[Tuple[bool, int, int], object] = {}
         self.frames = [self._render(False, 0, i) for i in range(cfg.noise_frames)] if not cfg.trajectory else []
         n = len(cfg.objects)

@@ -1,4 +1,6 @@
 """SynthBind geometry: camera convention, analytic depth, orientation, supersampling."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from codebind_core.data.synth.depth import clean_depth
 from codebind_core.data.synth.factors import ObjectFactors, held_out_pairs, sample_factors
 from codebind_core.data.synth.raycast import ObjectPose, cast_objects
 from codebind_core.data.synth.shapes import unit_mesh
+from codebind_core.geometry import Pinhole
 
 CFG = SynthConfig(num_samples=40, image_size=64, sensor_noise=False, occlusion_prob=0.0)
 
@@ -94,6 +97,17 @@ def test_camera_rejects_bad_parameters(bad):
     args = dict(width=8, height=8, fx=10.0, fy=10.0, cx=3.5, cy=3.5, pose=np.eye(4)) | bad
     with pytest.raises(ValueError):
         PinholeCamera(**args)
+
+
+def test_posed_camera_is_a_pinhole_with_a_pose():
+    pose = PinholeCamera.look_at_pose((-1.0, 0.0, 0.5), (0.5, 0.0, 0.0))
+    cam = PinholeCamera.from_fov(64, 48, 60.0, pose)
+    fine = cam.scaled(2)
+    assert isinstance(fine, PinholeCamera) and np.array_equal(fine.pose, pose) and fine.width == 128
+    assert cam.intrinsics == Pinhole(64, 48, cam.fx, cam.fy, 31.5, 23.5) and cam == replace(cam)
+    assert cam != replace(cam, pose=np.eye(4))
+    with pytest.raises(ValueError, match="at most 16384"):
+        PinholeCamera(16385, 8, 10.0, 10.0, 3.5, 3.5)
 
 
 def test_matrix_quaternion_round_trip():

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Mapping, Union
 
+from . import posthoc_codebook
 from .atomic import atomic_write, atomic_write_text
 from .config import CodeBindConfig
 from .encoders.lora import has_lora, merge_lora as merge
@@ -71,16 +72,30 @@ def _save_posthoc(model, directory: Path, digest: str) -> None:
     """A post-hoc codebook travels with the very weights it was fitted on; with changed weights
     (further training, merged adapters) it is left behind, and one in ``directory`` fitted on
     other weights than these is removed."""
-    from . import posthoc_codebook
-
     posthoc = getattr(model, "posthoc_codebook", None)
     if posthoc is not None and posthoc.model_digest == digest:
         posthoc_codebook.save(directory, posthoc)
         return
     try:
-        there = posthoc_codebook.load(directory, check_digest=False)
+        there = posthoc_codebook.load(directory)
     except ValueError:  # damaged: it cannot serve these weights either
         there = None
         (directory / posthoc_codebook.POSTHOC_FILE).unlink()
     if there is not None and there.model_digest != digest:
         (directory / posthoc_codebook.POSTHOC_FILE).unlink()
+
+
+def model_digest(directory: Union[str, Path]) -> str:
+    """The weights' sha256 recorded in model.safetensors at save time (or of the file's bytes)."""
+    from safetensors import safe_open
+
+    path = Path(directory) / WEIGHTS_FILE
+    with safe_open(str(path), framework="np") as f:
+        recorded = (f.metadata() or {}).get(DIGEST_KEY)
+    if recorded:
+        return recorded
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

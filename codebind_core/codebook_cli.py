@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import posthoc_codebook as ph
+from .checkpoint_format import model_digest
 
 
 def fit_model_dir(model_dir, data, sub_dim: int = 8, size: int = 256, kind: str = "shared", seed: int = 0,
@@ -44,7 +45,7 @@ def fit_model_dir(model_dir, data, sub_dim: int = 8, size: int = 256, kind: str 
     vectors = embed_for_sets(model, source, split, limit=limit, with_text=with_text)
     info = {"data": str(data), "split": split, "limit": limit, "with_text": with_text,
             "embeddings_per_set": {name: len(v) for name, v in vectors.items()}}
-    codebook = ph.fit(vectors, sub_dim, size, kind, seed, iters, ph.model_digest(model_dir), info)
+    codebook = ph.fit(vectors, sub_dim, size, kind, seed, iters, model_digest(model_dir), info)
     ph.save(model_dir, codebook)
     return codebook
 
@@ -84,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             print(f"wrote {args.model_dir / ph.POSTHOC_FILE}\n{describe(cb, load(args.model_dir).config.embed_dim)}")
         elif args.command == "show":
-            cb = ph.load(args.model_dir)
+            cb = ph.load(args.model_dir, model_digest(args.model_dir))
             if cb is None:
                 print(f"{args.model_dir} has no post-hoc codebook")
                 return 1

@@ -14,7 +14,7 @@ import torch
 
 from . import posthoc_codebook
 from .checkpoint_checks import check_complete, check_digest, check_size, check_weights
-from .checkpoint_format import CONFIG_FILE, DIGEST_KEY, FORMAT_VERSION, WEIGHTS_FILE, save
+from .checkpoint_format import CONFIG_FILE, DIGEST_KEY, FORMAT_VERSION, WEIGHTS_FILE, model_digest, save
 from .config import CodeBindConfig
 from .model import CodeBind
 
@@ -61,7 +61,8 @@ def load(directory: Union[str, Path], device: Union[str, torch.device] = "cpu"):
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"{w_path} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    posthoc = posthoc_codebook.load(directory)  # a model without trained codebooks: codes from it
+    # a model without trained codebooks: codes from a post-hoc codebook fitted on these weights
+    posthoc = posthoc_codebook.load(directory, recorded or model_digest(directory))
     if posthoc is not None:
         posthoc_codebook.attach(model, posthoc)
     return model.to(device).eval()

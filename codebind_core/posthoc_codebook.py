@@ -20,18 +20,16 @@ unit vector (asymmetric distance: only the stored side is compressed).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 
 POSTHOC_FILE = "posthoc_codebook.safetensors"
 KINDS = ("shared", "per_position")
-FIT_COMMAND = "codebind-codebook fit {model_dir} --data <training config YAML or SynthBind set folder>"
 _MAX_POINTS_PER_CODE = 256  # k-means sees at most 256·K points per table (faiss's rule)
 
 
@@ -162,24 +160,6 @@ def fit(vectors: Mapping[str, np.ndarray], sub_dim: int = 8, size: int = 256, ki
     return PosthocCodebook(kind, books, model_digest, meta)
 
 
-def model_digest(directory: Union[str, Path]) -> str:
-    """The weights' sha256 recorded in model.safetensors at save time (or of the file's bytes)."""
-    from safetensors import safe_open
-
-    from .checkpoint_format import DIGEST_KEY, WEIGHTS_FILE
-
-    path = Path(directory) / WEIGHTS_FILE
-    with safe_open(str(path), framework="np") as f:
-        recorded = (f.metadata() or {}).get(DIGEST_KEY)
-    if recorded:
-        return recorded
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save(directory: Union[str, Path], codebook: PosthocCodebook) -> Path:
     """Write ``posthoc_codebook.safetensors`` into the model directory (atomically)."""
     from safetensors.numpy import save_file
@@ -194,9 +174,16 @@ def save(directory: Union[str, Path], codebook: PosthocCodebook) -> Path:
     return path
 
 
-def load(directory: Union[str, Path], check_digest: bool = True) -> Optional[PosthocCodebook]:
+def _refit(directory: Path) -> str:
+    from .memory.codebooks import FIT_COMMAND
+
+    return FIT_COMMAND.format(model_dir=directory)
+
+
+def load(directory: Union[str, Path], weights_digest: Optional[str] = None) -> Optional[PosthocCodebook]:
     """The model directory's post-hoc codebook, or None when it has none. ValueError for a damaged
-    file or one fitted on other weights (the model was retrained: refit)."""
+    file, or with ``weights_digest`` (``checkpoint_format.model_digest``) for one fitted on other
+    weights (the model was retrained: refit)."""
     from safetensors import SafetensorError, safe_open
 
     directory = Path(directory)
@@ -210,11 +197,10 @@ def load(directory: Union[str, Path], check_digest: bool = True) -> Optional[Pos
         info = json.loads(meta.get("info", "{}"))
         codebook = PosthocCodebook(meta.get("kind", ""), books, meta.get("model_sha256", ""), info)
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a valid post-hoc codebook ({e}); refit with "
-                         f"`{FIT_COMMAND.format(model_dir=directory)}`") from e
-    if check_digest and codebook.model_digest != model_digest(directory):
+        raise ValueError(f"{path}: not a valid post-hoc codebook ({e}); refit with `{_refit(directory)}`") from e
+    if weights_digest is not None and codebook.model_digest != weights_digest:
         raise ValueError(f"{path} was fitted on other weights than {directory / 'model.safetensors'} "
-                         f"(the model changed); refit with `{FIT_COMMAND.format(model_dir=directory)}`")
+                         f"(the model changed); refit with `{_refit(directory)}`")
     return codebook
 
 
@@ -232,9 +218,3 @@ def attach(model, codebook: PosthocCodebook) -> None:
     if codebook.kind == "per_position" and any(b.shape[0] != m for b in codebook.books.values()):
         raise ValueError(f"per-position post-hoc tables must number m = {m}")
     model.posthoc_codebook = codebook
-
-
-def layout(codebook: PosthocCodebook, embed_dim: int) -> Tuple[Dict[str, np.ndarray], Dict[str, int]]:
-    """(books, sub_vectors) in the form :class:`~codebind_core.memory.CodebookSet` takes."""
-    m = codebook.sub_vectors(embed_dim)
-    return dict(codebook.books), {name: m for name in codebook.books}

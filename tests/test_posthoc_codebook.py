@@ -7,6 +7,7 @@ import torch
 
 import codebind_core as cb
 from codebind_core import posthoc_codebook as ph
+from codebind_core.checkpoint_format import model_digest
 from codebind_core.codebook_cli import main as codebook_main
 from codebind_core.evaluation.robot_metric import code_table_topk, float_topk
 from codebind_core.memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
@@ -183,7 +184,7 @@ def test_per_position_tables_serve_ivf_reindex_and_objects(clustered_set, tmp_pa
 
 
 def test_save_carries_the_posthoc_codebook_only_with_its_weights(hard_model_dir, tmp_path):
-    ph.save(hard_model_dir, ph.fit({"depth": clustered(0)[0]}, SUB, 16, model_digest=ph.model_digest(hard_model_dir)))
+    ph.save(hard_model_dir, ph.fit({"depth": clustered(0)[0]}, SUB, 16, model_digest=model_digest(hard_model_dir)))
     model = cb.load(hard_model_dir)
     copy = cb.save(model, tmp_path / "copy")  # same weights: the codebook goes along
     assert np.array_equal(cb.load(copy).posthoc_codebook.books["depth"], model.posthoc_codebook.books["depth"])

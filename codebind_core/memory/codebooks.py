@@ -16,6 +16,8 @@ import numpy as np
 from .kernels import lookup_table
 
 CODE_DTYPE = np.uint16
+# how a model without codebooks gets the codes the memory stores (:mod:`codebind_core.posthoc_codebook`)
+FIT_COMMAND = "codebind-codebook fit {model_dir} --data <training config YAML or SynthBind set folder>"
 MAX_CODEBOOK_SIZE = int(np.iinfo(CODE_DTYPE).max) + 1
 
 
@@ -64,12 +66,9 @@ class CodebookSet:
         books = getattr(model, "codebooks", None)
         posthoc = getattr(model, "posthoc_codebook", None)
         if not books and posthoc is not None:
-            from ..posthoc_codebook import layout
-
-            return cls(*layout(posthoc, int(model.config.embed_dim)))
+            m = posthoc.sub_vectors(int(model.config.embed_dim))
+            return cls(dict(posthoc.books), {name: m for name in posthoc.books})
         if not books:
-            from ..posthoc_codebook import FIT_COMMAND
-
             raise ValueError("the model has no codebooks (trained without a quantizer, e.g. hard alignment) and no "
                              "post-hoc codebook: the memory stores codebook indices. Fit one with "
                              f"`{FIT_COMMAND.format(model_dir='<model_dir>')}` and load the model again")

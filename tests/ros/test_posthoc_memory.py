@@ -11,6 +11,7 @@ from std_msgs.msg import Header
 
 import codebind_core as cb
 from codebind_core import posthoc_codebook as ph
+from codebind_core.checkpoint_format import model_digest
 from codebind_core.evaluation.synth_split import float_shared
 from codebind_core.memory import CodebookSet, ObservationMemory
 from codebind_ros.conversions import embedding_msg
@@ -30,7 +31,7 @@ def model_dir(tmp_path_factory):
     d = cb.save(model, tmp_path_factory.mktemp("posthoc") / "hard")
     words = [f"a {c} {s}" for c in ("red", "blue", "green", "grey", "black") for s in ("box", "cone", "torus", "cube")]
     x = np.concatenate([float_shared(model, "text", words), float_shared(model, "depth", torch.randn(64, 1, 64, 64))])
-    ph.save(d, ph.fit({"depth": x}, sub_dim=8, size=16, seed=0, model_digest=ph.model_digest(d)))
+    ph.save(d, ph.fit({"depth": x}, sub_dim=8, size=16, seed=0, model_digest=model_digest(d)))
     return d
 
 

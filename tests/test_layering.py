@@ -23,11 +23,6 @@ ROS_LAYERS = {"conversions": 1, "messaging": 1, "perception": 1, "sources": 1, "
               "entry_points": 4}
 # codebind_core sub-packages by layer (among themselves; the other files are not ranked)
 CORE_LAYERS = {"evaluation": 1, "training": 2, "experiments": 3}
-# Known circles, each a set of modules, left to their owners; empty this when they are gone.
-ALLOWED_CIRCLES: List[Set[str]] = [
-    # the post-hoc codes embedder subclasses runtime's Embedder, runtime's factory creates it
-    {"codebind_core.export.posthoc_codes", "codebind_core.export.runtime"},
-]
 
 Edge = Tuple[str, str, int]  # importer, imported module, line
 
@@ -151,7 +146,7 @@ def upward_imports(modules: Dict[str, Path]) -> List[str]:
 
 
 def test_no_import_circle_between_files():
-    found = [c for c in circles(import_edges(source_modules())) if c not in ALLOWED_CIRCLES]
+    found = circles(import_edges(source_modules()))
     assert not found, "import circles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..types import Embedding
-from .runtime import Embedder
+from .embedder import Embedder
 
 
 def needs_posthoc_codes(model) -> bool:

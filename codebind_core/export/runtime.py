@@ -1,5 +1,5 @@
-"""One ``Embedder`` interface over several runtime backends (torch here; ONNX Runtime and
-TensorRT register themselves in :data:`BACKENDS`)."""
+"""One ``Embedder`` interface (:mod:`.embedder`) over several runtime backends (torch here; ONNX Runtime
+and TensorRT register themselves in :data:`BACKENDS`)."""
 from __future__ import annotations
 
 from typing import Callable, Dict, Optional
@@ -8,26 +8,8 @@ import torch
 
 from ..inference import check_modality
 from ..types import Embedding
-
-
-class Embedder:
-    """Callable: a preprocessed batch tensor (or list of str for text) -> :class:`Embedding`.
-
-    ``codebook_set`` is the codebook set (§3.4) it quantizes with; every backend takes it as
-    ``codebook_set=``."""
-
-    modality: str
-    codebook_set: str
-
-    def __call__(self, batch) -> Embedding:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def warmup(self, batch_size: int = 1) -> None:
-        """Run once on an example batch so the first real message is not slow."""
-        self(self.example(batch_size))
-
-    def example(self, batch_size: int = 1):  # pragma: no cover - interface
-        raise NotImplementedError
+from .embedder import Embedder
+from .posthoc_codes import PosthocCodes, needs_posthoc_codes
 
 
 class TorchEmbedder(Embedder):
@@ -89,8 +71,6 @@ def create_embedder(model, modality: str, backend: str = "torch", **options) -> 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS)}")
     embedder = BACKENDS[backend](model, modality, **options)
-    from .posthoc_codes import PosthocCodes, needs_posthoc_codes
-
     if backend != "torch" and needs_posthoc_codes(model):  # the graphs end at the float embedding
         return PosthocCodes(embedder, model)
     return embedder

@@ -226,9 +226,9 @@ def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], 
                              _fmt(free), _fmt(hard)])
                 checks.append((f"{VARIANTS[v].label} vs hard alignment, {t}, {width}-d shared, "
                                f"{part.config.finetune_steps} steps", "codebook regime: capacity", vals, hard))
-            if free:
-                checks.append((f"codebook on top of decoupling (CodeBind vs no codebook), {t}, {width}-d shared",
-                               "codebook regime: capacity", R.values("codebind", t, ZS1), free))
+                if free:  # the paper's Tab. 6 row 2 -> 5: the codebook on top of the decoupled model
+                    checks.append((f"{VARIANTS[v].label} vs decoupled without codebook, {t}, {width}-d shared",
+                                   "codebook regime: capacity", vals, free))
     lines += ["### Capacity toward the paper's shape\n",
               "The paper quantizes 1024-d embeddings as 128 sub-vectors against 1024 shared codes (1280 bits); the "
               "tiny preset's 64-d shared embedding gives 8 sub-vectors against 256 codes (64 bits). The shared "

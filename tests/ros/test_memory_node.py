@@ -154,7 +154,7 @@ def test_bounds_inputs_and_drops_foreign_embeddings(spin, ros_context, tiny_mode
         codes = tiny_model.encode_text(["a red sphere", "a blue box"], codebook_set=PATH).codes.numpy()
     node.memory.add([Observation("camera", PATH, codes[0], 100 + i, "map", position=(1.0, 0.0, 0.0)) for i in range(60)]
                     + [Observation("camera", PATH, codes[1], 200, "map", position=(2.0, 0.0, 0.0))])
-    hits = node.answers.search("a red sphere", 2, modality="camera")
+    hits = node.search("a red sphere", 2, modality="camera")
     assert [h.observation.position for h in hits] == [(1.0, 0.0, 0.0), (2.0, 0.0, 0.0)]
 
 

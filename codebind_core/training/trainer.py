@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import train_state
+from .config import OptimConfig, ScheduleConfig, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, barrier, gather_objects
 from .optim import build_optimizer, build_schedule
 from .precision import get_precision
@@ -27,24 +28,25 @@ from .stream import Batch, RoundRobinStream
 
 @dataclass
 class LoopSettings:
-    """The knobs of :class:`Trainer` (a subset of TrainConfig, so the loop is usable on its own)."""
+    """The knobs of :class:`Trainer`: the loop's part of :class:`TrainConfig` (``run.settings_from``),
+    with the same defaults, so the loop is usable on its own."""
 
     steps: int
-    grad_accum: int = 1
-    precision: str = "fp32"
-    optimizer: str = "adamw"
-    lr: float = 5e-4
-    lr_new: Optional[float] = None  # lr of the model's new parts (``new_parameter_names``); None: lr
-    weight_decay: float = 0.05
-    betas: tuple = (0.9, 0.98)
-    grad_clip: Optional[float] = 1.0
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    checkpoint_every: int = 100
-    log_every: int = 10
-    log_backend: str = "csv"
-    progress: bool = True
-    init_batches: int = 0  # > 0: k-means over this many batches per target before training; 0: official lazy init
+    grad_accum: int = TrainConfig.grad_accum
+    precision: str = TrainConfig.precision
+    optimizer: str = OptimConfig.name
+    lr: float = OptimConfig.lr
+    lr_new: Optional[float] = OptimConfig.lr_new  # lr of the new parts (``new_parameter_names``); None: lr
+    weight_decay: float = OptimConfig.weight_decay
+    betas: tuple = OptimConfig.betas
+    grad_clip: Optional[float] = OptimConfig.grad_clip
+    schedule: str = ScheduleConfig.name
+    warmup_steps: int = ScheduleConfig.warmup_steps
+    checkpoint_every: int = TrainConfig.checkpoint_every
+    log_every: int = TrainConfig.log_every
+    log_backend: str = TrainConfig.log_backend
+    progress: bool = TrainConfig.progress
+    init_batches: int = TrainConfig.init_batches  # > 0: k-means over this many batches per target; 0: lazy
     find_unused_parameters: bool = False
     fingerprint: str = ""
 

@@ -85,7 +85,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             print(f"wrote {args.model_dir / ph.POSTHOC_FILE}\n{describe(cb, load(args.model_dir).config.embed_dim)}")
         elif args.command == "show":
-            cb = ph.load(args.model_dir, model_digest(args.model_dir))
+            has = (args.model_dir / ph.POSTHOC_FILE).is_file()
+            cb = ph.load(args.model_dir, model_digest(args.model_dir)) if has else None
             if cb is None:
                 print(f"{args.model_dir} has no post-hoc codebook")
                 return 1
@@ -98,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             existed = path.exists()
             path.unlink(missing_ok=True)
             print(f"removed {path}" if existed else f"{path} did not exist")
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # a bad model directory: missing or unreadable files
         print(f"codebind-codebook: {e}", file=sys.stderr)
         return 2
     return 0

@@ -192,3 +192,11 @@ def test_save_carries_the_posthoc_codebook_only_with_its_weights(hard_model_dir,
         model.heads["depth"].shared.weight.add_(0.1)  # changed weights: it stays behind
     cb.save(model, copy)
     assert not (copy / ph.POSTHOC_FILE).exists() and cb.load(copy).posthoc_codebook is None
+
+
+def test_show_on_a_directory_without_a_codebook_or_weights_answers_without_a_traceback(tmp_path, capsys):
+    assert codebook_main(["show", str(tmp_path)]) == 1            # nothing there: "has no post-hoc codebook"
+    assert "has no post-hoc codebook" in capsys.readouterr().out
+    (tmp_path / ph.POSTHOC_FILE).write_bytes(b"")                  # a codebook but no weights to check it
+    assert codebook_main(["show", str(tmp_path)]) == 2
+    assert "model.safetensors" in capsys.readouterr().err

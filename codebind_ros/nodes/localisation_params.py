@@ -16,7 +16,6 @@ _P = ProposalConfig()
 class LocalisationParams:
     model_path: str = field(default="", metadata=doc("checkpoint directory"))
     model_id: str = field(default="", metadata=doc("id put in proposal embeddings; '' = checkpoint name"))
-    backend: str = field(default="torch", metadata=doc("unused here (crops run on the torch model); shared YAML key"))
     device: str = field(default="cpu", metadata=doc("torch device"))
     use_cloud: bool = field(default=False, metadata=doc(
         "cluster the PointCloud2 topic (camera frame) instead of the back-projected depth image"))

@@ -26,7 +26,8 @@ class NodeKind:
         kind: section-name prefix in the params YAML.
         executable: name installed in lib/codebind_ros (``ros2 run codebind_ros <executable>``).
         target: ``module:Class`` of the node class.
-        uses_model: takes ``model_path``/``backend`` parameters (the launch overrides them).
+        uses_model: takes a ``model_path`` parameter (the launch overrides it, and ``backend``
+            where the node declares one: the encoders; a node ignores what it does not declare).
         sim_only: started only when ``use_sim`` is true.
     """
 

@@ -160,8 +160,8 @@ class Stream:
         self.wall, self.cpu = time.monotonic() - self.t0, cpu_seconds(self.proc.pid) - self.cpu0
 
     def result(self) -> dict:
-        after = self.watch.settled(self.sensor)
-        self.node.destroy_publisher(self.pub)
+        after = self.watch.settled(self.sensor)  # the publisher stays: destroyed under the spinning
+        # executor, its event handlers raised InvalidHandle there and ended the spin thread
         d = {k: after[k] - self.before[k] for k in ("received", "processed", "dropped_overload", "dropped_invalid",
                                                     "lost_in_transport")}
         with self.watch.lock:

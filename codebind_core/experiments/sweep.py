@@ -132,18 +132,32 @@ def _length_section(P, lines: List[str], fig_dir: Path) -> List[Tuple[str, str, 
     return [(a, b, c, d) for a, b, c, d in checks]
 
 
+def _figure(panels: int):
+    """A row of ``panels`` plots (matplotlib without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, panels, figsize=(5 * panels, 3.6), dpi=110, squeeze=False)
+
+
+def _save(fig, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
 def _plot_val_curves(P, steps_parts, targets, out: Path) -> List[str]:
     """Val zero-shot Acc@1 during the longest runs (mean over seeds): where each variant peaks."""
     steps, name = steps_parts[-1]
     recs = [r for r in part_records(P[name][0]) if r.get("selection") and r["run"]["setting"] == "finetune"]
     if not recs:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.6), dpi=110, squeeze=False)
+    fig, axes = _figure(len(targets))
     rows = []
     for ax, t in zip(axes[0], targets):
         for v in LENGTH_VARIANTS:
@@ -160,22 +174,14 @@ def _plot_val_curves(P, steps_parts, targets, out: Path) -> List[str]:
         ax.set_ylabel("val zero-shot Acc@1 (%)")
         ax.set_title(f"{t}: val accuracy during {steps}-step runs", fontsize=9)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    _save(fig, out)
     return [f"Val zero-shot Acc@1 during the {steps}-step runs (mean over seeds): first evaluation, best, last.\n",
             _table(["target", "variant", "seeds", "first", "best", "last"], rows), "",
             f"![val accuracy during training]({out.parent.name}/{out.name})\n"]
 
 
 def _plot_length(curves, targets, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.6), dpi=110, squeeze=False)
+    fig, axes = _figure(len(targets))
     for ax, t in zip(axes[0], targets):
         for v in LENGTH_VARIANTS:
             pts = [(s, f, sel) for s, f, sel in curves.get((t, v), []) if f]
@@ -189,10 +195,7 @@ def _plot_length(curves, targets, out: Path) -> None:
         ax.set_ylabel("zero-shot Acc@1 (%)")
         ax.set_title(f"{t}: final (solid), val-selected (dashed)", fontsize=9)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    _save(fig, out)
 
 
 CAPACITY = ("codebind", "codebook_1024", "codebook_1024_d4", "codebook_1024_d2")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codebind_ros.conversions.sensors import Limits
+from codebind_ros.conversions.sensors import SENSORS, Limits
 from codebind_ros.nodes.params import doc
 
-MODALITIES = ("camera", "depth", "thermal", "tactile", "pointcloud", "audio")
+MODALITIES = tuple(SENSORS)  # the one list of sensor types (conversions.sensors)
 _L = Limits()  # the per-message bounds' own defaults
 
 

@@ -280,3 +280,12 @@ def test_camera_info_round_trip_and_projection():
 def test_camera_info_without_intrinsics_is_refused():
     with pytest.raises(ValueError, match="fx must be a positive"):
         C.from_camera_info(CameraInfo(width=640, height=480))
+
+
+def test_one_sensor_list_names_every_default_topic_and_node_modality():
+    from codebind_ros.conversions.sensors import SENSORS
+    from codebind_ros.messaging.topics import SENSOR_TOPICS
+    from codebind_ros.nodes.encoder_params import MODALITIES
+
+    assert MODALITIES == tuple(SENSORS) == tuple(SENSOR_TOPICS)
+    assert all(SENSORS[m].default_topic == SENSOR_TOPICS[m] for m in MODALITIES)

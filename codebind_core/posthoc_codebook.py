@@ -28,6 +28,8 @@ from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 
+from .nearest import nearest_centres
+
 POSTHOC_FILE = "posthoc_codebook.safetensors"
 KINDS = ("shared", "per_position")
 _MAX_POINTS_PER_CODE = 256  # k-means sees at most 256·K points per table (faiss's rule)
@@ -110,7 +112,7 @@ def spherical_kmeans(points: np.ndarray, k: int, iters: int, rng: np.random.Gene
     n = x.shape[0]
     c = x[rng.choice(n, k, replace=n < k)].copy()
     for _ in range(iters):
-        assign, best = _nearest(x, c)
+        assign, best = nearest_centres(x, c)
         sums = np.zeros_like(c)
         np.add.at(sums, assign, x)
         empty = np.flatnonzero(np.bincount(assign, minlength=k) == 0)
@@ -119,16 +121,6 @@ def spherical_kmeans(points: np.ndarray, k: int, iters: int, rng: np.random.Gene
             sums[empty[: worst.size]] = x[worst]
         c = _unit(sums).astype(np.float32)
     return c
-
-
-def _nearest(x: np.ndarray, c: np.ndarray, chunk: int = 1 << 14):
-    """Index and cosine of each row's nearest centre, in row chunks (bounded memory)."""
-    assign, best = np.empty(x.shape[0], np.int64), np.empty(x.shape[0], np.float32)
-    for a in range(0, x.shape[0], chunk):
-        sims = x[a:a + chunk] @ c.T
-        assign[a:a + chunk] = sims.argmax(1)
-        best[a:a + chunk] = sims[np.arange(sims.shape[0]), assign[a:a + chunk]]
-    return assign, best
 
 
 def fit_book(vectors: np.ndarray, sub_dim: int, size: int, kind: str = "shared", seed: int = 0,

@@ -15,10 +15,10 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from ...nearest import nearest_centres
 from ..codebooks import CODE_DTYPE
 from ..kernels import matvec
 
-_CHUNK = 16384
 _FIELDS = {"ids": np.int64, "stamps": np.int64, "mod_ids": np.uint8, "inv_norm": np.float32}
 
 
@@ -47,14 +47,7 @@ def kmeans(vectors: np.ndarray, nlist: int, iters: int = 10, seed: int = 0) -> n
 
 def assign(x: np.ndarray, c: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Most similar centroid of each row (cell id int32, similarity float32)."""
-    x = np.asarray(x, np.float32)
-    cells = np.empty(x.shape[0], np.int32)
-    best = np.empty(x.shape[0], np.float32)
-    for a in range(0, x.shape[0], _CHUNK):
-        sims = x[a: a + _CHUNK] @ c.T
-        cells[a: a + _CHUNK] = np.argmax(sims, axis=1)
-        best[a: a + _CHUNK] = sims[np.arange(sims.shape[0]), cells[a: a + _CHUNK]]
-    return cells, best
+    return nearest_centres(np.asarray(x, np.float32), c, np.int32)
 
 
 class CoarseIndex:

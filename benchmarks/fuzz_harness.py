@@ -25,6 +25,9 @@ class NodeProcess:
                   "output_topic": self.output_topic, "warmup": "false", "batch_size": str(window),
                   "queue_size": str(4 * window), "diagnostics_period": "0.05",
                   f"qos_overrides.{self.input_topic}.subscription.depth": str(4 * window),
+                  # reliable: a best-effort reader loses big frames, and one lost before the first
+                  # delivered message of a publisher already in the graph is visible to no one
+                  f"qos_overrides.{self.input_topic}.subscription.reliability": "reliable",
                   "log_throttle_sec": "2.0",
                   "max_message_bytes": str(MAX_MESSAGE_BYTES), "stream_timeout": "0.0"}
         args = ["--ros-args", "-r", f"__node:={self.name}"]
@@ -82,6 +85,7 @@ class Result:
     kinds: Dict[str, int] = field(default_factory=dict)
     last_error: str = ""
     note: str = ""
+    qos: str = ""  # the node's input subscription QoS, from its /diagnostics
 
 
 class Watcher:

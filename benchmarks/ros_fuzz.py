@@ -179,6 +179,7 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
         setattr(res, key, int(values.get(key, 0)) - int(base.get(key, 0)))
     res.errors = int(values.get("errors", 0)) - int(base.get("errors", 0))
     res.last_error = values.get("last_error", "")[:200]
+    res.qos = values.get("qos", "")
     res.uncounted = expected - done_deliverable(values)
     res.kinds = dict(kinds)
     time.sleep(0.5)

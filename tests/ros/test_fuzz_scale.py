@@ -22,6 +22,7 @@ def test_fuzz_subset_no_crash_no_hang_nothing_uncounted(tmp_path):
     assert [r.modality for r in results] == list(ros_fuzz.MODALITIES)
     for r in results:
         assert r.sent == PER_SENSOR, r
+        assert r.qos.startswith("reliable/"), r  # the accounting below holds for a reliable reader
         assert r.crashes == 0 and r.hangs == 0, r.note
         assert r.uncounted == 0, r
         assert r.raw_cdr > 0 and r.dropped_invalid > 0, r

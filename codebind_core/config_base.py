@@ -20,7 +20,8 @@ Class attributes a config may set: ``config_label`` (how errors name the whole c
 :meth:`Config.fail`/:meth:`Config.check`, e.g. ``"MemoryConfig: "``).
 
 Helpers for ``validate``: :func:`check` (raise ``ValueError(msg)`` unless ``cond``),
-:func:`check_positive`, :func:`check_choice`; :func:`deep_merge` for preset overrides.
+:func:`check_positive`, :func:`check_choice`, :func:`check_range` (also as methods that
+name the field: ``self.check_choice("mode", MODES)``); :func:`deep_merge` for preset overrides.
 Every failure is a ``ValueError`` whose message names the field.
 
 Porting a config (example)::
@@ -34,7 +35,7 @@ Porting a config (example)::
         def validate(self) -> None:
             super().validate()                      # types
             check_positive(self, "", ("size",))
-            check_choice(self.mode, ("fast", "exact"), "mode")
+            self.check_choice("mode", ("fast", "exact"))
 """
 from __future__ import annotations
 
@@ -42,10 +43,11 @@ import copy
 import dataclasses
 import json
 import math
+import numbers
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Iterable, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, ClassVar, Dict, Iterable, Optional, Type, TypeVar, Union
 
 C = TypeVar("C", bound="Config")
 
@@ -64,9 +66,21 @@ def check_positive(obj: Any, where: str, names: Iterable[str]) -> None:
         check(value > 0, f"{where}{name} must be > 0, got {value!r}")
 
 
-def check_choice(value: Any, choices: Sequence[Any], name: str) -> None:
-    """``value`` is one of ``choices`` (message: ``{name} must be one of (...), got ...``)."""
-    check(value in choices, f"{name} must be one of {tuple(choices)}, got {value!r}")
+def check_choice(value: Any, choices: Iterable[Any], name: str) -> None:
+    """``value`` is one of ``choices`` (message: ``{name} must be one of [...sorted], got ...``)."""
+    choices = sorted(choices, key=str)
+    check(value in choices, f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_range(value: Any, lo: float, hi: float, name: str, *, integer: bool = False,
+                open_lo: bool = False) -> None:
+    """``value`` is a number (an integer with ``integer``) in [lo, hi], or (lo, hi] with
+    ``open_lo`` (message: ``{name} must be an integer in [lo, hi], got ...``)."""
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > lo if open_lo else value >= lo) and value <= hi
+    what = "an integer" if integer else "a number"
+    check(ok, f"{name} must be {what} in {'(' if open_lo else '['}{lo:g}, {hi:g}], got {value!r}")
 
 
 def type_ok(value: Any, hint: Any) -> bool:
@@ -80,10 +94,10 @@ def type_ok(value: Any, hint: Any) -> bool:
         return any(type_ok(value, a) for a in args)
     if hint is bool:
         return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is int:  # numpy integers too
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if hint is str:
         return isinstance(value, str)
     if origin in (tuple, list):
@@ -236,6 +250,17 @@ class Config:
     def check(self, cond: bool, msg: str) -> None:
         """:func:`check` with this config's ``error_prefix``."""
         check(cond, f"{self.error_prefix}{msg}")
+
+    def check_choice(self, field: str, choices: Iterable[Any]) -> None:
+        """Field ``field`` is one of ``choices`` (:func:`check_choice`, with ``error_prefix``)."""
+        check_choice(getattr(self, field), choices, f"{self.error_prefix}{field}")
+
+    def check_range(self, field: str, lo: float, hi: float, *, integer: bool = False,
+                    open_lo: bool = False) -> None:
+        """Field ``field`` lies in [lo, hi] (:func:`check_range`); a None value passes."""
+        value = getattr(self, field)
+        if value is not None:
+            check_range(value, lo, hi, f"{self.error_prefix}{field}", integer=integer, open_lo=open_lo)
 
     # ---- (de)serialisation -------------------------------------------------------------------
     @classmethod

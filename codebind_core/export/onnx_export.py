@@ -20,6 +20,7 @@ import torch
 
 from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, external_data_path,
                        graph_sha256, model_fingerprint, save_codebooks, stem_for)
+from ..config_base import Config
 from ..inference import check_modalities, check_modality
 from .onnx_graphs import EncoderGraph, input_shape
 
@@ -28,7 +29,7 @@ DEFAULT_OPSET = 20  # opset 20 has a Gelu op: ~15% faster in ONNX Runtime than t
 
 
 @dataclass
-class OnnxExportConfig:
+class OnnxExportConfig(Config):
     """Options of :func:`export_onnx`.
 
     Attributes:
@@ -51,13 +52,11 @@ class OnnxExportConfig:
     optimize: bool = True
     external_data: Optional[bool] = None
 
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if isinstance(self.opset, bool) or not isinstance(self.opset, int) or self.opset < MIN_OPSET:
-            raise ValueError(f"opset must be an int >= {MIN_OPSET}, got {self.opset!r}")
-        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) or self.max_batch < 2:
-            raise ValueError(f"max_batch must be an int >= 2, got {self.max_batch!r}")
+    def validate(self) -> None:
+        super().validate()
+        self.check_choice("precision", PRECISIONS)
+        self.check_range("opset", MIN_OPSET, 1000, integer=True)
+        self.check_range("max_batch", 2, 1 << 31, integer=True)
 
 
 def example_input(model, modality: str, batch_size: int = 2, clips: int = 2) -> torch.Tensor:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Dict, Optional, Set, Tuple, Union
 
 from ..atomic import atomic_write_bytes, atomic_write_text
+from ..config_base import Config
 from .artifact import ExportedGraph, Manifest, sha256_file
 
 ENGINE_FORMAT_VERSION = 1
@@ -65,7 +66,7 @@ def import_tensorrt():
 
 
 @dataclass
-class TensorRTConfig:
+class TensorRTConfig(Config):
     """Engine build options (names follow Isaac ROS's TensorRT node where one exists).
 
     Attributes:
@@ -88,8 +89,8 @@ class TensorRTConfig:
     force_rebuild: bool = False
     device: int = 0
 
-    def __post_init__(self) -> None:
-        self.clips = tuple(int(c) for c in self.clips)
+    def validate(self) -> None:
+        super().validate()
         if not (1 <= self.min_batch <= self.opt_batch <= self.max_batch):
             raise ValueError(f"need 1 <= min_batch <= opt_batch <= max_batch, got "
                              f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")

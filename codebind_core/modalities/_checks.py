@@ -6,10 +6,12 @@ is rejected before anything touches its values.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Sequence, Type, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence, Type, TypeVar
 
 import numpy as np
 import torch
+
+from codebind_core.config_base import Config
 
 C = TypeVar("C")
 
@@ -91,6 +93,17 @@ def require_range(name: str, arr: np.ndarray, lo: float, hi: float, what: str, h
 
 
 # ---- option dataclasses -------------------------------------------------------------------
+class ModalityOptions(Config):
+    """Base of the modalities' option dataclasses: a :class:`~codebind_core.config_base.Config`
+    whose messages read ``<modality>: option <field> ...``."""
+
+    NAME: ClassVar[str] = ""
+
+    @property
+    def error_prefix(self) -> str:  # type: ignore[override]
+        return f"{self.NAME}: option "
+
+
 def parse_options(name: str, cls: Type[C], options: Mapping[str, Any]) -> C:
     """Build the modality's config dataclass from keyword options; unknown keys raise."""
     fields = {f.name for f in dataclasses.fields(cls)}
@@ -98,29 +111,6 @@ def parse_options(name: str, cls: Type[C], options: Mapping[str, Any]) -> C:
     if unknown:
         raise ValueError(f"{name}: unknown option(s) {unknown}; known: {sorted(fields)}")
     return cls(**options)
-
-
-def check_int(name: str, field: str, value: Any, lo: int, hi: int) -> None:
-    """Config field must be an int in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name}: option {field} must be an integer in [{lo}, {hi}], got {value!r}")
-
-
-def check_float(name: str, field: str, value: Any, lo: float, hi: float, *, open_lo: bool = False) -> None:
-    """Config field must be a finite real in [lo, hi] (or (lo, hi] with ``open_lo``)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and np.isfinite(value) and (value > lo if open_lo else value >= lo) and value <= hi
-    if not ok:
-        bracket = "(" if open_lo else "["
-        raise ValueError(f"{name}: option {field} must be a number in {bracket}{lo:g}, {hi:g}], "
-                         f"got {value!r}")
-
-
-def check_choice(name: str, field: str, value: Any, choices: Iterable[str]) -> None:
-    """Config field must be one of ``choices``."""
-    choices = sorted(choices)
-    if value not in choices:
-        raise ValueError(f"{name}: option {field} must be one of {choices}, got {value!r}")
 
 
 def check_stats(name: str, field: str, values: Any, length: int) -> tuple:

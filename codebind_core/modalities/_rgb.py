@@ -25,7 +25,7 @@ RGB_DTYPES = (np.uint8, *_checks.FLOAT_DTYPES)
 
 
 @dataclass(frozen=True)
-class RGBConfig:
+class RGBConfig(_checks.ModalityOptions):
     """Options of the RGB pipeline.
 
     Attributes:
@@ -40,13 +40,16 @@ class RGBConfig:
     std: Tuple[float, float, float] = CLIP_STD
     interpolation: str = "bicubic"
 
-    def __post_init__(self) -> None:
-        _checks.check_int(self.NAME, "size", self.size, 1, 4096)
+    def normalise(self) -> None:
+        super().normalise()
         object.__setattr__(self, "mean", _checks.check_stats(self.NAME, "mean", self.mean, 3))
         object.__setattr__(self, "std", _checks.check_stats(self.NAME, "std", self.std, 3))
-        if min(self.std) <= 0:
-            raise ValueError(f"{self.NAME}: option std must be positive, got {self.std}")
-        _checks.check_choice(self.NAME, "interpolation", self.interpolation, INTERPOLATIONS)
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("size", 1, 4096, integer=True)
+        self.check(min(self.std) > 0, f"std must be positive, got {self.std}")
+        self.check_choice("interpolation", INTERPOLATIONS)
 
     def output_shape(self) -> Tuple[int, ...]:
         """Shape of one preprocessed sample."""

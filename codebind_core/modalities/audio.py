@@ -49,7 +49,7 @@ MEAN_REMOVALS = ("none", "clip", "imagebind")
 
 
 @dataclass(frozen=True)
-class AudioConfig:
+class AudioConfig(_checks.ModalityOptions):
     """Audio options.
 
     Attributes:
@@ -78,21 +78,19 @@ class AudioConfig:
     clip_timing: str = "exact"
     mean_removal: str = "none"
 
-    def __post_init__(self) -> None:
-        _checks.check_int(NAME, "sample_rate", self.sample_rate, 1000, 1_000_000)
-        if not isinstance(self.resample, bool):
-            raise ValueError(f"{NAME}: option resample must be True or False, got {self.resample!r}")
-        if self.channel is not None:
-            _checks.check_int(NAME, "channel", self.channel, 0, MAX_CHANNELS - 1)
-        _checks.check_int(NAME, "num_clips", self.num_clips, 1, 64)
-        _checks.check_float(NAME, "clip_seconds", self.clip_seconds, 0.025, 60.0)
-        _checks.check_int(NAME, "num_mel_bins", self.num_mel_bins, 1, 256)
-        _checks.check_int(NAME, "target_frames", self.target_frames, 1, 10_000)
-        _checks.check_float(NAME, "mean", self.mean, -1e3, 1e3)
-        _checks.check_float(NAME, "std", self.std, 0.0, 1e3, open_lo=True)
-        _checks.check_choice(NAME, "pad_mode", self.pad_mode, PAD_MODES)
-        _checks.check_choice(NAME, "clip_timing", self.clip_timing, CLIP_TIMINGS)
-        _checks.check_choice(NAME, "mean_removal", self.mean_removal, MEAN_REMOVALS)
+    def validate(self) -> None:
+        super().validate()  # types: resample is a bool
+        self.check_range("sample_rate", 1000, 1_000_000, integer=True)
+        self.check_range("channel", 0, MAX_CHANNELS - 1, integer=True)
+        self.check_range("num_clips", 1, 64, integer=True)
+        self.check_range("clip_seconds", 0.025, 60.0)
+        self.check_range("num_mel_bins", 1, 256, integer=True)
+        self.check_range("target_frames", 1, 10_000, integer=True)
+        self.check_range("mean", -1e3, 1e3)
+        self.check_range("std", 0.0, 1e3, open_lo=True)
+        self.check_choice("pad_mode", PAD_MODES)
+        self.check_choice("clip_timing", CLIP_TIMINGS)
+        self.check_choice("mean_removal", MEAN_REMOVALS)
 
     def output_shape(self) -> Tuple[int, ...]:
         return (self.num_clips, 1, self.num_mel_bins, self.target_frames)

@@ -40,7 +40,7 @@ PRESETS = {
 
 
 @dataclass(frozen=True)
-class DepthConfig:
+class DepthConfig(_checks.ModalityOptions):
     """Depth options.
 
     Attributes:
@@ -65,20 +65,17 @@ class DepthConfig:
     scale: Optional[float] = None
     interpolation: str = "bicubic"
 
-    def __post_init__(self) -> None:
-        _checks.check_int(NAME, "size", self.size, 1, 4096)
-        if self.focal_length is not None:
-            _checks.check_float(NAME, "focal_length", self.focal_length, 0.0, 1e6, open_lo=True)
-        _checks.check_float(NAME, "baseline", self.baseline, 0.0, 1e3, open_lo=True)
-        _checks.check_float(NAME, "max_disparity", self.max_disparity, 0.0, 1e6, open_lo=True)
-        _checks.check_choice(NAME, "preset", self.preset, PRESETS)
-        if self.mean is not None:
-            _checks.check_float(NAME, "mean", self.mean, -1e6, 1e6)
-        if self.std is not None:
-            _checks.check_float(NAME, "std", self.std, 0.0, 1e6, open_lo=True)
-        if self.scale is not None:
-            _checks.check_float(NAME, "scale", self.scale, 0.0, 1e6, open_lo=True)
-        _checks.check_choice(NAME, "interpolation", self.interpolation, INTERPOLATIONS)
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("size", 1, 4096, integer=True)
+        self.check_range("focal_length", 0.0, 1e6, open_lo=True)
+        self.check_range("baseline", 0.0, 1e3, open_lo=True)
+        self.check_range("max_disparity", 0.0, 1e6, open_lo=True)
+        self.check_choice("preset", PRESETS)
+        self.check_range("mean", -1e6, 1e6)
+        self.check_range("std", 0.0, 1e6, open_lo=True)
+        self.check_range("scale", 0.0, 1e6, open_lo=True)
+        self.check_choice("interpolation", INTERPOLATIONS)
 
     @property
     def stats(self) -> Tuple[float, float]:

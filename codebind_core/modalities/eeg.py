@@ -43,7 +43,7 @@ FITS: Dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {"crop": _crop, "
 
 
 @dataclass(frozen=True)
-class EEGConfig:
+class EEGConfig(_checks.ModalityOptions):
     """EEG options.
 
     Attributes:
@@ -59,13 +59,11 @@ class EEGConfig:
     fit: str = "crop"
     standardize: bool = True
 
-    def __post_init__(self) -> None:
-        if self.num_channels is not None:
-            _checks.check_int(NAME, "num_channels", self.num_channels, 1, MAX_CHANNELS)
-        _checks.check_int(NAME, "num_samples", self.num_samples, 1, 1 << 16)
-        _checks.check_choice(NAME, "fit", self.fit, FITS)
-        if not isinstance(self.standardize, bool):
-            raise ValueError(f"{NAME}: option standardize must be True or False, got {self.standardize!r}")
+    def validate(self) -> None:
+        super().validate()  # types: standardize is a bool
+        self.check_range("num_channels", 1, MAX_CHANNELS, integer=True)
+        self.check_range("num_samples", 1, 1 << 16, integer=True)
+        self.check_choice("fit", FITS)
 
     def output_shape(self) -> Tuple[int, ...]:
         if self.num_channels is None:

@@ -36,7 +36,7 @@ KERNELS = ("numba", "torch")
 
 
 @dataclass(frozen=True)
-class PointCloudConfig:
+class PointCloudConfig(_checks.ModalityOptions):
     """Point-cloud options.
 
     Attributes:
@@ -60,15 +60,16 @@ class PointCloudConfig:
     fps_candidates: int = 8192
     kernels: str = "numba"
 
-    def __post_init__(self) -> None:
-        _checks.check_int(NAME, "num_points", self.num_points, 1, 1 << 16)
-        _checks.check_int(NAME, "num_groups", self.num_groups, 1, self.num_points)
-        _checks.check_int(NAME, "group_size", self.group_size, 1, self.num_points)
-        _checks.check_choice(NAME, "sampling", self.sampling, SAMPLINGS)
-        _checks.check_int(NAME, "seed", self.seed, 0, 2**63 - 1)
-        _checks.check_int(NAME, "min_points", self.min_points, 1, MAX_POINTS)
-        _checks.check_int(NAME, "fps_candidates", self.fps_candidates, self.num_points, MAX_POINTS)
-        _checks.check_choice(NAME, "kernels", self.kernels, KERNELS)
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("num_points", 1, 1 << 16, integer=True)
+        self.check_range("num_groups", 1, self.num_points, integer=True)
+        self.check_range("group_size", 1, self.num_points, integer=True)
+        self.check_choice("sampling", SAMPLINGS)
+        self.check_range("seed", 0, 2**63 - 1, integer=True)
+        self.check_range("min_points", 1, MAX_POINTS, integer=True)
+        self.check_range("fps_candidates", self.num_points, MAX_POINTS, integer=True)
+        self.check_choice("kernels", KERNELS)
         if self.kernels == "numba" and not kernels.HAVE_NUMBA:
             raise ValueError(f"{NAME}: kernels='numba' needs the numba package (pip install numba); "
                              "kernels='torch' runs without it")

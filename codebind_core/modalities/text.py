@@ -18,16 +18,17 @@ NAME = "text"
 
 
 @dataclass(frozen=True)
-class TextConfig:
+class TextConfig(_checks.ModalityOptions):
     """Text options: ``max_chars`` per string (1000), ``max_items`` per call (4096)."""
 
     NAME: ClassVar[str] = NAME
     max_chars: int = 1000
     max_items: int = _checks.MAX_BATCH
 
-    def __post_init__(self) -> None:
-        _checks.check_int(NAME, "max_chars", self.max_chars, 1, 1_000_000)
-        _checks.check_int(NAME, "max_items", self.max_items, 1, 1_000_000)
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("max_chars", 1, 1_000_000, integer=True)
+        self.check_range("max_items", 1, 1_000_000, integer=True)
 
 
 DEFAULTS = TextConfig()

@@ -32,7 +32,7 @@ MINMAX = "minmax"
 
 
 @dataclass(frozen=True)
-class ThermalConfig:
+class ThermalConfig(_checks.ModalityOptions):
     """Thermal options.
 
     Attributes:
@@ -51,17 +51,21 @@ class ThermalConfig:
     std: float = 0.5
     interpolation: str = "bicubic"
 
-    def __post_init__(self) -> None:
-        _checks.check_int(NAME, "size", self.size, 1, 4096)
+    def normalise(self) -> None:
+        super().normalise()
         if self.value_range is not None and self.value_range != MINMAX:
             lo, hi = _checks.check_stats(NAME, "value_range", self.value_range, 2)
             if not hi > lo:
                 raise ValueError(f"{NAME}: option value_range needs lo < hi, got {self.value_range!r}")
             object.__setattr__(self, "value_range", (lo, hi))
-        _checks.check_choice(NAME, "unit", self.unit, UNIT_TO_KELVIN)
-        _checks.check_float(NAME, "mean", self.mean, -1e3, 1e3)
-        _checks.check_float(NAME, "std", self.std, 0.0, 1e3, open_lo=True)
-        _checks.check_choice(NAME, "interpolation", self.interpolation, INTERPOLATIONS)
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("size", 1, 4096, integer=True)
+        self.check_choice("unit", UNIT_TO_KELVIN)
+        self.check_range("mean", -1e3, 1e3)
+        self.check_range("std", 0.0, 1e3, open_lo=True)
+        self.check_choice("interpolation", INTERPOLATIONS)
 
     def output_shape(self) -> Tuple[int, ...]:
         return (1, self.size, self.size)

@@ -28,9 +28,9 @@ class VideoConfig(RGBConfig):
     NAME: ClassVar[str] = NAME
     num_frames: int = 8
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _checks.check_int(NAME, "num_frames", self.num_frames, 1, 1024)
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("num_frames", 1, 1024, integer=True)
 
     def output_shape(self) -> Tuple[int, ...]:
         return (3, self.num_frames, self.size, self.size)

@@ -1,0 +1,105 @@
+"""The one config helper: range and choice checks, and every modality's options are a Config."""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar, Optional
+
+import numpy as np
+import pytest
+
+from codebind_core import modalities
+from codebind_core.config_base import Config, check_choice, check_range
+from codebind_core.modalities.depth import DepthConfig
+from codebind_core.modalities.thermal import ThermalConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs(Config):
+    error_prefix: ClassVar[str] = "knobs: "
+    count: int = 4              # an integer in [1, 8]
+    gain: Optional[float] = None  # (0, 2] when given
+    mode: str = "fast"          # fast | exact
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_range("count", 1, 8, integer=True)
+        self.check_range("gain", 0.0, 2.0, open_lo=True)
+        self.check_choice("mode", ("fast", "exact"))
+
+
+@pytest.mark.parametrize("value, ok", [(1, True), (8, True), (0, False), (9, False), (np.int64(3), True),
+                                       (3.0, False), (True, False), ("3", False)])
+def test_check_range_integer_bounds_are_inclusive(value, ok):
+    if ok:
+        check_range(value, 1, 8, "count", integer=True)
+    else:
+        with pytest.raises(ValueError, match=r"count must be an integer in \[1, 8\], got"):
+            check_range(value, 1, 8, "count", integer=True)
+
+
+@pytest.mark.parametrize("value, ok", [(1e-9, True), (2.0, True), (0.0, False), (2.0000001, False),
+                                       (float("nan"), False), (float("inf"), False), (np.float32(1.5), True)])
+def test_check_range_open_lower_bound(value, ok):
+    if ok:
+        check_range(value, 0.0, 2.0, "gain", open_lo=True)
+    else:
+        with pytest.raises(ValueError, match=r"gain must be a number in \(0, 2\]"):
+            check_range(value, 0.0, 2.0, "gain", open_lo=True)
+
+
+def test_check_choice_lists_the_choices_sorted():
+    check_choice("b", {"b": 1, "a": 2}, "kind")
+    with pytest.raises(ValueError, match=r"kind must be one of \['a', 'b'\], got 'c'"):
+        check_choice("c", {"b": 1, "a": 2}, "kind")
+
+
+def test_config_methods_name_the_field_with_the_prefix():
+    assert Knobs(count=8, gain=2.0, mode="exact").count == 8
+    assert Knobs(gain=None).gain is None  # an unset optional field is not range-checked
+    with pytest.raises(ValueError, match=r"^knobs: count must be an integer in \[1, 8\], got 9$"):
+        Knobs(count=9)
+    with pytest.raises(ValueError, match=r"^knobs: gain must be a number in \(0, 2\], got 0.0$"):
+        Knobs(gain=0.0)
+    with pytest.raises(ValueError, match=r"^knobs: mode must be one of \['exact', 'fast'\], got 'slow'$"):
+        Knobs(mode="slow")
+    with pytest.raises(ValueError, match=r"^knobs: count must be an int, got '4'$"):
+        Knobs(count="4")
+
+
+@pytest.mark.parametrize("name", modalities.names())
+def test_every_modality_options_class_is_a_config(name):
+    cls = type(modalities.get(name).DEFAULTS)
+    assert issubclass(cls, Config), cls
+    default = cls()
+    assert cls.from_dict(default.to_dict()) == default  # a round trip through plain data
+    with pytest.raises(ValueError, match="unknown keys"):
+        cls.from_dict({"no_such_option": 1})
+
+
+def test_modality_options_type_errors_name_the_modality_and_option():
+    with pytest.raises(ValueError, match=r"^depth: option size must be an int, got '224'$"):
+        DepthConfig(size="224")
+    with pytest.raises(ValueError, match=r"^depth: option size must be an integer in \[1, 4096\], got 0$"):
+        DepthConfig(size=0)
+    assert DepthConfig(size=np.int32(112)).size == 112  # numpy integers are integers
+    assert ThermalConfig(value_range=[250, 320]).value_range == (250.0, 320.0)
+    with pytest.raises(ValueError, match=r"thermal: option value_range needs lo < hi"):
+        ThermalConfig(value_range=(320, 250))
+
+
+def test_export_configs_check_their_fields():
+    from codebind_core.export.onnx_export import MIN_OPSET, OnnxExportConfig
+    from codebind_core.export.tensorrt_engine import TensorRTConfig
+
+    assert OnnxExportConfig(opset=MIN_OPSET, max_batch=2).opset == MIN_OPSET
+    with pytest.raises(ValueError, match=r"opset must be an integer in \[18, "):
+        OnnxExportConfig(opset=MIN_OPSET - 1)
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp16', 'fp32'\], got 'int4'"):
+        OnnxExportConfig(precision="int4")
+    with pytest.raises(ValueError, match=r"max_batch must be an integer in \[2, "):
+        OnnxExportConfig(max_batch=1)
+    assert TensorRTConfig(clips=[1, 2, 4]).clips == (1, 2, 4)
+    with pytest.raises(ValueError, match=r"need 1 <= min_batch <= opt_batch <= max_batch"):
+        TensorRTConfig(min_batch=9, opt_batch=8)
+    with pytest.raises(ValueError, match=r"clips must be a list of ints"):
+        TensorRTConfig(clips=(1, 2.5, 4))

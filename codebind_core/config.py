@@ -1,6 +1,7 @@
 """Typed, self-validating model configuration (loads from and saves to YAML/JSON dicts).
 
-Architectures are data: :data:`PRESETS` maps a size name to a function building a config, and
+Architectures are data: :data:`PRESETS` maps a size name to its YAML file in ``model_configs/``
+(:func:`add_model_config` registers more, as open_clip's), and
 ``CodeBindConfig.preset(name, targets=[...])`` is the one way to get a standard model.
 """
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
-from .config_base import Config, check_positive, check_types
+from .config_base import Config, check_positive, check_types, read_mapping
 from .config_base import check as _check
 from .config_base import deep_merge  # noqa: F401  (re-exported: training merges preset overrides)
 
@@ -264,7 +266,7 @@ class CodeBindConfig(Config):
         """A named architecture with ``overrides`` merged in depth: ``quantizer={"sub_dim": 4}``
         changes that field only and keeps the preset's other quantizer settings."""
         _check(name in PRESETS, f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-        return cls.from_dict(deep_merge(PRESETS[name]().to_dict(), overrides))
+        return cls.from_dict(deep_merge(read_mapping(PRESETS[name], f"preset {name!r}"), overrides))
 
 
 def check_preprocess(options: Dict[str, Dict[str, Any]], where: str = "preprocess") -> None:
@@ -289,43 +291,31 @@ SECTIONS: Dict[str, type] = {"bridge": BridgeConfig, "trunk": TrunkConfig, "inpu
 
 
 # ---- presets (architectures as data) ---------------------------------------------------------
-TINY_TEXT = {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}
-TINY_CLIP = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-    "text_cfg": TINY_TEXT,
-}
-# A convolutional image tower (timm's 0.4 M-parameter test_resnet, random init) learns object
-# shape from scratch in far fewer steps than a ViT of this size (docs/training.md).
-TINY_CNN_CLIP = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "timm_model_name": "test_resnet", "timm_model_pretrained": False,
-                   "timm_pool": "avg", "timm_proj": "linear"},
-    "text_cfg": TINY_TEXT,
-}
-# The same tower with a wider joint space (the shared embedding is as wide as the bridge's).
-TINY_CNN_CLIP_256 = {**TINY_CNN_CLIP, "embed_dim": 256}
-BRIDGE_ARCHS: Dict[str, Dict[str, Any]] = {"tiny": TINY_CLIP, "tiny-cnn": TINY_CNN_CLIP,
-                                           "tiny-cnn-256": TINY_CNN_CLIP_256}
+MODEL_CONFIG_DIR = Path(__file__).with_name("model_configs")
+PRESETS: Dict[str, Path] = {}                  # preset name -> its YAML file (what differs from defaults)
+BRIDGE_ARCHS: Dict[str, Dict[str, Any]] = {}   # bridge arch name -> OpenCLIP architecture dict
 
 
-def _tiny() -> CodeBindConfig:
-    return CodeBindConfig(
-        name="codebind-tiny", embed_dim=64,
-        bridge=BridgeConfig(arch="tiny"),
-        trunk=TrunkConfig(width=64, depth=2, heads=2),
-        inputs=InputConfig(image_size=64, patch_size=8, num_frames=4, num_groups=16, group_size=16,
-                           eeg_channels=16, eeg_samples=256, eeg_patch=16),
-        quantizer=QuantizerConfig(shared_size=256, specific_size=64),
-        lora=LoRAConfig(last_k=2),
-        loss=LossConfig(decoder_depth=2, decoder_width=64, decoder_heads=2),
-    )
+def add_model_config(path: Union[str, Path]) -> None:
+    """Register model presets (``<name>.yaml``) and bridge architectures (``bridges/<name>.json``,
+    OpenCLIP architecture dicts) from a folder, or one such file; a name registered again is
+    replaced. The package's own folder (:data:`MODEL_CONFIG_DIR`) is registered at import:
+    ``tiny``/``base`` presets; ``tiny`` (a ViT), ``tiny-cnn`` (timm's test_resnet tower, which
+    learns object shape from scratch in far fewer steps, docs/training.md) and ``tiny-cnn-256``
+    (the same tower with a 256-d joint space) bridges."""
+    path = Path(path)
+    _check(path.is_dir() or path.is_file(), f"model config path not found: {path}")
+    files = sorted(path.glob("*.yaml")) + sorted(path.glob("bridges/*.json")) if path.is_dir() else [path]
+    for f in files:
+        if f.suffix == ".json" and f.parent.name == "bridges":
+            arch = read_mapping(f, "bridge architecture")
+            _check(isinstance(arch, dict) and "embed_dim" in arch,
+                   f"{f}: a bridge architecture is an OpenCLIP config mapping with embed_dim")
+            BRIDGE_ARCHS[f.stem] = arch
+        elif f.suffix in (".yaml", ".yml"):
+            PRESETS[f.stem] = f
+        else:
+            raise ValueError(f"{f}: not a preset (<name>.yaml) or a bridge architecture (bridges/<name>.json)")
 
 
-def _base() -> CodeBindConfig:
-    """ViT-B/16 bridge (CodeBind-VL scale); bridge weights from a local OpenCLIP file."""
-    return CodeBindConfig(name="codebind-base", embed_dim=512,
-                          bridge=BridgeConfig(arch="ViT-B-16"), trunk=TrunkConfig())
-
-
-PRESETS: Dict[str, Callable[[], CodeBindConfig]] = {"tiny": _tiny, "base": _base}
+add_model_config(MODEL_CONFIG_DIR)

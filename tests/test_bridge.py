@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import codebind_core as cb
-from codebind_core.config import BRIDGE_ARCHS, TINY_CLIP, BridgeConfig
+from codebind_core.config import BRIDGE_ARCHS, BridgeConfig
 from codebind_core.encoders.bridge import OpenCLIPBridge
 from codebind_core.export import OnnxExportConfig, export_onnx
 from codebind_core.export.verify import FP32_MAX_ABS, check_parity
@@ -48,13 +48,13 @@ def test_cnn_tokens_are_local():
 
 
 def test_arch_lookup_and_errors():
-    assert BridgeConfig(arch="tiny").openclip_cfg() == TINY_CLIP
+    assert BridgeConfig(arch="tiny").openclip_cfg() == BRIDGE_ARCHS["tiny"]
     cfg = BridgeConfig(arch="tiny-cnn").openclip_cfg()
     cfg["embed_dim"] = 1  # a copy: the registry is not changed by its users
     assert BRIDGE_ARCHS["tiny-cnn"]["embed_dim"] == 64
     with pytest.raises(ValueError, match="unknown bridge architecture 'no-such-arch'"):
         BridgeConfig(arch="no-such-arch").openclip_cfg()
-    resnet = {**TINY_CLIP, "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16}}
+    resnet = {**BRIDGE_ARCHS["tiny"], "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16}}
     with pytest.raises(ValueError, match="ModifiedResNet has no token output"):
         OpenCLIPBridge(BridgeConfig(arch="rn", model_cfg=resnet))
 

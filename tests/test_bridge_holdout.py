@@ -3,13 +3,13 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from codebind_core.config import TINY_CLIP
+from codebind_core.config import BRIDGE_ARCHS
 from codebind_core.training.bridge_pretrain import holdout_scores
 
 
 def test_holdout_scores_equal_a_direct_computation():
     torch.manual_seed(0)
-    model = open_clip.CLIP(**TINY_CLIP).eval()
+    model = open_clip.CLIP(**BRIDGE_ARCHS["tiny"]).eval()
     tok = open_clip.tokenizer.SimpleTokenizer(context_length=77)
     images = torch.randn(12, 3, 64, 64)
     captions = [f"a photo of a {w}." for w in ["box", "ball", "cone", "ring"] * 3]

@@ -34,6 +34,11 @@ def test_sweep_parts_are_valid_and_share_runs_with_the_default_benchmark():
     assert wide.embed_dim == 256 and wide.bridge.openclip_cfg()["embed_dim"] == 256
     assert parts["capacity"].model.build().bridge.openclip_cfg()["embed_dim"] == 64
     assert not {r["fingerprint"] for r in parts["wide256"].run_names()} & mine
+    # the paper's shape: 1024-d, 128 sub-vectors of 8 against 1024 shared codes
+    paper = parts["wide1024"].model.build()
+    assert paper.embed_dim == 1024 and paper.bridge.openclip_cfg()["embed_dim"] == 1024
+    assert not {r["fingerprint"] for r in parts["wide1024"].run_names()} & \
+        {r["fingerprint"] for r in parts["wide256"].run_names()}
     with pytest.raises(ValueError, match="unknown sweep parts"):
         load_sweep(SWEEP, ["nope"])
 

@@ -209,7 +209,7 @@ def _bits(cfg: BenchmarkConfig, variant: str) -> int:
     return base.embed_dim // q["sub_dim"] * int(math.ceil(math.log2(q["shared_size"])))
 
 
-CAPACITY_PARTS = ("capacity", "wide256")     # the tiny preset's 64-d shared space, then a 256-d one
+CAPACITY_PARTS = ("capacity", "wide256", "wide1024")  # the tiny preset's 64-d shared space, then 256-d, 1024-d
 
 
 def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], List[float]]]:
@@ -235,8 +235,9 @@ def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], 
     lines += ["### Capacity toward the paper's shape\n",
               "The paper quantizes 1024-d embeddings as 128 sub-vectors against 1024 shared codes (1280 bits); the "
               "tiny preset's 64-d shared embedding gives 8 sub-vectors against 256 codes (64 bits). The shared "
-              "embedding is as wide as the bridge, so the 256-d rows use a bridge trained with a 256-d projection "
-              "by the same Stage-0 recipe (arch `tiny-cnn-256`, part `wide256`) and their own hard-aligned start. "
+              "embedding is as wide as the bridge, so the 256-d and 1024-d rows use bridges trained with a projection "
+              "of that width by the same Stage-0 recipe (archs `tiny-cnn-256` and `tiny-cnn-1024`, parts `wide256` "
+              "and `wide1024`) and their own hard-aligned start. "
               "Same data and steps as `base`; bits = sub-vectors × log2(codes) per stored shared embedding.\n",
               _table(["shared dims", "target", "variant", "bits", "Acc@1", "no codebook Acc@1",
                       "hard align Acc@1"], rows), ""]

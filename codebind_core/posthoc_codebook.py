@@ -28,7 +28,7 @@ from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 
-from .nearest import nearest_centres
+from .nearest import lloyd, unit_rows
 
 POSTHOC_FILE = "posthoc_codebook.safetensors"
 KINDS = ("shared", "per_position")
@@ -99,28 +99,14 @@ def storage(embed_dim: int, sub_dim: int, size: int, kind: str) -> Dict[str, flo
             "float32_bytes": 4 * embed_dim, "table_bytes": 4 * tables * size * sub_dim}
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def spherical_kmeans(points: np.ndarray, k: int, iters: int, rng: np.random.Generator) -> np.ndarray:
     """(k, d) unit centres of unit ``points``: distinct random seeds, Lloyd iterations by cosine;
     an empty cluster is re-seeded with the point worst served by its centre."""
-    x = _unit(np.asarray(points, np.float32))
+    x = unit_rows(np.asarray(points, np.float32))
     if x.shape[0] > _MAX_POINTS_PER_CODE * k:
         x = x[np.sort(rng.choice(x.shape[0], _MAX_POINTS_PER_CODE * k, replace=False))]
     n = x.shape[0]
-    c = x[rng.choice(n, k, replace=n < k)].copy()
-    for _ in range(iters):
-        assign, best = nearest_centres(x, c)
-        sums = np.zeros_like(c)
-        np.add.at(sums, assign, x)
-        empty = np.flatnonzero(np.bincount(assign, minlength=k) == 0)
-        if empty.size:
-            worst = np.argsort(best, kind="stable")[: empty.size]
-            sums[empty[: worst.size]] = x[worst]
-        c = _unit(sums).astype(np.float32)
-    return c
+    return lloyd(x, x[rng.choice(n, k, replace=n < k)], iters)
 
 
 def fit_book(vectors: np.ndarray, sub_dim: int, size: int, kind: str = "shared", seed: int = 0,
@@ -135,7 +121,7 @@ def fit_book(vectors: np.ndarray, sub_dim: int, size: int, kind: str = "shared",
         raise ValueError(f"codebook size must be in [2, 65536] (codes are uint16), got {size}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    sub = _unit(x.reshape(x.shape[0], -1, sub_dim))
+    sub = unit_rows(x.reshape(x.shape[0], -1, sub_dim))
     rng = np.random.default_rng(seed)
     if kind == "shared":
         return spherical_kmeans(sub.reshape(-1, sub_dim), size, iters, rng)

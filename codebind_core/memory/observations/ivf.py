@@ -15,34 +15,21 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ...nearest import nearest_centres
+from ...nearest import lloyd, nearest_centres, unit_rows
 from ..codebooks import CODE_DTYPE
 from ..kernels import matvec
 
 _FIELDS = {"ids": np.int64, "stamps": np.int64, "mod_ids": np.uint8, "inv_norm": np.float32}
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def kmeans(vectors: np.ndarray, nlist: int, iters: int = 10, seed: int = 0) -> np.ndarray:
     """Spherical k-means (cosine) centroids (nlist, D); empty cells re-seeded from far points."""
-    x = _unit(np.asarray(vectors, np.float32))
+    x = unit_rows(np.asarray(vectors, np.float32))
     n = x.shape[0]
     if n < nlist:
         raise ValueError(f"k-means needs at least nlist={nlist} vectors, got {n}")
     rng = np.random.default_rng(seed)
-    c = x[rng.choice(n, nlist, replace=False)].copy()
-    for _ in range(iters):
-        cells, best = assign(x, c)
-        sums = np.zeros_like(c)
-        np.add.at(sums, cells, x)
-        empty = np.flatnonzero(np.bincount(cells, minlength=nlist) == 0)
-        if empty.size:
-            sums[empty] = x[np.argsort(best)[: empty.size]]
-        c = _unit(sums)
-    return c
+    return lloyd(x, x[rng.choice(n, nlist, replace=False)], iters)
 
 
 def assign(x: np.ndarray, c: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

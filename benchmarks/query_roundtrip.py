@@ -22,7 +22,6 @@ import argparse
 import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from memory_objects import cpu_name  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from ros_memory_query import grow_objects, measure, percentiles, prepare  # noqa: E402
+from ros_memory_query import grow_objects, measure, percentiles, prepared_database  # noqa: E402
 
 GOAL_MS = 1.0  # round trip within this of the core query, at p50
 ANSWERS = (("objects", "objects answer", "core objects"),
@@ -70,10 +69,7 @@ def main() -> int:
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
     print(f"# command: {shlex.join(['.venv/bin/python', str(Path(__file__).relative_to(HERE.parent)), *sys.argv[1:]])}")
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        db = (args.db or Path(tmp) / "memory.db").expanduser()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        model, books, n_obs = prepare(db, args.observations, args.model, rng)
+    with prepared_database(args.db, args.observations, args.model, rng) as (db, model, books, n_obs):
         have = grow_objects(db, books, model, n_obs, args.objects, rng)
         if have != args.objects:
             print(f"# the database holds {have:,} objects (asked {args.objects:,})")

@@ -30,6 +30,7 @@ Node settings: ``query_min_score`` and ``query_margin`` off (every answer has 10
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -38,6 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -94,6 +96,16 @@ def prepare(db: Path, n: int, kind: str, rng):
         cb.save(model, saved)
     info.write_text(json.dumps({"model": kind, "observations": n}))
     return model, books, n
+
+
+@contextlib.contextmanager
+def prepared_database(db: Optional[Path], n: int, kind: str, rng):
+    """(path, model, codebooks, observations) of the database to measure: ``db`` (made or reused
+    by :func:`prepare`), or a temporary one removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = (db or Path(tmp) / "memory.db").expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield (path, *prepare(path, n, kind, rng))
 
 
 def grow_objects(db: Path, books, model, n_obs: int, k: int, rng) -> int:
@@ -193,10 +205,7 @@ def main() -> None:
     print(f"# {cpu_name()}, {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}, torch {torch.__version__}")
     print(f"# command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        db = (args.db or Path(tmp) / "memory.db").expanduser()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        model, books, n_obs = prepare(db, args.observations, args.model, rng)
+    with prepared_database(args.db, args.observations, args.model, rng) as (db, model, books, n_obs):
         m = int(model.config.embed_dim) // books.sub_dim(CODEBOOK_SET)
         print(f"# model {args.model}: D = {model.config.embed_dim}, d* = {books.sub_dim(CODEBOOK_SET)}, "
               f"K = {books.size(CODEBOOK_SET)}, m = {m}; top-{TOP_K}, {args.queries} queries per row")

@@ -27,24 +27,23 @@ class Knobs(Config):
         self.check_choice("mode", ("fast", "exact"))
 
 
-@pytest.mark.parametrize("value, ok", [(1, True), (8, True), (0, False), (9, False), (np.int64(3), True),
-                                       (3.0, False), (True, False), ("3", False)])
-def test_check_range_integer_bounds_are_inclusive(value, ok):
-    if ok:
-        check_range(value, 1, 8, "count", integer=True)
-    else:
-        with pytest.raises(ValueError, match=r"count must be an integer in \[1, 8\], got"):
-            check_range(value, 1, 8, "count", integer=True)
+INTEGER_1_8 = dict(lo=1, hi=8, name="count", integer=True)
+OPEN_0_2 = dict(lo=0.0, hi=2.0, name="gain", open_lo=True)
 
 
-@pytest.mark.parametrize("value, ok", [(1e-9, True), (2.0, True), (0.0, False), (2.0000001, False),
-                                       (float("nan"), False), (float("inf"), False), (np.float32(1.5), True)])
-def test_check_range_open_lower_bound(value, ok):
-    if ok:
-        check_range(value, 0.0, 2.0, "gain", open_lo=True)
+@pytest.mark.parametrize("bounds, value, error", [
+    (INTEGER_1_8, 1, None), (INTEGER_1_8, 8, None), (INTEGER_1_8, np.int64(3), None),
+    *((INTEGER_1_8, v, r"count must be an integer in \[1, 8\], got") for v in (0, 9, 3.0, True, "3")),
+    (OPEN_0_2, 1e-9, None), (OPEN_0_2, 2.0, None), (OPEN_0_2, np.float32(1.5), None),
+    *((OPEN_0_2, v, r"gain must be a number in \(0, 2\]") for v in (0.0, 2.0000001, float("nan"), float("inf"))),
+])
+def test_check_range_bounds(bounds, value, error):
+    """Integer bounds are inclusive; an open lower bound excludes lo; non-numbers and NaN fail."""
+    if error is None:
+        check_range(value, **bounds)
     else:
-        with pytest.raises(ValueError, match=r"gain must be a number in \(0, 2\]"):
-            check_range(value, 0.0, 2.0, "gain", open_lo=True)
+        with pytest.raises(ValueError, match=error):
+            check_range(value, **bounds)
 
 
 def test_check_choice_lists_the_choices_sorted():

@@ -157,6 +157,19 @@ class CodebookSet:
             return np.einsum("hd,hkd->hk", q.reshape(-1, d), book, optimize=False).astype(np.float32)
         return lookup_table(q.reshape(-1, d), book)
 
+    @staticmethod
+    def query_norm(codebook_set: str, query: np.ndarray, lut: np.ndarray, m: int, stored: str) -> float:
+        """|query|, which divides the LUT scores into cosines; the query's table ``lut`` must
+        have the ``m`` sub-vectors of the codes it scores (``stored`` names them), and the query
+        must not be the zero vector."""
+        if lut.shape[0] != m:
+            raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, "
+                             f"{stored} have {m}")
+        norm = float(np.linalg.norm(np.asarray(query, np.float64)))
+        if norm == 0.0:
+            raise ValueError(f"query for codebook set {codebook_set!r} is the zero vector")
+        return norm
+
     def quantize(self, codebook_set: str, vectors: np.ndarray) -> np.ndarray:
         """(N, D) vectors -> (N, m) codes: each sub-vector's nearest codevector by cosine (App. A.2)."""
         book = self.book(codebook_set)

@@ -98,12 +98,7 @@ class ObjectMemory(ObjectState):
                 idx = self._index.get(codebook_set)
                 if idx is None or not len(idx):
                     continue
-                if lut.shape[0] != idx.m:
-                    raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, "
-                                     f"objects have {idx.m}")
-                qn = float(np.linalg.norm(np.asarray(q, np.float64)))
-                if qn == 0.0:
-                    raise ValueError(f"query for codebook set {codebook_set!r} is the zero vector")
+                qn = self.codebooks.query_norm(codebook_set, q, lut, idx.m, "objects")
                 s, found = idx.top(lut, k, include_gone, window)
                 scores.append(s / qn)
                 ids.append(found)

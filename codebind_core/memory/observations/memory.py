@@ -358,12 +358,7 @@ class ObservationMemory:
                 mirror = self._mirrors.get(codebook_set)
                 if mirror is None or not len(mirror):
                     continue
-                if lut.shape[0] != mirror.m:
-                    raise ValueError(f"query for codebook set {codebook_set!r} has {lut.shape[0]} sub-vectors, "
-                                     f"stored codes have {mirror.m}")
-                qn = float(np.linalg.norm(np.asarray(q, np.float64)))
-                if qn == 0.0:
-                    raise ValueError(f"query for codebook set {codebook_set!r} is the zero vector")
+                qn = self.codebooks.query_norm(codebook_set, q, lut, mirror.m, "stored codes")
                 scores, ids = self._scan_set(codebook_set, mirror, lut, np.asarray(q, np.float32), allowed, t0, t1,
                                              k, exact)
                 all_scores.append(scores / qn)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from fuzz_messages import MAX_MESSAGE_BYTES
+from codebind_ros.messaging.topics import encoder_remaps
 from machine import peak_rss_mb
 
 
@@ -21,8 +22,7 @@ class NodeProcess:
     def __init__(self, modality: str, prefix: str, model_path: str, log_dir: Path, window: int, env: dict):
         self.modality, self.name = modality, f"fuzz_{modality}"
         self.input_topic, self.output_topic = f"{prefix}/{modality}/in", f"{prefix}/{modality}/out"
-        params = {"modality": modality, "model_path": model_path, "input_topic": self.input_topic,
-                  "output_topic": self.output_topic, "warmup": "false", "batch_size": str(window),
+        params = {"modality": modality, "model_path": model_path, "warmup": "false", "batch_size": str(window),
                   "queue_size": str(4 * window), "diagnostics_period": "0.05",
                   f"qos_overrides.{self.input_topic}.subscription.depth": str(4 * window),
                   # reliable: a best-effort reader loses big frames, and one lost before the first
@@ -30,7 +30,9 @@ class NodeProcess:
                   f"qos_overrides.{self.input_topic}.subscription.reliability": "reliable",
                   "log_throttle_sec": "2.0",
                   "max_message_bytes": str(MAX_MESSAGE_BYTES), "stream_timeout": "0.0"}
-        args = ["--ros-args", "-r", f"__node:={self.name}"]
+        # absolute names: the qos_overrides keys above are the remapped, fully qualified names
+        args = ["--ros-args", "-r", f"__node:={self.name}",
+                *encoder_remaps(modality, self.input_topic, self.output_topic)]
         for k, v in params.items():
             args += ["-p", f"{k}:={v}"]
         self.log_path = log_dir / f"{self.name}.log"

@@ -35,6 +35,7 @@ from codebind_ros.conversions.pointcloud2 import xyz_to_cloud  # noqa: E402
 from codebind_ros.nodes.encoder_node import EncoderNode  # noqa: E402
 from codebind_ros.msg import Embedding  # noqa: E402
 from codebind_ros.messaging.qos import results_qos  # noqa: E402
+from codebind_ros.messaging.topics import encoder_remaps  # noqa: E402
 from codebind_ros.nodes.session import ros_session  # noqa: E402
 
 TARGETS = ["depth", "thermal", "tactile", "pointcloud", "audio"]
@@ -131,9 +132,10 @@ def main(argv=None) -> int:
     model = (cb.load(args.model_path) if args.model_path else
              cb.create_model(cb.CodeBindConfig.preset("tiny", targets=TARGETS))).eval()
     with ros_session(domain_id=1 + os.getpid() % 100):
-        encoder = EncoderNode(model=model, parameter_overrides=[
-            Parameter("modality", value=args.modality), Parameter("input_topic", value="bench/in"),
-            Parameter("output_topic", value="bench/out"), Parameter("queue_size", value=args.queue_size)])
+        encoder = EncoderNode(model=model, cli_args=["--ros-args", *encoder_remaps(args.modality, "bench/in",
+                                                                                   "bench/out")],
+                              parameter_overrides=[Parameter("modality", value=args.modality),
+                                                   Parameter("queue_size", value=args.queue_size)])
         probe = Probe(args.modality, "bench/in", "bench/out")
         executor = MultiThreadedExecutor()
         for node in (encoder, probe):

@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "ros"))
 
 from machine import cpu_model  # noqa: E402
+
+from codebind_ros.messaging.topics import encoder_remaps  # noqa: E402
 STREAMS = {"camera_vga": "camera", "camera_hd": "camera", "depth_vga": "depth", "cloud_300k": "pointcloud"}
 
 
@@ -92,8 +94,8 @@ def start_encoders(prefix: str, model_path: str, env: dict, log_dir: Path):
     procs = {}
     for stream, modality in STREAMS.items():
         args = ["--ros-args", "-r", f"__node:=qos_{stream}", "-p", f"modality:={modality}",
-                "-p", f"model_path:={model_path}", "-p", f"input_topic:={prefix}/{stream}",
-                "-p", f"output_topic:={prefix}/{stream}/out"]
+                "-p", f"model_path:={model_path}", *encoder_remaps(modality, f"{prefix}/{stream}",
+                                                                   f"{prefix}/{stream}/out")]
         log = open(log_dir / f"qos_{stream}.log", "wb")
         procs[stream] = subprocess.Popen([sys.executable, "-m", "codebind_ros.nodes.encoder_node", *args],
                                          env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from sensor_qos import Watch as StreamWatch  # noqa: E402
+
+from codebind_ros.messaging.topics import encoder_remaps  # noqa: E402
 AUDIO_RATE, AUDIO_CHUNK_S, AUDIO_WINDOW_S, AUDIO_HOP_S = 16_000, 0.1, 2.0, 0.1
 # name -> (encoder modality, rate Hz, description)
 SENSORS = {
@@ -108,8 +110,8 @@ class Watch(StreamWatch):
 def start_encoder(sensor: str, prefix: str, model_path: str, env: dict, log_dir: Path, extra):
     modality = SENSORS[sensor][0]
     args = ["--ros-args", "-r", f"__node:=rate_{sensor}", "-p", f"modality:={modality}",
-            "-p", f"model_path:={model_path}", "-p", f"input_topic:={prefix}/{sensor}",
-            "-p", f"output_topic:={prefix}/{sensor}/out"]
+            "-p", f"model_path:={model_path}",
+            *encoder_remaps(modality, f"{prefix}/{sensor}", f"{prefix}/{sensor}/out")]
     if modality == "audio":
         args += ["-p", f"audio_window_seconds:={AUDIO_WINDOW_S}", "-p", f"audio_hop_seconds:={AUDIO_HOP_S}"]
     for item in extra:

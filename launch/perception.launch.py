@@ -5,6 +5,7 @@
 
     ros2 launch codebind_ros perception.launch.py model_path:=/path/ckpt namespace:=robot1 \
         memory_db:=/data/robot1_memory.db log_level:=debug
+    ros2 launch codebind_ros perception.launch.py use_sim:=false remappings_file:=/path/remap.yaml
 
 One node per section of the params YAML (codebind_ros/nodes/node_kinds.py maps section names to node
 kinds and executables); the sensor player only with use_sim:=true. model_path and backend,
@@ -12,7 +13,9 @@ when given, override the YAML for every node that runs the model; memory_db sets
 node's database (default: ~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db, one per
 model); namespace puts every node, topic and service under it (the params file's sections are
 keyed /**/<node name> so that they reach the namespaced nodes; a bare key is refused with a
-namespace); log_level applies to every node.
+namespace); log_level applies to every node. Topics are the relative names of
+codebind_ros/messaging/topics.py; remappings_file (YAML: `/**` or a node name -> {from: to}) points
+them at a robot's topics, as Node(remappings=...) (an including launch file's SetRemap works too).
 With Fast DDS every node gets config/fastdds_large_frames.xml (FASTDDS_DEFAULT_PROFILES_FILE,
 unless already set): full-size frames from another process under best effort.
 """
@@ -26,7 +29,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from codebind_ros.messaging.middleware import PROFILE_VARIABLE, use_large_frames_profile
-from codebind_ros.nodes.node_kinds import graph_nodes
+from codebind_ros.nodes.node_kinds import graph_nodes, load_remappings, remappings_for
 
 PACKAGE = "codebind_ros"
 TRUE = ("true", "1", "yes", "on")
@@ -40,8 +43,13 @@ def _nodes(context):
     memory_db = LaunchConfiguration("memory_db").perform(context)
     namespace = LaunchConfiguration("namespace").perform(context).strip()
     log_level = LaunchConfiguration("log_level").perform(context).strip()
+    remappings_file = LaunchConfiguration("remappings_file").perform(context).strip()
     with open(params_file) as stream:
         sections = yaml.safe_load(stream) or {}
+    rules = {}
+    if remappings_file:
+        with open(remappings_file) as stream:
+            rules = load_remappings(stream.read())
     # Fast DDS: the shipped 64 MB shared-memory profile, unless one is set (docs/ros.md, "Sensor QoS")
     profile = use_large_frames_profile(dict(os.environ))
     env = {PROFILE_VARIABLE: profile} if profile else {}
@@ -55,7 +63,8 @@ def _nodes(context):
             parameters.append(node_overrides)
         where = {"namespace": namespace} if namespace else {}
         actions.append(Node(package=PACKAGE, executable=kind.executable, name=name, **where,
-                            parameters=parameters, ros_arguments=["--log-level", log_level],
+                            parameters=parameters, remappings=remappings_for(rules, name),
+                            ros_arguments=["--log-level", log_level],
                             output="screen", emulate_tty=True, additional_env=env))
     return actions
 
@@ -77,6 +86,9 @@ def generate_launch_description():
                                           "~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="ROS namespace of every node, topic and service ('' = none)"),
+        DeclareLaunchArgument("remappings_file", default_value="",
+                              description="YAML of topic remappings: '/**' or a node name -> {from: to} "
+                                          "('' = the names of codebind_ros/messaging/topics.py)"),
         DeclareLaunchArgument("log_level", default_value="info",
                               description="log level of every node: debug, info, warn, error, fatal"),
         OpaqueFunction(function=_nodes),

@@ -48,7 +48,7 @@ class Sensor:
         message: ROS message class of the input topic.
         convert: message -> raw numpy input of the core preprocess (ValueError when malformed).
         options: (message, context) -> per-message preprocess options.
-        default_topic: input topic when none is configured.
+        default_topic: the encoder's input topic (relative; users remap it).
     """
 
     name: str

@@ -11,7 +11,8 @@ publishers' sequence numbers (:mod:`codebind_ros.messaging.stream_health`).
 
 Every sensor subscription takes explicit values through rclpy's ``QoSOverridingOptions``
 (:func:`sensor_overrides`), e.g. ``qos_overrides./camera/image_raw.subscription.reliability:
-reliable``; the QoS in force is reported in /diagnostics (:func:`describe`).
+reliable``, keyed by the resolved topic name (after remapping and namespace); the QoS in force is
+reported in /diagnostics (:func:`describe`).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Three sources (parameter ``transform_source`` of the memory node):
   any ROS 2 robot. Without ``tf2_ros`` (no PyPI wheels of it) but with ``tf2_msgs`` (built into
   a venv by scripts/build_interfaces.sh): :class:`codebind_ros.messaging.tf_reader.TfReader`,
   the same topics into a :class:`codebind_core.geometry.TransformBuffer`.
-- ``odometry``: the body's pose from a ``nav_msgs/Odometry`` topic (header.frame_id = the fixed
+- ``odometry``: the body's pose from the ``nav_msgs/Odometry`` topic ``odom`` (remappable; header.frame_id = the fixed
   frame, child_frame_id = the body) plus a static extrinsic ``body <- sensor``, kept in a
   :class:`codebind_core.geometry.TransformBuffer` (interpolated between odometry messages).
 - ``none``: the sensor does not move; its frame is taken as the fixed frame (identity).
@@ -27,6 +27,7 @@ import yaml
 from codebind_core.geometry import (FrameNotConnected, RigidTransform, TransformBuffer, TransformNotYetAvailable,
                                     TransformTooOld)
 from codebind_ros.conversions.transforms import pose_to_transform
+from codebind_ros.messaging.topics import ODOMETRY
 
 SOURCES = ("auto", "tf", "odometry", "none")
 # body (x forward, y left, z up) <- camera optical frame (z forward, x right, y down), at the body's origin
@@ -74,7 +75,7 @@ class SensorPoses:
         on_invalid: called with a reason for every odometry message that cannot be used.
     """
 
-    def __init__(self, node, fixed_frame: str, source: str = "auto", odometry_topic: str = "odom",
+    def __init__(self, node, fixed_frame: str, source: str = "auto", odometry_topic: str = ODOMETRY,
                  extrinsic=DEFAULT_EXTRINSIC, sensor_frame: str = "camera_optical_frame",
                  cache_s: float = 30.0, on_invalid: Optional[Callable[[str], None]] = None, callback_group=None):
         self.fixed_frame = fixed_frame.lstrip("/")

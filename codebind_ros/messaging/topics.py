@@ -1,11 +1,12 @@
-"""Default topic and service names of the graph (relative, so a namespace applies to all).
+"""Topic and service names of the graph (relative, so a namespace applies to all).
 
-Every node takes its names from parameters whose defaults come from here, so the nodes connect
-out of the box and a launch file or params YAML can remap any of them.
+Every node subscribes and publishes under exactly these names, so the nodes connect out of the
+box; a user points a node at other topics with ROS remapping rules, as image_pipeline's nodes
+are (``--ros-args -r camera/image_raw:=/my_driver/image``, launch ``remappings=[...]``).
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List
 
 # Sensor inputs, by ROS modality name.
 SENSOR_TOPICS: Dict[str, str] = {
@@ -17,6 +18,7 @@ SENSOR_TOPICS: Dict[str, str] = {
     "audio": "audio/audio",
 }
 CAMERA_INFO = "camera/camera_info"
+ODOMETRY = "odom"                           # nav_msgs/Odometry of the robot body
 
 EMBEDDING_PREFIX = "codebind/embeddings"  # + "/<modality>"
 LOCALISATIONS = "codebind/localisations"
@@ -29,3 +31,9 @@ QUERY_SERVICE = "codebind/query"            # codebind_ros/srv/QueryText
 def embedding_topic(modality: str) -> str:
     """Where the encoder for ``modality`` publishes its Embedding messages."""
     return f"{EMBEDDING_PREFIX}/{modality}"
+
+
+def encoder_remaps(modality: str, source: str, target: str) -> List[str]:
+    """ROS arguments (after ``--ros-args``) pointing an encoder of ``modality`` at ``source`` and
+    its Embeddings at ``target``."""
+    return ["-r", f"{SENSOR_TOPICS[modality]}:={source}", "-r", f"{embedding_topic(modality)}:={target}"]

@@ -1,6 +1,10 @@
 """The encoder node: one sensor topic in, one codebind_ros/Embedding per message out.
 
-    ros2 run codebind_ros encoder_node --ros-args -p modality:=depth -p model_path:=/path/ckpt
+    ros2 run codebind_ros encoder_node --ros-args -p modality:=depth -p model_path:=/path/ckpt \
+        -r camera/depth/image_raw:=/my_driver/depth
+
+It reads the modality's topic of :data:`codebind_ros.messaging.topics.SENSOR_TOPICS` and publishes
+on ``codebind/embeddings/<modality>``, both relative names that remapping rules point elsewhere.
 
 Work is bounded: the subscription callback only checks the size and queues the message in a
 :class:`LatestQueue` (``queue_size``); a worker thread takes the newest ``batch_size`` messages,
@@ -8,7 +12,8 @@ converts, preprocesses, encodes and publishes. When the model is slower than the
 oldest pending messages are dropped and counted (``dropped_overload`` in /diagnostics). A
 malformed message is dropped, counted (``dropped_invalid``) and logged at a throttled rate; the
 node never dies of its input. The sensor subscription (:mod:`codebind_ros.messaging.sensor_subscription`)
-is best effort (QoS overridable with ``qos_overrides.<topic>.subscription.*``) and refuses a
+is best effort (QoS overridable with ``qos_overrides.<topic>.subscription.*``, ``<topic>`` the
+resolved name: after remapping and namespace, e.g. ``/my_driver/depth``) and refuses a
 message over ``max_message_bytes`` before deserialising it.
 
 Every frame is accounted for: received = embedded + dropped (overload, invalid, shutdown), and
@@ -41,7 +46,7 @@ from codebind_ros.messaging.qos import results_qos, sensor_overrides, sensor_qos
 from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.messaging.stream_health import StreamMonitor
 from codebind_ros.nodes.session import run_node
-from codebind_ros.messaging.topics import embedding_topic
+from codebind_ros.messaging.topics import CAMERA_INFO, embedding_topic
 from codebind_ros.messaging.worker import LatestQueue, Worker
 
 
@@ -65,7 +70,7 @@ class EncoderNode(ModelNode):
         self.sensor = sensors.get(p.modality)
         self.preprocess_options = parse_mapping(p.preprocess_options, "parameter preprocess_options")
         for level, note in preprocess_notes(self.model, self.sensor.core, self.preprocess_options,
-                                            bool(p.camera_info_topic)):
+                                            p.use_camera_info):
             if level == "warning":  # one call site per severity: rclpy refuses a changed one
                 self.get_logger().warning(note)
             else:
@@ -90,19 +95,20 @@ class EncoderNode(ModelNode):
             p.queue_size, on_drop=lambda n: self.stats.on_dropped(DROP_OVERLOAD, n))
         self._warn = ThrottledLog(self.get_logger().warning, p.log_throttle_sec)
         self._error = ThrottledLog(self.get_logger().error, p.log_throttle_sec)
-        self.input_topic = p.input_topic or self.sensor.default_topic
-        self.output_topic = p.output_topic or embedding_topic(p.modality)
-        self.publisher = self.create_publisher(EmbeddingMsg, self.output_topic, results_qos())
+        self.publisher = self.create_publisher(EmbeddingMsg, embedding_topic(p.modality), results_qos())
+        self.output_topic = self.publisher.topic_name  # resolved: namespace and remapping applied
+        # resolved (namespace, remapping): the name in logs, /diagnostics and qos_overrides keys
+        self.input_topic = self.resolve_topic_name(self.sensor.default_topic)
         self.stream = StreamMonitor(
             self.input_topic, p.stream_timeout, on_lost=lambda n: self.stats.on_dropped(DROP_TRANSPORT, n),
             hint=" (a reliable subscription set by qos_overrides.<topic>.subscription.reliability "
                  "does not match a best-effort driver; the default, best_effort, does)")
         self.sensor_subscription = SensorSubscription(
-            self, self.sensor.message, self.input_topic, self._on_message, p.max_message_bytes,
+            self, self.sensor.message, self.sensor.default_topic, self._on_message, p.max_message_bytes,
             on_refused=self._on_refused, monitor=self.stream)
         self.subscription = self.sensor_subscription.subscription
-        if p.camera_info_topic:
-            self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info,
+        if p.use_camera_info:
+            self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info,
                                      sensor_qos(1), qos_overriding_options=sensor_overrides())
         self.diagnostics = DiagnosticsReporter(self, self.stats, hardware_id=p.modality,
                                                period_s=p.diagnostics_period, extra=self._extra,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Dict
 
 from codebind_ros.conversions.sensors import SENSORS, Limits
+from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS, embedding_topic
 from codebind_ros.nodes.params import doc
 
 MODALITIES = tuple(SENSORS)  # the one list of sensor types (conversions.sensors)
@@ -13,10 +15,8 @@ _L = Limits()  # the per-message bounds' own defaults
 @dataclass
 class EncoderParams:
     modality: str = field(default="camera", metadata=doc(f"sensor to encode: one of {MODALITIES}"))
-    input_topic: str = field(default="", metadata=doc("sensor topic; '' = the modality's default"))
-    output_topic: str = field(default="", metadata=doc("Embedding topic; '' = codebind/embeddings/<modality>"))
-    camera_info_topic: str = field(default="", metadata=doc(
-        "depth only: CameraInfo topic whose K sets the focal length of the disparity ('' = off)"))
+    use_camera_info: bool = field(default=False, metadata=doc(
+        f"depth only: K of the CameraInfo on {CAMERA_INFO} (remappable) sets the focal length of the disparity"))
     model_path: str = field(default="", metadata=doc("checkpoint directory (config.json + model.safetensors)"))
     model_id: str = field(default="", metadata=doc("id put in each Embedding; '' = checkpoint name"))
     backend: str = field(default="torch", metadata=doc("runtime backend of codebind_core.export"))
@@ -49,8 +49,8 @@ class EncoderParams:
     def validate(self) -> None:
         if self.modality not in MODALITIES:
             raise ValueError(f"parameter modality must be one of {MODALITIES}, got {self.modality!r}")
-        if self.camera_info_topic and self.modality != "depth":
-            raise ValueError("parameter camera_info_topic is only used with modality 'depth'")
+        if self.use_camera_info and self.modality != "depth":
+            raise ValueError("parameter use_camera_info is only used with modality 'depth'")
         for name in ("batch_size", "queue_size", "max_message_bytes", "max_pixels",
                      "max_points"):
             if getattr(self, name) < 1:
@@ -70,3 +70,9 @@ class EncoderParams:
             raise ValueError(f"parameter stream_timeout must be >= 0, got {self.stream_timeout}")
         if self.diagnostics_period <= 0 or self.log_throttle_sec < 0:
             raise ValueError("diagnostics_period must be > 0 and log_throttle_sec >= 0")
+
+    def retired(self) -> Dict[str, str]:
+        """Former topic parameters -> the remapping rule that replaces them (see params.declare)."""
+        return {"input_topic": f"-r {SENSOR_TOPICS.get(self.modality, 'camera/image_raw')}:={{value}}",
+                "output_topic": f"-r {embedding_topic(self.modality)}:={{value}}",
+                "camera_info_topic": f"-p use_camera_info:=true -r {CAMERA_INFO}:={{value}}"}

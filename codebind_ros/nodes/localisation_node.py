@@ -82,14 +82,14 @@ class LocalisationNode(ModelNode):
 
         self.sync = ApproximateTimeSync(("camera", "geometry", "info"), self._on_set, p.sync_slop, p.sync_queue)
         self.queue: LatestQueue = LatestQueue(p.queue_size, on_drop=lambda n: self.stats.on_dropped(DROP_OVERLOAD, n))
-        geometry_type, geometry_topic = ((PointCloud2, p.cloud_topic or SENSOR_TOPICS["pointcloud"]) if p.use_cloud
-                                         else (Image, p.depth_topic or SENSOR_TOPICS["depth"]))
+        geometry_type, geometry_topic = ((PointCloud2, SENSOR_TOPICS["pointcloud"]) if p.use_cloud
+                                         else (Image, SENSOR_TOPICS["depth"]))
         self.sensor_subscriptions = [
             SensorSubscription(self, kind, topic, lambda m, _info, name=name: self.sync.add(name, m),
                                p.max_message_bytes, on_refused=lambda why, name=name: self._drop(f"{name}: {why}"))
-            for name, kind, topic in (("camera", Image, p.camera_topic or SENSOR_TOPICS["camera"]),
+            for name, kind, topic in (("camera", Image, SENSOR_TOPICS["camera"]),
                                       ("geometry", geometry_type, geometry_topic),
-                                      ("info", CameraInfo, p.camera_info_topic or CAMERA_INFO))]
+                                      ("info", CameraInfo, CAMERA_INFO))]
         self.create_subscription(String, TEXT_QUERY, lambda m: self._on_text(m.data), latched_qos())
         for modality in p.query_modality_list():
             self.create_subscription(EmbeddingMsg, embedding_topic(modality), self._on_query_embedding, results_qos(5))
@@ -104,7 +104,8 @@ class LocalisationNode(ModelNode):
                                                period_s=p.diagnostics_period, extra=self._extra)
         self.worker = Worker(self.queue, self._process, 1, on_error=self._on_worker_error,
                              name="codebind-localisation").start()
-        self.get_logger().info(f"localising in '{geometry_topic}' + camera frames ({self.model_id})")
+        names = ", ".join(s.topic_name for s in self.sensor_subscriptions)  # resolved (remapped) names
+        self.get_logger().info(f"localising in {names} ({self.model_id})")
 
     # ---- queries -----------------------------------------------------------------------------
     def set_text_query(self, text: str) -> None:

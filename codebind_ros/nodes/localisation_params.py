@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Dict, Tuple
 
+from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
 from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.perception.localiser import CROP_MARGIN, MAX_PROPOSALS, WINDOW_MODES
 from codebind_ros.nodes.params import doc
@@ -19,10 +20,6 @@ class LocalisationParams:
     device: str = field(default="cpu", metadata=doc("torch device"))
     use_cloud: bool = field(default=False, metadata=doc(
         "cluster the PointCloud2 topic (camera frame) instead of the back-projected depth image"))
-    camera_topic: str = field(default="", metadata=doc("'' = camera default topic"))
-    depth_topic: str = field(default="", metadata=doc("'' = depth default topic"))
-    cloud_topic: str = field(default="", metadata=doc("'' = point cloud default topic"))
-    camera_info_topic: str = field(default="", metadata=doc("'' = camera/camera_info"))
     sync_slop: float = field(default=0.05, metadata=doc("largest stamp difference of a synchronised set (s)"))
     sync_queue: int = field(default=10, metadata=doc("messages kept per input by the synchroniser"))
     query_text: str = field(default="", metadata=doc("standing text query at start-up ('' = none)"))
@@ -63,6 +60,12 @@ class LocalisationParams:
         if self.sync_slop < 0 or self.query_max_age <= 0 or self.diagnostics_period <= 0:
             raise ValueError("sync_slop must be >= 0, query_max_age and diagnostics_period > 0")
         self.proposal_config()  # validates the proposal settings
+
+    def retired(self) -> Dict[str, str]:
+        """Former topic parameters -> the remapping rule that replaces them (see params.declare)."""
+        return {f"{name}_topic": f"-r {topic}:={{value}}" for name, topic in (
+            ("camera", SENSOR_TOPICS["camera"]), ("depth", SENSOR_TOPICS["depth"]),
+            ("cloud", SENSOR_TOPICS["pointcloud"]), ("camera_info", CAMERA_INFO))}
 
     def query_modality_list(self):
         return [m.strip() for m in self.query_modalities.split(",") if m.strip()]

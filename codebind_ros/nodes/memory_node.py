@@ -62,7 +62,8 @@ from codebind_ros.perception.placement import checked_observation, place_frame, 
 from codebind_ros.messaging.stream_health import SequenceTracker
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.srv import QueryText
-from codebind_ros.messaging.topics import LOCALISATIONS, QUERY_SERVICE, embedding_topic
+from codebind_ros.messaging.topics import (CAMERA_INFO, LOCALISATIONS, ODOMETRY, QUERY_SERVICE, SENSOR_TOPICS,
+                                           embedding_topic)
 
 _MAX_IMAGE_BYTES = 64 << 20  # depth images and camera infos: larger ones are refused unread
 _MAX_MARKERS = 1000  # objects drawn (the most recently seen)
@@ -135,7 +136,7 @@ class MemoryNode(Node):
 
     def _start_world_frame(self, p: MemoryParams, inputs) -> None:
         """Sensor poses, the frames waiting for theirs, depth views, object ack / markers / export."""
-        self.poses = SensorPoses(self, p.fixed_frame, p.transform_source, p.odometry_topic, p.sensor_extrinsic,
+        self.poses = SensorPoses(self, p.fixed_frame, p.transform_source, ODOMETRY, p.sensor_extrinsic,
                                  p.sensor_frame, p.transform_cache, on_invalid=self._drop, callback_group=inputs)
         self.waiting = PendingTransforms(p.fixed_frame, int(p.transform_wait * 1e9), p.max_waiting_frames)
         self._waiting_dropped = 0
@@ -151,8 +152,8 @@ class MemoryNode(Node):
             self.sensor_subscriptions = [
                 SensorSubscription(self, kind, topic, callback, _MAX_IMAGE_BYTES, on_refused=self._drop,
                                    callback_group=inputs)
-                for kind, topic, callback in ((Image, p.depth_topic, self._on_depth),
-                                              (CameraInfo, p.camera_info_topic, self._on_camera_info))]
+                for kind, topic, callback in ((Image, SENSOR_TOPICS["depth"], self._on_depth),
+                                              (CameraInfo, CAMERA_INFO, self._on_camera_info))]
         self.create_subscription(LocalizationArray, LOCALISATIONS, self._on_localisations, results_qos(10),
                                  callback_group=inputs)
         self.object_ack_publisher = self.create_publisher(UInt64, OBJECT_ACK, latched_qos())

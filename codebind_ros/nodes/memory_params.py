@@ -11,6 +11,7 @@ import yaml
 from codebind_core.memory.config import MemoryConfig
 from codebind_core.memory.objects.config import ObjectConfig
 from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC, SOURCES, parse_extrinsic
+from codebind_ros.messaging.topics import CAMERA_INFO, ODOMETRY, SENSOR_TOPICS
 from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.params import doc
 
@@ -56,11 +57,9 @@ class MemoryParams:
         "frame objects and positioned observations are stored in (map, odom)"))
     transform_source: str = field(default="auto", metadata=doc(
         "sensor pose: tf (/tf, /tf_static; tf2_ros where importable, else tf2_msgs), "
-        "odometry (odometry_topic + sensor_extrinsic), "
+        f"odometry ({ODOMETRY} + sensor_extrinsic), "
         "none (a fixed sensor whose frame is taken as the fixed frame), auto (tf where tf2_ros is importable, "
         "else odometry)"))
-    odometry_topic: str = field(default="odom", metadata=doc(
-        "nav_msgs/Odometry of the robot body in fixed_frame (transform_source odometry)"))
     sensor_extrinsic: str = field(default=str(list(DEFAULT_EXTRINSIC)), metadata=doc(
         "body <- sensor frame as [x, y, z, qx, qy, qz, qw] (transform_source odometry)"))
     sensor_frame: str = field(default="camera_optical_frame", metadata=doc(
@@ -73,9 +72,8 @@ class MemoryParams:
     objects: bool = field(default=True, metadata=doc(
         "associate proposals into persistent objects (codebind_core ObjectMemory) and answer with objects"))
     seen_empty_checks: bool = field(default=True, metadata=doc(
-        "use the depth image of a proposal frame to mark objects whose place it saw empty (moved/gone)"))
-    depth_topic: str = field(default="camera/depth/image_raw", metadata=doc("depth image for the seen-empty checks"))
-    camera_info_topic: str = field(default="camera/camera_info", metadata=doc("CameraInfo of the depth image"))
+        f"use the depth image of a proposal frame ({SENSOR_TOPICS['depth']}, {CAMERA_INFO}) to mark objects "
+        "whose place it saw empty (moved/gone)"))
     gate_distance: float = field(default=_O.gate_distance, metadata=doc(
         "a proposal joins an object only within this distance (m)"))
     min_similarity: float = field(default=_O.min_similarity, metadata=doc(
@@ -142,6 +140,12 @@ class MemoryParams:
             raise ValueError("markers_period and export_period must be >= 0")
         if self.dedupe_distance < 0:
             raise ValueError(f"parameter dedupe_distance must be >= 0, got {self.dedupe_distance}")
+
+    def retired(self) -> Dict[str, str]:
+        """Former topic parameters -> the remapping rule that replaces them (see params.declare)."""
+        return {"odometry_topic": f"-r {ODOMETRY}:={{value}}",
+                "depth_topic": f"-r {SENSOR_TOPICS['depth']}:={{value}}",
+                "camera_info_topic": f"-r {CAMERA_INFO}:={{value}}"}
 
     def object_config(self) -> ObjectConfig:
         """The :class:`ObjectConfig` these parameters describe (ValueError names a bad one)."""

@@ -7,12 +7,19 @@ graph without a namespace only, ``<node name>``. Each kind names its installed e
 its node class ``module:Class``; a class takes ``**kwargs`` for :class:`rclpy.node.Node`
 (``context``, ``cli_args``, ``parameter_overrides``) and, if it has a ``model`` argument, may be
 handed an already loaded model. Importing this module does not import rclpy.
+
+Topics are remapped, not set by parameters: a remappings YAML (launch ``remappings_file:=``,
+``codebind-graph --remappings-file``) maps ``/**`` (every node) or a node name (``/**/<name>`` or
+``<name>``) to ``{from: to}`` rules, e.g. ``/**: {camera/image_raw: /my_driver/image}``;
+:func:`remappings_for` gives one node's rules, as ``launch_ros`` ``Node(remappings=...)`` takes them.
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Tuple
+
+import yaml
 
 WILDCARD = "/**"  # the params-file section that applies to every node
 ANY_NAMESPACE = "/**/"  # key prefix: the named node in any namespace
@@ -102,3 +109,28 @@ def graph_nodes(params: Mapping, use_sim: bool, namespace: str = "") -> List[Tup
             continue
         nodes.append((name, kind))
     return nodes
+
+
+def load_remappings(text: str) -> Dict[str, Dict[str, str]]:
+    """Parse a remappings YAML (see the module docstring): node name or ``/**`` -> {from: to}.
+    ValueError names a malformed entry."""
+    try:
+        rules = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"remappings file is not valid YAML: {exc}") from None
+    if not isinstance(rules, Mapping):
+        raise ValueError("the remappings file must map node names (or '/**') to {from: to} rules")
+    out: Dict[str, Dict[str, str]] = {}
+    for key, body in rules.items():
+        name = WILDCARD if key == WILDCARD else node_name(str(key))
+        if not isinstance(body, Mapping) or not all(
+                isinstance(v, str) and v.strip() and isinstance(k, str) and k.strip() for k, v in body.items()):
+            raise ValueError(f"remappings of {key!r} must be a mapping of topic names to new names, got {body!r}")
+        out.setdefault(name, {}).update(body)
+    return out
+
+
+def remappings_for(rules: Mapping[str, Mapping[str, str]], name: str) -> List[Tuple[str, str]]:
+    """(from, to) rules of node ``name``: the ``/**`` ones, then its own (which win)."""
+    merged = {**rules.get(WILDCARD, {}), **rules.get(name, {})}
+    return list(merged.items())

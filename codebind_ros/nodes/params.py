@@ -7,12 +7,15 @@
 
 Supported field types: bool, int, float, str (mappings travel as YAML strings, see
 :func:`parse_mapping`). A dataclass may define ``validate(self)`` raising ValueError; ``declare``
-calls it.
+calls it. It may also define ``retired(self)``: parameters it no longer has, each with the ROS
+arguments that do their job now; ``declare`` refuses such a parameter when it is given (rclpy
+would otherwise ignore it without a word, the node then using its default).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import typing
 from typing import Any, Dict, Type, TypeVar
 
@@ -58,10 +61,31 @@ def declare(node, cls: Type[P]) -> P:
             value = float(value)
         values[f.name] = value
     params = cls(**values)
+    refuse_retired(node, getattr(params, "retired", dict)())
     validate = getattr(params, "validate", None)
     if validate is not None:
         validate()
     return params
+
+
+def refuse_retired(node, retired: Dict[str, str]) -> None:
+    """ValueError when a parameter in ``retired`` is given to ``node`` (by ``-p``, a params file or
+    ``parameter_overrides``): name -> the ROS arguments instead, with a ``{value}`` placeholder, and
+    after a ``|`` those that replace the value '' where it meant more than the default."""
+    # what rclpy resolved for this node; a parameter nobody declares stays here unread
+    given = getattr(node, "_parameter_overrides", {})
+    for name in sorted(set(retired) & set(given)):
+        value = given[name].value
+        rule, _, when_empty = retired[name].partition("|")
+        if value == "":  # '' meant the default name (or, where a rule says so, off)
+            instead = f" and use --ros-args {when_empty}" if when_empty else ""
+            raise ValueError(f"parameter {name} no longer exists: a node's topics are fixed relative names "
+                             f"that are remapped; leave {name} out{instead} (docs/ros.md, \"Topics and remapping\")")
+        arguments = rule.format(value=value)
+        launch = ", ".join(f"({old!r}, {new!r})" for old, new in re.findall(r"-r (\S+):=(\S*)", arguments))
+        raise ValueError(f"parameter {name} no longer exists: a node's topics are fixed relative names "
+                         f"that are remapped; instead of {name}:={value!r} use --ros-args {arguments} "
+                         f"(a launch file: Node(remappings=[{launch}])); see docs/ros.md, \"Topics and remapping\"")
 
 
 def parse_mapping(text: str, what: str) -> Dict[str, Any]:

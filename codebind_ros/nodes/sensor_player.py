@@ -5,6 +5,9 @@ without a robot.
     ros2 run codebind_ros sensor_player                                     # the default scene
     ros2 run codebind_ros sensor_player --ros-args -p bag_path:=/data/run1  # replay a recording
 
+The scene goes out on the relative names of :mod:`codebind_ros.messaging.topics` (remap them with
+``-r camera/image_raw:=...``; a namespace applies to all).
+
 Image streams (camera, depth, thermal, point cloud, CameraInfo) are published on one frame
 clock at ``camera_rate``: each of them every n-th frame, n = max(1, round(camera_rate / its rate)), so
 streams that are published together share their stamp (what a synchroniser matches). Audio
@@ -14,7 +17,7 @@ world frame, and for a fixed camera in the camera frame with its box) is publish
 JSON on ``sensor_player/ground_truth``, again when ``move_object`` moves.
 
 With ``trajectory: tour`` the camera moves (one pose per frame through three tables, repeated).
-Every camera frame comes with the body's pose as nav_msgs/Odometry on ``odometry_topic`` (same
+Every camera frame comes with the body's pose as nav_msgs/Odometry on ``odom`` (same
 stamp; ``world_frame`` <- ``base_frame``, where base <- camera is ``camera_extrinsic``) and,
 where tf2_msgs is installed (a ROS 2 installation), on /tf and /tf_static too.
 """
@@ -46,7 +49,7 @@ from codebind_ros.messaging.sensor_pose import parse_extrinsic
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.sources.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
-from codebind_ros.messaging.topics import CAMERA_INFO, SENSOR_TOPICS
+from codebind_ros.messaging.topics import CAMERA_INFO, ODOMETRY, SENSOR_TOPICS
 
 IMAGE_STREAMS = ("camera", "depth", "thermal", "pointcloud")
 
@@ -123,11 +126,11 @@ class SensorPlayerNode(Node):
     def _start_poses(self, p: PlayerParams) -> None:
         """Odometry publisher; /tf and /tf_static where tf2_msgs exists (not on PyPI)."""
         self.odometry_pub = self.tf_pub = None
-        if p.odometry_topic:
+        if p.publish_odometry:
             from nav_msgs.msg import Odometry
 
             self._odometry_type = Odometry
-            self.odometry_pub = self.create_publisher(Odometry, p.odometry_topic, results_qos(100))
+            self.odometry_pub = self.create_publisher(Odometry, ODOMETRY, results_qos(100))
         if importlib.util.find_spec("tf2_msgs") is not None:
             from geometry_msgs.msg import TransformStamped
             from tf2_msgs.msg import TFMessage

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Dict
 
 from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC
+from codebind_ros.messaging.topics import ODOMETRY
 from codebind_ros.nodes.params import doc
 from codebind_ros.sources.sim_scene import TRAJECTORIES, SimSceneConfig
 
@@ -23,8 +25,9 @@ class PlayerParams:
     move_at: int = field(default=_S.move_at, metadata=doc("frame (camera tick) from which it is at its new place"))
     world_frame: str = field(default="map", metadata=doc("fixed frame of the ground truth and the odometry"))
     base_frame: str = field(default="base_link", metadata=doc("child frame of the odometry (the moving body)"))
-    odometry_topic: str = field(default="odom", metadata=doc(
-        "nav_msgs/Odometry of base_frame in world_frame with every camera frame (same stamp); '' = off"))
+    publish_odometry: bool = field(default=True, metadata=doc(
+        f"nav_msgs/Odometry of base_frame in world_frame on {ODOMETRY} (remappable) with every camera frame "
+        "(same stamp)"))
     camera_extrinsic: str = field(default=str(list(DEFAULT_EXTRINSIC)), metadata=doc(
         "base_frame <- frame_id as [x, y, z, qx, qy, qz, qw]; also published on /tf_static where tf2_msgs exists"))
     seed: int = field(default=_S.seed, metadata=doc("scene seed (sensor noise, sounds, touches)"))
@@ -50,8 +53,13 @@ class PlayerParams:
     bag_rate: float = field(default=1.0, metadata=doc("replay speed factor"))
     bag_loop: bool = field(default=False, metadata=doc("replay again at the end"))
     bag_topics: str = field(default="", metadata=doc(
-        "YAML mapping recorded topic -> published topic; '' = every topic under its recorded name"))
+        "YAML mapping recorded topic -> published topic, only these play; '' = every topic under its "
+        "recorded name (remapping rules apply to the published names too)"))
     diagnostics_period: float = field(default=1.0, metadata=doc("seconds between /diagnostics reports"))
+
+    def retired(self) -> Dict[str, str]:
+        """Former topic parameters -> the ROS arguments that replace them (see params.declare)."""
+        return {"odometry_topic": f"-r {ODOMETRY}:={{value}}|-p publish_odometry:=false"}
 
     def validate(self) -> None:
         rates = {k: getattr(self, f"{k}_rate")

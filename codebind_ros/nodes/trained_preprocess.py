@@ -22,6 +22,6 @@ def preprocess_notes(model, modality: str, given: Dict[str, Any], camera_info: b
             notes.append(("warning", f"parameter preprocess_options sets {modality} {key}={value!r}; the model "
                                      f"was {source} {key}={was!r}"))
     if camera_info and "focal_length" in trained and "focal_length" not in given:
-        notes.append(("warning", f"camera_info_topic: each CameraInfo's K[0, 0] replaces the focal_length "
+        notes.append(("warning", f"use_camera_info: each CameraInfo's K[0, 0] replaces the focal_length "
                                  f"{trained['focal_length']!r} px the model was trained with"))
     return notes

@@ -7,6 +7,11 @@ player with ``--use-sim true``) in one MultiThreadedExecutor, sharing one loaded
 ``--query`` it waits ``--wait`` seconds for observations, asks the memory node's QueryText
 service, prints the ranked results (where the queried object is) and exits; without it, it
 spins until Ctrl-C or ``--duration`` seconds.
+
+Topics are remapped as with the launch file: ``--remappings-file`` (node name or ``/**`` ->
+{from: to}, :func:`codebind_ros.nodes.node_kinds.load_remappings`) or ROS arguments after
+``--ros-args`` (``-r camera/image_raw:=/my/image`` for every node, ``-r encoder_camera:camera/image_raw:=...``
+for one).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import List, Optional, Sequence
 
 import yaml
 
-from codebind_ros.nodes.node_kinds import graph_nodes
+from codebind_ros.nodes.node_kinds import graph_nodes, load_remappings, remappings_for
 from codebind_ros.messaging.topics import QUERY_SERVICE
 from codebind_ros.share import config_file
 
@@ -43,10 +48,12 @@ class GraphOptions:
     backend: str = ""
     device: str = "cpu"
     memory_db: str = ""  # the memory node's database file (overrides the YAML's db_path)
+    remappings_file: str = ""  # topic remappings YAML ('' = none)
 
     def validate(self) -> None:
-        if not Path(self.params_file).is_file():
-            raise ValueError(f"params file {str(self.params_file)!r} does not exist")
+        for what, path in (("params", self.params_file), ("remappings", self.remappings_file)):
+            if (path or what == "params") and not Path(path).is_file():
+                raise ValueError(f"{what} file {str(path)!r} does not exist")
 
 
 class Graph:
@@ -59,6 +66,7 @@ class Graph:
         options.validate()
         sections = yaml.safe_load(Path(options.params_file).read_text()) or {}
         self.plan = graph_nodes(sections, options.use_sim)
+        rules = load_remappings(Path(options.remappings_file).read_text()) if options.remappings_file else {}
         overrides = [Parameter(k, value=v) for k, v in
                      (("model_path", options.model_path), ("backend", options.backend),
                       ("db_path", options.memory_db)) if v]  # a node ignores those it does not declare
@@ -68,7 +76,8 @@ class Graph:
         try:
             for name, kind in self.plan:
                 cls = kind.load()
-                kwargs = dict(context=context, cli_args=["--ros-args", "-r", f"__node:={name}",
+                remaps = [arg for old, new in remappings_for(rules, name) for arg in ("-r", f"{old}:={new}")]
+                kwargs = dict(context=context, cli_args=["--ros-args", "-r", f"__node:={name}", *remaps,
                                                          "--params-file", str(options.params_file)])
                 if kind.uses_model:
                     kwargs["parameter_overrides"] = list(overrides)
@@ -146,6 +155,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--backend", default="", help="runtime backend (overrides the YAML)")
     parser.add_argument("--device", default="cpu", help="torch device for the shared model")
     parser.add_argument("--memory-db", default="", help="memory database file (overrides the YAML's db_path)")
+    parser.add_argument("--remappings-file", default="", help="topic remappings YAML: '/**' or a node name -> "
+                                                               "{from: to}")
     parser.add_argument("--query", default="", help="text to look for; prints the ranked results and exits")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--wait", type=float, default=8.0, help="seconds of observations before querying")
@@ -165,13 +176,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     from codebind_ros.messaging.middleware import use_large_frames_profile
     from codebind_ros.nodes.session import ros_session
 
-    args = parse_args(argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)  # the rest is rclpy's
+    args = parse_args(argv[:split])
     use_large_frames_profile()  # before rclpy.init: full-size frames under best effort (docs/ros.md)
-    options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path,
-                           backend=args.backend, device=args.device, memory_db=args.memory_db)
+    options = GraphOptions(use_sim=args.use_sim, model_path=args.model_path, backend=args.backend,
+                           device=args.device, memory_db=args.memory_db, remappings_file=args.remappings_file)
     if args.params_file is not None:
         options.params_file = args.params_file
-    with ros_session():
+    with ros_session(args=["codebind-graph", *argv[split:]]):
         try:
             graph = Graph(options).start()
         except ValueError as exc:

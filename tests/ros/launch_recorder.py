@@ -5,8 +5,9 @@ start its nodes the way ``launch_ros`` would.
 declared arguments' defaults, overridden by the given ones, go through its OpaqueFunction and the
 ``Node`` actions it returns are kept with their arguments. :func:`node_command` turns one of them
 into the command line ``launch_ros.actions.Node`` runs: the executable, ``--ros-args``, the ROS
-arguments, ``-r __node:=<name>``, ``-r __ns:=/<namespace>``, one ``--params-file`` per parameter
-file and a generated file for each mapping (keyed by the node's full name, as launch_ros writes it).
+arguments, ``-r __node:=<name>``, ``-r __ns:=/<namespace>``, ``-r <from>:=<to>`` per remapping,
+one ``--params-file`` per parameter file and a generated file for each mapping (keyed by the
+node's full name, as launch_ros writes it).
 """
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def node_command(node: Recorded, tmp_dir: Path) -> List[str]:
     namespace = kw.get("namespace", "").strip("/")
     if namespace:
         cmd += ["-r", f"__ns:=/{namespace}"]
+    for old, new in kw.get("remappings", []):
+        cmd += ["-r", f"{old}:={new}"]
     full_name = f"/{namespace}/{kw['name']}" if namespace else f"/{kw['name']}"
     for i, parameters in enumerate(kw.get("parameters", [])):
         if isinstance(parameters, dict):

@@ -43,18 +43,24 @@ def wait_for_subscribers(publisher, count: int = 1, timeout: float = 10.0) -> bo
     return wait_until(lambda: publisher.get_subscription_count() >= count, timeout)
 
 
+def encoder_remaps(modality: str, source: str, target: str) -> List[str]:
+    """``cli_args`` remapping an encoder of ``modality`` to read ``source`` and publish on
+    ``target`` (an unknown modality, refused by the node, gets the camera's names)."""
+    from codebind_ros.messaging.topics import SENSOR_TOPICS, encoder_remaps as remaps
+
+    return ["--ros-args", *remaps(modality if modality in SENSOR_TOPICS else "camera", source, target)]
+
+
 def make_encoder(model, modality: str, topic: str, context, **params):
-    """An EncoderNode on ``<topic>/in`` -> ``<topic>/out`` with ``model`` and extra parameters."""
+    """An EncoderNode remapped to ``<topic>/in`` -> ``<topic>/out`` with ``model`` and extra parameters."""
     from rclpy.parameter import Parameter
 
     from codebind_ros.nodes.encoder_node import EncoderNode
 
-    overrides = [Parameter("modality", value=modality),
-                 Parameter("input_topic", value=f"{topic}/in"),
-                 Parameter("output_topic", value=f"{topic}/out"),
-                 Parameter("warmup", value=False)]
+    overrides = [Parameter("modality", value=modality), Parameter("warmup", value=False)]
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     return EncoderNode(model=model, node_name=f"enc_{modality}", context=context,
+                       cli_args=encoder_remaps(modality, f"{topic}/in", f"{topic}/out"),
                        parameter_overrides=overrides)
 
 

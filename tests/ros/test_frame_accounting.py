@@ -52,9 +52,9 @@ class HandSpun:
 
 
 def _encoder(ros_context, tiny_model, topic, name):
-    return EncoderNode(model=tiny_model, node_name=name, context=ros_context, parameter_overrides=[
-        Parameter("modality", value="camera"), Parameter("input_topic", value=f"{topic}/image"),
-        Parameter("warmup", value=False),
+    return EncoderNode(model=tiny_model, node_name=name, context=ros_context,
+                       cli_args=["--ros-args", "-r", f"camera/image_raw:={topic}/image"], parameter_overrides=[
+        Parameter("modality", value="camera"), Parameter("warmup", value=False),
         Parameter(f"qos_overrides.{topic}/image.subscription.depth", value=1)])
 
 

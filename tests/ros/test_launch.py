@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from launch_recorder import LAUNCH, PARAMS, run_launch_file
+from launch_recorder import LAUNCH, PARAMS, node_command, run_launch_file
 from ros_testing import Collector, wait_for_subscribers, wait_until
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -48,7 +48,7 @@ def test_launch_declares_its_arguments_and_starts_registry_nodes():
     tree = ast.parse(LAUNCH.read_text())
     declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
     assert declared == {"params_file", "use_sim", "model_path", "backend", "memory_db", "namespace",
-                        "log_level"}
+                        "remappings_file", "log_level"}
     used = {c.args[0].value for c in _calls(tree, "LaunchConfiguration") if c.args and
             isinstance(c.args[0], ast.Constant)}
     assert used <= declared  # model_path/backend are read through a loop over their names
@@ -64,13 +64,14 @@ def test_launch_declares_its_arguments_and_starts_registry_nodes():
 def test_launch_file_arguments_reach_the_nodes(monkeypatch, tmp_path):
     declared, nodes = run_launch_file(monkeypatch)
     assert set(declared) == {"params_file", "use_sim", "model_path", "backend", "memory_db", "namespace",
-                             "log_level"}
+                             "remappings_file", "log_level"}
     assert declared["memory_db"] == "" and declared["namespace"] == "" and declared["log_level"] == "info"
+    assert declared["remappings_file"] == ""
     names = [n.kwargs["name"] for n in nodes]
     assert names == [name for name, _ in graph_nodes(yaml.safe_load(PARAMS.read_text()), use_sim=True)]
     for node in nodes:  # defaults: the YAML alone, no namespace, info logs
         assert node.kwargs["parameters"] == [str(PARAMS)] and "namespace" not in node.kwargs
-        assert node.kwargs["ros_arguments"] == ["--log-level", "info"]
+        assert node.kwargs["ros_arguments"] == ["--log-level", "info"] and node.kwargs["remappings"] == []
 
     db = str(tmp_path / "robot1.db")
     _, nodes = run_launch_file(monkeypatch, memory_db=db, namespace="robot1", log_level="debug",
@@ -83,6 +84,34 @@ def test_launch_file_arguments_reach_the_nodes(monkeypatch, tmp_path):
         assert kwargs["namespace"] == "robot1" and kwargs["ros_arguments"] == ["--log-level", "debug"]
         assert kwargs["package"] == "codebind_ros"
         assert kwargs["executable"] == kind_of(kwargs["name"]).executable
+
+
+def test_launch_remappings_reach_each_node_as_rcl_resolves_them(monkeypatch, ros_context, tmp_path):
+    """remappings_file (the shipped example) becomes Node(remappings=...) per node; started as
+    launch_ros starts it (``-r from:=to`` after ``__ns``), rcl resolves the nodes' relative names
+    to the robot's topics, and the names nobody remapped stay in the namespace."""
+    example = PARAMS.parent / "remappings.example.yaml"
+    _, nodes = run_launch_file(monkeypatch, namespace="robot1", remappings_file=str(example))
+    by_name = {n.kwargs["name"]: n for n in nodes}
+    assert ("camera/image_raw", "/my_camera/color/image_raw") in by_name["memory"].kwargs["remappings"]
+    assert ("audio/audio", "/microphone/audio") in by_name["encoder_audio"].kwargs["remappings"]
+    assert "audio/audio" not in dict(by_name["encoder_depth"].kwargs["remappings"])
+    depth = "/my_camera/aligned_depth_to_color/image_raw"
+    for name, topic, want in (("encoder_depth", "camera/depth/image_raw", depth),
+                              ("encoder_audio", "audio/audio", "/microphone/audio"),
+                              ("encoder_depth", "audio/audio", "/robot1/audio/audio"),
+                              ("memory", "odom", "/odometry/filtered"),
+                              ("memory", "codebind/embeddings/depth", "/robot1/codebind/embeddings/depth")):
+        cmd = node_command(by_name[name], tmp_path)
+        node = Node(name, context=ros_context, use_global_arguments=False, cli_args=cmd[cmd.index("--ros-args"):])
+        try:
+            assert node.resolve_topic_name(topic) == want, (name, topic)
+        finally:
+            node.destroy_node()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("/**: [camera/image_raw]\n")
+    with pytest.raises(ValueError, match="must be a mapping of topic names"):
+        run_launch_file(monkeypatch, remappings_file=str(bad))
 
 
 def test_every_node_kind_is_installed_as_an_executable():
@@ -253,18 +282,20 @@ def test_section_names_map_to_kinds():
 def test_graph_starts_the_yaml_nodes_in_one_process(ros_context, tiny_model, topic, tmp_path):
     params = {
         "/**": {"ros__parameters": {"model_path": "", "backend": "torch"}},
-        "encoder_cam": {"ros__parameters": {"modality": "camera", "queue_size": 3, "warmup": False,
-                                            "input_topic": f"{topic}/cam", "output_topic": f"{topic}/out"}},
-        "encoder_heat": {"ros__parameters": {"modality": "thermal", "warmup": False,
-                                             "input_topic": f"{topic}/heat", "output_topic": f"{topic}/out"}},
+        "encoder_cam": {"ros__parameters": {"modality": "camera", "queue_size": 3, "warmup": False}},
+        "encoder_heat": {"ros__parameters": {"modality": "thermal", "warmup": False}},
         "sensor_player": {"ros__parameters": {}},
     }
-    path = tmp_path / "params.yaml"
+    path, remaps = tmp_path / "params.yaml", tmp_path / "remaps.yaml"
     path.write_text(yaml.safe_dump(params))
+    remaps.write_text(yaml.safe_dump({  # every node's output, and each encoder's input
+        "/**": {"codebind/embeddings/camera": f"{topic}/out", "codebind/embeddings/thermal": f"{topic}/out"},
+        "encoder_cam": {"camera/image_raw": f"{topic}/cam"},
+        "/**/encoder_heat": {"thermal/image_raw": f"{topic}/heat"}}))
     checkpoint = tmp_path / "synth-ckpt"
     checkpoint.mkdir()
-    graph = Graph(GraphOptions(params_file=path, use_sim=False, model_path=str(checkpoint)),
-                  context=ros_context, model=tiny_model).start()
+    graph = Graph(GraphOptions(params_file=path, use_sim=False, model_path=str(checkpoint),
+                               remappings_file=str(remaps)), context=ros_context, model=tiny_model).start()
     helper = Node("graph_helper", context=ros_context)
     graph.executor.add_node(helper)
     try:
@@ -291,8 +322,7 @@ def test_graph_memory_db_option_reaches_the_memory_node_only(ros_context, tiny_m
     database; the encoder, which has no such parameter, starts as before."""
     params = {
         "/**": {"ros__parameters": {"model_path": "", "backend": "torch"}},
-        "encoder_cam": {"ros__parameters": {"modality": "camera", "warmup": False,
-                                            "input_topic": f"{topic}/cam", "output_topic": f"{topic}/out"}},
+        "encoder_cam": {"ros__parameters": {"modality": "camera", "warmup": False}},
         "memory": {"ros__parameters": {"db_path": str(tmp_path / "from_yaml.db")}},
     }
     path = tmp_path / "params.yaml"
@@ -313,6 +343,8 @@ def test_graph_memory_db_option_reaches_the_memory_node_only(ros_context, tiny_m
 def test_graph_options_and_arguments_are_validated(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         Graph(GraphOptions(params_file=tmp_path / "missing.yaml"))
+    with pytest.raises(ValueError, match="remappings file .* does not exist"):
+        Graph(GraphOptions(remappings_file=str(tmp_path / "missing.yaml")))
     with pytest.raises(SystemExit):
         parse_args(["--top-k", "0"])
     args = parse_args(["--use-sim", "false", "--query", "the red sphere"])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from ros_testing import Collector, wait_until
+from ros_testing import Collector, encoder_remaps, wait_until
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -44,15 +44,14 @@ def _encoders(spin, ros_context, tiny_model, topic, defaults=False, **params):
     """An encoder per stream; ``defaults``: only the modality and the topics are set."""
     encoders = {}
     for stream, modality in STREAMS.items():
-        overrides = [Parameter("modality", value=modality),
-                     Parameter("input_topic", value=f"{topic}/{stream}"),
-                     Parameter("output_topic", value=f"{topic}/{stream}/out")]
+        overrides = [Parameter("modality", value=modality)]
         if not defaults:
             overrides += [Parameter("warmup", value=False), Parameter("queue_size", value=FRAMES),
                           Parameter("diagnostics_period", value=0.2)]
         overrides += [Parameter(k, value=v) for k, v in params.items()]
-        encoders[stream] = spin.add(EncoderNode(model=tiny_model, node_name=f"qos_{stream}",
-                                                context=ros_context, parameter_overrides=overrides))
+        encoders[stream] = spin.add(EncoderNode(
+            model=tiny_model, node_name=f"qos_{stream}", context=ros_context, parameter_overrides=overrides,
+            cli_args=encoder_remaps(modality, f"{topic}/{stream}", f"{topic}/{stream}/out")))
     return encoders
 
 
@@ -162,9 +161,9 @@ def test_an_explicit_reliable_subscription_is_reported_against_a_best_effort_dri
     """QoS overrides are honoured (rclpy's QoSOverridingOptions) and reported in /diagnostics."""
     stream = "camera_vga"
     encoder = spin.add(EncoderNode(model=tiny_model, node_name="qos_explicit", context=ros_context,
+                                   cli_args=encoder_remaps("camera", f"{topic}/{stream}", f"{topic}/{stream}/out"),
                                    parameter_overrides=[
                                        Parameter("modality", value="camera"),
-                                       Parameter("input_topic", value=f"{topic}/{stream}"),
                                        Parameter("warmup", value=False), Parameter("diagnostics_period", value=0.2),
                                        qos_override(f"{topic}/{stream}", "reliability", "reliable")]))
     helper = spin.add(Node("qos_helper_mismatch", context=ros_context))
@@ -196,8 +195,8 @@ def test_frames_overwritten_in_a_reliable_readers_history_are_counted_lost(ros_c
     from codebind_ros.messaging.qos import sensor_qos
 
     encoder = EncoderNode(model=tiny_model, node_name="qos_overwritten", context=ros_context,
+                          cli_args=encoder_remaps("camera", f"{topic}/image", f"{topic}/image/out"),
                           parameter_overrides=[Parameter("modality", value="camera"),
-                                               Parameter("input_topic", value=f"{topic}/image"),
                                                Parameter("warmup", value=False),
                                                qos_override(f"{topic}/image", "depth", 1)])
     helper = Node("qos_overwriter", context=ros_context)

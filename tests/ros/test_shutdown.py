@@ -86,8 +86,7 @@ def test_every_node_exits_cleanly_on_a_signal_and_the_memory_keeps_what_it_held(
     graph_params = tmp_path / "graph.yaml"
     graph_params.write_text(yaml.safe_dump({
         "/**": {"ros__parameters": {"model_path": "", "backend": "torch", "diagnostics_period": 0.2}},
-        "encoder_g": {"ros__parameters": {"modality": "camera", "warmup": False,
-                                          "input_topic": f"{topic}/graph/cam"}},
+        "encoder_g": {"ros__parameters": {"modality": "camera", "warmup": False}},
         "memory_g": {"ros__parameters": {"commit_period": 3600.0, "min_period": 0.0,
                                          "modalities": "audio", "store_proposals": False}},
     }))
@@ -99,7 +98,8 @@ def test_every_node_exits_cleanly_on_a_signal_and_the_memory_keeps_what_it_held(
         # its own namespace: its frames must not reach the memory node's count
         "sensor_player": _node("sensor_player", f"{topic}/sim", "player", "noise_frames:=1"),
         "graph": ["-m", "codebind_ros.tools.graph_runner", "--params-file", str(graph_params), "--use-sim", "false",
-                  "--model-path", str(checkpoint), "--memory-db", str(graph_db)],
+                  "--model-path", str(checkpoint), "--memory-db", str(graph_db),
+                  "--ros-args", "-r", f"encoder_g:camera/image_raw:={topic}/graph/cam"],
     }
     status_names = {"encoder": "codebind/enc", "localisation": "codebind/loc", "memory": "codebind/mem",
                     "sensor_player": "codebind/player", "graph": "codebind/memory_g"}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Union
 
 import torch
+from safetensors import SafetensorError, safe_open
 
 from . import posthoc_codebook
 from .checkpoint_checks import check_complete, check_digest, check_size, check_weights
@@ -32,7 +33,6 @@ def load(directory: Union[str, Path], device: Union[str, torch.device] = "cpu"):
     match the config: names, dtypes, shapes, NaN or infinite values (the first bad tensor is named).
     A post-hoc codebook stored beside the weights (:mod:`codebind_core.posthoc_codebook`) is
     attached; one fitted on other weights raises."""
-    from safetensors import SafetensorError, safe_open
 
     directory = Path(directory)
     cfg_path, w_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Dict
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 
 def load_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
@@ -17,8 +19,6 @@ def load_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
     if not path.is_file():
         raise ValueError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
 
         try:
             return load_file(str(path))

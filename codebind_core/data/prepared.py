@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_write
 
@@ -78,7 +79,6 @@ def cache_key(*parts) -> str:
 
 def load_or_build(path: Path, build: Callable[[], torch.Tensor]) -> torch.Tensor:
     """A cached tensor from a safetensors file, or `build()` saved there atomically."""
-    from safetensors.torch import load_file, save_file
 
     if path.is_file():
         return load_file(str(path))["x"]

@@ -10,13 +10,13 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import yaml
 
 
 def open_synth(data: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None):
     """A :class:`~codebind_core.data.synth_source.SynthSource` from a training config YAML
     (its ``data`` section, kind ``synthbind``; generated under its cache_dir when missing) or
     from the folder of an already generated SynthBind set."""
-    import yaml
 
     from ..data.synth_source import SynthSource, synth_config
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from ..data.synth.captions import class_name, prompt_sets
 from ..training.config import deep_merge
@@ -123,7 +124,6 @@ def build_model(cfg: BenchmarkConfig, run: Dict[str, Any], bridge_weights: str):
     """The run's model: the variant's overrides on the benchmark's model, seeded with the run's
     seed; a finetune run also takes the shared heads of its hard-aligned start."""
     import codebind_core as cb
-    from safetensors.torch import load_file
 
     base = cfg.model.build()
     over = deep_merge(deep_merge(cfg.model.overrides, VARIANTS[run["variant"]].overrides(base)),
@@ -143,7 +143,6 @@ def build_model(cfg: BenchmarkConfig, run: Dict[str, Any], bridge_weights: str):
 def save_aligned(model, cfg: BenchmarkConfig, target: str) -> None:
     """Cache a hard-aligned start: the target encoder (loaded as ``trunks.<t>.init``) and the
     shared projection heads (the stand-in for ImageBind's output heads)."""
-    from safetensors.torch import save_file
 
     from ..atomic import atomic_write
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from ..config_base import read_mapping
 
@@ -168,7 +170,6 @@ class ExportedGraph:
 
 def save_codebooks(path: Union[str, Path], books: Dict[str, torch.Tensor]) -> None:
     """Write named (K, d*) codebooks as float32 safetensors."""
-    from safetensors.torch import save_file
 
     save_file({k: v.detach().cpu().float().contiguous() for k, v in books.items()}, str(path),
               metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
@@ -176,8 +177,6 @@ def save_codebooks(path: Union[str, Path], books: Dict[str, torch.Tensor]) -> No
 
 def load_codebooks(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     """Read codebooks written by :func:`save_codebooks` (never unpickles)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     try:
         return load_file(str(path))

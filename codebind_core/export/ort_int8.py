@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from ..inference import check_modality
 from .artifact import INPUT_NAME, graph_sha256, model_fingerprint, sha256_file
@@ -48,7 +50,6 @@ def save_calibration(path: Union[str, Path], model, modality: str, inputs: torch
                      source: str = "") -> Path:
     """Write (N, ...) preprocessed ``inputs`` of ``modality`` (token ids for text) as safetensors,
     tagged with ``model``'s fingerprint, the modality and a free-text ``source``."""
-    from safetensors.torch import save_file
 
     check_modality(model, modality)
     if not torch.is_tensor(inputs) or inputs.ndim < 2 or inputs.shape[0] < 1:
@@ -64,7 +65,6 @@ def save_calibration(path: Union[str, Path], model, modality: str, inputs: torch
 
 def load_calibration(path: Union[str, Path], model, modality: str) -> Calibration:
     """Read a calibration file; ValueError unless it was made for this model and modality."""
-    from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import torch
+from safetensors.torch import save_file
 
 from ..atomic import atomic_write, atomic_write_text
 from .config import BridgePretrainConfig
@@ -75,7 +76,6 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     """
     import open_clip
     from open_clip.loss import ClipLoss
-    from safetensors.torch import save_file
 
     size = int(model_cfg["vision_cfg"]["image_size"])
     if images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):

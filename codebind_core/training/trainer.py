@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch import nn
 
 from . import train_state
@@ -171,7 +172,6 @@ class Trainer:
     def _wrap(self) -> nn.Module:
         if not self.dist.enabled:
             return self.model
-        from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DDP(self.model, device_ids=ids, find_unused_parameters=self.s.find_unused_parameters)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from ...atomic import atomic_write, atomic_write_text
 from ...config_base import read_mapping
@@ -44,7 +46,6 @@ def read_pth(path: PathLike) -> StateDict:
 
 def read_safetensors(path: PathLike) -> Tuple[StateDict, Dict[str, str]]:
     """Read a safetensors file -> (tensors, metadata)."""
-    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -129,7 +130,6 @@ def load_imagebind_checkpoint(path: PathLike, config: Optional[ConfigLike] = "im
 
 def save_converted(model: ImageBindModel, out_dir: PathLike) -> Path:
     """Write ``out_dir/imagebind.safetensors`` and ``out_dir/config.json`` (atomically)."""
-    from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

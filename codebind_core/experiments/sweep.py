@@ -224,6 +224,8 @@ def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], 
             hard = R.values("hard_align", t, ZS1)
             free = R.values("no_codebook", t, ZS1)
             for v in CAPACITY:
+                if v not in (*part.config.finetune_variants, *part.config.ablation_variants):
+                    continue  # not run in this part
                 vals = R.values(v, t, ZS1)
                 rows.append([str(width), t, VARIANTS[v].label, str(_bits(part.config, v)), _fmt(vals),
                              _fmt(free), _fmt(hard)])

@@ -102,7 +102,8 @@ def test_fingerprint_covers_the_resolved_bridge(tmp_path, data_root, monkeypatch
     raw["model"]["overrides"]["bridge"] = {"random_init": True}  # the named tiny architecture
     raw["model"]["overrides"]["embed_dim"] = 64  # the named tiny bridge's width
     before = TrainConfig.from_dict(raw).fingerprint()
-    changed = {**model_config.BRIDGE_ARCHS["tiny"], "vision_cfg": {**model_config.BRIDGE_ARCHS["tiny"]["vision_cfg"], "layers": 3}}
+    tiny = model_config.BRIDGE_ARCHS["tiny"]
+    changed = {**tiny, "vision_cfg": {**tiny["vision_cfg"], "layers": 3}}
     monkeypatch.setitem(model_config.BRIDGE_ARCHS, "tiny", changed)
     assert TrainConfig.from_dict(raw).fingerprint() != before
 

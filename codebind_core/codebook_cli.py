@@ -20,6 +20,8 @@ from typing import List, Optional
 
 from . import posthoc_codebook as ph
 from .checkpoint_format import model_digest
+from .evaluation.synth_split import embed_for_sets, open_synth
+from .model_checkpoint import load
 
 
 def fit_model_dir(model_dir, data, sub_dim: int = 8, size: int = 256, kind: str = "shared", seed: int = 0,
@@ -27,9 +29,6 @@ def fit_model_dir(model_dir, data, sub_dim: int = 8, size: int = 256, kind: str 
                   force: bool = False) -> ph.PosthocCodebook:
     """Fit and save the post-hoc codebook of ``model_dir``; returns it."""
     import torch
-
-    from .evaluation.synth_split import embed_for_sets, open_synth
-    from .model_checkpoint import load
 
     model_dir = Path(model_dir)
     target = model_dir / ph.POSTHOC_FILE
@@ -81,7 +80,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "fit":
             cb = fit_model_dir(args.model_dir, args.data, args.sub_dim, args.size, args.kind, args.seed,
                                args.split, args.limit, args.iters, not args.no_text, args.force)
-            from .model_checkpoint import load
 
             print(f"wrote {args.model_dir / ph.POSTHOC_FILE}\n{describe(cb, load(args.model_dir).config.embed_dim)}")
         elif args.command == "show":

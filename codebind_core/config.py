@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 from .config_base import Config, check_positive, check_types, read_mapping
 from .config_base import check as _check
 from .config_base import deep_merge  # noqa: F401  (re-exported: training merges preset overrides)
+from . import modalities
+from .losses import LOSS_NAMES
 
 TARGET_MODALITIES = ("video", "audio", "depth", "thermal", "tactile", "pointcloud", "eeg")
 BRIDGE_MODALITIES = ("text", "image")
@@ -167,7 +169,6 @@ class LossConfig(Config):
     decoder_heads: int = 8
 
     def validate(self, where: str = "loss") -> None:
-        from .losses import LOSS_NAMES
 
         check_types(self, f"{where}.")
         check_positive(self, f"{where}.", ("decoder_depth", "decoder_width", "decoder_heads"))
@@ -271,7 +272,6 @@ class CodeBindConfig(Config):
 
 def check_preprocess(options: Dict[str, Dict[str, Any]], where: str = "preprocess") -> None:
     """Every key a modality with a preprocessing module, every option one of its fields, valid."""
-    from . import modalities
 
     for m, opts in options.items():
         _check(m in modalities.names() and m != "text", f"{where}: unknown modality {m!r}; "

@@ -31,6 +31,9 @@ from .objectives import create_loss
 from .pooling import pool_clips
 from .quantize import CompositionalVQ, shared_book
 from .types import Embedding
+from .modalities import get as get_modality
+from .modalities import model_options
+from .modalities import text as text_mod
 
 TextInput = Union[Sequence[str], torch.Tensor]
 
@@ -121,7 +124,6 @@ class CodeBind(nn.Module):
 
     # ---- inputs ---------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
-        from .modalities import text as text_mod
 
         return self.bridge.tokenize(text_mod.preprocess(list(texts)))
 
@@ -131,8 +133,6 @@ class CodeBind(nn.Module):
         Options: the model's input geometry, then the preprocessing it was trained with
         (``config.preprocess``), then ``options`` (a depth ``intrinsics`` replaces the trained
         ``focal_length``)."""
-        from .modalities import model_options
-        from .modalities import get as get_modality
 
         if modality == "text":
             return self.tokenize(raws)

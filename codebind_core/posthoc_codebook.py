@@ -29,6 +29,9 @@ from typing import Dict, Mapping, Optional, Union
 import numpy as np
 
 from .nearest import lloyd, unit_rows
+from .atomic import atomic_write
+from .memory.codebooks import CodebookSet
+from .memory.codebooks import FIT_COMMAND
 
 POSTHOC_FILE = "posthoc_codebook.safetensors"
 KINDS = ("shared", "per_position")
@@ -67,7 +70,6 @@ class PosthocCodebook:
 
     def quantize(self, name: str, vectors: np.ndarray) -> np.ndarray:
         """(N, D) -> (N, m) uint16 codes: per sub-vector the codevector of highest cosine."""
-        from .memory.codebooks import CodebookSet
 
         return CodebookSet({name: self.books[name]}).quantize(name, vectors)
 
@@ -142,8 +144,6 @@ def save(directory: Union[str, Path], codebook: PosthocCodebook) -> Path:
     """Write ``posthoc_codebook.safetensors`` into the model directory (atomically)."""
     from safetensors.numpy import save_file
 
-    from .atomic import atomic_write
-
     path = Path(directory) / POSTHOC_FILE
     meta = {"format": "codebind-posthoc-codebook", "kind": codebook.kind, "model_sha256": codebook.model_digest,
             "info": json.dumps(codebook.info, sort_keys=True)}
@@ -153,7 +153,6 @@ def save(directory: Union[str, Path], codebook: PosthocCodebook) -> Path:
 
 
 def _refit(directory: Path) -> str:
-    from .memory.codebooks import FIT_COMMAND
 
     return FIT_COMMAND.format(model_dir=directory)
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
 from ..posthoc_codebook import storage
 from .synth_split import check_available, float_shared, open_synth
+from ..model_checkpoint import load
 
 KS = (1, 5)
 
@@ -123,8 +124,6 @@ def measure(model_dirs: Sequence[Union[str, Path]], data, split: str = "test", l
     """The robot metric of each model directory (its trained or post-hoc codebook) on ``split``
     of the SynthBind data (training config YAML or set folder); one row per model and target."""
     import torch
-
-    from ..model_checkpoint import load
 
     source = open_synth(data) if not hasattr(data, "prepare") else data
     prompts = source.class_prompts()

@@ -11,14 +11,14 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 import yaml
+from ..data.synth_source import SynthSource, synth_config
+from ..inference import check_modality, embed_cls
 
 
 def open_synth(data: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None):
     """A :class:`~codebind_core.data.synth_source.SynthSource` from a training config YAML
     (its ``data`` section, kind ``synthbind``; generated under its cache_dir when missing) or
     from the folder of an already generated SynthBind set."""
-
-    from ..data.synth_source import SynthSource, synth_config
 
     path = Path(data).expanduser()
     if path.is_dir():
@@ -70,7 +70,6 @@ def embed_for_sets(model, source, split: str = "train", limit: Optional[int] = N
 def float_shared(model, modality: str, inputs, codebook_set: Optional[str] = None, batch_size: int = 128) -> np.ndarray:
     """(N, D) unit shared embeddings before any quantization: the encode path (trunk -> head ->
     clip pooling, :func:`~codebind_core.inference.embed_cls`) without its codebooks."""
-    from ..inference import check_modality, embed_cls
 
     check_modality(model, modality)
     device = next(model.parameters()).device

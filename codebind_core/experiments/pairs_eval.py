@@ -25,6 +25,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..evaluation.metrics import cosine_scores, retrieval_recall, topk_accuracy, zero_shot_accuracy
+from ..config_base import read_mapping
+from ..training.datasets import pair_rows, pairs_options
+from ..training.pairs import PairFiles
 
 KS = (1, 5, 10)
 
@@ -55,8 +58,6 @@ def caption_retrieval(target: torch.Tensor, captions: torch.Tensor, caption_of: 
 def evaluate_pairs(model, kind: str, options: Dict[str, Any], split: str = "holdout",
                    templates: Optional[List[str]] = None, batch_size: int = 64) -> Dict[str, Any]:
     """The metrics of the module docstring for ``model`` on one split of a pairs dataset."""
-    from ..training.datasets import pair_rows, pairs_options
-    from ..training.pairs import PairFiles
 
     o = pairs_options(kind, options)
     target = model.config.targets[0]
@@ -116,7 +117,6 @@ def format_report(res: Dict[str, Any]) -> str:
 
 
 def _data_section(path: str) -> Dict[str, Any]:
-    from ..config_base import read_mapping
 
     raw = read_mapping(path, "data config")
     data = raw.get("data", raw) if isinstance(raw, dict) else None

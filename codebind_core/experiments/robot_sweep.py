@@ -17,13 +17,15 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 
 from .sweep import Part, _fmt, part_records, verdict
+from ..codebook_cli import fit_model_dir
+from ..evaluation.robot_metric import measure
+from .variants import VARIANTS
 
 POSTHOC = (("shared", 256, 8), ("per_position", 256, 8))  # (kind, K, d*): 64 bits, as the tiny CodeBind
 METRICS = ("caption_R@1_code", "caption_R@5_code", "class_P@1_code", "class_P@5_code", "class_P@1_float")
 
 
 def _measure(model_dir: Path, set_root: str, limit=None) -> Dict[str, Any]:
-    from ..evaluation.robot_metric import measure
 
     rows = measure([model_dir], set_root, split="test", limit=limit)
     return rows[0]
@@ -31,7 +33,6 @@ def _measure(model_dir: Path, set_root: str, limit=None) -> Dict[str, Any]:
 
 def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, log=print) -> List[Dict[str, Any]]:
     """One row per (run, codebook): the run's record fields and the robot metric."""
-    from ..codebook_cli import fit_model_dir
 
     out = []
     models = Path(part.config.out_dir) / "models"
@@ -69,7 +70,6 @@ def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, l
 def render(rows: List[Dict[str, Any]], steps: int, command: str, part: str = "base", width: int = 64,
            first: bool = True) -> str:
     """The robot table and verdicts of one part's rows (``first``: with the section's heading and method)."""
-    from .variants import VARIANTS
 
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
     for r in rows:  # the trained codebook's label names its shape ("trained shared 256x8")

@@ -38,6 +38,10 @@ from ..evaluation.embed import embed
 from ..evaluation.suite import EvalOptions, TargetEvalData, evaluate_target
 from ..evaluation.tsne import plot_groups
 from .variants import VARIANTS
+from ..atomic import atomic_write
+from ..evaluation.metrics import zero_shot_accuracy
+from ..evaluation.suite import class_embeddings
+from .report import write_report
 
 Log = Callable[[str], None]
 
@@ -144,8 +148,6 @@ def save_aligned(model, cfg: BenchmarkConfig, target: str) -> None:
     """Cache a hard-aligned start: the target encoder (loaded as ``trunks.<t>.init``) and the
     shared projection heads (the stand-in for ImageBind's output heads)."""
 
-    from ..atomic import atomic_write
-
     out = aligned_dir(cfg, target)
     out.mkdir(parents=True, exist_ok=True)
     enc = {k: v.detach().contiguous() for k, v in model.encoders[target].state_dict().items()}
@@ -201,8 +203,6 @@ class ValSelector:
     def __call__(self, step: int) -> None:
         if step % self.every:
             return
-        from ..evaluation.metrics import zero_shot_accuracy
-        from ..evaluation.suite import class_embeddings
 
         accs = []
         for t in self.targets:
@@ -322,7 +322,6 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
     (``cfg.threads_per_run`` torch threads each) train them side by side: first the hard-aligned
     start trunks, then every finetune and scratch run. Every run is seeded on its own, so the
     results do not depend on which worker ran it."""
-    from .report import write_report
 
     log = log or (lambda msg: print(msg, flush=True))
     start = time.perf_counter()

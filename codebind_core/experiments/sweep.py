@@ -22,6 +22,7 @@ from .doc_blocks import replace_block
 from .report import _table
 from .claims import ALIGNED_START, ZS1, Results, se_of_difference
 from .variants import VARIANTS
+from ..config_base import deep_merge
 
 MIN_SEEDS = 3          # a verdict rests on at least this many seeds per side
 MIN_POINTS = 0.01      # and on a difference of at least 1 point
@@ -202,7 +203,6 @@ CAPACITY = ("codebind", "codebook_1024", "codebook_1024_d4", "codebook_1024_d2")
 
 
 def _bits(cfg: BenchmarkConfig, variant: str) -> int:
-    from ..config_base import deep_merge
 
     base = cfg.model.build()
     q = deep_merge(base.quantizer.to_dict(), VARIANTS[variant].overrides(base).get("quantizer", {}))

@@ -23,6 +23,7 @@ from .artifact import (INPUT_NAME, PRECISIONS, ExportedGraph, Manifest, external
 from ..config_base import Config
 from ..inference import check_modalities, check_modality
 from .onnx_graphs import EncoderGraph, input_shape
+from ..modalities import model_options
 
 MIN_OPSET = 18  # the torch.export-based exporter's lowest opset
 DEFAULT_OPSET = 20  # opset 20 has a Gelu op: ~15% faster in ONNX Runtime than the Erf form
@@ -163,7 +164,6 @@ def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, codeb
 def preprocess_options(model, modality: str) -> Dict[str, Any]:
     """The options ``model.preprocess`` gives ``modality`` by default: its input geometry and the
     preprocessing it was trained with (what a runtime must feed the graph)."""
-    from ..modalities import model_options
 
     if modality == "text":
         return {}

@@ -22,6 +22,7 @@ from ..encoders.lora import has_lora
 from ..encoders.lora import merge_lora as _merge_lora
 from ..inference import check_modality, embed_cls
 from ..quantize import CompositionalVQ, shared_book
+from .. import modalities
 
 
 class QuantizerGraph(nn.Module):
@@ -70,7 +71,6 @@ def has_clip_axis(model, modality: str) -> bool:
     expected shape (audio: (clips, 1, mel, frames) for an encoder of (1, mel, frames))."""
     if modality in ("text", "image"):
         return False
-    from .. import modalities
 
     expected = tuple(model.encoders[modality].expected_shape)
     per_sample = tuple(modalities.get(modality).DEFAULTS.output_shape())

@@ -26,6 +26,7 @@ from .graph_io import prepare_input, to_embedding
 from .onnx_export import DEFAULT_OPSET, OnnxExportConfig, ensure_exported, example_input
 from .runtime import BACKENDS, Embedder
 from .tensorrt_engine import TensorRTConfig, TensorRTUnavailable, import_tensorrt, load_or_build_engine
+from .artifact import Manifest
 
 
 def cuda_index(device: Union[int, str]) -> int:
@@ -178,7 +179,6 @@ class TorchTensorRTEmbedder(Embedder):
 
 def _manifest_like(model, graph: EncoderGraph, max_batch: int):
     """An in-memory manifest describing ``graph`` (no files), for input checks and outputs."""
-    from .artifact import Manifest
 
     spec = graph.spec(model)
     return Manifest(modality=spec.modality, codebook_set=spec.codebook_set,

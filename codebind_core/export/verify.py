@@ -13,6 +13,7 @@ import torch
 
 from .artifact import ExportedGraph
 from .onnx_export import example_input
+from .ort_backend import OnnxRuntimeEmbedder
 
 FP32_MAX_ABS = 1e-4
 FP16_MIN_CODE_AGREEMENT = 0.98
@@ -50,7 +51,6 @@ def _batch(model, modality: str, n: int, seed: int):
 def check_parity(model, graph: ExportedGraph, batch_sizes: Sequence[int] = (1, 3), seed: int = 0,
                  threads: Optional[int] = None) -> ParityReport:
     """Run ``graph`` in ONNX Runtime (CPU) and ``model.encode`` on the same random batches."""
-    from .ort_backend import OnnxRuntimeEmbedder
 
     m = graph.manifest
     runner = OnnxRuntimeEmbedder(model, m.modality, onnx_path=graph.onnx_path, threads=threads)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .bridge_pretrain import CONFIG_NAME, WEIGHTS_NAME
+from ..atomic import atomic_write, atomic_write_text
 
 PREFIX = "bridge.clip."
 
@@ -26,8 +27,6 @@ def extract_bridge(model_dir: str | Path, out_dir: str | Path) -> Dict[str, Any]
     from safetensors.torch import save_file
 
     import codebind_core as cb
-
-    from ..atomic import atomic_write, atomic_write_text
 
     model = cb.load(model_dir)
     if model.config.bridge.kind != "openclip":

@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 from ..atomic import atomic_write, atomic_write_text
 from .config import BridgePretrainConfig
 from .optim import build_optimizer, build_schedule
+from ..evaluation.metrics import zero_shot_accuracy
 
 WEIGHTS_NAME = "open_clip_model.safetensors"
 CONFIG_NAME = "open_clip_config.json"
@@ -48,7 +49,6 @@ def holdout_scores(model, images: torch.Tensor, captions: Sequence[str], tokeniz
     """The bridge on held-out pairs, images encoded once: image->caption top-1 (``holdout_i2t_acc``,
     chance 1/N) and, per {name: (class prompts, labels)}, zero-shot Acc@1 with prompt-averaged
     class embeddings (``holdout_<name>_zero_shot``)."""
-    from ..evaluation.metrics import zero_shot_accuracy
 
     model.eval()
     fi = _encode(model.encode_image, images)

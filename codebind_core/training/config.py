@@ -30,6 +30,8 @@ from ..config_base import check as _check
 from .optim import OPTIMIZERS, SCHEDULES
 from .precision import PRECISIONS
 from .run_log import LOG_BACKENDS
+from .datasets import DATASETS
+from .optim import official_optim
 
 
 NO_BRIDGE = (
@@ -70,7 +72,6 @@ class DataConfig(Config):
 
     def validate(self) -> None:
         check_types(self, "data.")
-        from .datasets import DATASETS
 
         _check(self.kind in DATASETS, f"data.kind {self.kind!r} unknown; choose from {sorted(DATASETS)}")
 
@@ -120,7 +121,6 @@ class OptimConfig(Config):
         """These settings with the preset applied for `target`."""
         if self.preset is None:
             return self
-        from .optim import official_optim
 
         o = official_optim(target)
         return dataclasses.replace(self, lr=o["lr"], lr_new=o["lr_new"], betas=tuple(o["betas"]),

@@ -23,6 +23,7 @@ from .pairs_cache import CachedPairs
 from .pairs_split import split_rows
 from ..data.prepared import PairDataset, collate_pairs
 from .stream import TargetData
+from ..data.synth_source import SynthSource, synth_config
 
 
 HOLDOUT = {"holdout_fraction": 0.0, "holdout_list": None, "holdout_seed": 0,
@@ -42,7 +43,6 @@ def _options(opts: Dict[str, Any], allowed: Dict[str, Any], kind: str) -> Dict[s
 
 
 def _synthbind(options: Dict[str, Any], model) -> List[TargetData]:
-    from ..data.synth_source import SynthSource, synth_config
 
     o = _options(options, {"cache_dir": "cache/synthbind", "synth": {}, "workers": 2, "train_limit": None}, "synthbind")
     source = SynthSource(synth_config(o["synth"]), o["cache_dir"], workers=o["workers"])

@@ -12,11 +12,12 @@ import torch
 
 from .bridge_pretrain import WEIGHTS_NAME, bridge_is_trained, pretrain_bridge
 from .pairs import read_file
+from ..modalities import image
+from .datasets import pair_rows, pairs_options
 
 
 def image_batch(rows: List[Dict[str, Any]], size: int) -> torch.Tensor:
     """(N, 3, size, size) bridge inputs of the rows' image files (ImageBind's image preprocessing)."""
-    from ..modalities import image
 
     return torch.stack([image.preprocess(read_file(r["image"], "image"), size=size) for r in rows])
 
@@ -31,7 +32,6 @@ def ensure_pairs_bridge(kind: str, options: Dict[str, Any], targets, model_cfg: 
                         seed: int, device=None, progress: bool = False) -> str:
     """Train (unless `out` holds one of this architecture) a Stage-0 bridge on a pairs dataset;
     returns the weights path."""
-    from .datasets import pair_rows, pairs_options
 
     if not bridge_is_trained(out, model_cfg):
         train = pair_rows(kind, options, targets, "train")

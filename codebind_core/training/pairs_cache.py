@@ -24,18 +24,18 @@ import torch
 
 from .pairs import ROW_FIELDS, PairRows, read_file
 from ..data.prepared import cache_key
+from ..modalities import get as get_modality
+from ..modalities import model_options
 
 
 def resolved_options(model, modality: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """The keyword options ``model.preprocess(modality, ...)`` passes to the modality module."""
-    from ..modalities import model_options
 
     return {**model_options(modality, model.config.inputs), **model.trained_options(modality, options)}
 
 
 def preprocess_row(row: Dict[str, Any], options: Dict[str, Dict[str, Any]]) -> Dict[str, np.ndarray]:
     """One row's files -> {modality: float32 array} (options resolved per modality)."""
-    from ..modalities import get as get_modality
 
     out = {}
     for m, opts in options.items():

@@ -26,6 +26,10 @@ from .distributed import DistInfo, barrier, cleanup, init_distributed, resolve_d
 from .rng import seed_everything
 from .stream import RoundRobinStream
 from .trainer import LoopSettings, Trainer
+from ..data.synth.captions import class_name, prompt_sets
+from ..data.synth_source import SynthSource
+from ..data.synth_source import synth_config
+from .pairs_bridge import ensure_pairs_bridge
 
 
 def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path, seed: int,
@@ -33,7 +37,6 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
     """Stage 0 for a SynthBind source: train the bridge on a separate image-caption draw of the
     same generator (``bp.corpus_samples``, seed offset ``bp.corpus_seed_offset``), scored on the
     source's val split, unless `out` already holds one of this architecture; returns the weights."""
-    from ..data.synth_source import SynthSource
 
     if not bridge_is_trained(out, model_cfg):
         corpus_cfg = source.cfg.replace(seed=source.cfg.seed + bp.corpus_seed_offset, num_samples=bp.corpus_samples,
@@ -53,7 +56,6 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
 def bridge_probes(source, val) -> Dict[str, tuple]:
     """Zero-shot probes of a Stage-0 bridge on SynthBind val images: the shared factor (category)
     and colour (the factor images show most plainly), as {name: (class prompts, labels)}."""
-    from ..data.synth.captions import class_name, prompt_sets
 
     return {"category": (prompt_sets([class_name(c) for c in source.categories]), val.labels),
             "colour": (prompt_sets([f"{c} object" for c in source.set.config.colours]), val.factors["colour"])}
@@ -70,12 +72,10 @@ def stage0_bridge(cfg: TrainConfig, dist: DistInfo = DistInfo(),
     bp = cfg.bridge_pretrain
     if not bp.enabled:
         return None
-    from ..data.synth_source import SynthSource, synth_config
 
     built = cfg.model.build()
     out = Path(bp.output).parent if bp.output else Path(cfg.out_dir) / "bridge"
     if dist.is_main and cfg.data.kind != "synthbind":
-        from .pairs_bridge import ensure_pairs_bridge
 
         ensure_pairs_bridge(cfg.data.kind, cfg.data.options, cfg.model.targets, bridge_model_cfg(built), bp, out,
                             cfg.seed, device, cfg.progress)

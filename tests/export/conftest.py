@@ -8,8 +8,6 @@ from codebind_core.config import TARGET_MODALITIES
 from codebind_core.export import OnnxExportConfig, export_onnx
 from codebind_core.export.artifact import model_fingerprint
 
-ALL_MODALITIES = ["text", "image", *TARGET_MODALITIES]
-
 
 class LazyExports:
     """``exports[modality, precision]`` -> ExportedGraph, exported on first access."""

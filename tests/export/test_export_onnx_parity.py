@@ -6,11 +6,10 @@ import onnx
 import pytest
 import torch
 
+from codebind_core.config import ALL_MODALITIES
 from codebind_core.export import decode_codes, load_codebooks
 from codebind_core.export.verify import (FP16_MIN_CODE_AGREEMENT, FP16_MIN_MEAN_COSINE, FP32_MAX_ABS,
                                          check_parity)
-
-from conftest import ALL_MODALITIES
 
 
 @pytest.mark.parametrize("modality", ALL_MODALITIES)

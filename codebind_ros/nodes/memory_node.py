@@ -38,13 +38,12 @@ from codebind_core.memory import MemoryConfig, Observation
 from codebind_ros.conversions import embedding_msg
 from codebind_ros.nodes.diagnostics import (DROP_INVALID, DROP_OVERLOAD, DROP_TRANSPORT, DiagnosticsReporter,
                                       NodeStats, ThrottledLog)
-from codebind_ros.nodes.model_loading import load_model
+from codebind_ros.nodes.model_node import ModelNode
 from codebind_ros.nodes.encoder_params import MODALITIES
 from codebind_ros.nodes.memory_params import MemoryParams, params_for_model
 from codebind_ros.msg import Embedding as EmbeddingMsg
 from codebind_ros.msg import LocalizationArray, ProposalArray
 from visualization_msgs.msg import MarkerArray
-from codebind_ros.nodes.params import declare
 from codebind_ros.messaging.memory_answers import MemoryAnswers
 from codebind_ros.messaging.query_server import QueryServer
 from codebind_ros.messaging.qos import latched_qos, results_qos
@@ -80,7 +79,7 @@ def _peek(node: Node, name: str) -> str:
     return value
 
 
-class MemoryNode(Node):
+class MemoryNode(ModelNode):
     """Store observations, serve QueryText.
 
     Args:
@@ -90,11 +89,9 @@ class MemoryNode(Node):
     """
 
     def __init__(self, model=None, node_name: str = "codebind_memory", **node_kwargs):
-        super().__init__(node_name, **node_kwargs)
         # declared with the model's tuned object-memory thresholds (models/<name>/memory.yaml) as defaults
-        self.params = p = declare(self, params_for_model(_peek(self, "model_path")))
-        self.model = model if model is not None else load_model(p.model_path, p.device)
-        self.model_id = p.model_id or (Path(p.model_path).name if p.model_path else self.model.config.name)
+        super().__init__(node_name, lambda node: params_for_model(_peek(node, "model_path")), model, **node_kwargs)
+        p = self.params
         self.config = MemoryConfig(max_observations=p.max_observations, max_top_k=MAX_FETCH,
                                    max_text_chars=p.max_text_chars, synchronous=p.synchronous,
                                    on_codebook_mismatch=p.on_codebook_mismatch, index=p.index,

@@ -71,25 +71,21 @@ def _nodes(context):
 
 def generate_launch_description():
     default_params = os.path.join(get_package_share_directory(PACKAGE), "config", "ros_params.yaml")
+    arguments = (  # name, default, description
+        ("params_file", default_params, "ROS 2 params YAML: one section per node"),
+        ("use_sim", "true", "start the sensor player (a synthetic scene) too"),
+        ("model_path", "", "checkpoint directory; overrides the YAML when set"),
+        ("backend", "", "runtime backend (torch, onnxruntime, onnxruntime-int8, tensorrt, torch_tensorrt); "
+                        "overrides the YAML"),
+        ("memory_db", "", "memory node's SQLite database; '' = "
+                          "~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db"),
+        ("namespace", "", "ROS namespace of every node, topic and service ('' = none)"),
+        ("remappings_file", "", "YAML of topic remappings: '/**' or a node name -> {from: to} "
+                                "('' = the names of codebind_ros/messaging/topics.py)"),
+        ("log_level", "info", "log level of every node: debug, info, warn, error, fatal"),
+    )
     return LaunchDescription([
-        DeclareLaunchArgument("params_file", default_value=default_params,
-                              description="ROS 2 params YAML: one section per node"),
-        DeclareLaunchArgument("use_sim", default_value="true",
-                              description="start the sensor player (a synthetic scene) too"),
-        DeclareLaunchArgument("model_path", default_value="",
-                              description="checkpoint directory; overrides the YAML when set"),
-        DeclareLaunchArgument("backend", default_value="",
-                              description="runtime backend (torch, onnxruntime, onnxruntime-int8, tensorrt, "
-                                          "torch_tensorrt); overrides the YAML"),
-        DeclareLaunchArgument("memory_db", default_value="",
-                              description="memory node's SQLite database; '' = "
-                                          "~/.ros/codebind/memory_<model id>-<codebook fingerprint>.db"),
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="ROS namespace of every node, topic and service ('' = none)"),
-        DeclareLaunchArgument("remappings_file", default_value="",
-                              description="YAML of topic remappings: '/**' or a node name -> {from: to} "
-                                          "('' = the names of codebind_ros/messaging/topics.py)"),
-        DeclareLaunchArgument("log_level", default_value="info",
-                              description="log level of every node: debug, info, warn, error, fatal"),
+        *(DeclareLaunchArgument(name, default_value=default, description=text)
+          for name, default, text in arguments),
         OpaqueFunction(function=_nodes),
     ])

@@ -46,7 +46,10 @@ def _calls(tree, name):
 
 def test_launch_declares_its_arguments_and_starts_registry_nodes():
     tree = ast.parse(LAUNCH.read_text())
-    declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
+    (table,) = [a.value for a in ast.walk(tree) if isinstance(a, ast.Assign)
+                and getattr(a.targets[0], "id", "") == "arguments"]  # (name, default, description) rows
+    declared = {row.elts[0].value for row in table.elts}
+    assert len(_calls(tree, "DeclareLaunchArgument")) == 1  # one call, over the table
     assert declared == {"params_file", "use_sim", "model_path", "backend", "memory_db", "namespace",
                         "remappings_file", "log_level"}
     used = {c.args[0].value for c in _calls(tree, "LaunchConfiguration") if c.args and

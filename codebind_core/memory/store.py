@@ -89,6 +89,16 @@ def _opt(values, n):
 OPEN_MARK = "open_by"  # meta key present in the database file while a store has it open
 
 
+class Closing:
+    """``with`` support: the block's end calls ``close()``."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class DamagedDatabaseError(ValueError):
     """The database file (or its write-ahead log) is damaged: nothing is served from it."""
 

@@ -34,6 +34,7 @@ import numpy as np
 from ..codebooks import CodebookSet
 from ..config import MemoryConfig, time_window
 from ..observations.memory import ObservationMemory
+from ..store import Closing
 from . import association as assoc
 from .config import ObjectConfig
 from .export import read_object_map, write_object_map_json, write_object_map_ply
@@ -43,7 +44,7 @@ from .types import GONE, PRESENT, MemoryObject, ObjectHit, ObjectProposal, Obser
 _REID_CANDIDATES = 16
 
 
-class ObjectMemory(ObjectState):
+class ObjectMemory(ObjectState, Closing):
     """Persistent objects in ``config.fixed_frame`` next to an :class:`ObservationMemory`: the
     state (:class:`.state.ObjectState`) plus association, queries and files.
 
@@ -65,12 +66,6 @@ class ObjectMemory(ObjectState):
     def close(self) -> None:
         if self._owns_observations:
             self.observations.close()
-
-    def __enter__(self) -> "ObjectMemory":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def query(self, queries: Mapping[str, np.ndarray], top_k: int = 10, min_score: Optional[float] = None,
               margin: Optional[float] = None, include_gone: bool = False, since_ns: Optional[int] = None,

@@ -19,7 +19,7 @@ import numpy as np
 from ..codebooks import CodebookMismatchError, CodebookSet
 from ..config import MemoryConfig, time_window
 from ..kernels import scan_topk
-from ..store import DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
+from ..store import Closing, DamagedDatabaseError, ObservationStore, array_to_blob, blob_to_array
 from .ivf import CoarseIndex, kmeans
 from .mirror import ObservationMirror
 from .types import Observation, SearchHit
@@ -27,7 +27,7 @@ from .types import Observation, SearchHit
 _MAX_MODALITIES = 256
 
 
-class ObservationMemory:
+class ObservationMemory(Closing):
     """Persistent, bounded observation memory with exact code-table search.
 
     >>> mem = ObservationMemory("memory.db", CodebookSet.from_model(model))
@@ -66,12 +66,6 @@ class ObservationMemory:
     def close(self) -> None:
         with self._lock:
             self._store.close()
-
-    def __enter__(self) -> "ObservationMemory":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __len__(self) -> int:
         return self._count

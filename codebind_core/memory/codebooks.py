@@ -157,6 +157,17 @@ class CodebookSet:
             return np.einsum("hd,hkd->hk", q.reshape(-1, d), book, optimize=False).astype(np.float32)
         return lookup_table(q.reshape(-1, d), book)
 
+    def query_tables(self, queries: Mapping[str, np.ndarray], stores: Mapping[str, object], stored: str):
+        """For each (codebook set, query) whose codes are stored (``stores[set]``: non-empty, with the
+        sub-vector count ``m``): (codebook set, query, lookup table, store, |query|). Every query's
+        table is built (a malformed query fails even with nothing stored); see :meth:`query_norm`."""
+        for codebook_set, q in queries.items():
+            lut = self.lookup_table(codebook_set, q)
+            store = stores.get(codebook_set)
+            if store is None or not len(store):
+                continue
+            yield codebook_set, q, lut, store, self.query_norm(codebook_set, q, lut, store.m, stored)
+
     @staticmethod
     def query_norm(codebook_set: str, query: np.ndarray, lut: np.ndarray, m: int, stored: str) -> float:
         """|query|, which divides the LUT scores into cosines; the query's table ``lut`` must

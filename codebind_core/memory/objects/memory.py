@@ -88,12 +88,7 @@ class ObjectMemory(ObjectState, Closing):
             raise ValueError(f"margin must be >= 0, got {margin}")
         with self._lock:
             scores, ids = [], []
-            for codebook_set, q in queries.items():
-                lut = self.codebooks.lookup_table(codebook_set, q)
-                idx = self._index.get(codebook_set)
-                if idx is None or not len(idx):
-                    continue
-                qn = self.codebooks.query_norm(codebook_set, q, lut, idx.m, "objects")
+            for _, _, lut, idx, qn in self.codebooks.query_tables(queries, self._index, "objects"):
                 s, found = idx.top(lut, k, include_gone, window)
                 scores.append(s / qn)
                 ids.append(found)

@@ -347,12 +347,8 @@ class ObservationMemory(Closing):
                     if mid is not None:
                         allowed[mid] = True
             all_scores, all_ids = [], []
-            for codebook_set, q in queries.items():
-                lut = self.codebooks.lookup_table(codebook_set, q)
-                mirror = self._mirrors.get(codebook_set)
-                if mirror is None or not len(mirror):
-                    continue
-                qn = self.codebooks.query_norm(codebook_set, q, lut, mirror.m, "stored codes")
+            for codebook_set, q, lut, mirror, qn in self.codebooks.query_tables(queries, self._mirrors,
+                                                                                 "stored codes"):
                 scores, ids = self._scan_set(codebook_set, mirror, lut, np.asarray(q, np.float32), allowed, t0, t1,
                                              k, exact)
                 all_scores.append(scores / qn)

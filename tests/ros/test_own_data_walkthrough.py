@@ -122,7 +122,9 @@ def test_walkthrough_commands_train_evaluate_export_and_run_on_the_node(tmp_path
     manifest = json.loads((tmp_path / "runs" / "my_depth" / "onnx" / "depth.fp32.json").read_text())
     assert manifest["preprocess"]["focal_length"] == 68.6
 
-    # the node, as written, plus a namespace each (the input topic is absolute: both get the image)
+    # the node, as written, plus a namespace each (the input is remapped to an absolute topic: both get
+    # the image there)
+    (topic,) = {re.search(r"-r camera/depth/image_raw:=(/\S+)", c)[1] for c in (node_cmd, override_cmd)}
     helper = spin.add(Node("walkthrough_helper", context=ros_context))
     got = {ns: Collector(helper, Embedding, f"/{ns}/codebind/embeddings/depth", results_qos()) for ns in ("a", "b")}
     logs = {ns: tmp_path / f"node_{ns}.log" for ns in ("a", "b")}
@@ -132,7 +134,7 @@ def test_walkthrough_commands_train_evaluate_export_and_run_on_the_node(tmp_path
              for ns, cmd in (("a", node_cmd), ("b", override_cmd))}
     try:
         pub = helper.create_publisher(type(array_to_image(np.zeros((2, 2), np.uint16), "16UC1")),
-                                      "/camera/depth/image_raw", 10)
+                                      topic, 10)
         from ros_testing import wait_until
 
         wait_until(lambda: pub.get_subscription_count() >= 2 or any(p.poll() is not None for p in nodes.values()),

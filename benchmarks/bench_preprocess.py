@@ -1,4 +1,4 @@
-"""Preprocessing throughput on sensor-sized inputs: ``python -m codebind_core.modalities.benchmark``.
+"""Preprocessing throughput on sensor-sized inputs: ``.venv/bin/python benchmarks/bench_preprocess.py``.
 
 Prints the median wall time per sample for each modality at typical robot-sensor sizes, plus
 the Kaldi fbank throughput, on the current torch thread count.
@@ -6,15 +6,20 @@ the Kaldi fbank throughput, on the current torch thread count.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import statistics
+import sys
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
 
-from . import get
-from .fbank import fbank
+from machine import cpu_model
+
+from codebind_core.modalities import get
+from codebind_core.modalities.fbank import fbank
 
 
 def _cases(rng: np.random.Generator) -> List[Tuple[str, str, Any, Dict[str, Any]]]:
@@ -55,7 +60,9 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    print(f"# {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"median of {args.repeats}, 1-min load average {os.getloadavg()[0]:.1f}")
+    print(f"# command: {shlex.join(['.venv/bin/python', 'benchmarks/bench_preprocess.py', *sys.argv[1:]])}")
     print(f"{'modality':<11} {'input':<32} {'ms/sample':>10}  output")
     for name, desc, raw, opts in _cases(rng):
         mod = get(name)

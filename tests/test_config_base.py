@@ -102,3 +102,15 @@ def test_export_configs_check_their_fields():
         TensorRTConfig(min_batch=9, opt_batch=8)
     with pytest.raises(ValueError, match=r"clips must be a list of ints"):
         TensorRTConfig(clips=(1, 2.5, 4))
+
+
+def test_object_config_is_a_config_with_its_own_checks():
+    from codebind_core.memory import ObjectConfig
+
+    assert ObjectConfig.from_dict({"gate_distance": 0.5}).gate_distance == 0.5
+    with pytest.raises(ValueError, match=r"^ObjectConfig: gate_distance must be a finite number, got 'far'$"):
+        ObjectConfig(gate_distance="far")
+    with pytest.raises(ValueError, match=r"^ObjectConfig: reid_similarity must be in \[min_similarity, 1\]"):
+        ObjectConfig(min_similarity=0.9, reid_similarity=0.8)
+    with pytest.raises(ValueError, match=r"unknown keys in config: \['gate'\]"):
+        ObjectConfig.from_dict({"gate": 0.5})

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config_base import Config
 
 
 @dataclass
-class ObjectConfig:
+class ObjectConfig(Config):
     """How proposals become persistent objects in the fixed frame.
 
     Attributes:
@@ -43,16 +46,12 @@ class ObjectConfig:
     max_fusion_weight: float = 50.0
     max_objects: int = 100_000
 
-    def __post_init__(self) -> None:
-        self.validate()
+    error_prefix: ClassVar[str] = "ObjectConfig: "
 
     def validate(self) -> None:
-        def check(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ValueError(f"ObjectConfig: {msg}")
-
-        check(isinstance(self.fixed_frame, str) and bool(self.fixed_frame.strip("/")),
-              f"fixed_frame must name a frame, got {self.fixed_frame!r}")
+        super().validate()  # types
+        check = self.check
+        check(bool(self.fixed_frame.strip("/")), f"fixed_frame must name a frame, got {self.fixed_frame!r}")
         check(self.gate_distance > 0, f"gate_distance must be > 0 m, got {self.gate_distance}")
         check(-1 <= self.min_similarity <= 1, f"min_similarity must be in [-1, 1], got {self.min_similarity}")
         check(self.min_similarity <= self.reid_similarity <= 1,

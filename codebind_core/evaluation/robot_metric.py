@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..memory import CodebookSet, MemoryConfig, Observation, ObservationMemory
+from ..nearest import unit_rows
 from ..posthoc_codebook import storage
 from .synth_split import check_available, float_shared, open_synth
 from ..model_checkpoint import load
@@ -49,12 +50,8 @@ def code_table_topk(codebooks: CodebookSet, codebook_set: str, codes: np.ndarray
 
 def float_topk(stored: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """(Q, k) indices of exact cosine search (ties broken by index)."""
-    s = _unit(np.asarray(queries, np.float64)) @ _unit(np.asarray(stored, np.float64)).T
+    s = unit_rows(np.asarray(queries, np.float64)) @ unit_rows(np.asarray(stored, np.float64)).T
     return np.argsort(-s, axis=1, kind="stable")[:, :k]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def recall(ranked: np.ndarray, truth: np.ndarray, ks: Sequence[int] = KS) -> Dict[int, float]:

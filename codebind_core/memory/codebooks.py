@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
+from ..nearest import unit_rows
 from .kernels import lookup_table
 
 CODE_DTYPE = np.uint16
@@ -186,7 +187,7 @@ class CodebookSet:
         book = self.book(codebook_set)
         v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         sub = v.reshape(v.shape[0], -1, book.shape[-1])
-        unit_book = book / np.maximum(np.linalg.norm(book, axis=-1, keepdims=True), 1e-12)
+        unit_book = unit_rows(book)
         if book.ndim == 3:
             if sub.shape[1] != book.shape[0]:
                 raise ValueError(f"vectors have {sub.shape[1]} sub-vectors, codebook set {codebook_set!r} "

@@ -169,7 +169,6 @@ class LossConfig(Config):
     decoder_heads: int = 8
 
     def validate(self, where: str = "loss") -> None:
-
         check_types(self, f"{where}.")
         check_positive(self, f"{where}.", ("decoder_depth", "decoder_width", "decoder_heads"))
 
@@ -272,7 +271,6 @@ class CodeBindConfig(Config):
 
 def check_preprocess(options: Dict[str, Dict[str, Any]], where: str = "preprocess") -> None:
     """Every key a modality with a preprocessing module, every option one of its fields, valid."""
-
     for m, opts in options.items():
         _check(m in modalities.names() and m != "text", f"{where}: unknown modality {m!r}; "
                f"choose from {[n for n in modalities.names() if n != 'text']}")

@@ -124,7 +124,6 @@ class CodeBind(nn.Module):
 
     # ---- inputs ---------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
-
         return self.bridge.tokenize(text_mod.preprocess(list(texts)))
 
     def preprocess(self, modality: str, raws: Sequence, **options) -> torch.Tensor:
@@ -133,7 +132,6 @@ class CodeBind(nn.Module):
         Options: the model's input geometry, then the preprocessing it was trained with
         (``config.preprocess``), then ``options`` (a depth ``intrinsics`` replaces the trained
         ``focal_length``)."""
-
         if modality == "text":
             return self.tokenize(raws)
         opts = {**model_options(modality, self.config.inputs), **self.trained_options(modality, options)}

@@ -33,7 +33,6 @@ def load(directory: Union[str, Path], device: Union[str, torch.device] = "cpu"):
     match the config: names, dtypes, shapes, NaN or infinite values (the first bad tensor is named).
     A post-hoc codebook stored beside the weights (:mod:`codebind_core.posthoc_codebook`) is
     attached; one fitted on other weights raises."""
-
     directory = Path(directory)
     cfg_path, w_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for p in (cfg_path, w_path):

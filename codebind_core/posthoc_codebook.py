@@ -30,8 +30,7 @@ import numpy as np
 
 from .nearest import lloyd, unit_rows
 from .atomic import atomic_write
-from .memory.codebooks import CodebookSet
-from .memory.codebooks import FIT_COMMAND
+from .memory.codebooks import FIT_COMMAND, CodebookSet
 
 POSTHOC_FILE = "posthoc_codebook.safetensors"
 KINDS = ("shared", "per_position")
@@ -70,7 +69,6 @@ class PosthocCodebook:
 
     def quantize(self, name: str, vectors: np.ndarray) -> np.ndarray:
         """(N, D) -> (N, m) uint16 codes: per sub-vector the codevector of highest cosine."""
-
         return CodebookSet({name: self.books[name]}).quantize(name, vectors)
 
     def quantizer(self, name: str):
@@ -153,7 +151,6 @@ def save(directory: Union[str, Path], codebook: PosthocCodebook) -> Path:
 
 
 def _refit(directory: Path) -> str:
-
     return FIT_COMMAND.format(model_dir=directory)
 
 

@@ -79,7 +79,6 @@ def cache_key(*parts) -> str:
 
 def load_or_build(path: Path, build: Callable[[], torch.Tensor]) -> torch.Tensor:
     """A cached tensor from a safetensors file, or `build()` saved there atomically."""
-
     if path.is_file():
         return load_file(str(path))["x"]
     x = build()

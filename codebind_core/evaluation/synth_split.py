@@ -19,7 +19,6 @@ def open_synth(data: Union[str, Path], cache_dir: Optional[Union[str, Path]] = N
     """A :class:`~codebind_core.data.synth_source.SynthSource` from a training config YAML
     (its ``data`` section, kind ``synthbind``; generated under its cache_dir when missing) or
     from the folder of an already generated SynthBind set."""
-
     path = Path(data).expanduser()
     if path.is_dir():
         if not (path / "meta.json").is_file():
@@ -70,7 +69,6 @@ def embed_for_sets(model, source, split: str = "train", limit: Optional[int] = N
 def float_shared(model, modality: str, inputs, codebook_set: Optional[str] = None, batch_size: int = 128) -> np.ndarray:
     """(N, D) unit shared embeddings before any quantization: the encode path (trunk -> head ->
     clip pooling, :func:`~codebind_core.inference.embed_cls`) without its codebooks."""
-
     check_modality(model, modality)
     device = next(model.parameters()).device
     parts = []

@@ -58,7 +58,6 @@ def caption_retrieval(target: torch.Tensor, captions: torch.Tensor, caption_of: 
 def evaluate_pairs(model, kind: str, options: Dict[str, Any], split: str = "holdout",
                    templates: Optional[List[str]] = None, batch_size: int = 64) -> Dict[str, Any]:
     """The metrics of the module docstring for ``model`` on one split of a pairs dataset."""
-
     o = pairs_options(kind, options)
     target = model.config.targets[0]
     rows = pair_rows(kind, o, [target], split)
@@ -117,7 +116,6 @@ def format_report(res: Dict[str, Any]) -> str:
 
 
 def _data_section(path: str) -> Dict[str, Any]:
-
     raw = read_mapping(path, "data config")
     data = raw.get("data", raw) if isinstance(raw, dict) else None
     if not isinstance(data, dict) or "kind" not in data:

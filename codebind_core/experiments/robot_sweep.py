@@ -26,14 +26,12 @@ METRICS = ("caption_R@1_code", "caption_R@5_code", "class_P@1_code", "class_P@5_
 
 
 def _measure(model_dir: Path, set_root: str, limit=None) -> Dict[str, Any]:
-
     rows = measure([model_dir], set_root, split="test", limit=limit)
     return rows[0]
 
 
 def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, log=print) -> List[Dict[str, Any]]:
     """One row per (run, codebook): the run's record fields and the robot metric."""
-
     out = []
     models = Path(part.config.out_dir) / "models"
     for rec in part_records(part):
@@ -70,7 +68,6 @@ def robot_rows(part: Part, variants: Sequence[str], work: Path, set_root: str, l
 def render(rows: List[Dict[str, Any]], steps: int, command: str, part: str = "base", width: int = 64,
            first: bool = True) -> str:
     """The robot table and verdicts of one part's rows (``first``: with the section's heading and method)."""
-
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
     for r in rows:  # the trained codebook's label names its shape ("trained shared 256x8")
         book = "trained" if str(r["codebook"]).startswith("trained") else r["codebook"]

@@ -147,7 +147,6 @@ def build_model(cfg: BenchmarkConfig, run: Dict[str, Any], bridge_weights: str):
 def save_aligned(model, cfg: BenchmarkConfig, target: str) -> None:
     """Cache a hard-aligned start: the target encoder (loaded as ``trunks.<t>.init``) and the
     shared projection heads (the stand-in for ImageBind's output heads)."""
-
     out = aligned_dir(cfg, target)
     out.mkdir(parents=True, exist_ok=True)
     enc = {k: v.detach().contiguous() for k, v in model.encoders[target].state_dict().items()}
@@ -322,7 +321,6 @@ def run_benchmark(cfg: BenchmarkConfig, command: str, log: Optional[Log] = None)
     (``cfg.threads_per_run`` torch threads each) train them side by side: first the hard-aligned
     start trunks, then every finetune and scratch run. Every run is seeded on its own, so the
     results do not depend on which worker ran it."""
-
     log = log or (lambda msg: print(msg, flush=True))
     start = time.perf_counter()
     out = Path(cfg.out_dir)

@@ -203,7 +203,6 @@ CAPACITY = ("codebind", "codebook_1024", "codebook_1024_d4", "codebook_1024_d2")
 
 
 def _bits(cfg: BenchmarkConfig, variant: str) -> int:
-
     base = cfg.model.build()
     q = deep_merge(base.quantizer.to_dict(), VARIANTS[variant].overrides(base).get("quantizer", {}))
     return base.embed_dim // q["sub_dim"] * int(math.ceil(math.log2(q["shared_size"])))

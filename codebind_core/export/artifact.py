@@ -170,14 +170,12 @@ class ExportedGraph:
 
 def save_codebooks(path: Union[str, Path], books: Dict[str, torch.Tensor]) -> None:
     """Write named (K, d*) codebooks as float32 safetensors."""
-
     save_file({k: v.detach().cpu().float().contiguous() for k, v in books.items()}, str(path),
               metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
 
 
 def load_codebooks(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     """Read codebooks written by :func:`save_codebooks` (never unpickles)."""
-
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:

@@ -164,7 +164,6 @@ def _export(model, modality: str, out_dir: Path, config: OnnxExportConfig, codeb
 def preprocess_options(model, modality: str) -> Dict[str, Any]:
     """The options ``model.preprocess`` gives ``modality`` by default: its input geometry and the
     preprocessing it was trained with (what a runtime must feed the graph)."""
-
     if modality == "text":
         return {}
     return {**model_options(modality, model.config.inputs), **model.trained_options(modality)}

@@ -50,7 +50,6 @@ def save_calibration(path: Union[str, Path], model, modality: str, inputs: torch
                      source: str = "") -> Path:
     """Write (N, ...) preprocessed ``inputs`` of ``modality`` (token ids for text) as safetensors,
     tagged with ``model``'s fingerprint, the modality and a free-text ``source``."""
-
     check_modality(model, modality)
     if not torch.is_tensor(inputs) or inputs.ndim < 2 or inputs.shape[0] < 1:
         raise ValueError(f"calibration inputs must be an (N, ...) tensor with N >= 1, got "
@@ -65,7 +64,6 @@ def save_calibration(path: Union[str, Path], model, modality: str, inputs: torch
 
 def load_calibration(path: Union[str, Path], model, modality: str) -> Calibration:
     """Read a calibration file; ValueError unless it was made for this model and modality."""
-
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"calibration file not found: {path}")

@@ -179,7 +179,6 @@ class TorchTensorRTEmbedder(Embedder):
 
 def _manifest_like(model, graph: EncoderGraph, max_batch: int):
     """An in-memory manifest describing ``graph`` (no files), for input checks and outputs."""
-
     spec = graph.spec(model)
     return Manifest(modality=spec.modality, codebook_set=spec.codebook_set,
                     precision="fp16" if graph.half else "fp32", opset=0, input_name="input",

@@ -51,7 +51,6 @@ def _batch(model, modality: str, n: int, seed: int):
 def check_parity(model, graph: ExportedGraph, batch_sizes: Sequence[int] = (1, 3), seed: int = 0,
                  threads: Optional[int] = None) -> ParityReport:
     """Run ``graph`` in ONNX Runtime (CPU) and ``model.encode`` on the same random batches."""
-
     m = graph.manifest
     runner = OnnxRuntimeEmbedder(model, m.modality, onnx_path=graph.onnx_path, threads=threads)
     worst_s, worst_p, same, total, cos_sum, rows = 0.0, None, 0, 0, 0.0, 0

@@ -49,7 +49,6 @@ def holdout_scores(model, images: torch.Tensor, captions: Sequence[str], tokeniz
     """The bridge on held-out pairs, images encoded once: image->caption top-1 (``holdout_i2t_acc``,
     chance 1/N) and, per {name: (class prompts, labels)}, zero-shot Acc@1 with prompt-averaged
     class embeddings (``holdout_<name>_zero_shot``)."""
-
     model.eval()
     fi = _encode(model.encode_image, images)
     ft = _encode(model.encode_text, tokenizer(list(captions)))

@@ -43,7 +43,6 @@ def _options(opts: Dict[str, Any], allowed: Dict[str, Any], kind: str) -> Dict[s
 
 
 def _synthbind(options: Dict[str, Any], model) -> List[TargetData]:
-
     o = _options(options, {"cache_dir": "cache/synthbind", "synth": {}, "workers": 2, "train_limit": None}, "synthbind")
     source = SynthSource(synth_config(o["synth"]), o["cache_dir"], workers=o["workers"])
     parts = []

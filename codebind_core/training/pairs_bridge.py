@@ -18,7 +18,6 @@ from .datasets import pair_rows, pairs_options
 
 def image_batch(rows: List[Dict[str, Any]], size: int) -> torch.Tensor:
     """(N, 3, size, size) bridge inputs of the rows' image files (ImageBind's image preprocessing)."""
-
     return torch.stack([image.preprocess(read_file(r["image"], "image"), size=size) for r in rows])
 
 
@@ -32,7 +31,6 @@ def ensure_pairs_bridge(kind: str, options: Dict[str, Any], targets, model_cfg: 
                         seed: int, device=None, progress: bool = False) -> str:
     """Train (unless `out` holds one of this architecture) a Stage-0 bridge on a pairs dataset;
     returns the weights path."""
-
     if not bridge_is_trained(out, model_cfg):
         train = pair_rows(kind, options, targets, "train")
         _check_pairs(train, "training")

@@ -30,13 +30,11 @@ from ..modalities import model_options
 
 def resolved_options(model, modality: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """The keyword options ``model.preprocess(modality, ...)`` passes to the modality module."""
-
     return {**model_options(modality, model.config.inputs), **model.trained_options(modality, options)}
 
 
 def preprocess_row(row: Dict[str, Any], options: Dict[str, Dict[str, Any]]) -> Dict[str, np.ndarray]:
     """One row's files -> {modality: float32 array} (options resolved per modality)."""
-
     out = {}
     for m, opts in options.items():
         raw, opts = read_file(Path(row[m]), m), dict(opts)

@@ -37,7 +37,6 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
     """Stage 0 for a SynthBind source: train the bridge on a separate image-caption draw of the
     same generator (``bp.corpus_samples``, seed offset ``bp.corpus_seed_offset``), scored on the
     source's val split, unless `out` already holds one of this architecture; returns the weights."""
-
     if not bridge_is_trained(out, model_cfg):
         corpus_cfg = source.cfg.replace(seed=source.cfg.seed + bp.corpus_seed_offset, num_samples=bp.corpus_samples,
                                         modalities=("image", "text"), val_fraction=0.0, test_fraction=0.0,
@@ -56,7 +55,6 @@ def ensure_synth_bridge(source, inputs, model_cfg: Dict[str, Any], bp, out: Path
 def bridge_probes(source, val) -> Dict[str, tuple]:
     """Zero-shot probes of a Stage-0 bridge on SynthBind val images: the shared factor (category)
     and colour (the factor images show most plainly), as {name: (class prompts, labels)}."""
-
     return {"category": (prompt_sets([class_name(c) for c in source.categories]), val.labels),
             "colour": (prompt_sets([f"{c} object" for c in source.set.config.colours]), val.factors["colour"])}
 

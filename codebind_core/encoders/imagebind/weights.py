@@ -46,7 +46,6 @@ def read_pth(path: PathLike) -> StateDict:
 
 def read_safetensors(path: PathLike) -> Tuple[StateDict, Dict[str, str]]:
     """Read a safetensors file -> (tensors, metadata)."""
-
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"ImageBind weights not found: {path}")
@@ -130,7 +129,6 @@ def load_imagebind_checkpoint(path: PathLike, config: Optional[ConfigLike] = "im
 
 def save_converted(model: ImageBindModel, out_dir: PathLike) -> Path:
     """Write ``out_dir/imagebind.safetensors`` and ``out_dir/config.json`` (atomically)."""
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}

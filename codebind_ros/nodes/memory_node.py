@@ -318,11 +318,6 @@ class MemoryNode(ModelNode):
         """Ranked observations for a text (:meth:`MemorySearch.search`)."""
         return self.answers.search(text, top_k, modality, since_ns, until_ns)
 
-    def search_objects(self, text: str, top_k: int, modality: str = "", since_ns: Optional[int] = None,
-                       until_ns: Optional[int] = None, include_gone: bool = False):
-        """Ranked objects for a text (:meth:`MemorySearch.search_objects`)."""
-        return self.answers.search_objects(text, top_k, modality, since_ns, until_ns, include_gone)
-
     def query_modalities(self) -> List[str]:
         """Modalities a query may name: the sensors' and whatever this database has stored."""
         return sorted(set(MODALITIES) | set(self.params.modality_list()) | set(self.memory.modalities))

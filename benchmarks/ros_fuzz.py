@@ -27,8 +27,6 @@ Per sensor type it reports:
   transport once a later message shows the gap in the publisher's sequence numbers, so up to that
   many of ``dropped_transport`` are these and not deliverable messages;
 - uncounted = deliverable sent - embedded - counted drops (the node lost a message silently);
-  a message lost after the last one delivered is only a gap before a later one, so the stream ends
-  with up to FLUSHES repeats of its smallest deliverable message until everything is accounted for;
 - crashes (the node process died), hangs (no /diagnostics for ``--hang-s`` seconds while the
   process lives), peak RSS of the node process (VmHWM).
 
@@ -62,9 +60,6 @@ from fuzz_harness import NodeProcess, Result, Watcher, accounted  # noqa: E402
 from fuzz_messages import MODALITIES, generate, message_class  # noqa: E402
 
 __all__ = ["MODALITIES", "Result", "fuzz_one", "run", "table", "main"]
-
-
-FLUSHES = 5  # repeats of the smallest deliverable message sent to reveal a loss after the last one
 
 
 def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, window: int, seed: int,
@@ -111,7 +106,6 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
         return None
 
     failure = None
-    flush_message = None  # the smallest deliverable message object: re-sent to flush a trailing loss
     for kind, payload in generate(node_proc.modality, count, seed):
         while failure is None:
             _, values = watcher.get(node_proc.name)
@@ -134,8 +128,6 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
         else:
             deliverable = True
             recent.append((kind, payload))
-            if flush_message is None or len(payload.data) < len(flush_message.data):
-                flush_message = payload
         publisher.publish(payload)
         res.sent += 1
         kinds[kind] += 1
@@ -143,32 +135,13 @@ def fuzz_one(node_proc: NodeProcess, publisher, watcher: Watcher, count: int, wi
         if res.sent % 256 == 0:
             failure = check()
 
-    def settle() -> Optional[str]:
-        """Until everything deliverable is accounted for, or no progress for stall_s."""
-        while True:
-            _, values = watcher.get(node_proc.name)
-            if done_deliverable(values) >= expected or time.monotonic() - last_progress[0] > stall_s:
-                return None
-            outcome = check()
-            if outcome is not None:
-                return outcome
-            time.sleep(0.05)
-
-    if failure is None:
-        failure = settle()
-    # A message lost after the last one delivered shows only as a gap before a later one (or when
-    # the node stops): flush with a repeat of the smallest deliverable message (counted as expected,
-    # not as sent), at most FLUSHES times.
-    flushes = 0
-    while failure is None and flush_message is not None and flushes < FLUSHES \
-            and done_deliverable(watcher.get(node_proc.name)[1]) < expected:
-        publisher.publish(flush_message)
-        expected += 1
-        flushes += 1
-        last_progress = (time.monotonic(), last_progress[1])
-        failure = settle()
-    if flushes:
-        res.note = (res.note + f" {flushes} flush message(s) sent after the stream").strip()
+    # settle: everything deliverable accounted for, or no progress for stall_s
+    while failure is None:
+        _, values = watcher.get(node_proc.name)
+        if done_deliverable(values) >= expected or time.monotonic() - last_progress[0] > stall_s:
+            break
+        failure = check()
+        time.sleep(0.05)
     time.sleep(0.3)  # one more diagnostics report
     node_proc.sample_rss()
     _, values = watcher.get(node_proc.name)

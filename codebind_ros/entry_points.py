@@ -7,14 +7,23 @@ functions import the node module themselves, inside the same guard as the node's
 whether it comes while the modules load or while the node runs. An interrupt that lands while
 rclpy's C extension loads comes out as an ImportError (pybind11 wraps the KeyboardInterrupt, and
 rclpy adds a misleading "C extension isn't present" to it); any error raised after a SIGINT,
-whatever it says, is a consequence of the interrupt and ends the same quiet way. The ``ros2 run``
-executables (cmake/codebind_executables.cmake) do the same. This module imports nothing heavy.
+whatever it says, is a consequence of the interrupt and ends the same quiet way. An interrupt
+that lands while a module is being imported may leave a native library half-initialised, and
+such a library's exit-time destructors can fail the exit (open3d's leak check ends the process
+with status 1 after an interrupted import): the process then ends without native destructors,
+after Python's own shutdown steps (other threads joined, ``atexit`` callbacks, garbage collected,
+streams flushed). The ``ros2 run`` executables (cmake/codebind_executables.cmake) do the same.
+This module imports nothing heavy.
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
+import os
 import signal
 import sys
+import threading
 
 
 # console-script function -> the node's ``module:function`` (the same as the ros2 run executables')
@@ -29,16 +38,49 @@ TARGETS = {
 
 
 class _Interrupts:
-    """SIGINT as Python's default handler does (KeyboardInterrupt), remembering that it came."""
+    """SIGINT as Python's default handler does (KeyboardInterrupt), remembering that it came and
+    whether it came while a module was being imported."""
 
     def __init__(self):
         self.seen = False
+        self.during_import = False
 
     def __call__(self, signum, frame):
         if not self.seen:  # an interrupt landing in a finaliser is "ignored" with a printout: keep it quiet
             sys.unraisablehook = _quiet_after_interrupt(sys.unraisablehook)
         self.seen = True
+        self.during_import = self.during_import or importing(frame)
         raise KeyboardInterrupt
+
+
+def importing(frame) -> bool:
+    """Whether ``frame`` runs inside an import (a frame of the import machinery is on its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def exit_without_native_destructors(status: int) -> None:
+    """End the process with ``status`` after Python's shutdown steps (other non-daemon threads
+    joined, ``atexit`` callbacks, a garbage collection, streams flushed) but without the C/C++
+    exit-time destructors, which a library whose initialisation was cut short may fail.
+    A second Ctrl-C while the threads are joined ends it at once."""
+    try:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
+        atexit._run_exitfuncs()
+        gc.collect()
+    except KeyboardInterrupt:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed or broken stream: nothing left to save
+            pass
+    os._exit(status)
 
 
 def _quiet_after_interrupt(previous):
@@ -75,13 +117,16 @@ def run(target: str) -> int:
         pass
     module, function = target.split(":")
     try:
-        return getattr(importlib.import_module(module), function)()
+        status = getattr(importlib.import_module(module), function)()
     except KeyboardInterrupt:
-        return 0
+        status = 0
     except Exception as exc:
-        if interrupts.seen or caused_by_interrupt(exc):
-            return 0
-        raise
+        if not (interrupts.seen or caused_by_interrupt(exc)):
+            raise
+        status = 0
+    if interrupts.during_import:
+        exit_without_native_destructors(status or 0)
+    return status
 
 
 def _entry(name: str):

@@ -6,6 +6,10 @@ query client is answered in a burst of other clients.
 - the guard of every console script (codebind_ros.entry_points) on modules whose import is
   interrupted the way rclpy's C extension is: the KeyboardInterrupt wrapped in an ImportError
   (pybind11 raise_from, seen on Jazzy), or an error raised after it without its chain;
+- an interrupt during an import ends the process past the native exit-time handlers (open3d's
+  leak check exits 1 after its import was cut short: a native ``atexit(abort)`` stands in for it),
+  after Python's own shutdown (threads joined, atexit callbacks); an interrupt anywhere else
+  keeps the normal exit, native handlers included;
 - 100 concurrent ``graph_runner.query`` calls (one client each) against one memory node: all
   answered (with the default 10-deep history, the middleware's copies of the other clients'
   responses crowd out a client's own)."""
@@ -74,6 +78,34 @@ def test_an_error_an_interrupt_caused_while_loading_ends_quietly(tmp_path, how):
     done = subprocess.run([sys.executable, "-c", launcher], env=env, capture_output=True, text=True, timeout=120,
                           preexec_fn=_default_sigint, cwd=tmp_path)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+_NATIVE_EXIT_FAILS = (
+    "import atexit, ctypes, os, signal, threading, time, pathlib\n"
+    "libc = ctypes.CDLL(None)\n"
+    "# a native exit-time handler that fails the exit, as open3d's leak check does\n"
+    "libc.__cxa_atexit(ctypes.cast(libc.abort, ctypes.c_void_p), None, None)\n"
+    "out = pathlib.Path(os.environ['OUT'])\n"
+    "atexit.register(lambda: (out / 'atexit').write_text('ran'))\n"
+    "threading.Thread(target=lambda: (time.sleep(1.0), (out / 'thread').write_text('done'))).start()\n")
+_INTERRUPT = "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n"
+
+
+@pytest.mark.parametrize("where", ["import", "main"])
+def test_an_interrupt_during_an_import_skips_native_exit_handlers_only(tmp_path, where):
+    body = _NATIVE_EXIT_FAILS + (_INTERRUPT if where == "import" else "")
+    main = "def main():\n" + "".join("    " + line + "\n" for line in _INTERRUPT.splitlines()) + "    return 3\n"
+    (tmp_path / "native_module.py").write_text(body + main)
+    launcher = "import sys\nfrom codebind_ros.entry_points import run\nsys.exit(run('native_module:main'))\n"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]), OUT=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", launcher], env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=_default_sigint, cwd=tmp_path)
+    # Python's shutdown steps ran either way: the thread finished, the atexit callback wrote
+    assert (tmp_path / "thread").read_text() == "done" and (tmp_path / "atexit").read_text() == "ran"
+    if where == "import":  # quiet, status 0: the native handler did not run
+        assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    else:  # the normal exit, native handlers included (here: the abort)
+        assert done.returncode == -signal.SIGABRT, (done.returncode, done.stderr[-2000:])
 
 
 def test_an_error_without_an_interrupt_still_fails_loudly(tmp_path):

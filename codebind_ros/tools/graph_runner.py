@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +59,9 @@ class Graph:
     """The nodes of one params file, created in ``context`` and spun by one executor."""
 
     def __init__(self, options: GraphOptions, context=None, model=None):
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
+
+        from codebind_ros.messaging.graph_executor import GraphExecutor
 
         options.validate()
         sections = yaml.safe_load(Path(options.params_file).read_text()) or {}
@@ -87,25 +87,19 @@ class Graph:
         except Exception:
             self.destroy()
             raise
-        self.executor = MultiThreadedExecutor(context=context)
+        self.executor = GraphExecutor(context=context)
         for node in self.nodes:
             self.executor.add_node(node)
-        self._thread: Optional[threading.Thread] = None
 
     def start(self) -> "Graph":
         """Spin in a background thread."""
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True, name="codebind-graph")
-        self._thread.start()
+        self.executor.start()
         return self
 
     def destroy(self) -> None:
         executor = getattr(self, "executor", None)
         if executor is not None:
-            # let callbacks in flight finish before their nodes' handles go away
-            executor.shutdown(timeout_sec=10.0)
-            thread = getattr(self, "_thread", None)
-            if thread is not None:
-                thread.join(timeout=10.0)
+            executor.stop(timeout_sec=10.0)  # callbacks in flight finish before their nodes' handles go away
         for node in self.nodes:
             node.destroy_node()
         self.nodes = []
@@ -123,14 +117,17 @@ def _shared_model(options: GraphOptions, sections):
 
 
 def query(node, text: str, top_k: int = 5, modality: str = "", timeout: float = 10.0,
-          service: str = QUERY_SERVICE):
-    """Call the memory node's QueryText service from ``node`` (spun by another thread); returns
-    the response. The client is codebind-query's: a deep response history (every client of a
-    service receives every client's responses) and the request re-sent until answered."""
+          service: str = QUERY_SERVICE, executor=None):
+    """Call the memory node's QueryText service from ``node``, spun by ``executor`` in this thread
+    (None: by another thread); returns the response. The client is codebind-query's: a deep
+    response history (every client of a service receives every client's responses) and the
+    request re-sent until answered. A node only this thread spins is the safe choice for a
+    one-off query: the client is destroyed afterwards, and another thread's executor may still be
+    handling it then (rclpy reports that as an exception nobody retrieved)."""
     from codebind_ros.srv import QueryText
     from codebind_ros.tools.query_cli import call
 
-    return call(node, None, QueryText.Request(text=text, top_k=top_k, modality=modality), service, timeout)
+    return call(node, executor, QueryText.Request(text=text, top_k=top_k, modality=modality), service, timeout)
 
 
 def format_results(text: str, response) -> str:
@@ -171,6 +168,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     """``codebind-graph`` console command."""
     import rclpy
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
     from codebind_ros.messaging.middleware import use_large_frames_profile
@@ -198,12 +196,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.query:
                 time.sleep(args.wait)
                 asker = Node("codebind_graph_query")
-                graph.executor.add_node(asker)
+                asking = SingleThreadedExecutor()  # this thread's own: see query()
+                asking.add_node(asker)
                 try:
-                    response = query(asker, args.query, args.top_k, timeout=args.timeout)
+                    response = query(asker, args.query, args.top_k, timeout=args.timeout, executor=asking)
                 except TimeoutError as exc:
                     print(f"codebind-graph: {exc}", file=sys.stderr)
                     return 1
+                finally:
+                    asking.shutdown()
+                    asker.destroy_node()
                 print(format_results(args.query, response), flush=True)
                 return 0 if response.success and response.results else 1
             deadline = time.monotonic() + args.duration if args.duration else None

@@ -63,12 +63,12 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
                    sounds_per_object: int = 1) -> List[Outcome]:
     """Run player + (audio encoder) + localisation nodes in ``context`` and query every object
     (by its prompt, its colour prompt and ``sounds_per_object`` different strikes of it)."""
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from std_msgs.msg import Header, String
 
     from codebind_ros.conversions.audio import array_to_audio
+    from codebind_ros.messaging.graph_executor import GraphExecutor
     from codebind_ros.nodes.encoder_node import EncoderNode
     from codebind_ros.nodes.localisation_node import LocalisationNode
     from codebind_ros.msg import AudioData, LocalizationArray
@@ -99,11 +99,10 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     helper.create_subscription(LocalizationArray, LOCALISATIONS, on_array, results_qos(50))
     text_pub = helper.create_publisher(String, TEXT_QUERY, latched_qos())
     audio_pub = helper.create_publisher(AudioData, SENSOR_TOPICS["audio"], sensor_qos())
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = GraphExecutor(num_threads=4, context=context)
     for n in (*nodes, helper):
         executor.add_node(n)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    executor.start(name="codebind-scene-eval")
 
     def wait_for(match) -> Optional[object]:
         deadline = time.monotonic() + timeout
@@ -138,7 +137,7 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
                 outcomes.append(_outcome(AUDIO, obj, "impact sound", array, objects))
         return outcomes
     finally:
-        executor.shutdown(timeout_sec=2.0)
+        executor.stop(timeout_sec=2.0)
         for n in (*nodes, helper):
             n.destroy_node()
 

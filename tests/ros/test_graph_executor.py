@@ -1,0 +1,77 @@
+"""GraphExecutor (codebind-graph's and the scene evaluation's executor) stops cleanly: ``stop``
+returns only after the callbacks its worker threads were running have finished, and none of them
+ends in an exception (rclpy's own ``shutdown`` returns at once and destroys the guard condition a
+worker then triggers: "exception was never retrieved ... cannot use Destroyable")."""
+from __future__ import annotations
+
+import threading
+import time
+
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+
+from codebind_ros.messaging.graph_executor import GraphExecutor, shutdown_without_joining
+
+
+class _SlowTimer:
+    """A node whose timer callback takes ``seconds``; records when each call starts and ends."""
+
+    def __init__(self, context, name: str, seconds: float):
+        self.node = Node(name, context=context)
+        self.started, self.finished = threading.Event(), threading.Event()
+        self.seconds = seconds
+        self.node.create_timer(0.05, self._tick)
+
+    def _tick(self):
+        self.started.set()
+        time.sleep(self.seconds)
+        self.finished.set()
+
+
+def test_stop_waits_for_the_callback_in_flight(ros_context):
+    slow = _SlowTimer(ros_context, "graph_executor_slow", 1.0)
+    executor = GraphExecutor(context=ros_context)
+    executor.add_node(slow.node)
+    try:
+        executor.start()
+        assert slow.started.wait(30.0)
+        t0 = time.monotonic()
+        assert executor.stop(timeout_sec=20.0) is True
+        assert slow.finished.is_set(), "stop returned while the callback was still running"
+        assert time.monotonic() - t0 < 20.0
+        errors = [t.exception() for t in executor._handed_over if t.done()]  # noqa: SLF001 - the Tasks it kept
+        assert errors and all(e is None for e in errors), errors
+    finally:
+        slow.node.destroy_node()
+
+
+def test_stop_gives_up_after_its_timeout(ros_context):
+    slow = _SlowTimer(ros_context, "graph_executor_stuck", 5.0)
+    executor = GraphExecutor(context=ros_context)
+    executor.add_node(slow.node)
+    try:
+        executor.start()
+        assert slow.started.wait(30.0)
+        t0 = time.monotonic()
+        assert executor.stop(timeout_sec=0.5) is False  # the callback needs 5 s: not all finished
+        assert time.monotonic() - t0 < 4.0 and not slow.finished.is_set()
+        assert slow.finished.wait(30.0)
+    finally:
+        slow.node.destroy_node()
+
+
+def test_rclpy_shutdown_alone_does_not_wait(ros_context):
+    """Why stop exists: the same callback under rclpy's own shutdown is still running after it."""
+    slow = _SlowTimer(ros_context, "graph_executor_plain", 3.0)
+    executor = MultiThreadedExecutor(context=ros_context)
+    executor.add_node(slow.node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    try:
+        spinner.start()
+        assert slow.started.wait(30.0)
+        shutdown_without_joining(executor, timeout_sec=20.0)  # may wait 20 s for callbacks in flight
+        assert not slow.finished.is_set()
+    finally:
+        assert slow.finished.wait(30.0)
+        spinner.join(10.0)
+        slow.node.destroy_node()

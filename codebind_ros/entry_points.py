@@ -7,7 +7,9 @@ functions import the node module themselves, inside the same guard as the node's
 whether it comes while the modules load or while the node runs. An interrupt that lands while
 rclpy's C extension loads comes out as an ImportError (pybind11 wraps the KeyboardInterrupt, and
 rclpy adds a misleading "C extension isn't present" to it); any error raised after a SIGINT,
-whatever it says, is a consequence of the interrupt and ends the same quiet way. An interrupt
+whatever it says, is a consequence of the interrupt and ends the same quiet way. SIGTERM (what
+``ros2 launch`` sends when Ctrl-C has not ended a process in time) is handled like SIGINT when it
+is the first signal, and ignored after an interrupt, so that the clean-up under way finishes. An interrupt
 that lands while a module is being imported may leave a native library half-initialised, and
 such a library's exit-time destructors can fail the exit (open3d's leak check ends the process
 with status 1 after an interrupted import): the process then ends without native destructors,
@@ -39,16 +41,21 @@ TARGETS = {
 
 class _Interrupts:
     """SIGINT as Python's default handler does (KeyboardInterrupt), remembering that it came and
-    whether it came while a module was being imported."""
+    whether it came while a module was being imported. SIGTERM the same way when it is the first
+    signal (its default would kill the process while the modules load); a SIGTERM after an
+    interrupt, as ``ros2 launch`` sends when the clean-up takes a while, is ignored."""
 
     def __init__(self):
         self.seen = False
         self.during_import = False
 
     def __call__(self, signum, frame):
-        if not self.seen:  # an interrupt landing in a finaliser is "ignored" with a printout: keep it quiet
+        first = not self.seen
+        if first:  # an interrupt landing in a finaliser is "ignored" with a printout: keep it quiet
             sys.unraisablehook = _quiet_after_interrupt(sys.unraisablehook)
         self.seen = True
+        if signum == signal.SIGTERM and not first:
+            return  # launch's SIGTERM after its SIGINT: let the clean-up that is running finish
         self.during_import = self.during_import or importing(frame)
         raise KeyboardInterrupt
 
@@ -107,12 +114,14 @@ def caused_by_interrupt(exc: BaseException) -> bool:
 
 
 def run(target: str) -> int:
-    """Import ``module:function`` and call it; KeyboardInterrupt at any point -> 0, and so does an
-    error that a SIGINT caused (or that came after one)."""
+    """Import ``module:function`` and call it; KeyboardInterrupt (SIGINT, or a first SIGTERM) at
+    any point -> 0, and so does an error that the signal caused (or that came after one)."""
     interrupts = _Interrupts()
-    try:
+    try:  # an ignored or otherwise handled signal stays so
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, interrupts)  # an ignored SIGINT stays ignored
+            signal.signal(signal.SIGINT, interrupts)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, interrupts)  # rclpy.init chains its own handler to it
     except ValueError:  # not the main thread: signals are not ours to handle
         pass
     module, function = target.split(":")

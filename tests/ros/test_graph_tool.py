@@ -108,6 +108,32 @@ def test_an_interrupt_during_an_import_skips_native_exit_handlers_only(tmp_path,
         assert done.returncode == -signal.SIGABRT, (done.returncode, done.stderr[-2000:])
 
 
+_TERMINATED = ("import os, signal, time\n"
+               "os.kill(os.getpid(), signal.SIGTERM)  # while the module loads, as launch may send it\n"
+               "time.sleep(30)\n"
+               "def main():\n    return 3\n")
+_TERMINATED_TWICE = ("import os, signal, time\n"
+                     "def main():\n"
+                     "    try:\n"
+                     "        os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(30)\n"
+                     "    except KeyboardInterrupt:  # the clean-up after Ctrl-C; launch's SIGTERM comes meanwhile\n"
+                     "        os.kill(os.getpid(), signal.SIGTERM)\n        time.sleep(0.5)\n"
+                     "        print('clean-up finished', flush=True)\n"
+                     "    return 0\n")
+
+
+@pytest.mark.parametrize("module", ["_TERMINATED", "_TERMINATED_TWICE"])
+def test_sigterm_while_loading_exits_quietly_and_after_sigint_lets_the_clean_up_finish(tmp_path, module):
+    (tmp_path / "terminated_module.py").write_text(globals()[module])
+    launcher = "import sys\nfrom codebind_ros.entry_points import run\nsys.exit(run('terminated_module:main'))\n"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    done = subprocess.run([sys.executable, "-c", launcher], env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=_default_sigint, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", (done.returncode, done.stderr[-2000:])
+    if module == "_TERMINATED_TWICE":
+        assert done.stdout == "clean-up finished\n"
+
+
 def test_an_error_without_an_interrupt_still_fails_loudly(tmp_path):
     (tmp_path / "broken_module.py").write_text("raise ImportError('a real missing library')\n")
     launcher = "import sys\nfrom codebind_ros.entry_points import run\nsys.exit(run('broken_module:main'))\n"

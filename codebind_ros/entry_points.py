@@ -70,14 +70,19 @@ def importing(frame) -> bool:
 
 
 def exit_without_native_destructors(status: int) -> None:
-    """End the process with ``status`` after Python's shutdown steps (other non-daemon threads
-    joined, ``atexit`` callbacks, a garbage collection, streams flushed) but without the C/C++
+    """End the process with ``status`` after Python's shutdown steps (threading's exit hooks, which
+    tell idle thread pools to stop, and other non-daemon threads joined, ``atexit`` callbacks, a
+    garbage collection, streams flushed) but without the C/C++
     exit-time destructors, which a library whose initialisation was cut short may fail.
     A second Ctrl-C while the threads are joined ends it at once."""
     try:
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join()
+        shutdown = getattr(threading, "_shutdown", None)  # what the interpreter's own exit calls
+        if shutdown is not None:
+            shutdown()  # threading's exit hooks (idle thread pools told to stop), then the joins
+        else:
+            for thread in threading.enumerate():
+                if thread is not threading.current_thread() and not thread.daemon:
+                    thread.join()
         atexit._run_exitfuncs()
         gc.collect()
     except KeyboardInterrupt:

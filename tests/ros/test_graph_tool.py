@@ -87,7 +87,10 @@ _NATIVE_EXIT_FAILS = (
     "libc.__cxa_atexit(ctypes.cast(libc.abort, ctypes.c_void_p), None, None)\n"
     "out = pathlib.Path(os.environ['OUT'])\n"
     "atexit.register(lambda: (out / 'atexit').write_text('ran'))\n"
-    "threading.Thread(target=lambda: (time.sleep(1.0), (out / 'thread').write_text('done'))).start()\n")
+    "threading.Thread(target=lambda: (time.sleep(1.0), (out / 'thread').write_text('done'))).start()\n"
+    "import concurrent.futures\n"
+    "pool = concurrent.futures.ThreadPoolExecutor(1)  # an idle worker: it ends only when told to\n"
+    "pool.submit(lambda: None).result()\n")
 _INTERRUPT = "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n"
 
 

@@ -76,13 +76,7 @@ def exit_without_native_destructors(status: int) -> None:
     exit-time destructors, which a library whose initialisation was cut short may fail.
     A second Ctrl-C while the threads are joined ends it at once."""
     try:
-        shutdown = getattr(threading, "_shutdown", None)  # what the interpreter's own exit calls
-        if shutdown is not None:
-            shutdown()  # threading's exit hooks (idle thread pools told to stop), then the joins
-        else:
-            for thread in threading.enumerate():
-                if thread is not threading.current_thread() and not thread.daemon:
-                    thread.join()
+        threading._shutdown()  # what the interpreter's own exit calls: exit hooks (idle pools stop), joins
         atexit._run_exitfuncs()
         gc.collect()
     except KeyboardInterrupt:

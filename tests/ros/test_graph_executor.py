@@ -28,13 +28,19 @@ class _SlowTimer:
         self.finished.set()
 
 
-def test_stop_waits_for_the_callback_in_flight(ros_context):
-    slow = _SlowTimer(ros_context, "graph_executor_slow", 1.0)
+def _started(ros_context, name: str, seconds: float):
+    """A GraphExecutor spinning a _SlowTimer node, its first callback under way."""
+    slow = _SlowTimer(ros_context, name, seconds)
     executor = GraphExecutor(context=ros_context)
     executor.add_node(slow.node)
+    executor.start()
+    assert slow.started.wait(30.0)
+    return slow, executor
+
+
+def test_stop_waits_for_the_callback_in_flight(ros_context):
+    slow, executor = _started(ros_context, "graph_executor_slow", 1.0)
     try:
-        executor.start()
-        assert slow.started.wait(30.0)
         t0 = time.monotonic()
         assert executor.stop(timeout_sec=20.0) is True
         assert slow.finished.is_set(), "stop returned while the callback was still running"
@@ -46,12 +52,8 @@ def test_stop_waits_for_the_callback_in_flight(ros_context):
 
 
 def test_stop_gives_up_after_its_timeout(ros_context):
-    slow = _SlowTimer(ros_context, "graph_executor_stuck", 5.0)
-    executor = GraphExecutor(context=ros_context)
-    executor.add_node(slow.node)
+    slow, executor = _started(ros_context, "graph_executor_stuck", 5.0)
     try:
-        executor.start()
-        assert slow.started.wait(30.0)
         t0 = time.monotonic()
         assert executor.stop(timeout_sec=0.5) is False  # the callback needs 5 s: not all finished
         assert time.monotonic() - t0 < 4.0 and not slow.finished.is_set()

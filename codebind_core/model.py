@@ -190,6 +190,19 @@ class CodeBind(nn.Module):
         check_modality(self, modality)
         codebook_set = self.config.codebook_set_for(modality, codebook_set)
         cls, clips = self._cls(modality, batch)
+        return self._embed(modality, cls, clips, codebook_set, specific)
+
+    def encode_sets(self, modality: str, batch, codebook_sets: Sequence[str],
+                    specific: bool = True) -> Dict[str, Embedding]:
+        """:meth:`encode` with each of ``codebook_sets`` (a bridge's input against several sets,
+        e.g. a text query against a memory of several sensors): the tower runs once, only the
+        head and the quantization run per set. Same results as one :meth:`encode` per set."""
+        check_modality(self, modality)
+        resolved = {s: self.config.codebook_set_for(modality, s) for s in codebook_sets}
+        cls, clips = self._cls(modality, batch)
+        return {s: self._embed(modality, cls, clips, r, specific) for s, r in resolved.items()}
+
+    def _embed(self, modality: str, cls: torch.Tensor, clips: int, codebook_set: str, specific: bool) -> Embedding:
         vq_shared = vq_specific = None
         if self.quantized:
             books = self.codebooks[codebook_set]

@@ -87,6 +87,24 @@ def test_encode_and_the_export_graph_share_one_inference_step(model, modality):
         assert torch.equal(out[-1], emb.specific_codes)
 
 
+@pytest.mark.parametrize("modality,sets", [("text", ("depth", "audio", "thermal")), ("image", ("video", "eeg")),
+                                            ("depth", ("depth",))])
+def test_encode_sets_equals_one_encode_per_set(model, modality, sets):
+    x = ["a red mug", "a chair"] if modality == "text" else example_batch(model, modality, 2)
+    with torch.no_grad():
+        together = model.encode_sets(modality, x, sets)
+        apart = {s: model.encode(modality, x, codebook_set=s) for s in sets}
+    assert list(together) == list(sets)
+    for s in sets:
+        assert together[s].codebook_set == apart[s].codebook_set == s
+        torch.testing.assert_close(together[s].shared, apart[s].shared, atol=1e-6, rtol=0)
+        assert torch.equal(together[s].codes, apart[s].codes)
+    if modality == "text":  # the sets differ: each quantizes with its own shared codebook
+        assert not torch.equal(together["depth"].codes, together["audio"].codes)
+    with pytest.raises(ValueError, match="unknown codebook set 'lidar'"):
+        model.encode_sets(modality, x, ["lidar"])
+
+
 def test_unknown_modality_and_bad_batch_raise(model):
     with pytest.raises(ValueError, match="no 'imu' encoder"):
         model.encode("imu", torch.zeros(1, 3))

@@ -32,9 +32,11 @@ def default_db_path(model_id: str, codebooks: CodebookSet) -> str:
 
 
 def text_queries(model, text: str, codebook_sets) -> Dict[str, np.ndarray]:
-    """The text's shared embedding for each codebook set (set -> (D,) float32)."""
+    """The text's shared embedding for each codebook set (set -> (D,) float32); the text tower
+    runs once for all sets."""
     with torch.no_grad():
-        return {s: model.encode_text([text], codebook_set=s).shared[0].float().cpu().numpy() for s in codebook_sets}
+        embedded = model.encode_sets("text", [text], list(codebook_sets))
+    return {s: e.shared[0].float().cpu().numpy() for s, e in embedded.items()}
 
 
 def dedupe(hits, distance: float):

@@ -221,8 +221,10 @@ def main() -> int:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
+
+    from codebind_ros.nodes.session import freeze_start_up_objects
 
     prefix = f"/r{uuid.uuid4().hex[:8]}"
     procs = {s: start_encoder(s, prefix, args.model_path, env, log_dir, args.param) for s in args.sensors}
@@ -230,8 +232,12 @@ def main() -> int:
     rclpy.init(context=context, domain_id=args.domain)
     node = Node("codebind_rate_benchmark", context=context)
     watch = Watch(node, prefix, args.sensors)
-    executor = MultiThreadedExecutor(context=context)
+    # One thread for the light callbacks: rclpy's MultiThreadedExecutor here kept the GIL busy
+    # and held up this process's publishing loop for up to 6 s (late frames in bursts, which the
+    # encoders then dropped as overload); its full garbage collections took ~100 ms each.
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
+    freeze_start_up_objects()
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     print(f"# {cpu_name()}, {os.cpu_count()} CPUs, profile {Path(profile).name if profile else '-'}, model "

@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 import torch  # noqa: E402
 from memory_objects import add_objects, cpu_name, fill_observations  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
@@ -59,6 +59,7 @@ import codebind_core as cb  # noqa: E402
 from codebind_core.memory import CodebookSet, MemoryConfig, ObjectConfig, ObjectMemory  # noqa: E402
 from codebind_ros.messaging.topics import QUERY_SERVICE  # noqa: E402
 from codebind_ros.nodes.memory_node import MemoryNode, text_queries  # noqa: E402
+from codebind_ros.nodes.session import freeze_start_up_objects  # noqa: E402
 from codebind_ros.nodes.session import ros_session  # noqa: E402
 from codebind_ros.srv import QueryText  # noqa: E402
 
@@ -161,11 +162,14 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, para
             Parameter("dedupe_distance", value=0.0), *params])
         start_s = time.perf_counter() - t
         helper = Node("bench_query_client", context=context)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
-        for n in (node, helper):
-            executor.add_node(n)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+        executor = MultiThreadedExecutor(context=context)  # the node as run_node spins it
+        executor.add_node(node)
+        client_executor = SingleThreadedExecutor(context=context)  # a client as its own process spins it
+        client_executor.add_node(helper)
+        freeze_start_up_objects()
+        spinners = [threading.Thread(target=e.spin, daemon=True) for e in (executor, client_executor)]
+        for spinner in spinners:
+            spinner.start()
         try:
             client = helper.create_client(QueryText, QUERY_SERVICE)
             if not client.wait_for_service(timeout_sec=30.0):
@@ -183,7 +187,8 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, para
             row["observations answer"] = round_trips(client, queries, observations=True)
             return row
         finally:
-            executor.shutdown(timeout_sec=2.0)
+            for e in (executor, client_executor):
+                e.shutdown(timeout_sec=2.0)
             helper.destroy_node()
             node.destroy_node()
 

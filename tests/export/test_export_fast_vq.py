@@ -121,6 +121,15 @@ def test_encode_rejects_nan_and_wrong_width():
     book = F.normalize(torch.randn(16, 8), dim=-1)
     with pytest.raises(ValueError, match="NaN"):
         fast_vq.encode(torch.full((2, 16), float("nan")), book)
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):  # NumPy's check and torch's
+        for bad in (float("inf"), float("-inf"), float("nan")):
+            z = torch.randn(3, 32, dtype=dtype)
+            z[2, 17] = bad
+            with pytest.raises(ValueError, match="NaN or inf"):
+                fast_vq.encode(z, book)
+            with pytest.raises(ValueError, match="NaN or inf"):  # a strided view, with grad
+                fast_vq.encode(z.t().contiguous().t().requires_grad_(dtype != torch.bfloat16), book)
+        assert fast_vq.encode(torch.randn(3, 32, dtype=dtype), book).shape == (3, 4)
     with pytest.raises(ValueError, match="multiple"):
         fast_vq.encode(torch.randn(2, 12), book)
     with pytest.raises(ValueError, match="rows"):

@@ -44,7 +44,14 @@ class GraphExecutor(MultiThreadedExecutor):
 
     def _spin(self) -> None:
         while self._running.is_set() and self.context.ok():
-            self.spin_once(timeout_sec=0.1)
+            try:
+                self.spin_once(timeout_sec=0.1)
+            except Exception:
+                # The context went down between the check and the wait (SIGINT/SIGTERM): rclpy
+                # 7.1 raises RCLError "context is not valid" there, 9.x a shutdown exception.
+                if self._running.is_set() and self.context.ok():
+                    raise
+                return
 
     def stop(self, timeout_sec: float = 10.0) -> bool:
         """Stop spinning, let the callbacks in flight finish (up to ``timeout_sec``), shut down.

@@ -77,3 +77,26 @@ def test_rclpy_shutdown_alone_does_not_wait(ros_context):
         assert slow.finished.wait(30.0)
         spinner.join(10.0)
         slow.node.destroy_node()
+
+
+def test_a_signal_between_the_loops_check_and_its_wait_ends_the_loop_quietly(ros_context, monkeypatch):
+    """SIGTERM shuts the context down; when that lands just after the loop's ``context.ok()``
+    the wait set fails on the dead context (rclpy 7.1: RCLError "context is not valid"), which
+    once printed a traceback from codebind-graph's thread on its way to a clean exit."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=ros_context.get_domain_id())
+    node = Node("graph_executor_signal", context=context)
+    executor = GraphExecutor(context=context)
+    executor.add_node(node)
+    rclpy.shutdown(context=context)
+    checks = iter([True])  # the check just before the signal still saw the context up
+    monkeypatch.setattr(context, "ok", lambda: next(checks, False))
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    executor.start("graph_executor_signal")
+    executor._thread.join(10.0)
+    assert not executor._thread.is_alive() and errors == []
+    assert next(checks, "used") == "used"  # the loop did get past its check into the wait
+    node.destroy_node()

@@ -38,6 +38,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .finite import all_finite
+
 # Rows of the (rows, K) similarity matrix computed at once: bounds memory to ~rows*K floats.
 _SIM_BUDGET = 1 << 24
 # k-means sees at most this many sub-vectors per codevector (subsampled beyond; faiss's rule).
@@ -218,7 +220,7 @@ class CompositionalVQ(nn.Module):
             raise ValueError(f"expected input of shape (..., {self.dim}), got {tuple(z.shape)}")
         if not z.is_floating_point():
             raise ValueError(f"expected a floating-point input, got {z.dtype}")
-        if not bool(torch.isfinite(z).all()):
+        if not all_finite(z):
             raise ValueError("input contains NaN or inf")
         return z.unflatten(-1, (self.num_sub, self.sub_dim))
 
@@ -229,7 +231,7 @@ class CompositionalVQ(nn.Module):
         if z.ndim >= 1 and z.shape[-1] == self.dim:
             sub = self._split(z)
         elif z.ndim >= 2 and z.shape[-1] == self.sub_dim:
-            if not bool(torch.isfinite(z).all()):
+            if not all_finite(z):
                 raise ValueError("input contains NaN or inf")
             sub = z
         else:

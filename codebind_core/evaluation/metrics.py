@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..finite import all_finite
+
 
 def _as_tensor(x, name: str) -> torch.Tensor:
     t = torch.as_tensor(x)
@@ -18,7 +20,7 @@ def _as_tensor(x, name: str) -> torch.Tensor:
         t = t.float()
     if t.dim() != 2 or t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty 2-D (N, D) array, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
+    if not all_finite(t):
         raise ValueError(f"{name} contains NaN or inf")
     return t.float()
 

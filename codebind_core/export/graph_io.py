@@ -10,6 +10,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..finite import all_finite
 from ..types import Embedding
 from .artifact import Manifest
 
@@ -49,7 +50,7 @@ def prepare_input(batch, manifest: Manifest, tokenize: Optional[Callable[[Sequen
             want = f"(B, clips, {', '.join(map(str, per_clip))})" if manifest.clip_axis else \
                 f"(B, {', '.join(map(str, shape))})"
             raise ValueError(f"{manifest.modality} batch must have shape {want}, got {tuple(x.shape)}")
-        if not bool(torch.isfinite(x).all()):
+        if not all_finite(x):
             raise ValueError(f"{manifest.modality} batch contains NaN or inf")
         x = x.to(torch.float32)
     if x.shape[0] == 0:

@@ -172,7 +172,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rclpy.node import Node
 
     from codebind_ros.messaging.middleware import use_large_frames_profile
-    from codebind_ros.nodes.session import ros_session
+    from codebind_ros.nodes.session import freeze_start_up_objects, ros_session
 
     argv = list(argv if argv is not None else sys.argv[1:])
     split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)  # the rest is rclpy's
@@ -184,7 +184,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         options.params_file = args.params_file
     with ros_session(args=["codebind-graph", *argv[split:]]):
         try:
-            graph = Graph(options).start()
+            graph = Graph(options)
+            freeze_start_up_objects()  # as run_node does: no full collection walks the model mid-stream
+            graph.start()
         except ValueError as exc:
             if not rclpy.ok():
                 return 0  # SIGINT/SIGTERM while the nodes started

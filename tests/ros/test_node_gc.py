@@ -59,3 +59,25 @@ def test_run_node_freezes_before_it_spins():
     assert int(lines["frozen before"]) == 0
     assert int(lines["frozen while spinning"]) > 10_000, out  # rclpy, torch, codebind: far more
     assert "status 0" in out
+
+
+def test_codebind_graph_freezes_before_its_nodes_spin(tmp_path):
+    """codebind-graph runs its nodes on one executor in one process: the same freeze, before it starts."""
+    params = tmp_path / "graph.yaml"
+    params.write_text("sensor_player:\n  ros__parameters: {noise_frames: 1}\n")
+    out = _python(f"""
+        import gc
+        from codebind_ros.tools import graph_runner
+
+        start = graph_runner.Graph.start
+        def probe(graph):
+            print("frozen at start:", gc.get_freeze_count(), flush=True)
+            return start(graph)
+        graph_runner.Graph.start = probe
+        print("frozen before:", gc.get_freeze_count())
+        print("status", graph_runner.main(["--params-file", {str(params)!r}, "--duration", "0.3"]))
+    """)
+    lines = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    assert int(lines["frozen before"]) == 0
+    assert int(lines["frozen at start"]) > 10_000, out
+    assert "status 0" in out

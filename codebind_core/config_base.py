@@ -44,7 +44,9 @@ import dataclasses
 import json
 import math
 import numbers
+import types
 import typing
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Iterable, Optional, Type, TypeVar, Union
@@ -125,10 +127,22 @@ def type_name(hint: Any) -> str:
     return str(hint)
 
 
+_HINTS: "weakref.WeakKeyDictionary[type, Mapping[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def type_hints(cls: type) -> Mapping[str, Any]:
+    """``typing.get_type_hints(cls)``, resolved once per class (read-only): a config is built for
+    every sensor frame and text query, and resolving the hints took longer than its checks."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = types.MappingProxyType(typing.get_type_hints(cls))
+    return hints
+
+
 def check_types(obj: Any, where: str = "") -> None:
     """Every field of the dataclass ``obj`` holds a value of its declared type
     (message: ``{where}{field} must be <type>, got <value>``)."""
-    hints = typing.get_type_hints(type(obj))
+    hints = type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         check(type_ok(value, hints[f.name]), f"{where}{f.name} must be {type_name(hints[f.name])}, got {value!r}")
@@ -187,7 +201,7 @@ def build(cls: Type[Any], values: Any, where: Optional[str] = None) -> Any:
     else:
         check(isinstance(values, Mapping), f"config section {where!r} must be a mapping of its keys, got {values!r}")
     reject_unknown(cls, values, where)
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     prefix = "" if where == getattr(cls, "config_where", "config") else f"{where}."
     kwargs = {k: _build_value(hints[k], v, f"{prefix}{k}") for k, v in values.items()}
     return cls(**kwargs)
@@ -237,7 +251,7 @@ class Config:
 
     def normalise(self) -> None:
         """Before validation: list values of tuple-typed fields become tuples (frozen-safe)."""
-        hints = typing.get_type_hints(type(self))
+        hints = type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, list) and typing.get_origin(_strip_optional(hints[f.name])) is tuple:

@@ -114,3 +114,23 @@ def test_object_config_is_a_config_with_its_own_checks():
         ObjectConfig(min_similarity=0.9, reid_similarity=0.8)
     with pytest.raises(ValueError, match=r"unknown keys in config: \['gate'\]"):
         ObjectConfig.from_dict({"gate": 0.5})
+
+
+def test_type_hints_are_resolved_once_per_class_and_read_only():
+    import gc
+    import typing
+
+    from codebind_core.config_base import type_hints
+    first = type_hints(Knobs)
+    assert dict(first) == typing.get_type_hints(Knobs)
+    assert type_hints(Knobs) is first  # cached: a config is built per sensor frame
+    with pytest.raises(TypeError):
+        first["count"] = str  # type: ignore[index]
+    with pytest.raises(ValueError, match="knobs: count must be an int, got .4."):
+        Knobs(count="4")  # the cached hints still check every field
+    local = dataclasses.make_dataclass("Local", [("n", int, 1)], bases=(Config,), frozen=True)
+    assert type_hints(local)["n"] is int
+    ref = __import__("weakref").ref(local)
+    del local
+    gc.collect()
+    assert ref() is None  # the cache does not keep a class alive

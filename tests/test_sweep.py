@@ -85,3 +85,21 @@ def test_localisation_block_reports_shares_and_a_verdict_per_query_kind():
     assert "| impact sound | behind |" in text and "| category prompt | no clear difference |" in text
     # one seed each: exploratory, never a verdict
     assert "(exploratory: 1 seed)" in mod.render(rows[:1] + rows[3:4], "scarce", "audio", "cmd")
+
+
+def test_capacity_plot_draws_every_width_and_its_baselines(tmp_path):
+    """The capacity curve: one line per shared width through its points, baselines as horizontal
+    lines; a width without finished runs is skipped, not drawn at zero."""
+    import matplotlib.image
+
+    from codebind_core.experiments.sweep import plot_capacity
+    series = {
+        ("depth", 64): {"points": [(64, [0.33, 0.35, 0.34]), (320, [0.35, 0.34, 0.36])],
+                        "hard": [0.35, 0.35, 0.36], "free": [0.36, 0.36, 0.37]},
+        ("depth", 1024): {"points": [(5120, [0.33, 0.35, 0.36]), (1024, [0.31])], "hard": [0.33], "free": []},
+        ("thermal", 64): {"points": [], "hard": [0.39], "free": [0.37]},
+    }
+    out = plot_capacity(series, tmp_path / "fig" / "capacity.png")
+    img = matplotlib.image.imread(out)
+    assert img.shape[0] > 200 and img.shape[1] > 2 * img.shape[0]  # two panels side by side
+    assert img[..., :3].std() > 0.05  # something is drawn

@@ -211,11 +211,11 @@ def _bits(cfg: BenchmarkConfig, variant: str) -> int:
 CAPACITY_PARTS = ("capacity", "wide256", "wide1024")  # the tiny preset's 64-d shared space, then 256-d, 1024-d
 
 
-def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], List[float]]]:
+def _capacity_section(P, lines: List[str], fig_dir: Path) -> List[Tuple[str, str, List[float], List[float]]]:
     names = [n for n in CAPACITY_PARTS if n in P]
     if not names:
         return []
-    rows, checks = [], []
+    rows, checks, series = [], [], {}
     for name in names:
         part, R, _ = P[name]
         width = part.config.model.build().embed_dim
@@ -228,6 +228,9 @@ def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], 
                 vals = R.values(v, t, ZS1)
                 rows.append([str(width), t, VARIANTS[v].label, str(_bits(part.config, v)), _fmt(vals),
                              _fmt(free), _fmt(hard)])
+                entry = series.setdefault((t, width), {"points": [], "hard": hard, "free": free})
+                if vals:
+                    entry["points"].append((_bits(part.config, v), vals))
                 checks.append((f"{VARIANTS[v].label} vs hard alignment, {t}, {width}-d shared, "
                                f"{part.config.finetune_steps} steps", "codebook regime: capacity", vals, hard))
                 if free:  # the paper's Tab. 6 row 2 -> 5: the codebook on top of the decoupled model
@@ -241,8 +244,41 @@ def _capacity_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], 
               "and `wide1024`) and their own hard-aligned start. "
               "Same data and steps as `base`; bits = sub-vectors × log2(codes) per stored shared embedding.\n",
               _table(["shared dims", "target", "variant", "bits", "Acc@1", "no codebook Acc@1",
-                      "hard align Acc@1"], rows), ""]
+                      "hard align Acc@1"], rows), "",
+              f"![accuracy against bits per embedding]({fig_dir.name}/sweep_capacity.png)\n"]
+    plot_capacity(series, fig_dir / "sweep_capacity.png")
     return checks
+
+
+def plot_capacity(series: Dict[Tuple[str, int], Dict[str, Any]], out: Path) -> Path:
+    """CodeBind's Acc@1 against bits per stored shared embedding, one line per shared width (mean
+    and seed std), with that width's hard alignment (dashed) and decoupled model without a codebook
+    (dotted) as horizontal lines; one panel per target. ``series[(target, width)]`` holds
+    ``points`` [(bits, per-seed values)], ``hard`` and ``free`` (per-seed values)."""
+    targets = sorted({t for t, _ in series})
+    fig, axes = _figure(len(targets))
+    fig.set_figheight(4.8)
+    for ax, t in zip(axes[0], targets):
+        for width in sorted(w for tt, w in series if tt == t):
+            s = series[(t, width)]
+            pts = sorted(s["points"])
+            if not pts:
+                continue
+            xs = [b for b, _ in pts]
+            line = ax.errorbar(xs, [100 * np.mean(v) for _, v in pts],
+                               yerr=[100 * np.std(v, ddof=1) if len(v) > 1 else 0 for _, v in pts],
+                               marker="o", capsize=3, label=f"CodeBind, {width}-d")[0]
+            for key, style, name in (("hard", "--", "hard alignment"), ("free", ":", "no codebook")):
+                if s[key]:
+                    ax.axhline(100 * np.mean(s[key]), ls=style, lw=1, color=line.get_color(),
+                               label=f"{name}, {width}-d")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("bits per stored shared embedding")
+        ax.set_ylabel("zero-shot Acc@1 (%)")
+        ax.set_title(f"{t}: codebook capacity (mean ± std over seeds)", fontsize=9)
+        ax.legend(fontsize=6, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: off the points
+    _save(fig, out)
+    return out
 
 
 def _scarce_section(P, lines: List[str]) -> List[Tuple[str, str, List[float], List[float]]]:
@@ -295,7 +331,7 @@ def render(parts: List[Part], fig_dir: Path) -> str:
              "otherwise it is marked exploratory or 'no clear difference'.\n"]
     checks = []
     checks += _length_section(P, lines, fig_dir)
-    checks += _capacity_section(P, lines)
+    checks += _capacity_section(P, lines, fig_dir)
     checks += _scarce_section(P, lines)
     _init_section(P, lines)
     if checks:

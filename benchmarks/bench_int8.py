@@ -8,6 +8,7 @@ for each backend (class prompts encoded by the model's text tower in torch).
 
     .venv/bin/python benchmarks/bench_int8.py --zero-shot                     # shipped tiny demo
     .venv/bin/python benchmarks/bench_int8.py --preset base --modalities image depth audio
+    .venv/bin/python benchmarks/bench_int8.py --preset base --modes dynamic --float-blocks 0 1  # the option's effect
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import yaml  # noqa: E402
 import codebind_core as cb  # noqa: E402
 from codebind_core.data.synth import SynthConfig, generate  # noqa: E402
 from codebind_core.export import create_embedder  # noqa: E402
-from codebind_core.export.ort_int8 import calibration_inputs, save_calibration  # noqa: E402
+from codebind_core.export.ort_int8 import FLOAT_BLOCKS, calibration_inputs, save_calibration  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -76,6 +77,8 @@ def main() -> None:
     ap.add_argument("--zero-shot", action="store_true")
     ap.add_argument("--modes", nargs="+", choices=["dynamic", "static"], default=["dynamic", "static"],
                     help="int8 modes (static calibration of a base graph needs several GB of memory)")
+    ap.add_argument("--float-blocks", nargs="+", type=int, default=[FLOAT_BLOCKS],
+                    help="leading transformer blocks kept in float32: one int8 row per value")
     ap.add_argument("--eval-split", default="test", choices=["train", "val", "test"],
                     help="split for codes and zero-shot (the set's seed 1 differs from the demo model's "
                          "training set; train skips the calibration samples)")
@@ -103,8 +106,10 @@ def main() -> None:
         embedders = {"fp32": create_embedder(model, modality, "onnxruntime", **opts)}
         for mode in args.modes:
             extra = {"calibration": cal} if mode == "static" else {}
-            embedders[f"int8 {mode}"] = create_embedder(model, modality, "onnxruntime-int8", mode=mode,
-                                                        **extra, **opts)
+            for blocks in args.float_blocks:
+                label = f"int8 {mode}" + ("" if args.float_blocks == [FLOAT_BLOCKS] else f" ({blocks} float blocks)")
+                embedders[label] = create_embedder(model, modality, "onnxruntime-int8", mode=mode,
+                                                   float_blocks=blocks, **extra, **opts)
         skip = args.calibration_samples if args.eval_split == "train" else 0
         test_x, labels = batches(model, modality, data.split(args.eval_split, [modality]), args.eval_samples, skip)
         lat = latency(embedders, test_x, args.iters)

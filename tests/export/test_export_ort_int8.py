@@ -103,3 +103,30 @@ def test_calibration_of_another_model_or_modality_is_refused(model, export_dir, 
     ours = ort_int8.load_calibration(ort_int8.save_calibration(tmp_path / "ok.safetensors", model, MODALITY,
                                                                inputs[:4], source="unit test"), model, MODALITY)
     assert ours.source == "unit test" and np.array_equal(ours.inputs.numpy(), inputs[:4].numpy())
+
+
+def test_leading_blocks_stay_float_and_bring_the_codes_closer(model, export_dir, inputs):
+    """``float_blocks``: the first N transformer blocks keep their float MatMuls; each setting is
+    its own cached graph; keeping every block float leaves the embedding nearer fp32 than none."""
+    fp32 = create_embedder(model, MODALITY, "onnxruntime", export_dir=export_dir, threads=1)
+    graph = onnx.load(str(fp32.graph.onnx_path))
+    blocks = {ort_int8.block_index(n) for n in graph.graph.node} - {None}
+    assert blocks == set(range(len(blocks))) and len(blocks) >= 2  # the tiny depth trunk's blocks
+    none, first = ort_int8.float_nodes(graph, 0), ort_int8.float_nodes(graph, 1)
+    weights = {i.name for i in graph.graph.initializer}
+    added = {n.name: n for n in graph.graph.node if n.name in set(first) - set(none)}
+    assert added and all(ort_int8.block_index(n) == 0 for n in added.values())
+    assert any(n.input[1] in weights for n in added.values())  # block 0's weight MatMuls
+    by_setting = {k: create_embedder(model, MODALITY, "onnxruntime-int8", export_dir=export_dir, threads=1,
+                                     float_blocks=k) for k in (0, 1, len(blocks))}
+    assert len({e.int8_path for e in by_setting.values()}) == 3
+    ops = {k: {n.name: n.op_type for n in onnx.load(str(e.int8_path)).graph.node} for k, e in by_setting.items()}
+    assert all(ops[1].get(name) == "MatMul" for name in added)  # left as float MatMul
+    assert not any(ops[0].get(name) == "MatMul" and added[name].input[1] in weights for name in added)
+    assert "MatMulInteger" in set(ops[1].values())  # the later blocks are still integer
+    ref = fp32(inputs).shared
+    err = {k: (1 - _cos(ref, e(inputs).shared)).mean().item() for k, e in by_setting.items()}
+    assert err[len(blocks)] < err[0], err
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="float_blocks"):
+            create_embedder(model, MODALITY, "onnxruntime-int8", export_dir=export_dir, float_blocks=bad)

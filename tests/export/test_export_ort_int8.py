@@ -130,3 +130,19 @@ def test_leading_blocks_stay_float_and_bring_the_codes_closer(model, export_dir,
     for bad in (-1, 1.5, True, "1"):
         with pytest.raises(ValueError, match="float_blocks"):
             create_embedder(model, MODALITY, "onnxruntime-int8", export_dir=export_dir, float_blocks=bad)
+
+
+def test_a_graph_without_block_names_warns_that_every_block_is_quantized(model, export_dir, tmp_path):
+    fp32 = create_embedder(model, MODALITY, "onnxruntime", export_dir=export_dir, threads=1)
+    graph = onnx.load(str(fp32.graph.onnx_path))
+    for node in graph.graph.node:
+        del node.metadata_props[:]  # as a graph from another exporter
+    bare = tmp_path / "bare.onnx"
+    onnx.save(graph, str(bare))
+    assert all(ort_int8.block_index(n) is None for n in graph.graph.node)
+    with pytest.warns(UserWarning, match="names no transformer blocks"):
+        ort_int8.quantize_graph(bare, tmp_path / "bare.int8.onnx", float_blocks=1)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ort_int8.quantize_graph(bare, tmp_path / "bare0.int8.onnx", float_blocks=0)  # nothing asked, no warning

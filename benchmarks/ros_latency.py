@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/ros_latency.py --modality depth --model-path runs/ckpt --seconds 10
 
 Two phases on real rclpy nodes (localhost DDS, one process): the sensor at 30 Hz, then at 10x
-the rate the model sustains (overload). Each message is stamped with the wall clock when it is
-published; latency = arrival of its Embedding - stamp. Prints p50/p99/max, messages in/out and
-the drops the node counted.
+the rate the model sustains (overload). The encoder spins on a ``SingleThreadedExecutor`` as
+``run_node`` spins it, the probe on another of its own thread; ``--executor multi`` puts both on
+rclpy's ``MultiThreadedExecutor`` instead (its subscriptions answered after ~0.5 s here). Each
+message is stamped with the wall clock when it is published; latency = arrival of its Embedding -
+stamp. Prints p50/p99/max, messages in/out and the drops the node counted.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
@@ -125,6 +127,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each phase")
     parser.add_argument("--queue-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--executor", choices=["single", "multi"], default="single",
+                        help="single: one SingleThreadedExecutor per node (as run_node); multi: one "
+                             "MultiThreadedExecutor for both")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,21 +142,28 @@ def main(argv=None) -> int:
                               parameter_overrides=[Parameter("modality", value=args.modality),
                                                    Parameter("queue_size", value=args.queue_size)])
         probe = Probe(args.modality, "bench/in", "bench/out")
-        executor = MultiThreadedExecutor()
-        for node in (encoder, probe):
-            executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
+        if args.executor == "multi":
+            executors = [MultiThreadedExecutor()]
+            executors[0].add_node(encoder)
+            executors[0].add_node(probe)
+        else:
+            executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]
+            executors[0].add_node(encoder)
+            executors[1].add_node(probe)
+        for executor in executors:
+            threading.Thread(target=executor.spin, daemon=True).start()
         deadline = time.monotonic() + 10
         while probe.pub.get_subscription_count() < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         msg = sample_message(args.modality, np.random.default_rng(0))
         pace = probe.one_by_one(msg, 13)
         print(f"modality {args.modality}, model {encoder.model_id}, torch threads "
-              f"{torch.get_num_threads()}, queue_size {args.queue_size}: one message alone takes "
-              f"{pace * 1e3:.1f} ms end to end (sustains about {1 / pace:.1f} Hz)", flush=True)
+              f"{torch.get_num_threads()}, queue_size {args.queue_size}, {args.executor} executor: one "
+              f"message alone takes {pace * 1e3:.1f} ms end to end (sustains about {1 / pace:.1f} Hz)", flush=True)
         phase("30 Hz", probe, encoder, msg, 30.0, args.seconds)
         phase("10x overload", probe, encoder, msg, 10.0 / pace, args.seconds)
-        executor.shutdown(timeout_sec=2.0)
+        for executor in executors:
+            executor.shutdown(timeout_sec=2.0)
         encoder.destroy_node()
         probe.destroy_node()
     here = Path(__file__).resolve()

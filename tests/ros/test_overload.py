@@ -15,7 +15,6 @@ from codebind_ros.conversions.image import array_to_image
 from codebind_ros.msg import Embedding
 
 QUEUE_SIZE = 3
-LATENCY_BOUND_S = 2.0  # generous: a few model runs on a loaded 2-core machine
 
 
 def _now_stamp(msg, clock_ns: int) -> None:
@@ -57,6 +56,7 @@ def test_overload_keeps_queue_latency_and_memory_bounded(spin, ros_context, tiny
     publish_rate = sent / (time.monotonic() - start)
     rss_after = rss_mb()
     assert wait_until(lambda: len(encoder.queue) == 0 and not encoder.worker.busy.is_set(), 10.0)
+    busy_s = time.monotonic() - start  # the burst and the node working off what it kept
     stop.set()
     watcher.join()
     time.sleep(0.3)
@@ -69,13 +69,18 @@ def test_overload_keeps_queue_latency_and_memory_bounded(spin, ros_context, tiny
     # every received message is accounted for: encoded or dropped as overload
     assert snap.received == snap.processed + snap.dropped["overload"] + snap.dropped["invalid"]
     assert snap.dropped["invalid"] == 0 and snap.errors == 0
-    # latency stays bounded: reception -> publication inside the node, and stamp -> arrival
-    assert snap.latency_max_ms / 1e3 < LATENCY_BOUND_S
+    # latency stays bounded: a kept frame waits behind at most QUEUE_SIZE others, so reception ->
+    # publication stays under (QUEUE_SIZE + 2) model runs at the pace the node kept during the
+    # burst (this process's publishing loop holds the GIL: 5-10 frames in 3 s here, 0.1-0.5 s a
+    # run). A first-in-first-out queue of every received frame would take hundreds of runs.
+    run_s = busy_s / max(snap.processed - 1, 1)
+    bound_s = (QUEUE_SIZE + 2) * run_s
+    assert snap.latency_max_ms / 1e3 < bound_s, (snap.latency_max_ms, run_s, snap.processed)
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in out.messages[1:]]
     arrivals = out.arrivals[1:]
     wall_offset = time.time() - time.monotonic()
     end_to_end = [a + wall_offset - s for a, s in zip(arrivals, stamps)]
-    assert len(end_to_end) > 0 and max(end_to_end) < LATENCY_BOUND_S
+    assert len(end_to_end) > 0 and max(end_to_end) < bound_s, (end_to_end, run_s)
     # memory: nothing accumulates per message (many MB of images went through)
     assert sent * frame.nbytes > 200e6 or sent > 200
     assert rss_after - rss_before < 150.0

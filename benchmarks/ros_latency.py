@@ -6,7 +6,7 @@
 Two phases on real rclpy nodes (localhost DDS, one process): the sensor at 30 Hz, then at 10x
 the rate the model sustains (overload). The encoder spins on a ``SingleThreadedExecutor`` as
 ``run_node`` spins it, the probe on another of its own thread; ``--executor multi`` puts both on
-rclpy's ``MultiThreadedExecutor`` instead (its subscriptions answered after ~0.5 s here). Each
+rclpy's ``MultiThreadedExecutor`` instead (in some runs here it starved the encoder). Each
 message is stamped with the wall clock when it is published; latency = arrival of its Embedding -
 stamp. Prints p50/p99/max, messages in/out and the drops the node counted.
 """

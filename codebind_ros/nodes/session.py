@@ -36,8 +36,11 @@ def ros_session(args: Optional[List[str]] = None, *, context: Optional[Context] 
         try:
             rclpy.try_shutdown(context=context)
         except Exception as cleanup:
-            print(f"[codebind] while shutting down after an error: {type(cleanup).__name__}: {cleanup}",
-                  file=sys.stderr)
+            # A context already down was shut down by rclpy's SIGINT/SIGTERM handler, racing this
+            # call (rclpy 7.1: "rcl_shutdown already called"): nothing is left to report.
+            if (context or rclpy.get_default_context()).ok():
+                print(f"[codebind] while shutting down after an error: {type(cleanup).__name__}: {cleanup}",
+                      file=sys.stderr)
         raise
     # None for the default context: rclpy then also replaces it and removes its signal
     # handlers, as `with rclpy.init()` does; a no-op for a context already shut down.

@@ -182,3 +182,34 @@ def test_ros_session_initialises_and_shuts_down_even_if_already_down(tmp_path):
     with ros_session() as ctx:  # the default context, as the executables use it
         assert ctx is rclpy.get_default_context() and rclpy.ok()
     assert not rclpy.ok()
+
+
+def test_ros_session_is_quiet_when_a_signal_shut_the_context_down_during_an_error(monkeypatch, capsys):
+    """An interrupt that lands while the signal handler shuts the context down: the session's own
+    shutdown then fails ("already called", rclpy 7.1). Nothing was lost, so nothing is printed;
+    a shutdown that fails while the context is still up is reported."""
+    import rclpy
+    from rclpy._rclpy_pybind11 import RCLError
+
+    from codebind_ros.nodes import session
+
+    def failing_shutdown(context=None):
+        raise RCLError("failed to shutdown: rcl_shutdown already called on the given context")
+
+    context = rclpy.Context()
+    with pytest.raises(KeyboardInterrupt):
+        with session.ros_session(context=context):
+            rclpy.shutdown(context=context)  # the signal handler's shutdown
+            monkeypatch.setattr(session.rclpy, "try_shutdown", failing_shutdown)
+            raise KeyboardInterrupt
+    monkeypatch.undo()
+    assert "while shutting down" not in capsys.readouterr().err
+
+    context = rclpy.Context()
+    with pytest.raises(RuntimeError, match="boom"):
+        with session.ros_session(context=context):
+            monkeypatch.setattr(session.rclpy, "try_shutdown", failing_shutdown)  # the context is still up
+            raise RuntimeError("boom")
+    monkeypatch.undo()
+    assert "while shutting down after an error: RCLError" in capsys.readouterr().err
+    rclpy.try_shutdown(context=context)

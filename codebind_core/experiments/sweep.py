@@ -225,12 +225,11 @@ def _capacity_section(P, lines: List[str], fig_dir: Path) -> List[Tuple[str, str
             for v in CAPACITY:
                 if v not in (*part.config.finetune_variants, *part.config.ablation_variants):
                     continue  # not run in this part
-                vals = R.values(v, t, ZS1)
-                rows.append([str(width), t, VARIANTS[v].label, str(_bits(part.config, v)), _fmt(vals),
-                             _fmt(free), _fmt(hard)])
+                vals, bits = R.values(v, t, ZS1), _bits(part.config, v)
+                rows.append([str(width), t, VARIANTS[v].label, str(bits), _fmt(vals), _fmt(free), _fmt(hard)])
                 entry = series.setdefault((t, width), {"points": [], "hard": hard, "free": free})
                 if vals:
-                    entry["points"].append((_bits(part.config, v), vals))
+                    entry["points"].append((bits, vals))
                 checks.append((f"{VARIANTS[v].label} vs hard alignment, {t}, {width}-d shared, "
                                f"{part.config.finetune_steps} steps", "codebook regime: capacity", vals, hard))
                 if free:  # the paper's Tab. 6 row 2 -> 5: the codebook on top of the decoupled model

@@ -265,8 +265,9 @@ class LocalisationNode(ModelNode):
 def main(args: Optional[List[str]] = None) -> int:
     """``localisation_node`` executable. Single-threaded: the model runs in the node's worker thread,
     and the callbacks wait at most for one frame's ranking (the model lock). On rclpy's
-    MultiThreadedExecutor the node localised 36-69 of 80 frames at 10 Hz, p99 0.5-2.8 s; on this
-    one 80 of 80, p99 46-56 ms (benchmarks/ros_localisation_latency.py)."""
+    MultiThreadedExecutor the node localised 36-69 of ~80-100 frames at 10 Hz in 4 of 6 runs,
+    p99 0.5-2.8 s; on this one every frame in every run, p99 43.5-56.1 ms
+    (benchmarks/ros_localisation_latency.py, docs/benchmarks.md)."""
     return run_node(LocalisationNode, "codebind_localisation", args, multi_threaded=False)
 
 

@@ -2,17 +2,19 @@
 
 The nearest codevector of a sub-vector z under cosine similarity is ``argmax_k <z, e_k>`` when the
 codevectors are unit-normalised (App. A.2), so encoding n sub-vectors is one (n, d*) x (d*, K)
-matrix product followed by a row-wise argmax. With d* = 8 the product is cheap and the argmax over
-the (n, K) score matrix dominates; three things make it fast on CPU:
+matrix product followed by a row-wise argmax. With d* = 8 the product is cheap and the argmax costs
+as much; three things make it fast on CPU:
 
-* the rows are processed in blocks whose score matrix stays in the L2 cache (~1 MiB per block),
-  written into a reused buffer, never materialising all n x K scores;
-* the scores come from a numba kernel (:func:`_scores_block`, compiled for the host CPU: AVX-512
-  where it has it) rather than ``torch.mm``: MKL's sgemm takes a slow path for this skinny
-  (rows x 8 x K) product on AMD CPUs (4 GFLOP/s on an AMD EPYC with AVX-512), which made the
-  encoder slower than faiss there; without numba, ``torch.mm(..., out=)`` is used;
-* the argmax runs on a NumPy view of that buffer (NumPy's SIMD argmax is about 10x faster than
-  ``torch.argmax`` over the last dim on CPU in torch 2.13);
+* per sub-vector, the K scores come from a numba kernel (:func:`_codes_block`, compiled for the
+  host CPU: AVX-512 where it has it) into an L1-resident buffer, and one vectorised integer max
+  over the scores' bit patterns (packed with their index) gives the first best code: no (n, K)
+  score matrix and no separate arg-max pass. A float arg-max does not vectorise in numba; NumPy's
+  does, but over a score block in L2 it cost as much as the scores (2026-12-07, AMD EPYC);
+* without numba, each block's scores come from ``torch.mm(..., out=)`` into a reused buffer that
+  stays in the L2 cache (~1 MiB), and the arg-max runs on a NumPy view of it (NumPy's SIMD argmax
+  is about 10x faster than ``torch.argmax`` over the last dim on CPU in torch 2.13). MKL's sgemm
+  takes a slow path for this skinny (rows x 8 x K) product on AMD CPUs (4 GFLOP/s on an AMD EPYC
+  with AVX-512), which is why numba is the default;
 * blocks are spread over worker threads that each run torch single-threaded. MKL parallelises
   even these small products when torch has several intra-op threads, and a parallel call waits for
   all its threads: on a 2-core machine shared with other jobs a 64 x 8 x 1024 product took 8 ms
@@ -97,46 +99,62 @@ def _check(sub: Tensor, codebook: Tensor) -> None:
         raise ValueError("sub-vectors and codebook must be floating point")
 
 
-def _scores_block(sub, book_t, scores):
-    """scores[i, k] = <sub[i], book_t[:, k]> for a block of rows (d* = 8 unrolled, else by rows
-    of ``book_t``); loops over k vectorise."""
+def _codes_block(sub, book_t, scores, keys, out):
+    """out[i] = argmax_k <sub[i], book_t[:, k]>, first index on ties, for a block of rows.
+
+    Per row the K scores go to ``scores`` (L1-resident; d* = 8 unrolled, else by rows of
+    ``book_t``), then one integer max finds value and index together: each float32 score's bits
+    (``keys`` is the same memory as int32) become a signed integer of the same order (-0 = +0),
+    shifted up 32 bits above ``K - 1 - k``, so the largest packed value is the highest score at
+    its lowest k. numba vectorises this int64 max, not a float max or an index-carrying argmax."""
     n, d = sub.shape
     k_size = book_t.shape[1]
-    if d == 8:
-        for i in range(n):
+    for i in range(n):
+        if d == 8:
             z0, z1, z2, z3 = sub[i, 0], sub[i, 1], sub[i, 2], sub[i, 3]
             z4, z5, z6, z7 = sub[i, 4], sub[i, 5], sub[i, 6], sub[i, 7]
             for k in range(k_size):
-                scores[i, k] = ((z0 * book_t[0, k] + z1 * book_t[1, k]) + (z2 * book_t[2, k] + z3 * book_t[3, k])) + \
+                scores[k] = ((z0 * book_t[0, k] + z1 * book_t[1, k]) + (z2 * book_t[2, k] + z3 * book_t[3, k])) + \
                     ((z4 * book_t[4, k] + z5 * book_t[5, k]) + (z6 * book_t[6, k] + z7 * book_t[7, k]))
-        return
-    for i in range(n):
-        z0 = sub[i, 0]
-        for k in range(k_size):
-            scores[i, k] = z0 * book_t[0, k]
-        for j in range(1, d):
-            zj = sub[i, j]
+        else:
+            z0 = sub[i, 0]
             for k in range(k_size):
-                scores[i, k] += zj * book_t[j, k]
+                scores[k] = z0 * book_t[0, k]
+            for j in range(1, d):
+                zj = sub[i, j]
+                for k in range(k_size):
+                    scores[k] += zj * book_t[j, k]
+        best = np.int64(-(1 << 63))
+        for k in range(k_size):
+            v = keys[k]
+            sign = v >> 31
+            key = np.int64(((v & np.int32(0x7FFFFFFF)) ^ sign) - sign)
+            packed = (key << 32) | np.int64(k_size - 1 - k)
+            best = packed if packed > best else best
+        out[i] = k_size - 1 - (best & np.int64(0xFFFFFFFF))
 
 
 if HAVE_NUMBA:
-    _scores_block_jit = njit(fastmath=True, nogil=True, cache=True)(_scores_block)
+    _codes_block_jit = njit(fastmath=True, nogil=True, cache=True)(_codes_block)
 
 
 def _encode_blocks(sub: Tensor, book_t: Tensor, out: np.ndarray, starts: List[int], rows: int,
                    kernel: str) -> None:
     """Codes of the blocks of ``rows`` sub-vectors beginning at ``starts``, into ``out``."""
     n = sub.shape[0]
+    sub_np, book_np = sub.numpy(), book_t.numpy()
+    if kernel == "numba":
+        scores = np.empty(book_t.shape[1], dtype=np.float32)
+        keys = scores.view(np.int32)
+        for start in starts:
+            stop = min(n, start + rows)
+            _codes_block_jit(sub_np[start:stop], book_np, scores, keys, out[start:stop])
+        return
     scores = torch.empty(min(rows, n), book_t.shape[1], dtype=torch.float32)
     view = scores.numpy()
-    sub_np, book_np = sub.numpy(), book_t.numpy()
     for start in starts:
         stop = min(n, start + rows)
-        if kernel == "numba":
-            _scores_block_jit(sub_np[start:stop], book_np, view[: stop - start])
-        else:
-            torch.mm(sub[start:stop], book_t, out=scores[: stop - start])
+        torch.mm(sub[start:stop], book_t, out=scores[: stop - start])
         np.argmax(view[: stop - start], axis=1, out=out[start:stop])
 
 

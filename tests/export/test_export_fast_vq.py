@@ -142,3 +142,28 @@ def test_block_rows_fit_the_cache():
     assert fast_vq.block_rows(1024) == 256  # 256 x 1024 float32 = 1 MiB
     assert fast_vq.block_rows(256) == 1024
     assert fast_vq.block_rows(10 ** 6) == 16
+
+
+@pytest.mark.parametrize("kernel", fast_vq.KERNELS)
+def test_ties_negative_scores_and_signed_zeros(kernel):
+    """The numba kernel orders scores by their bit patterns: negative scores, -0 = +0 and equal
+    scores must still give the float arg-max with the lowest index, as torch and NumPy do."""
+    if kernel == "numba" and not fast_vq.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    gen = torch.Generator().manual_seed(5)
+    book = F.normalize(torch.randn(40, 8, generator=gen), dim=-1)
+    book[25] = book[7]  # a duplicate later in the book: its copy at 7 must win
+    book[33] = book[7]
+    sub = torch.cat([book[7:8] * 3, -book[7:8], -book.abs()[:5], torch.zeros(2, 8)])
+    codes = fast_vq.nearest_codes(sub, book, kernel=kernel, threads=1)
+    ref = (sub.double() @ book.double().T).argmax(-1)
+    assert codes[0] == 7 and codes[-1] == 0 and codes[-2] == 0
+    assert torch.equal(codes, ref)
+    # every score negative: the least negative wins (bit order is reversed below zero)
+    neg_book = -F.normalize(torch.rand(16, 8, generator=gen) + 0.1, dim=-1)
+    sub = torch.rand(64, 8, generator=gen) + 0.1
+    assert torch.equal(fast_vq.nearest_codes(sub, neg_book, kernel=kernel, threads=1),
+                       (sub.double() @ neg_book.double().T).argmax(-1))
+    # -0 and +0 tie: a book whose scores are -0.0 before +0.0 and a row of zeros picks index 0
+    signed = torch.tensor([[-1.0] * 8, [1.0] * 8]) / math.sqrt(8)
+    assert fast_vq.nearest_codes(torch.zeros(1, 8), signed, kernel=kernel).item() == 0

@@ -134,12 +134,18 @@ def timed(fn, n: int):
     return out
 
 
-def round_trips(client, n: int, observations: bool):
-    """Round-trip ms of ``n`` QueryText calls, one at a time (after 5 unmeasured ones)."""
-    def call(i: int) -> None:
+def new_text(i: int) -> str:
+    """A query text asked once: the node's text cache cannot hold its embedding."""
+    return f"{TEXTS[i % len(TEXTS)]}, query {i}"
+
+
+def round_trips(client, n: int, observations: bool, repeated: bool = True):
+    """Round-trip ms of ``n`` QueryText calls, one at a time. ``repeated``: the texts of
+    :data:`TEXTS`, each asked once before (unmeasured), as a robot is asked the same questions
+    again; else a new text every call (:func:`new_text`), after 5 unmeasured ones."""
+    def call(text: str) -> None:
         done = threading.Event()
-        future = client.call_async(QueryText.Request(text=TEXTS[i % len(TEXTS)], top_k=TOP_K,
-                                                     observations=observations))
+        future = client.call_async(QueryText.Request(text=text, top_k=TOP_K, observations=observations))
         future.add_done_callback(lambda _: done.set())
         if not done.wait(60.0):
             raise RuntimeError("no answer within 60 s")
@@ -147,8 +153,12 @@ def round_trips(client, n: int, observations: bool):
         if not res.success or len(res.results) != TOP_K:
             raise RuntimeError(f"bad answer: {res.success} {res.message!r} ({len(res.results)} results)")
 
-    timed(call, 5)
-    return timed(call, n)
+    if repeated:
+        timed(lambda i: call(TEXTS[i]), len(TEXTS))
+        return timed(lambda i: call(TEXTS[i % len(TEXTS)]), n)
+    tag = "objects" if not observations else "observations"
+    timed(lambda i: call(f"warm up {tag} {i}"), 5)
+    return timed(lambda i: call(new_text(i) + f" ({tag})"), n)
 
 
 def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, params=()):
@@ -179,12 +189,17 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, para
             row = {"n_obs": len(node.memory), "n_objects": len(node.objects), "start_s": start_s,
                    "codebook_sets": len(sets)}
             row["encode"] = timed(lambda i: text_queries(model, TEXTS[i % len(TEXTS)], sets), queries)
+            # texts of the same form as the new-text round trips' (their words' BPE not yet cached)
+            row["encode, new text"] = timed(lambda i: text_queries(model, new_text(queries + i) + " (encode)", sets),
+                                            queries)
             row["core objects"] = timed(lambda i: node.objects.query(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
             row["markers"] = timed(lambda i: node.publish_markers(force=True), max(1, queries // 4))
             row["objects answer"] = round_trips(client, queries, observations=False)
+            row["objects answer, new text"] = round_trips(client, queries, observations=False, repeated=False)
             row["core observations"] = timed(
                 lambda i: node.memory.search(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
             row["observations answer"] = round_trips(client, queries, observations=True)
+            row["observations answer, new text"] = round_trips(client, queries, observations=True, repeated=False)
             return row
         finally:
             for e in (executor, client_executor):
@@ -232,8 +247,11 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|---|")
         for row in rows:
             enc = percentiles(row["encode"])
-            for name, trip, core in (("objects", "objects answer", "core objects"),
-                                     ("observations", "observations answer", "core observations")):
+            for name, trip, core in (("objects, repeated text", "objects answer", "core objects"),
+                                     ("objects, new text", "objects answer, new text", "core objects"),
+                                     ("observations, repeated text", "observations answer", "core observations"),
+                                     ("observations, new text", "observations answer, new text",
+                                      "core observations")):
                 t, c = percentiles(row[trip]), percentiles(row[core])
                 print(f"| {row['n_obs']:,} | {row['n_objects']:,} | {name} | {t[0]:.2f} | {t[1]:.2f} | "
                       f"{t[2]:.2f} | {c[0]:.2f} | {c[1]:.2f} | {enc[0]:.2f} | {enc[1]:.2f} |")

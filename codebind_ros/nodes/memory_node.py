@@ -359,6 +359,8 @@ class MemoryNode(ModelNode):
                        fixed_frame=self.params.fixed_frame)
         self.sequences.expire()
         queries = {f"queries_{k}": str(v) for k, v in self.query_server.counts.items()}
+        cache = self.answers.text_cache
+        queries.update(text_cache_hits=str(cache.hits), text_cache_misses=str(cache.misses))
         return {**self.sequences.values(), **queries, **waiting, "queries_waiting": str(self.query_server.pending),
                 "observations": str(len(self.memory)), "pending": str(pending),
                 "acknowledged_id": str(self.acknowledged), "db_path": str(self.db_path),

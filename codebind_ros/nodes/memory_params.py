@@ -46,6 +46,9 @@ class MemoryParams:
         "a result closer than this (m, same frame) to a better one is skipped: repeated sightings "
         "of one object count once (0 = keep all)"))
     max_text_chars: int = field(default=_M.max_text_chars, metadata=doc("longer query texts are refused"))
+    text_cache_size: int = field(default=256, metadata=doc(
+        "query texts whose embeddings are kept, least recently used out: a repeated question skips "
+        "the text encoder (0 = off)"))
     synchronous: str = field(default=_M.synchronous, metadata=doc("SQLite synchronous mode: FULL or NORMAL"))
     index: str = field(default=_M.index, metadata=doc("search: exact (code-table scan) or ivf (coarse cells)"))
     ivf_nprobe: int = field(default=_M.ivf_nprobe, metadata=doc("ivf: cells scanned per query"))
@@ -138,6 +141,8 @@ class MemoryParams:
             raise ValueError("transform_wait must be >= 0, transform_cache > 0, max_waiting_frames >= 1")
         if self.markers_period < 0 or self.export_period < 0:
             raise ValueError("markers_period and export_period must be >= 0")
+        if self.text_cache_size < 0:
+            raise ValueError(f"parameter text_cache_size must be >= 0, got {self.text_cache_size}")
         if self.dedupe_distance < 0:
             raise ValueError(f"parameter dedupe_distance must be >= 0, got {self.dedupe_distance}")
 

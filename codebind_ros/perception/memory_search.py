@@ -6,9 +6,11 @@ ranks by lookup-table search over the model's codebooks (:mod:`codebind_core.mem
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -37,6 +39,45 @@ def text_queries(model, text: str, codebook_sets) -> Dict[str, np.ndarray]:
     with torch.no_grad():
         embedded = model.encode_sets("text", [text], list(codebook_sets))
     return {s: e.shared[0].float().cpu().numpy() for s, e in embedded.items()}
+
+
+class TextQueryCache:
+    """The last ``size`` query texts' embeddings (:func:`text_queries`), least recently used out.
+
+    A robot is asked the same questions again ("where is the red mug?"); the text tower costs about
+    1 ms of a 2 ms answer on a CPU (docs/benchmarks.md), the rest of the answer much less. Keys are
+    the text and the codebook sets; the arrays handed out are read-only. Thread-safe: two queries
+    of one text at once may both encode it (the same result), never corrupt the order."""
+
+    def __init__(self, model):
+        self.model = model
+        self._entries: "OrderedDict[Tuple[str, Tuple[str, ...]], Dict[str, np.ndarray]]" = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, text: str, codebook_sets: Sequence[str], size: int) -> Dict[str, np.ndarray]:
+        """``text``'s embedding per set, from the cache or encoded now; ``size`` entries are kept
+        (0: none, the cache is emptied)."""
+        key = (text, tuple(codebook_sets))
+        with self._lock:
+            found = self._entries.get(key) if size > 0 else None
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found
+            self.misses += 1
+        value = text_queries(self.model, text, codebook_sets)
+        for array in value.values():
+            array.flags.writeable = False
+        with self._lock:
+            if size > 0:
+                self._entries[key] = value
+            while len(self._entries) > max(0, size):
+                self._entries.popitem(last=False)
+        return value
 
 
 def dedupe(hits, distance: float):
@@ -72,12 +113,17 @@ class MemorySearch:
             ``max_top_k`` (the most results of one answer), ``dedupe_distance`` (observations
             closer than this, m, same frame, to a better one are skipped), ``query_min_score`` and
             ``query_margin`` (object answers leave out objects scoring below the one or more than
-            the other below the best one; -1 / a negative margin: keep them).
+            the other below the best one; -1 / a negative margin: keep them), ``text_cache_size``
+            (query texts whose embeddings are kept, :class:`TextQueryCache`).
     """
 
     def __init__(self, model, memory: ObservationMemory, objects: Optional[ObjectMemory], config: MemoryConfig,
                  params):
         self.model, self.memory, self.objects, self.config, self.params = model, memory, objects, config, params
+        self.text_cache = TextQueryCache(model)
+
+    def _queries(self, text: str, sets) -> Dict[str, np.ndarray]:
+        return self.text_cache.get(text, sets, self.params.text_cache_size)
 
     def _bounded(self, text: str, top_k: int):
         text, _ = self.config.bounded_query(text, 1)
@@ -91,7 +137,7 @@ class MemorySearch:
         sets = self.memory.codebook_sets
         if not sets:
             return []
-        queries = text_queries(self.model, text, sets)
+        queries = self._queries(text, sets)
         distance = self.params.dedupe_distance
         fetch = k * OVERFETCH if distance > 0 else k
         while True:  # widen the search until k distinct places are found (or nothing is left)
@@ -111,7 +157,7 @@ class MemorySearch:
         if not sets or not len(self.objects):
             return []
         p = self.params
-        hits = self.objects.query(text_queries(self.model, text, sets), top_k=MAX_FETCH if modality else k,
+        hits = self.objects.query(self._queries(text, sets), top_k=MAX_FETCH if modality else k,
                                   min_score=p.query_min_score if p.query_min_score > -1 else None,
                                   margin=p.query_margin if p.query_margin >= 0 else None,
                                   include_gone=include_gone, since_ns=since_ns, until_ns=until_ns)

@@ -6,8 +6,10 @@
 One process, real rclpy nodes on localhost: the sensor player (the shipped scene, camera and depth
 at ``--rate``) on a ``SingleThreadedExecutor`` of its own thread, the localisation node with a
 standing text query (tiny random model) on the executor under test of its own thread
-(``multi``: rclpy's ``MultiThreadedExecutor``, as ``run_node`` spins the localisation executable;
-``single``: a ``SingleThreadedExecutor``), and a probe node collecting the results on a third.
+(``multi``: rclpy's ``MultiThreadedExecutor``, as ``run_node`` spun the localisation executable before;
+``single``: a ``SingleThreadedExecutor``; ``shared``: one ``MultiThreadedExecutor`` for the sensor
+player and the localisation node, as ``codebind-graph`` spun all its nodes before each got its
+own), and a probe node collecting the results on a third.
 Latency = arrival of a LocalizationArray - its frame's header stamp. Prints, per executor, frames
 played, results, the node's dropped counts, and latency p50 / p99 / max.
 """
@@ -54,9 +56,11 @@ def run(kind: str, model, rate: float, seconds: float, namespace: str, context) 
                            parameter_overrides=[Parameter("query_text", value="a photo of a sphere.")])
     probe = Node(f"probe_{kind}", namespace=namespace, context=context)
     probe.create_subscription(LocalizationArray, LOCALISATIONS, on_result, results_qos(100))
-    executors = {"loc": MultiThreadedExecutor(context=context) if kind == "multi"
+    executors = {"loc": MultiThreadedExecutor(context=context) if kind in ("multi", "shared")
                  else SingleThreadedExecutor(context=context),
                  "probe": SingleThreadedExecutor(context=context), "player": SingleThreadedExecutor(context=context)}
+    if kind == "shared":  # the sensor player on the localisation node's executor
+        executors["player"] = executors["loc"]
     executors["loc"].add_node(loc)
     executors["probe"].add_node(probe)
     threads = [threading.Thread(target=e.spin, daemon=True) for e in (executors["loc"], executors["probe"])]
@@ -69,8 +73,9 @@ def run(kind: str, model, rate: float, seconds: float, namespace: str, context) 
                               + [Parameter("camera_rate", value=rate), Parameter("depth_rate", value=rate)])
     executors["player"].add_node(player)
     started = time.monotonic()
-    threads.append(threading.Thread(target=executors["player"].spin, daemon=True))
-    threads[-1].start()
+    if kind != "shared":
+        threads.append(threading.Thread(target=executors["player"].spin, daemon=True))
+        threads[-1].start()
     time.sleep(seconds)
     executors["player"].remove_node(player)
     played = int(round((time.monotonic() - started) * rate))
@@ -78,7 +83,7 @@ def run(kind: str, model, rate: float, seconds: float, namespace: str, context) 
     snap = loc.stats.snapshot()
     with lock:
         lat = np.asarray(latencies) * 1e3
-    for e in executors.values():
+    for e in {id(e): e for e in executors.values()}.values():
         e.shutdown(timeout_sec=2.0)
     for t in threads:
         t.join(timeout=5.0)
@@ -94,7 +99,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=10.0, help="camera and depth rate (Hz)")
     parser.add_argument("--seconds", type=float, default=10.0, help="playing time per executor")
-    parser.add_argument("--executors", nargs="+", default=["multi", "single"], choices=["multi", "single"])
+    parser.add_argument("--executors", nargs="+", default=["multi", "single"], choices=["multi", "single", "shared"])
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = cb.create_model(cb.CodeBindConfig.preset("tiny", targets=TARGETS)).eval()

@@ -1,4 +1,5 @@
-"""``GraphExecutor``: a MultiThreadedExecutor spun in a thread of its own that stops cleanly.
+"""Executors spun in a thread of their own that stop cleanly: ``GraphExecutor`` (multi-threaded)
+and ``SingleGraphExecutor``; :func:`spun_executor` picks one per node as its executable does.
 
 rclpy's ``Executor.shutdown`` does not wait for the callbacks its worker threads are running
 (its wait tests the flag it has just set, rclpy 7.1 to 9.x) and destroys the executor's guard
@@ -15,11 +16,11 @@ import threading
 import time
 from typing import List, Optional
 
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
 
-class GraphExecutor(MultiThreadedExecutor):
-    """MultiThreadedExecutor with :meth:`start` (spin in a daemon thread) and :meth:`stop`."""
+class _SpunInThread:
+    """An rclpy executor with :meth:`start` (spin in a daemon thread) and :meth:`stop` (mixin)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,7 +36,7 @@ class GraphExecutor(MultiThreadedExecutor):
             self._handed_over.append(handler)
         return handler, entity, node
 
-    def start(self, name: str = "codebind-graph") -> "GraphExecutor":
+    def start(self, name: str = "codebind-graph") -> "_SpunInThread":
         """Spin in a daemon thread until :meth:`stop` or the context's shutdown."""
         self._running.set()
         self._thread = threading.Thread(target=self._spin, daemon=True, name=name)
@@ -75,7 +76,21 @@ class GraphExecutor(MultiThreadedExecutor):
             time.sleep(0.005)
 
 
-def shutdown_without_joining(executor: MultiThreadedExecutor, timeout_sec: float = 0.0) -> None:
+class GraphExecutor(_SpunInThread, MultiThreadedExecutor):
+    """MultiThreadedExecutor with :meth:`start` (spin in a daemon thread) and :meth:`stop`."""
+
+
+class SingleGraphExecutor(_SpunInThread, SingleThreadedExecutor):
+    """SingleThreadedExecutor with :meth:`start` (spin in a daemon thread) and :meth:`stop`: the
+    callback in flight runs in the spinning thread, so :meth:`stop` waits for it there."""
+
+
+def spun_executor(multi_threaded: bool, context=None) -> _SpunInThread:
+    """A :class:`GraphExecutor` or a :class:`SingleGraphExecutor` in ``context``."""
+    return (GraphExecutor if multi_threaded else SingleGraphExecutor)(context=context)
+
+
+def shutdown_without_joining(executor, timeout_sec: float = 0.0) -> None:
     """``executor.shutdown(timeout_sec)`` without joining its worker threads (rclpy 9 joins them
     unless told not to; rclpy 7.1's shutdown never does)."""
     if "wait_for_threads" in inspect.signature(executor.shutdown).parameters:

@@ -45,6 +45,7 @@ from codebind_ros.nodes.trained_preprocess import preprocess_notes
 from codebind_ros.messaging.qos import results_qos, sensor_overrides, sensor_qos
 from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.messaging.stream_health import StreamMonitor
+from codebind_ros.nodes.node_kinds import NODE_KINDS
 from codebind_ros.nodes.session import run_node
 from codebind_ros.messaging.topics import CAMERA_INFO, embedding_topic
 from codebind_ros.messaging.worker import LatestQueue, Worker
@@ -224,7 +225,8 @@ class EncoderNode(ModelNode):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``encoder_node`` executable: spin one EncoderNode until shutdown."""
-    return run_node(EncoderNode, "codebind_encoder", args, multi_threaded=False)
+    return run_node(EncoderNode, "codebind_encoder", args,
+                    multi_threaded=NODE_KINDS["encoder"].multi_threaded)
 
 
 if __name__ == "__main__":

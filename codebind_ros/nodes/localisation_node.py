@@ -48,6 +48,7 @@ from codebind_ros.msg import Localization, LocalizationArray, Proposal, Proposal
 from codebind_ros.messaging.qos import latched_qos, results_qos
 from codebind_ros.messaging.sensor_subscription import SensorSubscription
 from codebind_ros.conversions.results import box_to_roi, ns_to_stamp, point, query_result, stamp_to_ns
+from codebind_ros.nodes.node_kinds import NODE_KINDS
 from codebind_ros.nodes.session import run_node
 from codebind_ros.messaging.spatial_topics import LOCALISE_SERVICE, PROPOSALS
 from codebind_ros.srv import QueryText
@@ -268,7 +269,8 @@ def main(args: Optional[List[str]] = None) -> int:
     MultiThreadedExecutor the node localised 36-69 of ~80-100 frames at 10 Hz in 4 of 6 runs,
     p99 0.5-2.8 s; on this one every frame in every run, p99 43.5-56.1 ms
     (benchmarks/ros_localisation_latency.py, docs/benchmarks.md)."""
-    return run_node(LocalisationNode, "codebind_localisation", args, multi_threaded=False)
+    return run_node(LocalisationNode, "codebind_localisation", args,
+                    multi_threaded=NODE_KINDS["localisation"].multi_threaded)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from codebind_ros.perception.memory_commits import CommitQueue, export_object_ma
 from codebind_ros.perception.memory_search import MAX_FETCH, default_db_path, dedupe, open_memory, text_queries
 from codebind_ros.perception.placement import checked_observation, place_frame, place_point
 from codebind_ros.messaging.stream_health import SequenceTracker
+from codebind_ros.nodes.node_kinds import NODE_KINDS
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import (CAMERA_INFO, LOCALISATIONS, ODOMETRY, QUERY_SERVICE, SENSOR_TOPICS,
@@ -386,7 +387,8 @@ class MemoryNode(ModelNode):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``memory_node`` executable: spin one MemoryNode until shutdown."""
-    return run_node(MemoryNode, "codebind_memory", args, multi_threaded=True)
+    return run_node(MemoryNode, "codebind_memory", args,
+                    multi_threaded=NODE_KINDS["memory"].multi_threaded)
 
 
 if __name__ == "__main__":

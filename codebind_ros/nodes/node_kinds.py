@@ -36,6 +36,10 @@ class NodeKind:
         uses_model: takes a ``model_path`` parameter (the launch overrides it, and ``backend``
             where the node declares one: the encoders; a node ignores what it does not declare).
         sim_only: started only when ``use_sim`` is true.
+        multi_threaded: spun by a MultiThreadedExecutor (the memory node answers queries while it
+            stores observations); the others each by a SingleThreadedExecutor, which served the
+            localisation node every frame where a MultiThreadedExecutor starved it
+            (docs/benchmarks.md). Its executable and ``codebind-graph`` both follow this.
     """
 
     kind: str
@@ -43,6 +47,7 @@ class NodeKind:
     target: str
     uses_model: bool
     sim_only: bool = False
+    multi_threaded: bool = False
 
     def load(self) -> type:
         """Import and return the node class."""
@@ -56,7 +61,8 @@ NODE_KINDS: Dict[str, NodeKind] = {k.kind: k for k in (
     NodeKind("encoder", "encoder_node", "codebind_ros.nodes.encoder_node:EncoderNode", uses_model=True),
     NodeKind("localisation", "localisation_node", "codebind_ros.nodes.localisation_node:LocalisationNode",
              uses_model=True),
-    NodeKind("memory", "memory_node", "codebind_ros.nodes.memory_node:MemoryNode", uses_model=True),
+    NodeKind("memory", "memory_node", "codebind_ros.nodes.memory_node:MemoryNode", uses_model=True,
+             multi_threaded=True),
 )}
 
 

@@ -46,6 +46,7 @@ from codebind_ros.nodes.sensor_player_params import PlayerParams
 from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
 from codebind_ros.conversions.transforms import transform_to_msg, transform_to_pose
 from codebind_ros.messaging.sensor_pose import parse_extrinsic
+from codebind_ros.nodes.node_kinds import NODE_KINDS
 from codebind_ros.nodes.session import context_ok, run_node
 from codebind_ros.sources.sim_scene import TOUR_OBJECTS, SimScene, SimSceneConfig, parse_objects, parse_vector
 from codebind_ros.messaging.spatial_topics import GROUND_TRUTH
@@ -234,7 +235,8 @@ class SensorPlayerNode(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """``sensor_player`` executable."""
-    return run_node(SensorPlayerNode, "codebind_sensor_player", args, multi_threaded=False)
+    return run_node(SensorPlayerNode, "codebind_sensor_player", args,
+                    multi_threaded=NODE_KINDS["sensor_player"].multi_threaded)
 
 
 if __name__ == "__main__":

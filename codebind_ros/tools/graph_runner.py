@@ -3,7 +3,9 @@
     codebind-graph --model-path runs/synthbind --query "the red sphere"
 
 starts the nodes that ``launch/perception.launch.py`` starts (one per YAML section, the sensor
-player with ``--use-sim true``) in one MultiThreadedExecutor, sharing one loaded model. With
+player with ``--use-sim true``) in one process, sharing one loaded model. Each node is spun by an
+executor of its own, in its own thread, of the kind its executable uses (``NodeKind.multi_threaded``:
+a MultiThreadedExecutor for the memory node, a SingleThreadedExecutor for the others). With
 ``--query`` it waits ``--wait`` seconds for observations, asks the memory node's QueryText
 service, prints the ranked results (where the queried object is) and exits; without it, it
 spins until Ctrl-C or ``--duration`` seconds.
@@ -56,12 +58,13 @@ class GraphOptions:
 
 
 class Graph:
-    """The nodes of one params file, created in ``context`` and spun by one executor."""
+    """The nodes of one params file, created in ``context``, each spun by its own executor
+    (``executors``, in the order of ``nodes``) as its executable spins it."""
 
     def __init__(self, options: GraphOptions, context=None, model=None):
         from rclpy.parameter import Parameter
 
-        from codebind_ros.messaging.graph_executor import GraphExecutor
+        from codebind_ros.messaging.graph_executor import spun_executor
 
         options.validate()
         sections = yaml.safe_load(Path(options.params_file).read_text()) or {}
@@ -72,7 +75,7 @@ class Graph:
                       ("db_path", options.memory_db)) if v]  # a node ignores those it does not declare
         if model is None and any(k.uses_model for _, k in self.plan):
             model = _shared_model(options, sections)
-        self.nodes = []
+        self.nodes, self.executors = [], []
         try:
             for name, kind in self.plan:
                 cls = kind.load()
@@ -87,22 +90,25 @@ class Graph:
         except Exception:
             self.destroy()
             raise
-        self.executor = GraphExecutor(context=context)
-        for node in self.nodes:
-            self.executor.add_node(node)
+        for node, (_, kind) in zip(self.nodes, self.plan):
+            self.executors.append(spun_executor(kind.multi_threaded, context))
+            self.executors[-1].add_node(node)
 
     def start(self) -> "Graph":
-        """Spin in a background thread."""
-        self.executor.start()
+        """Spin every node in a background thread of its own."""
+        for node, executor in zip(self.nodes, self.executors):
+            executor.start(name=f"codebind-graph-{node.get_name()}")
         return self
 
-    def destroy(self) -> None:
-        executor = getattr(self, "executor", None)
-        if executor is not None:
-            executor.stop(timeout_sec=10.0)  # callbacks in flight finish before their nodes' handles go away
+    def destroy(self, timeout_sec: float = 10.0) -> None:
+        """Stop every executor (the callbacks in flight finish first, within ``timeout_sec`` for
+        all of them), then destroy the nodes."""
+        deadline = time.monotonic() + timeout_sec
+        for executor in self.executors:  # callbacks in flight finish before their nodes' handles go away
+            executor.stop(timeout_sec=max(0.0, deadline - time.monotonic()))
         for node in self.nodes:
             node.destroy_node()
-        self.nodes = []
+        self.nodes, self.executors = [], []
 
 
 def _shared_model(options: GraphOptions, sections):

@@ -10,7 +10,10 @@ import time
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
-from codebind_ros.messaging.graph_executor import GraphExecutor, shutdown_without_joining
+import pytest
+
+from codebind_ros.messaging.graph_executor import (GraphExecutor, SingleGraphExecutor, shutdown_without_joining,
+                                                   spun_executor)
 
 
 class _SlowTimer:
@@ -28,18 +31,19 @@ class _SlowTimer:
         self.finished.set()
 
 
-def _started(ros_context, name: str, seconds: float):
-    """A GraphExecutor spinning a _SlowTimer node, its first callback under way."""
+def _started(ros_context, name: str, seconds: float, kind=GraphExecutor):
+    """A ``kind`` executor spinning a _SlowTimer node, its first callback under way."""
     slow = _SlowTimer(ros_context, name, seconds)
-    executor = GraphExecutor(context=ros_context)
+    executor = kind(context=ros_context)
     executor.add_node(slow.node)
     executor.start()
     assert slow.started.wait(30.0)
     return slow, executor
 
 
-def test_stop_waits_for_the_callback_in_flight(ros_context):
-    slow, executor = _started(ros_context, "graph_executor_slow", 1.0)
+@pytest.mark.parametrize("kind", [GraphExecutor, SingleGraphExecutor])
+def test_stop_waits_for_the_callback_in_flight(ros_context, kind):
+    slow, executor = _started(ros_context, f"graph_executor_slow_{kind.__name__.lower()}", 1.0, kind)
     try:
         t0 = time.monotonic()
         assert executor.stop(timeout_sec=20.0) is True
@@ -49,6 +53,13 @@ def test_stop_waits_for_the_callback_in_flight(ros_context):
         assert errors and all(e is None for e in errors), errors
     finally:
         slow.node.destroy_node()
+
+
+def test_spun_executor_picks_the_kind(ros_context):
+    executors = [spun_executor(True, ros_context), spun_executor(False, ros_context)]
+    assert [type(e) for e in executors] == [GraphExecutor, SingleGraphExecutor]
+    for executor in executors:
+        assert executor.stop(timeout_sec=1.0)  # never started: stops at once
 
 
 def test_stop_gives_up_after_its_timeout(ros_context):

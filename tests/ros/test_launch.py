@@ -25,6 +25,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from codebind_ros.conversions.image import array_to_image
+from codebind_ros.messaging.graph_executor import GraphExecutor
 from codebind_ros.nodes.encoder_params import EncoderParams
 from codebind_ros.tools.graph_runner import Graph, GraphOptions, format_results, parse_args
 from codebind_ros.msg import Embedding, QueryResult
@@ -300,7 +301,9 @@ def test_graph_starts_the_yaml_nodes_in_one_process(ros_context, tiny_model, top
     graph = Graph(GraphOptions(params_file=path, use_sim=False, model_path=str(checkpoint),
                                remappings_file=str(remaps)), context=ros_context, model=tiny_model).start()
     helper = Node("graph_helper", context=ros_context)
-    graph.executor.add_node(helper)
+    helper_executor = GraphExecutor(context=ros_context)
+    helper_executor.add_node(helper)
+    helper_executor.start()
     try:
         assert [n.get_name() for n in graph.nodes] == ["encoder_cam", "encoder_heat"]
         cam, heat = graph.nodes
@@ -315,8 +318,12 @@ def test_graph_starts_the_yaml_nodes_in_one_process(ros_context, tiny_model, top
         pubs[1].publish(array_to_image(rng.integers(0, 255, (24, 32), dtype=np.uint8), "mono8"))
         received = out.wait_for(2, timeout=20.0)
         assert sorted(m.modality for m in received) == ["camera", "thermal"]
+        # each node on an executor of its own, of its executable's kind
+        assert [type(e).__name__ for e in graph.executors] == ["SingleGraphExecutor"] * 2
+        assert [list(e.get_nodes()) for e in graph.executors] == [[cam], [heat]]
     finally:
         graph.destroy()
+        helper_executor.stop()
         helper.destroy_node()
 
 
@@ -337,6 +344,7 @@ def test_graph_memory_db_option_reaches_the_memory_node_only(ros_context, tiny_m
     try:
         cam, memory = graph.nodes
         assert memory.db_path == db and db.is_file() and not (tmp_path / "from_yaml.db").exists()
+        assert [type(e).__name__ for e in graph.executors] == ["SingleGraphExecutor", "GraphExecutor"]
         assert not cam.has_parameter("db_path")
     finally:
         graph.destroy()

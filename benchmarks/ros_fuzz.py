@@ -180,15 +180,15 @@ def run(modalities, count: int, window: int = 16, seed: int = 0, model_path: str
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
-    from codebind_ros.messaging.middleware import PROFILE_VARIABLE, large_frames_profile
+    from codebind_ros.messaging.middleware import use_large_frames_profile
     from codebind_ros.messaging.qos import sensor_qos
 
     domain = domain if domain is not None else 1 + (os.getpid() % 100)
     log_dir = Path(tempfile.mkdtemp(prefix="codebind-fuzz-"))
     repro_dir = repro_dir or log_dir
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_LOG_DIR=str(log_dir),
-               **{PROFILE_VARIABLE: os.environ.get(PROFILE_VARIABLE) or str(large_frames_profile())},
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    use_large_frames_profile(env)  # the user's profile if set, else the shipped one (both Fast DDS versions)
     prefix = f"/fuzz{uuid.uuid4().hex[:8]}"
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)

@@ -16,8 +16,9 @@ keyed /**/<node name> so that they reach the namespaced nodes; a bare key is ref
 namespace); log_level applies to every node. Topics are the relative names of
 codebind_ros/messaging/topics.py; remappings_file (YAML: `/**` or a node name -> {from: to}) points
 them at a robot's topics, as Node(remappings=...) (an including launch file's SetRemap works too).
-With Fast DDS every node gets config/fastdds_large_frames.xml (FASTDDS_DEFAULT_PROFILES_FILE,
-unless already set): full-size frames from another process under best effort.
+With Fast DDS every node gets config/fastdds_large_frames.xml (FASTDDS_DEFAULT_PROFILES_FILE for
+Fast DDS 3, FASTRTPS_DEFAULT_PROFILES_FILE for Jazzy's 2.14; unless one is already set): full-size
+frames from another process under best effort.
 """
 import os
 
@@ -28,7 +29,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from codebind_ros.messaging.middleware import PROFILE_VARIABLE, use_large_frames_profile
+from codebind_ros.messaging.middleware import profile_environment, use_large_frames_profile
 from codebind_ros.nodes.node_kinds import graph_nodes, load_remappings, remappings_for
 
 PACKAGE = "codebind_ros"
@@ -52,7 +53,7 @@ def _nodes(context):
             rules = load_remappings(stream.read())
     # Fast DDS: the shipped 64 MB shared-memory profile, unless one is set (docs/ros.md, "Sensor QoS")
     profile = use_large_frames_profile(dict(os.environ))
-    env = {PROFILE_VARIABLE: profile} if profile else {}
+    env = profile_environment(profile) if profile else {}
     actions = []
     for name, kind in graph_nodes(sections, use_sim, namespace):  # sections keyed /**/<name>
         parameters = [params_file]

@@ -14,7 +14,7 @@ from rclpy.node import Node
 
 from machine import reset_peak_rss, status_kb
 
-from codebind_ros.messaging.middleware import PROFILE_VARIABLE, large_frames_profile
+from codebind_ros.messaging.middleware import large_frames_profile, profile_environment
 from codebind_ros.msg import Embedding
 from ros_testing import make_encoder
 
@@ -33,7 +33,7 @@ def test_a_200_mb_message_is_refused_before_it_is_deserialised(spin, ros_context
     helper = spin.add(Node("oversized_helper", context=ros_context))
     out = Collector(helper, Embedding, f"{topic}/out")
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.get_domain_id()),
-               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", **{PROFILE_VARIABLE: str(large_frames_profile())},
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", **profile_environment(large_frames_profile()),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     try:
         reset_peak_rss()

@@ -65,6 +65,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--markers-period", type=float, default=1.0,
                     help="the node's markers_period (its default 1 s; 0: no RViz markers)")
+    ap.add_argument("--text-backend", default="torch", help="the node's text_backend (torch, onnxruntime)")
     ap.add_argument("--db", type=Path, help="database to build (or reuse) here; default: a temporary one")
     args = ap.parse_args()
     if args.threads:
@@ -78,8 +79,11 @@ def main() -> int:
         if have != args.objects:
             print(f"# the database holds {have:,} objects (asked {args.objects:,})")
         row = measure(db, model, n_obs, have, args.queries, 1 + os.getpid() % 100,
-                      [Parameter("markers_period", value=args.markers_period)])
-        print(f"# markers_period {args.markers_period:g} s; node start-up {row['start_s']:.1f} s; load average "
+                      [Parameter("markers_period", value=args.markers_period),
+                       Parameter("text_backend", value=args.text_backend),
+                       Parameter("text_backend_options", value="{threads: 1}" if args.text_backend != "torch" else "")])
+        print(f"# text_backend {args.text_backend}; markers_period {args.markers_period:g} s; "
+              f"node start-up {row['start_s']:.1f} s; load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
         table([row])
     return 0

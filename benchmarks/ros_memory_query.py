@@ -58,7 +58,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 import codebind_core as cb  # noqa: E402
 from codebind_core.memory import CodebookSet, MemoryConfig, ObjectConfig, ObjectMemory  # noqa: E402
 from codebind_ros.messaging.topics import QUERY_SERVICE  # noqa: E402
-from codebind_ros.nodes.memory_node import MemoryNode, text_queries  # noqa: E402
+from codebind_ros.nodes.memory_node import MemoryNode  # noqa: E402
 from codebind_ros.nodes.session import freeze_start_up_objects  # noqa: E402
 from codebind_ros.nodes.session import ros_session  # noqa: E402
 from codebind_ros.srv import QueryText  # noqa: E402
@@ -185,13 +185,13 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, para
             if not client.wait_for_service(timeout_sec=30.0):
                 raise RuntimeError(f"{QUERY_SERVICE} did not come up")
             sets = node.memory.codebook_sets
-            encoded = [text_queries(model, t, sets) for t in TEXTS]
+            encoded = [node.answers.text_encoder(t, sets) for t in TEXTS]
             row = {"n_obs": len(node.memory), "n_objects": len(node.objects), "start_s": start_s,
                    "codebook_sets": len(sets)}
-            row["encode"] = timed(lambda i: text_queries(model, TEXTS[i % len(TEXTS)], sets), queries)
+            encode = node.answers.text_encoder  # the node's text backend (text_backend)
+            row["encode"] = timed(lambda i: encode(TEXTS[i % len(TEXTS)], sets), queries)
             # texts of the same form as the new-text round trips' (their words' BPE not yet cached)
-            row["encode, new text"] = timed(lambda i: text_queries(model, new_text(queries + i) + " (encode)", sets),
-                                            queries)
+            row["encode, new text"] = timed(lambda i: encode(new_text(queries + i) + " (encode)", sets), queries)
             row["core objects"] = timed(lambda i: node.objects.query(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
             row["markers"] = timed(lambda i: node.publish_markers(force=True), max(1, queries // 4))
             row["objects answer"] = round_trips(client, queries, observations=False)

@@ -13,7 +13,7 @@ from codebind_core.memory.objects.config import ObjectConfig
 from codebind_ros.messaging.sensor_pose import DEFAULT_EXTRINSIC, SOURCES, parse_extrinsic
 from codebind_ros.messaging.topics import CAMERA_INFO, ODOMETRY, SENSOR_TOPICS
 from codebind_ros.nodes.encoder_params import MODALITIES
-from codebind_ros.nodes.params import doc
+from codebind_ros.nodes.params import doc, parse_mapping
 
 _M = MemoryConfig()  # the memory's own defaults; the parameters that mirror it start from them
 _O = ObjectConfig()  # the object memory's generic defaults; a model's own are in its memory.yaml
@@ -46,6 +46,11 @@ class MemoryParams:
         "a result closer than this (m, same frame) to a better one is skipped: repeated sightings "
         "of one object count once (0 = keep all)"))
     max_text_chars: int = field(default=_M.max_text_chars, metadata=doc("longer query texts are refused"))
+    text_backend: str = field(default="torch", metadata=doc(
+        "runtime of the query text encoder: torch, or a backend of codebind_core.export (onnxruntime: "
+        "exported once per codebook set, about 3x faster per new query text on a CPU)"))
+    text_backend_options: str = field(default="", metadata=doc(
+        "YAML/JSON mapping passed to the text backend (e.g. '{threads: 1}')"))
     text_cache_size: int = field(default=256, metadata=doc(
         "query texts whose embeddings are kept, least recently used out: a repeated question skips "
         "the text encoder (0 = off)"))
@@ -141,10 +146,20 @@ class MemoryParams:
             raise ValueError("transform_wait must be >= 0, transform_cache > 0, max_waiting_frames >= 1")
         if self.markers_period < 0 or self.export_period < 0:
             raise ValueError("markers_period and export_period must be >= 0")
+        from codebind_core.export import runtime  # importing codebind_core.export registers the backends
+
+        if self.text_backend not in runtime.BACKENDS:
+            raise ValueError(f"parameter text_backend must be one of {sorted(runtime.BACKENDS)}, "
+                             f"got {self.text_backend!r}")
+        self.text_backend_kwargs()
         if self.text_cache_size < 0:
             raise ValueError(f"parameter text_cache_size must be >= 0, got {self.text_cache_size}")
         if self.dedupe_distance < 0:
             raise ValueError(f"parameter dedupe_distance must be >= 0, got {self.dedupe_distance}")
+
+    def text_backend_kwargs(self) -> Dict[str, Any]:
+        """``text_backend_options`` as keyword arguments (ValueError when not a mapping)."""
+        return parse_mapping(self.text_backend_options, "parameter text_backend_options")
 
     def retired(self) -> Dict[str, str]:
         """Former topic parameters -> the remapping rule that replaces them (see params.declare)."""

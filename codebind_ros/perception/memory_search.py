@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -41,16 +41,52 @@ def text_queries(model, text: str, codebook_sets) -> Dict[str, np.ndarray]:
     return {s: e.shared[0].float().cpu().numpy() for s, e in embedded.items()}
 
 
+TextEncode = Callable[[str, Sequence[str]], Dict[str, np.ndarray]]
+
+
+class TextEncoder:
+    """A query text's shared embedding per codebook set (set -> (D,) float32), on a backend.
+
+    ``torch`` runs the model's text tower once for all sets (:func:`text_queries`). Any other
+    backend of :func:`codebind_core.export.create_embedder` (``onnxruntime``: about 3x faster per
+    text on a CPU, docs/benchmarks.md) gets one Embedder per set, built (exported, or loaded from
+    the export cache) the first time that set is queried; ``options`` go to it. Thread-safe."""
+
+    def __init__(self, model, backend: str = "torch", **options):
+        from codebind_core.export import runtime
+
+        if backend not in runtime.BACKENDS:
+            raise ValueError(f"unknown text backend {backend!r}; available: {sorted(runtime.BACKENDS)}")
+        self.model, self.backend, self.options = model, backend, {"specific": False, **options}
+        self._embedders: Dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _embedder(self, codebook_set: str):
+        with self._lock:
+            if codebook_set not in self._embedders:
+                from codebind_core.export import create_embedder
+
+                self._embedders[codebook_set] = create_embedder(self.model, "text", backend=self.backend,
+                                                                codebook_set=codebook_set, **self.options)
+            return self._embedders[codebook_set]
+
+    def __call__(self, text: str, codebook_sets: Sequence[str]) -> Dict[str, np.ndarray]:
+        if self.backend == "torch":
+            return text_queries(self.model, text, codebook_sets)
+        return {s: self._embedder(s)([text]).shared[0].float().cpu().numpy() for s in codebook_sets}
+
+
 class TextQueryCache:
-    """The last ``size`` query texts' embeddings (:func:`text_queries`), least recently used out.
+    """The last ``size`` query texts' embeddings (from ``encode``, a :class:`TextEncoder`), least
+    recently used out.
 
     A robot is asked the same questions again ("where is the red mug?"); the text tower costs about
     1 ms of a 2 ms answer on a CPU (docs/benchmarks.md), the rest of the answer much less. Keys are
     the text and the codebook sets; the arrays handed out are read-only. Thread-safe: two queries
     of one text at once may both encode it (the same result), never corrupt the order."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, encode: TextEncode):
+        self.encode = encode
         self._entries: "OrderedDict[Tuple[str, Tuple[str, ...]], Dict[str, np.ndarray]]" = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -69,7 +105,7 @@ class TextQueryCache:
                 self.hits += 1
                 return found
             self.misses += 1
-        value = text_queries(self.model, text, codebook_sets)
+        value = self.encode(text, codebook_sets)
         for array in value.values():
             array.flags.writeable = False
         with self._lock:
@@ -114,13 +150,15 @@ class MemorySearch:
             closer than this, m, same frame, to a better one are skipped), ``query_min_score`` and
             ``query_margin`` (object answers leave out objects scoring below the one or more than
             the other below the best one; -1 / a negative margin: keep them), ``text_cache_size``
-            (query texts whose embeddings are kept, :class:`TextQueryCache`).
+            (query texts whose embeddings are kept, :class:`TextQueryCache`); read once:
+            ``text_backend`` and ``text_backend_options`` (:class:`TextEncoder`).
     """
 
     def __init__(self, model, memory: ObservationMemory, objects: Optional[ObjectMemory], config: MemoryConfig,
                  params):
         self.model, self.memory, self.objects, self.config, self.params = model, memory, objects, config, params
-        self.text_cache = TextQueryCache(model)
+        self.text_encoder = TextEncoder(model, params.text_backend, **params.text_backend_kwargs())
+        self.text_cache = TextQueryCache(self.text_encoder)
 
     def _queries(self, text: str, sets) -> Dict[str, np.ndarray]:
         return self.text_cache.get(text, sets, self.params.text_cache_size)
@@ -170,8 +208,8 @@ class MemorySearch:
         first forward) now, before the sensors keep the CPU busy: the first query is then as fast
         as any other."""
         warm_up_kernels()
-        if self.memory.codebook_sets:
-            text_queries(self.model, "a photo of an object.", self.memory.codebook_sets)
+        if self.memory.codebook_sets:  # on a non-torch backend this also builds the sets' Embedders
+            self.text_encoder("a photo of an object.", self.memory.codebook_sets)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The memory's query-text cache: a repeated question skips the text encoder, gets the same
 embedding and the same answer; the cache keeps at most ``text_cache_size`` texts, least recently
-used out, and 0 turns it off."""
+used out, and 0 turns it off. The text encoder on ONNX Runtime (``text_backend``) gives the
+torch tower's embedding and answers."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ from rclpy.parameter import Parameter
 
 from codebind_core.memory import Observation
 from codebind_ros.nodes.memory_node import MemoryNode
-from codebind_ros.perception.memory_search import TextQueryCache, text_queries
+from codebind_ros.perception.memory_search import TextEncoder, TextQueryCache, text_queries
 
 TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
 
@@ -28,7 +29,7 @@ class CountingModel:
 
 def test_repeats_skip_the_encoder_and_give_the_same_embedding(tiny_model):
     counting = CountingModel(tiny_model)
-    cache = TextQueryCache(counting)
+    cache = TextQueryCache(TextEncoder(counting))
     first = cache.get("a red sphere", ["depth"], size=2)
     again = cache.get("a red sphere", ["depth"], size=2)
     assert counting.calls == 1 and (cache.hits, cache.misses) == (1, 1)
@@ -40,7 +41,7 @@ def test_repeats_skip_the_encoder_and_give_the_same_embedding(tiny_model):
 
 def test_least_recently_used_goes_and_zero_turns_it_off(tiny_model):
     counting = CountingModel(tiny_model)
-    cache = TextQueryCache(counting)
+    cache = TextQueryCache(TextEncoder(counting))
     for text in ("a", "b", "a", "c"):  # "a" was used after "b": "b" goes when "c" comes
         cache.get(text, ["depth"], size=2)
     assert counting.calls == 3 and len(cache) == 2
@@ -53,11 +54,11 @@ def test_least_recently_used_goes_and_zero_turns_it_off(tiny_model):
     assert counting.calls == 6 and len(cache) == 0
 
 
-def _node(spin, ros_context, model, topic, db, size):
+def _node(spin, ros_context, model, topic, db, size, **params):
+    overrides = [Parameter("db_path", value=str(db)), Parameter("objects", value=False),
+                 Parameter("text_cache_size", value=size)] + [Parameter(k, value=v) for k, v in params.items()]
     node = spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
-                               parameter_overrides=[Parameter("db_path", value=str(db)),
-                                                    Parameter("objects", value=False),
-                                                    Parameter("text_cache_size", value=size)]))
+                               parameter_overrides=overrides))
     with torch.no_grad():
         emb = model.encode_text(TEXTS, codebook_set="depth")
     node.memory.add([Observation("camera", "depth", emb.codes[i].numpy().astype(np.uint16), (i + 1) * 10 ** 9,
@@ -83,3 +84,35 @@ def test_the_node_answers_a_repeated_query_alike_and_reports_the_cache(spin, ros
 def test_a_negative_size_is_refused(spin, ros_context, tiny_model, topic, tmp_path):
     with pytest.raises(Exception, match="text_cache_size must be >= 0"):
         _node(spin, ros_context, tiny_model, topic, tmp_path / "m.db", -1)
+
+
+def test_the_onnx_runtime_text_encoder_gives_the_torch_towers_embedding(tiny_model, tmp_path):
+    torch_encoder = TextEncoder(tiny_model)
+    ort_encoder = TextEncoder(tiny_model, "onnxruntime", export_dir=str(tmp_path), threads=1)
+    for text in TEXTS:
+        a, b = torch_encoder(text, ["depth", "thermal"]), ort_encoder(text, ["depth", "thermal"])
+        assert a.keys() == b.keys()
+        for s in a:  # unit vectors of float32 codevectors: equal up to float32 rounding
+            assert a[s].shape == b[s].shape and np.abs(a[s] - b[s]).max() < 1e-5
+    assert sorted(ort_encoder._embedders) == ["depth", "thermal"]  # noqa: SLF001 - one graph per set, built once
+    with pytest.raises(ValueError, match="unknown text backend 'onnx'"):
+        TextEncoder(tiny_model, "onnx")
+
+
+def test_the_node_on_the_onnx_runtime_text_backend_answers_as_on_torch(spin, ros_context, tiny_model, topic,
+                                                                      tmp_path):
+    node = _node(spin, ros_context, tiny_model, topic, tmp_path / "m.db", 0, text_backend="onnxruntime",
+                 text_backend_options=f"{{export_dir: '{tmp_path / 'exports'}'}}")
+    reference = TextEncoder(tiny_model)
+    for text in TEXTS:
+        hits = node.search(text, 4)
+        ranked = node.memory.search(reference(text, ["depth"]), top_k=4)
+        assert [h.id for h in hits] == [h.id for h in ranked]
+        assert np.allclose([h.score for h in hits], [h.score for h in ranked], atol=1e-5)
+
+
+@pytest.mark.parametrize("params,match", [({"text_backend": "onnx"}, "text_backend must be one of"),
+                                          ({"text_backend_options": "[1, 2]"}, "text_backend_options must be")])
+def test_a_bad_text_backend_is_refused(spin, ros_context, tiny_model, topic, tmp_path, params, match):
+    with pytest.raises(Exception, match=match):
+        _node(spin, ros_context, tiny_model, topic, tmp_path / "m.db", 16, **params)

@@ -142,8 +142,8 @@ def _encode_blocks(sub: Tensor, book_t: Tensor, out: np.ndarray, starts: List[in
                    kernel: str) -> None:
     """Codes of the blocks of ``rows`` sub-vectors beginning at ``starts``, into ``out``."""
     n = sub.shape[0]
-    sub_np, book_np = sub.numpy(), book_t.numpy()
     if kernel == "numba":
+        sub_np, book_np = sub.numpy(), book_t.numpy()
         scores = np.empty(book_t.shape[1], dtype=np.float32)
         keys = scores.view(np.int32)
         for start in starts:

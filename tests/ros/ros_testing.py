@@ -78,6 +78,29 @@ def make_memory(model, topic: str, context, db, **params):
                       parameter_overrides=overrides)
 
 
+def memory_of_texts(model, topic: str, context, db, texts, **params):
+    """A MemoryNode named ``memory`` in namespace ``topic`` on ``db`` (object memory off: answers
+    are observations; extra parameters) holding one camera observation per text, coded as the
+    text's depth-set embedding, observation ``i`` stamped ``i + 1`` s: a query for a text finds
+    its own observation first."""
+    import numpy as np
+    import torch
+    from rclpy.parameter import Parameter
+
+    from codebind_core.memory import Observation
+    from codebind_ros.nodes.memory_node import MemoryNode
+
+    params = {"objects": False, **params}
+    overrides = [Parameter("db_path", value=str(db))] + [Parameter(k, value=v) for k, v in params.items()]
+    node = MemoryNode(model=model, node_name="memory", namespace=topic, context=context,
+                      parameter_overrides=overrides)
+    with torch.no_grad():
+        emb = model.encode_text(list(texts), codebook_set="depth")
+    node.memory.add([Observation("camera", "depth", emb.codes[i].numpy().astype(np.uint16), (i + 1) * 10 ** 9,
+                                 "map") for i in range(len(texts))])
+    return node
+
+
 def memory_feeder(helper, modality: str = "camera", depth: int = 10):
     """On node ``helper``: the memory's acknowledgements (a list the subscription fills) and a
     publisher of ``modality`` Embeddings, once the memory subscribes to it."""

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 import torch
-from ros_testing import wait_until
+from ros_testing import memory_of_texts, wait_until
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
-from codebind_core.memory import Observation
-from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.messaging.query_server import service_qos
 from codebind_ros.srv import QueryText
 from codebind_ros.messaging.topics import QUERY_SERVICE
@@ -23,15 +19,8 @@ TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
 
 
 def _memory(spin, ros_context, model, topic, db, **params):
-    params = {"objects": False, **params}  # these tests are about the service: answers are observations
-    overrides = [Parameter("db_path", value=str(db))] + [Parameter(k, value=v) for k, v in params.items()]
-    node = spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
-                               parameter_overrides=overrides))
-    with torch.no_grad():
-        emb = model.encode_text(TEXTS, codebook_set="depth")
-    node.memory.add([Observation("camera", "depth", emb.codes[i].numpy().astype(np.uint16), (i + 1) * 10 ** 9,
-                                 "map") for i in range(len(TEXTS))])
-    return node
+    # these tests are about the service: answers are observations (memory_of_texts: objects off)
+    return spin.add(memory_of_texts(model, topic, ros_context, db, TEXTS, **params))
 
 
 def _clients(helper, n: int, timeout: float = 60.0):

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from rclpy.parameter import Parameter
+from ros_testing import memory_of_texts
 
-from codebind_core.memory import Observation
-from codebind_ros.nodes.memory_node import MemoryNode
 from codebind_ros.perception.memory_search import TextEncoder, TextQueryCache, text_queries
 
 TEXTS = ["a red sphere", "a blue box", "a green torus", "a yellow cone"]
@@ -55,15 +52,7 @@ def test_least_recently_used_goes_and_zero_turns_it_off(tiny_model):
 
 
 def _node(spin, ros_context, model, topic, db, size, **params):
-    overrides = [Parameter("db_path", value=str(db)), Parameter("objects", value=False),
-                 Parameter("text_cache_size", value=size)] + [Parameter(k, value=v) for k, v in params.items()]
-    node = spin.add(MemoryNode(model=model, node_name="memory", namespace=topic, context=ros_context,
-                               parameter_overrides=overrides))
-    with torch.no_grad():
-        emb = model.encode_text(TEXTS, codebook_set="depth")
-    node.memory.add([Observation("camera", "depth", emb.codes[i].numpy().astype(np.uint16), (i + 1) * 10 ** 9,
-                                 "map") for i in range(len(TEXTS))])
-    return node
+    return spin.add(memory_of_texts(model, topic, ros_context, db, TEXTS, text_cache_size=size, **params))
 
 
 @pytest.mark.parametrize("size", [0, 16])

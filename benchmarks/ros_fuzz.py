@@ -188,7 +188,7 @@ def run(modalities, count: int, window: int = 16, seed: int = 0, model_path: str
     repro_dir = repro_dir or log_dir
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_LOG_DIR=str(log_dir),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    use_large_frames_profile(env)  # the user's profile if set, else the shipped one (both Fast DDS versions)
+    use_large_frames_profile(env)  # the user's profile if set, else the shipped one (this Fast DDS's variable)
     prefix = f"/fuzz{uuid.uuid4().hex[:8]}"
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)

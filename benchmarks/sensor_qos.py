@@ -4,7 +4,7 @@
 
 One encoder node process per stream (640 x 480 and 1280 x 720 rgb8, 640 x 480 16UC1 depth, a
 300k-point xyz+rgb cloud), started as a robot starts it (default parameters, the model, the
-shipped Fast DDS profile in FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE); for each publisher reliability a
+shipped Fast DDS profile in FASTDDS_ or FASTRTPS_DEFAULT_PROFILES_FILE); for each publisher reliability a
 driver process (tests/ros/sensor_publisher.py, the same profile, as docs/ros.md tells a robot)
 publishes ``--seconds`` of each stream at ``--rate``. Per row, from the encoder's /diagnostics:
 frames sent, failed publishes (the driver's publish() raised), arrived, counted lost in

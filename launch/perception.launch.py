@@ -16,7 +16,7 @@ keyed /**/<node name> so that they reach the namespaced nodes; a bare key is ref
 namespace); log_level applies to every node. Topics are the relative names of
 codebind_ros/messaging/topics.py; remappings_file (YAML: `/**` or a node name -> {from: to}) points
 them at a robot's topics, as Node(remappings=...) (an including launch file's SetRemap works too).
-With Fast DDS every node gets config/fastdds_large_frames.xml (FASTDDS_DEFAULT_PROFILES_FILE for
+With Fast DDS every node gets config/fastdds_large_frames.xml (in FASTDDS_DEFAULT_PROFILES_FILE for
 Fast DDS 3, FASTRTPS_DEFAULT_PROFILES_FILE for Jazzy's 2.14; unless one is already set): full-size
 frames from another process under best effort.
 """

@@ -4,6 +4,10 @@ reads rows of memory-mapped arrays. Decoding and resizing a 640 x 480 photo and 
 about 0.1 s per pair on one core, far more than a tiny model's step, so preprocessing on access
 held training at a few samples/s (docs/benchmarks.md).
 
+The workers are started fresh (``spawn``): a forked one inherits the locks the caller's other
+threads held at the fork (OpenMP's pool, a middleware's threads) and can block forever. A worker
+that dies ends the build with ``BrokenProcessPool`` instead of a hang.
+
 The cache directory is named by a hash of the rows (paths, sizes, modification times, captions,
 labels) and of the resolved preprocessing options, so changed files or options make a new one;
 it is written to a temporary directory and renamed when complete (an interrupted run leaves no
@@ -16,6 +20,7 @@ import multiprocessing as mp
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -52,6 +57,17 @@ def preprocess_row(row: Dict[str, Any], options: Dict[str, Dict[str, Any]]) -> D
 def _work(args) -> tuple:
     i, row, options = args
     return i, preprocess_row(row, options)
+
+
+def _work_chunk(chunk) -> list:
+    return [_work(args) for args in chunk]
+
+
+def _unordered(pool: ProcessPoolExecutor, tasks: list, chunk: int):
+    """``_work`` over ``tasks`` in ``pool``, ``chunk`` at a time, results as chunks finish."""
+    futures = [pool.submit(_work_chunk, tasks[k:k + chunk]) for k in range(0, len(tasks), chunk)]
+    for future in as_completed(futures):
+        yield from future.result()
 
 
 def _init_worker() -> None:
@@ -97,8 +113,8 @@ class CachedPairs(PairRows):
             tasks = [(i, self.rows[i], self.options) for i in range(1, len(self.rows))]
             results = iter([(0, first)])
             if workers > 1 and tasks:
-                pool = mp.get_context("fork").Pool(workers, initializer=_init_worker)
-                results = _chain(results, pool.imap_unordered(_work, tasks, chunksize=8))
+                pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+                results = _chain(results, _unordered(pool, tasks, chunk=8))
             else:
                 pool = None
                 results = _chain(results, map(_work, tasks))
@@ -111,11 +127,10 @@ class CachedPairs(PairRows):
                 if bar is not None:
                     bar.update(1)
             if pool is not None:
-                pool.close()
-                pool.join()
+                pool.shutdown()
         except BaseException:
             if pool is not None:
-                pool.terminate()
+                pool.shutdown(cancel_futures=True)  # waits only for the chunks under way
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         finally:

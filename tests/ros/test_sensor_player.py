@@ -56,12 +56,18 @@ def test_scene_on_every_sensor_topic_matches_its_ground_truth(spin, ros_context,
 
     rgb = image_to_array(got["camera"].messages[0])
     assert rgb.shape == (240, 320, 3) and rgb.dtype == np.uint8
-    # image streams published together share their stamp (what the synchroniser matches)
-    by_stamp = {_stamp(m): m for m in got["depth"].messages}
-    infos = {_stamp(m) for m in got["info"].messages}
-    cams = {_stamp(m) for m in got["camera"].messages}
-    clouds = {_stamp(m): m for m in got["pointcloud"].messages}
-    assert set(clouds) <= set(by_stamp) <= infos and set(clouds) <= cams
+    # image streams published together share their stamp (what the synchroniser matches). Each
+    # stream has its own reader, so the other messages of a stamp seen on one may still be on
+    # their way: the stamps are taken once, then waited for on the other streams.
+
+    def stamps(name):
+        return {_stamp(m) for m in list(got[name].messages)}
+
+    clouds = {_stamp(m): m for m in list(got["pointcloud"].messages)}
+    depths = stamps("depth")
+    assert wait_until(lambda: set(clouds) <= stamps("depth") and set(clouds) <= stamps("camera")
+                      and depths <= stamps("info"), 10.0), (sorted(clouds), sorted(depths))
+    by_stamp = {_stamp(m): m for m in list(got["depth"].messages)}
     stamp, cloud_msg = next(iter(clouds.items()))
     depth = to_depth(by_stamp[stamp])
     cloud = to_xyz(cloud_msg, colour=True)

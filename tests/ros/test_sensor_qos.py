@@ -1,8 +1,8 @@
 """Full-size sensor frames from a driver in another process, and what the encoder does with them.
 
 The driver runs in its own process (tests/ros/sensor_publisher.py) set up as docs/ros.md tells a
-robot (``FASTDDS_DEFAULT_PROFILES_FILE`` and, for Jazzy's Fast DDS 2.14,
-``FASTRTPS_DEFAULT_PROFILES_FILE`` = the shipped large-frames profile), so that frames cross the
+robot (``FASTDDS_DEFAULT_PROFILES_FILE``, or for Jazzy's Fast DDS 2.14
+``FASTRTPS_DEFAULT_PROFILES_FILE``, = the shipped large-frames profile), so that frames cross the
 middleware's transport. Streams: 640 x 480 and 1280 x 720 rgb8, 640 x 480 16UC1 depth, a
 300k-point cloud. Every frame sent is embedded or counted: received + lost in transport = sent,
 and received = embedded + dropped (overload, invalid, shutdown).

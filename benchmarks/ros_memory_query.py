@@ -161,8 +161,11 @@ def round_trips(client, n: int, observations: bool, repeated: bool = True):
     return timed(lambda i: call(new_text(i) + f" ({tag})"), n)
 
 
-def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, params=()):
-    """One node on ``db``: the timings of one row (``params``: more node parameters)."""
+@contextlib.contextmanager
+def served_node(db: Path, model, n_obs: int, k: int, domain: int, params=()):
+    """(node, client): a MemoryNode on ``db`` spun as ``run_node`` spins it and a QueryText client
+    on its own single-threaded executor (``params``: more node parameters); start-up seconds in
+    ``node.start_s``."""
     with ros_session(context=rclpy.Context(), domain_id=domain) as context:
         t = time.perf_counter()
         node = MemoryNode(model=model, node_name="bench_memory", context=context, parameter_overrides=[
@@ -170,7 +173,7 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, para
             Parameter("max_objects", value=max(k, 100_000)), Parameter("transform_source", value="none"),
             Parameter("query_min_score", value=-1.0), Parameter("query_margin", value=-1.0),
             Parameter("dedupe_distance", value=0.0), *params])
-        start_s = time.perf_counter() - t
+        node.start_s = time.perf_counter() - t
         helper = Node("bench_query_client", context=context)
         executor = MultiThreadedExecutor(context=context)  # the node as run_node spins it
         executor.add_node(node)
@@ -184,28 +187,34 @@ def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, para
             client = helper.create_client(QueryText, QUERY_SERVICE)
             if not client.wait_for_service(timeout_sec=30.0):
                 raise RuntimeError(f"{QUERY_SERVICE} did not come up")
-            sets = node.memory.codebook_sets
-            encoded = [node.answers.text_encoder(t, sets) for t in TEXTS]
-            row = {"n_obs": len(node.memory), "n_objects": len(node.objects), "start_s": start_s,
-                   "codebook_sets": len(sets)}
-            encode = node.answers.text_encoder  # the node's text backend (text_backend)
-            row["encode"] = timed(lambda i: encode(TEXTS[i % len(TEXTS)], sets), queries)
-            # texts of the same form as the new-text round trips' (their words' BPE not yet cached)
-            row["encode, new text"] = timed(lambda i: encode(new_text(queries + i) + " (encode)", sets), queries)
-            row["core objects"] = timed(lambda i: node.objects.query(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
-            row["markers"] = timed(lambda i: node.publish_markers(force=True), max(1, queries // 4))
-            row["objects answer"] = round_trips(client, queries, observations=False)
-            row["objects answer, new text"] = round_trips(client, queries, observations=False, repeated=False)
-            row["core observations"] = timed(
-                lambda i: node.memory.search(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
-            row["observations answer"] = round_trips(client, queries, observations=True)
-            row["observations answer, new text"] = round_trips(client, queries, observations=True, repeated=False)
-            return row
+            yield node, client
         finally:
             for e in (executor, client_executor):
                 e.shutdown(timeout_sec=2.0)
             helper.destroy_node()
             node.destroy_node()
+
+
+def measure(db: Path, model, n_obs: int, k: int, queries: int, domain: int, params=()):
+    """One node on ``db``: the timings of one row (``params``: more node parameters)."""
+    with served_node(db, model, n_obs, k, domain, params) as (node, client):
+        sets = node.memory.codebook_sets
+        encoded = [node.answers.text_encoder(t, sets) for t in TEXTS]
+        row = {"n_obs": len(node.memory), "n_objects": len(node.objects), "start_s": node.start_s,
+               "codebook_sets": len(sets)}
+        encode = node.answers.text_encoder  # the node's text backend (text_backend)
+        row["encode"] = timed(lambda i: encode(TEXTS[i % len(TEXTS)], sets), queries)
+        # texts of the same form as the new-text round trips' (their words' BPE not yet cached)
+        row["encode, new text"] = timed(lambda i: encode(new_text(queries + i) + " (encode)", sets), queries)
+        row["core objects"] = timed(lambda i: node.objects.query(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
+        row["markers"] = timed(lambda i: node.publish_markers(force=True), max(1, queries // 4))
+        row["objects answer"] = round_trips(client, queries, observations=False)
+        row["objects answer, new text"] = round_trips(client, queries, observations=False, repeated=False)
+        row["core observations"] = timed(
+            lambda i: node.memory.search(encoded[i % len(TEXTS)], top_k=TOP_K), queries)
+        row["observations answer"] = round_trips(client, queries, observations=True)
+        row["observations answer, new text"] = round_trips(client, queries, observations=True, repeated=False)
+        return row
 
 
 def main() -> None:

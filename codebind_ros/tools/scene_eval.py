@@ -68,9 +68,10 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     from std_msgs.msg import Header, String
 
     from codebind_ros.conversions.audio import array_to_audio
-    from codebind_ros.messaging.graph_executor import GraphExecutor
+    from codebind_ros.messaging.graph_executor import spun_executor
     from codebind_ros.nodes.encoder_node import EncoderNode
     from codebind_ros.nodes.localisation_node import LocalisationNode
+    from codebind_ros.nodes.node_kinds import NODE_KINDS
     from codebind_ros.msg import AudioData, LocalizationArray
     from codebind_ros.messaging.qos import latched_qos, results_qos, sensor_qos
     from codebind_ros.conversions.results import stamp_to_ns
@@ -99,10 +100,15 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     helper.create_subscription(LocalizationArray, LOCALISATIONS, on_array, results_qos(50))
     text_pub = helper.create_publisher(String, TEXT_QUERY, latched_qos())
     audio_pub = helper.create_publisher(AudioData, SENSOR_TOPICS["audio"], sensor_qos())
-    executor = GraphExecutor(num_threads=4, context=context)
-    for n in (*nodes, helper):
-        executor.add_node(n)
-    executor.start(name="codebind-scene-eval")
+    # each node on an executor of its own, as its executable spins it (NodeKind.multi_threaded): on
+    # one shared executor the player's timers starved the localisation node (docs/benchmarks.md)
+    kinds = ("sensor_player", "localisation", "encoder")  # of ``nodes``, in order
+    spun = [(n, NODE_KINDS[k].multi_threaded) for n, k in zip(nodes, kinds)] + [(helper, False)]
+    executors = []
+    for n, multi in spun:
+        executors.append(spun_executor(multi, context))
+        executors[-1].add_node(n)
+        executors[-1].start(name=f"codebind-scene-eval-{n.get_name()}")
 
     def wait_for(match) -> Optional[object]:
         deadline = time.monotonic() + timeout
@@ -137,7 +143,9 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
                 outcomes.append(_outcome(AUDIO, obj, "impact sound", array, objects))
         return outcomes
     finally:
-        executor.stop(timeout_sec=2.0)
+        deadline = time.monotonic() + 2.0
+        for executor in executors:
+            executor.stop(timeout_sec=max(0.0, deadline - time.monotonic()))
         for n in (*nodes, helper):
             n.destroy_node()
 

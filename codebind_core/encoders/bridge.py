@@ -22,6 +22,8 @@ class OpenCLIPBridge(Bridge):
         from open_clip.timm_model import TimmModel
         from open_clip.transformer import VisionTransformer
 
+        from .fast_bpe import FastSimpleTokenizer
+
         model_cfg = cfg.openclip_cfg()
         self.clip = open_clip.CLIP(**model_cfg)
         if cfg.weights:
@@ -32,7 +34,7 @@ class OpenCLIPBridge(Bridge):
                                  f"missing {missing[:5]}, unexpected {unexpected[:5]}")
         text_cfg = model_cfg["text_cfg"]
         self.context_length = int(text_cfg.get("context_length", 77))
-        self._tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=self.context_length)
+        self._tokenizer = FastSimpleTokenizer(context_length=self.context_length)  # open_clip's ids, faster
         self.embed_dim = int(model_cfg["embed_dim"])
         self.image_size = int(model_cfg["vision_cfg"].get("image_size", 224))
         self._timm = isinstance(self.clip.visual, TimmModel)

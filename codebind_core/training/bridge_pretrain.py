@@ -76,6 +76,8 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     import open_clip
     from open_clip.loss import ClipLoss
 
+    from ..encoders.fast_bpe import FastSimpleTokenizer
+
     size = int(model_cfg["vision_cfg"]["image_size"])
     if images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
         raise ValueError(f"images must be (N, 3, {size}, {size}), got {tuple(images.shape)}")
@@ -86,7 +88,7 @@ def pretrain_bridge(model_cfg: Dict[str, Any], images: torch.Tensor, captions: S
     device = torch.device(device)
     torch.manual_seed(seed)
     model = open_clip.CLIP(**model_cfg).to(device)
-    tok = open_clip.tokenizer.SimpleTokenizer(context_length=int(model_cfg["text_cfg"].get("context_length", 77)))
+    tok = FastSimpleTokenizer(context_length=int(model_cfg["text_cfg"].get("context_length", 77)))
     tokens = tok(list(captions))
     loss_fn = ClipLoss()
     opt = build_optimizer("adamw", model.parameters(), cfg.lr, cfg.weight_decay, (0.9, 0.98))

@@ -56,35 +56,52 @@ def table(rows) -> None:
                   f"{trip[1]:.2f} | {over:.2f} | {service:.2f} | {'yes' if over <= GOAL_MS else 'no'} |")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def node_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of the database, the node and the load, shared with ``query_stages.py``."""
     ap.add_argument("--observations", type=int, default=1_000_000)
     ap.add_argument("--objects", type=int, default=10_000)
-    ap.add_argument("--queries", type=int, default=200, help="timed queries per answer kind")
+    ap.add_argument("--queries", type=int, default=200, help="timed queries of each kind")
     ap.add_argument("--model", choices=["d512", "demo"], default="d512")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--markers-period", type=float, default=1.0,
                     help="the node's markers_period (its default 1 s; 0: no RViz markers)")
     ap.add_argument("--text-backend", default="torch", help="the node's text_backend (torch, onnxruntime)")
     ap.add_argument("--db", type=Path, help="database to build (or reuse) here; default: a temporary one")
+
+
+def node_parameters(args) -> list:
+    """The memory node's parameters from :func:`node_arguments`' options."""
+    return [Parameter("markers_period", value=args.markers_period),
+            Parameter("text_backend", value=args.text_backend),
+            Parameter("text_backend_options", value="{threads: 1}" if args.text_backend != "torch" else "")]
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def print_header(script: str) -> None:
+    """The machine, torch, the load and the command that reruns ``script``."""
+    print(f"# {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"load average {load_average()} at the start")
+    print(f"# command: {shlex.join(['.venv/bin/python', str(Path(script).relative_to(HERE.parent)), *sys.argv[1:]])}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    node_arguments(ap)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
-    print(f"# command: {shlex.join(['.venv/bin/python', str(Path(__file__).relative_to(HERE.parent)), *sys.argv[1:]])}")
+    print_header(__file__)
     rng = np.random.default_rng(0)
     with prepared_database(args.db, args.observations, args.model, rng) as (db, model, books, n_obs):
         have = grow_objects(db, books, model, n_obs, args.objects, rng)
         if have != args.objects:
             print(f"# the database holds {have:,} objects (asked {args.objects:,})")
-        row = measure(db, model, n_obs, have, args.queries, 1 + os.getpid() % 100,
-                      [Parameter("markers_period", value=args.markers_period),
-                       Parameter("text_backend", value=args.text_backend),
-                       Parameter("text_backend_options", value="{threads: 1}" if args.text_backend != "torch" else "")])
+        row = measure(db, model, n_obs, have, args.queries, 1 + os.getpid() % 100, node_parameters(args))
         print(f"# text_backend {args.text_backend}; markers_period {args.markers_period:g} s; "
-              f"node start-up {row['start_s']:.1f} s; load average "
-              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+              f"node start-up {row['start_s']:.1f} s; load average {load_average()} at the end")
         table([row])
     return 0
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import shlex
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,12 +29,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from memory_objects import cpu_name  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from ros_memory_query import TEXTS, TOP_K, grow_objects, new_text, prepared_database, served_node  # noqa: E402
-
-from codebind_ros.srv import QueryText  # noqa: E402
+from query_roundtrip import load_average, node_arguments, node_parameters, print_header  # noqa: E402
+from ros_memory_query import TEXTS, TOP_K, ask, grow_objects, new_text, prepared_database, served_node  # noqa: E402
 
 # the stamps of one query in the order they are taken
 ORDER = ("t0", "taken", "h0", "e0", "e1", "h1", "s0", "s1", "cb", "t1")
@@ -98,17 +92,11 @@ def instrument(node, stamps: dict) -> None:
 
 
 def call(client, stamps: dict, text: str) -> dict:
+    """One objects query through :func:`ros_memory_query.ask`, stamped from send to wake."""
     stamps.clear()
-    done = threading.Event()
     stamps["t0"] = time.perf_counter()
-    future = client.call_async(QueryText.Request(text=text, top_k=TOP_K))
-    future.add_done_callback(lambda _: (stamps.__setitem__("cb", time.perf_counter()), done.set()))
-    if not done.wait(60.0):
-        raise RuntimeError("no answer within 60 s")
+    ask(client, text, on_answer=lambda: stamps.__setitem__("cb", time.perf_counter()))
     stamps["t1"] = time.perf_counter()
-    res = future.result()
-    if not res.success or len(res.results) != TOP_K:
-        raise RuntimeError(f"bad answer: {res.success} {res.message!r}")
     out = dict(stamps)
     out["answer"] = (out["h1"] - out["h0"]) - ((out["e1"] - out["e0"]) if "e0" in out else 0.0)
     return out
@@ -139,27 +127,17 @@ def encoder_alone(node, n: int):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--observations", type=int, default=1_000_000)
-    ap.add_argument("--objects", type=int, default=10_000)
-    ap.add_argument("--queries", type=int, default=200, help="timed queries of each kind")
-    ap.add_argument("--model", choices=["d512", "demo"], default="d512")
-    ap.add_argument("--markers-period", type=float, default=1.0, help="the node's markers_period")
-    ap.add_argument("--text-backend", default="torch", help="the node's text_backend (torch, onnxruntime)")
-    ap.add_argument("--db", type=Path, help="database to build (or reuse) here; default: a temporary one")
+    node_arguments(ap)
     args = ap.parse_args()
-    print(f"# {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
-    print(f"# command: {shlex.join(['.venv/bin/python', str(Path(__file__).relative_to(HERE.parent)), *sys.argv[1:]])}")
+    print_header(__file__)
     rng = np.random.default_rng(0)
     with prepared_database(args.db, args.observations, args.model, rng) as (db, model, books, n_obs):
         have = grow_objects(db, books, model, n_obs, args.objects, rng)
-        params = [Parameter("markers_period", value=args.markers_period),
-                  Parameter("text_backend", value=args.text_backend),
-                  Parameter("text_backend_options", value="{threads: 1}" if args.text_backend != "torch" else "")]
+        params = node_parameters(args)
         with served_node(db, model, n_obs, have, 1 + os.getpid() % 100, params) as (node, client):
             stamps: dict = {}
             instrument(node, stamps)
-            for i, text in enumerate(TEXTS):  # every repeated text asked once before; then warm up
+            for text in TEXTS:  # every repeated text asked once before; then warm up
                 call(client, stamps, text)
             for i in range(5):
                 call(client, stamps, f"warm up {i}")
@@ -169,7 +147,7 @@ def main() -> int:
                 new.append(call(client, stamps, new_text(i) + " (objects)"))
             alone = encoder_alone(node, args.queries)
         print(f"# {len(node.memory):,} observations, {have:,} objects; text_backend {args.text_backend}; "
-              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+              f"load average {load_average()} at the end")
     print("| stage (objects answer) | repeated text p50 ms | new text p50 ms |")
     print("|---|---:|---:|")
     for name, start, end in STAGES:

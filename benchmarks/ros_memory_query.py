@@ -139,19 +139,32 @@ def new_text(i: int) -> str:
     return f"{TEXTS[i % len(TEXTS)]}, query {i}"
 
 
+def ask(client, text: str, observations: bool = False, on_answer=None):
+    """One QueryText call from another thread than the client's executor, waited for (60 s at
+    most); RuntimeError unless it has TOP_K results. ``on_answer()`` runs in the future's callback."""
+    done = threading.Event()
+
+    def answered(_) -> None:
+        if on_answer is not None:
+            on_answer()
+        done.set()
+
+    future = client.call_async(QueryText.Request(text=text, top_k=TOP_K, observations=observations))
+    future.add_done_callback(answered)
+    if not done.wait(60.0):
+        raise RuntimeError("no answer within 60 s")
+    res = future.result()
+    if not res.success or len(res.results) != TOP_K:
+        raise RuntimeError(f"bad answer: {res.success} {res.message!r} ({len(res.results)} results)")
+    return res
+
+
 def round_trips(client, n: int, observations: bool, repeated: bool = True):
     """Round-trip ms of ``n`` QueryText calls, one at a time. ``repeated``: the texts of
     :data:`TEXTS`, each asked once before (unmeasured), as a robot is asked the same questions
     again; else a new text every call (:func:`new_text`), after 5 unmeasured ones."""
     def call(text: str) -> None:
-        done = threading.Event()
-        future = client.call_async(QueryText.Request(text=text, top_k=TOP_K, observations=observations))
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(60.0):
-            raise RuntimeError("no answer within 60 s")
-        res = future.result()
-        if not res.success or len(res.results) != TOP_K:
-            raise RuntimeError(f"bad answer: {res.success} {res.message!r} ({len(res.results)} results)")
+        ask(client, text, observations)
 
     if repeated:
         timed(lambda i: call(TEXTS[i]), len(TEXTS))

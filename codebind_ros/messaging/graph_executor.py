@@ -90,6 +90,14 @@ def spun_executor(multi_threaded: bool, context=None) -> _SpunInThread:
     return (GraphExecutor if multi_threaded else SingleGraphExecutor)(context=context)
 
 
+def stop_all(executors, timeout_sec: float) -> None:
+    """Stop ``executors`` one after the other, within ``timeout_sec`` for all of them (each one's
+    callbacks in flight finish first)."""
+    deadline = time.monotonic() + timeout_sec
+    for executor in executors:
+        executor.stop(timeout_sec=max(0.0, deadline - time.monotonic()))
+
+
 def shutdown_without_joining(executor, timeout_sec: float = 0.0) -> None:
     """``executor.shutdown(timeout_sec)`` without joining its worker threads (rclpy 9 joins them
     unless told not to; rclpy 7.1's shutdown never does)."""

@@ -103,9 +103,9 @@ class Graph:
     def destroy(self, timeout_sec: float = 10.0) -> None:
         """Stop every executor (the callbacks in flight finish first, within ``timeout_sec`` for
         all of them), then destroy the nodes."""
-        deadline = time.monotonic() + timeout_sec
-        for executor in self.executors:  # callbacks in flight finish before their nodes' handles go away
-            executor.stop(timeout_sec=max(0.0, deadline - time.monotonic()))
+        from codebind_ros.messaging.graph_executor import stop_all
+
+        stop_all(self.executors, timeout_sec)  # callbacks in flight finish before their nodes' handles go away
         for node in self.nodes:
             node.destroy_node()
         self.nodes, self.executors = [], []

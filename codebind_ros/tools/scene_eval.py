@@ -68,7 +68,7 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
     from std_msgs.msg import Header, String
 
     from codebind_ros.conversions.audio import array_to_audio
-    from codebind_ros.messaging.graph_executor import spun_executor
+    from codebind_ros.messaging.graph_executor import spun_executor, stop_all
     from codebind_ros.nodes.encoder_node import EncoderNode
     from codebind_ros.nodes.localisation_node import LocalisationNode
     from codebind_ros.nodes.node_kinds import NODE_KINDS
@@ -143,9 +143,7 @@ def evaluate_scene(model, context, namespace: str = "/codebind_eval", audio: boo
                 outcomes.append(_outcome(AUDIO, obj, "impact sound", array, objects))
         return outcomes
     finally:
-        deadline = time.monotonic() + 2.0
-        for executor in executors:
-            executor.stop(timeout_sec=max(0.0, deadline - time.monotonic()))
+        stop_all(executors, timeout_sec=2.0)
         for n in (*nodes, helper):
             n.destroy_node()
 
